@@ -1,0 +1,5 @@
+import sys
+
+from ganpaint_core.cli import main
+
+sys.exit(main())

@@ -1,0 +1,70 @@
+"""Read weight files safely and recognise which generator family they hold.
+
+Our own files are safetensors. Third-party ``.pth``/``.pt`` files load with
+``torch.load(..., weights_only=True)``: tensors and plain containers only, never arbitrary objects.
+"""
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganpaint_core.errors import CheckpointError
+
+_SAFETENSORS_SUFFIXES = (".safetensors", ".st")
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The file's top-level mapping (state dict or container), loaded without executing code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    if path.suffix in _SAFETENSORS_SUFFIXES or _looks_like_safetensors(path):
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return dict(load_file(str(path)))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if found is None:
+            raise CheckpointError(f"{path}: not a PyTorch or safetensors checkpoint (unreadable pickle data)") from None
+        raise CheckpointError(
+            f"{path}: refused by safe loading (weights_only=True): it holds a Python object of type "
+            f"{found.group(1)} besides tensors. If you trust its origin, convert it once: load it with "
+            "weights_only=False in a separate Python session, keep only the tensor state dict, save that with "
+            "safetensors.torch.save_file, and use the converted file."
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a PyTorch or safetensors checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: holds a {type(data).__name__}, expected a state dict (name -> tensor)")
+    return data
+
+
+def _looks_like_safetensors(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(9)
+    # 8-byte little-endian header length, then a JSON object.
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < (1 << 28)
+
+
+def detect_family(state: dict[str, Any]) -> str:
+    """The generator family a checkpoint holds, from its keys (never from the file name)."""
+    from ganpaint_core.models import FAMILIES
+
+    for name, cls in FAMILIES.items():
+        if cls.detect(state):
+            return name
+    sample = ", ".join(list(state)[:5])
+    raise CheckpointError(
+        f"unrecognised checkpoint: keys begin {sample or '(none)'}; supported families: {', '.join(FAMILIES)}"
+    )

@@ -1,0 +1,192 @@
+"""Concept dictionaries: which units of the edit layer draw which concept, and how strongly.
+
+``concepts.json`` holds the edit layer, one insertion level per unit (its 0.99 activation quantile
+over generated samples) and, per concept, units ranked strongest first with their scores and the
+metric that ranked them (``iou`` for dissection, ``ace``/``causal`` for causal effect, or a blend).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ganpaint_core.errors import ConceptDictionaryError
+
+FORMAT = "ganpaint-concepts/1"
+
+
+@dataclass(frozen=True)
+class ConceptRanking:
+    """One concept's units, strongest first."""
+
+    metric: str  # what ranked them: "iou", "ace", "causal", "iou+causal"
+    units: tuple[int, ...]  # unit ids in the edit layer, strongest first, no repeats
+    scores: tuple[float, ...]  # one score per unit, higher is stronger
+
+
+@dataclass(frozen=True)
+class ConceptDictionary:
+    """Units per concept for one generator's edit layer.
+
+    Example::
+
+        d = ConceptDictionary.load(Path("weights/synth-church/concepts.json"))
+        units = d.top_units("tree", 10)         # ids into the edit layer's channels
+        level = d.levels[units[0]]              # activation that "draws" the unit
+    """
+
+    layer: str  # edit layer the units belong to
+    num_units: int  # channels of that layer
+    level_quantile: float  # quantile the levels were taken at, e.g. 0.99
+    levels: tuple[float, ...]  # insertion level per unit, len == num_units
+    concepts: dict[str, ConceptRanking]  # concept name -> ranking
+    source: str = ""  # where the figures come from
+
+    def names(self) -> list[str]:
+        return list(self.concepts)
+
+    def ranking(self, concept: str) -> ConceptRanking:
+        if concept not in self.concepts:
+            raise ConceptDictionaryError(
+                f"unknown concept {concept!r}; this model knows: {', '.join(self.concepts)}"
+            )
+        return self.concepts[concept]
+
+    def top_units(self, concept: str, n: int) -> list[int]:
+        return list(self.ranking(concept).units[: max(0, n)])
+
+    def check_layer(self, layer: str, channels: int) -> None:
+        """Refuse a dictionary measured on another layer or width than the generator's."""
+        if layer != self.layer or channels != self.num_units:
+            raise ConceptDictionaryError(
+                f"concept dictionary is for {self.layer} with {self.num_units} units, but the generator's "
+                f"edit layer is {layer} with {channels} units: it was measured on another model; "
+                "re-run dissection for this one"
+            )
+
+    # -- (de)serialisation --------------------------------------------------------------------------
+    @classmethod
+    def from_json(cls, data: Any, *, where: str = "concepts.json") -> "ConceptDictionary":
+        if not isinstance(data, dict):
+            raise ConceptDictionaryError(f"{where}: must be a JSON object")
+        for key in ("layer", "units", "levels", "concepts"):
+            if key not in data:
+                raise ConceptDictionaryError(f"{where}: missing key {key!r}")
+        num_units, levels = data["units"], data["levels"]
+        if not isinstance(num_units, int) or isinstance(num_units, bool) or num_units <= 0:
+            raise ConceptDictionaryError(f"{where}: 'units' must be a positive integer")
+        if not isinstance(levels, list) or len(levels) != num_units:
+            raise ConceptDictionaryError(
+                f"{where}: 'levels' needs one level per unit ({num_units}), got "
+                f"{len(levels) if isinstance(levels, list) else type(levels).__name__}"
+            )
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in levels):
+            raise ConceptDictionaryError(f"{where}: every level must be a finite number ≥ 0")
+        raw_concepts = data["concepts"]
+        if not isinstance(raw_concepts, dict) or not raw_concepts:
+            raise ConceptDictionaryError(f"{where}: 'concepts' must be a non-empty object")
+        concepts: dict[str, ConceptRanking] = {}
+        for name, raw in raw_concepts.items():
+            at = f"{where}: concept {name!r}"
+            if not isinstance(raw, dict) or not {"metric", "units", "scores"} <= set(raw):
+                raise ConceptDictionaryError(f"{at}: needs 'metric', 'units' and 'scores'")
+            units, scores = raw["units"], raw["scores"]
+            if not isinstance(units, list) or not units or not isinstance(scores, list) or len(units) != len(scores):
+                raise ConceptDictionaryError(f"{at}: 'units' and 'scores' must be non-empty lists of equal length")
+            bad = [u for u in units if not isinstance(u, int) or isinstance(u, bool) or not 0 <= u < num_units]
+            if bad:
+                raise ConceptDictionaryError(f"{at}: unit ids out of range 0..{num_units - 1}: {bad[:5]}")
+            if len(set(units)) != len(units):
+                raise ConceptDictionaryError(f"{at}: a unit is listed twice")
+            if not all(isinstance(s, (int, float)) and math.isfinite(s) for s in scores):
+                raise ConceptDictionaryError(f"{at}: scores must be finite numbers")
+            concepts[str(name)] = ConceptRanking(
+                metric=str(raw["metric"]), units=tuple(units), scores=tuple(float(s) for s in scores)
+            )
+        return cls(
+            layer=str(data["layer"]),
+            num_units=num_units,
+            level_quantile=float(data.get("level_quantile", 0.99)),
+            levels=tuple(float(v) for v in levels),
+            concepts=concepts,
+            source=str(data.get("source", "")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "layer": self.layer,
+            "units": self.num_units,
+            "level_quantile": self.level_quantile,
+            "source": self.source,
+            "levels": list(self.levels),
+            "concepts": {
+                name: {"metric": r.metric, "units": list(r.units), "scores": list(r.scores)}
+                for name, r in self.concepts.items()
+            },
+        }
+
+    @classmethod
+    def load(cls, path: Path) -> "ConceptDictionary":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConceptDictionaryError(f"{path}: no such file") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConceptDictionaryError(f"{path}: not valid JSON ({exc})") from None
+        return cls.from_json(data, where=str(path))
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+
+
+# GANPaint's brushes use these recipes of GAN Dissection's ranking file (the others rank by IoU or ACE).
+GANPAINT_RECIPES = {
+    "tree": "tree-ace",
+    "grass": "grass-ace",
+    "door": "door-ace",
+    "sky": "sky-iou",
+    "cloud": "cloud-iou",
+    "brick": "brick-iou",
+    "dome": "dome-iou",
+}
+
+
+def from_gandissect(
+    rankings: dict[str, Any], levels: dict[str, Any], *, top: int = 40, source: str = ""
+) -> ConceptDictionary:
+    """Convert GAN Dissection's demo files (``rankings_*.json``, ``levels_*.json``) to a dictionary.
+
+    Their scores are stored negated (most negative = strongest); units scoring 0 are left out.
+    Concepts with a GANPaint brush take that brush's recipe; others prefer ``ace`` over ``iou``.
+    """
+    layer = rankings["request"]["layer"]
+    level_values = [float(row[0]) for row in levels["res"]]
+    recipes = {r["name"]: r for r in rankings["res"]}
+    by_concept: dict[str, str] = {}
+    for name in recipes:
+        concept, _, metric = name.rpartition("-")
+        if not concept or concept.strip("-") == "":
+            continue
+        if concept not in by_concept or metric == "ace":
+            by_concept[concept] = name
+    by_concept.update(GANPAINT_RECIPES)
+    concepts: dict[str, ConceptRanking] = {}
+    for concept, name in by_concept.items():
+        scores = recipes[name]["scores"]
+        order = sorted((s, u) for u, s in enumerate(scores) if s < 0)[:top]  # stable by unit id on ties
+        concepts[concept] = ConceptRanking(
+            metric=recipes[name]["metric"],
+            units=tuple(u for _, u in order),
+            scores=tuple(round(-s, 6) for s, _ in order),
+        )
+    return ConceptDictionary(
+        layer=layer,
+        num_units=len(level_values),
+        level_quantile=float(levels["request"]["quantiles"][0]),
+        levels=tuple(level_values),
+        concepts=concepts,
+        source=source,
+    )

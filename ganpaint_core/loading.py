@@ -1,0 +1,89 @@
+"""Load a model named by its manifest: generator (read-only, eval), concept dictionary, checks."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ganpaint_core.checkpoint import detect_family, read_checkpoint
+from ganpaint_core.concepts import ConceptDictionary
+from ganpaint_core.errors import CheckpointError, ManifestError
+from ganpaint_core.fetch import Progress, fetch, verify_file
+from ganpaint_core.manifest import ModelManifest
+from ganpaint_core.models import generator_from_state_dict
+from ganpaint_core.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to use. Shared between users: never modify ``generator``'s weights.
+
+    Example::
+
+        model = load_model("synth-church", device="cpu")
+        head, tail = model.generator.split(model.manifest.edit_layer)
+    """
+
+    manifest: ModelManifest  # what was loaded
+    generator: nn.Module  # eval mode, parameters frozen
+    concepts: ConceptDictionary | None  # None when the model has not been dissected yet
+    device: torch.device  # where the generator's weights live
+    sha256: dict[str, str] = field(default_factory=dict)  # role -> verified sha256 of the file used
+    paths: dict[str, Path] = field(default_factory=dict)  # role -> local file used
+
+
+def load_generator_file(path: Path, *, family: str | None = None) -> nn.Module:
+    """A generator from a weight file, its family detected from the keys unless given."""
+    state = read_checkpoint(path)
+    detected = detect_family(state)
+    if family is not None and detected != family:
+        raise CheckpointError(f"{path}: holds a {detected} generator, the manifest says {family}")
+    try:
+        return generator_from_state_dict(state, family=detected)
+    except (RuntimeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: does not load strictly as a {detected} generator ({first})") from None
+
+
+def load_model(
+    model: str | ModelManifest,
+    *,
+    device: torch.device | str = "cpu",
+    progress: Progress | None = None,
+) -> LoadedModel:
+    """Fetch, verify and load a model's generator and concept dictionary; check they fit the manifest."""
+    manifest = Registry.scan().get(model) if isinstance(model, str) else model
+    device = torch.device(device)
+    paths = {"generator": fetch(manifest, "generator", progress=progress)}
+    generator = load_generator_file(paths["generator"], family=manifest.family)
+    _check_against_manifest(manifest, generator)
+    generator.requires_grad_(False).eval().to(device)
+    concepts = None
+    if "concepts" in manifest.files:
+        paths["concepts"] = fetch(manifest, "concepts", progress=progress)
+        concepts = ConceptDictionary.load(paths["concepts"])
+        channels = dict((n, c) for n, c, _ in generator.layer_shapes())[manifest.edit_layer]
+        concepts.check_layer(manifest.edit_layer, channels)
+    sha = {role: verify_file(p, manifest, manifest.files[role]) for role, p in paths.items()}
+    log.info("loaded %s (%s) on %s", manifest.name, manifest.family, device)
+    return LoadedModel(manifest=manifest, generator=generator, concepts=concepts, device=device, sha256=sha, paths=paths)
+
+
+def _check_against_manifest(manifest: ModelManifest, generator: nn.Module) -> None:
+    where = f"{manifest.name}: generator"
+    if generator.resolution != manifest.resolution:
+        raise ManifestError(f"{where} renders {generator.resolution}px, the manifest says {manifest.resolution}")
+    if generator.latent_size != manifest.latent_size:
+        raise ManifestError(f"{where} takes z of {generator.latent_size}, the manifest says {manifest.latent_size}")
+    names = [n for n, _, _ in generator.layer_shapes()]
+    if manifest.edit_layer not in names[:-1]:
+        raise ManifestError(f"{where} has no layer {manifest.edit_layer!r} to edit; layers: {', '.join(names)}")
+    after = names[names.index(manifest.edit_layer) + 1 :]
+    wrong = [n for n in manifest.fine_layers if n not in after]
+    if wrong:
+        raise ManifestError(f"{where}: fine layers {wrong} are not layers after {manifest.edit_layer} ({', '.join(after)})")

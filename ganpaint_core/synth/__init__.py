@@ -1,0 +1,1 @@
+"""Synthetic training data: procedural scenes with exact per-pixel concept labels."""

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from ganpaint_core.concepts import ConceptDictionary, from_gandissect
+from ganpaint_core.errors import ConceptDictionaryError
+from tests.conftest import REPO, SHARED
+
+CHURCH_CONCEPTS = REPO / "weights" / "progan-church" / "concepts.json"
+REFERENCE = SHARED / "reference" / "progan-churchoutdoor"
+
+
+def test_bundled_church_dictionary_has_ganpaints_brushes():
+    d = ConceptDictionary.load(CHURCH_CONCEPTS)
+    assert d.layer == "layer4" and d.num_units == 512 and len(d.levels) == 512
+    for concept in ("tree", "grass", "door", "sky", "cloud", "brick", "dome"):
+        assert len(d.top_units(concept, 15)) == 15
+    assert d.concepts["tree"].metric == "ace" and d.concepts["dome"].metric == "iou"
+
+
+def test_bundled_church_dictionary_is_the_reference_data_converted():
+    if not REFERENCE.is_dir():
+        pytest.skip(f"reference data not found at {REFERENCE}")
+    rebuilt = from_gandissect(
+        json.loads((REFERENCE / "rankings_demo_iou_short.json").read_text()),
+        json.loads((REFERENCE / "levels_demo.json").read_text()),
+    )
+    shipped = ConceptDictionary.load(CHURCH_CONCEPTS)
+    assert rebuilt.levels == shipped.levels
+    assert {k: v.units for k, v in rebuilt.concepts.items()} == {k: v.units for k, v in shipped.concepts.items()}
+    # GANPaint's own rearrangement of the same figures agrees on the brush rankings.
+    ref = json.loads((REFERENCE / "church_layer4_concepts.json").read_text())["concepts"]
+    for recipe in ("tree-ace", "grass-ace", "door-ace", "sky-iou", "cloud-iou", "brick-iou", "dome-iou"):
+        assert list(shipped.top_units(recipe.split("-")[0], 40)) == ref[recipe]["ranked_units"][:40]
+
+
+@pytest.fixture
+def data() -> dict:
+    return json.loads(CHURCH_CONCEPTS.read_text())
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["levels"].pop(), "one level per unit"),
+        (lambda d: d["concepts"]["tree"]["units"].__setitem__(0, 512), "out of range"),
+        (lambda d: d["concepts"]["tree"]["units"].__setitem__(1, d["concepts"]["tree"]["units"][0]), "listed twice"),
+        (lambda d: d["concepts"]["tree"]["scores"].pop(), "equal length"),
+        (lambda d: d["levels"].__setitem__(3, float("nan")), "finite"),
+        (lambda d: d.pop("layer"), "missing key 'layer'"),
+    ],
+)
+def test_invalid_dictionaries_are_refused(data, change, message):
+    bad = copy.deepcopy(data)
+    change(bad)
+    with pytest.raises(ConceptDictionaryError, match=message):
+        ConceptDictionary.from_json(bad)
+
+
+def test_unknown_concept_lists_the_known_ones():
+    d = ConceptDictionary.load(CHURCH_CONCEPTS)
+    with pytest.raises(ConceptDictionaryError, match="knows: .*dome"):
+        d.top_units("unicorn", 4)
+
+
+def test_dictionary_for_another_layer_is_refused():
+    d = ConceptDictionary.load(CHURCH_CONCEPTS)
+    with pytest.raises(ConceptDictionaryError, match="re-run dissection"):
+        d.check_layer("layer6", 512)

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ganpaint_core.models.progan import ProGANGenerator
+from tests.conftest import SHARED, tiny_generator
+
+KEYS_TSV = SHARED / "formats" / "progan-church256-keys.tsv"
+
+
+def church_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random tensors with exactly the keys and shapes of GANPaint's church checkpoint."""
+    if not KEYS_TSV.is_file():
+        pytest.skip(f"shared key table not found at {KEYS_TSV}")
+    g = torch.Generator().manual_seed(seed)
+    rows = [line.rstrip("\n").split("\t") for line in KEYS_TSV.read_text().splitlines()[1:]]
+    return {key: torch.randn(json.loads(shape), generator=g) * 0.5 for key, shape, _ in rows}
+
+
+def test_church_key_table_loads_strictly_and_renders_256():
+    state = church_state_dict()
+    G = ProGANGenerator.from_state_dict(state)
+    assert G.sizes == (512, 512, 512, 512, 256, 128, 64, 32)
+    assert set(G.state_dict()) == set(state)  # nothing extra, nothing missing
+    assert sum(p.numel() for p in G.parameters()) == 18_344_995
+    with torch.no_grad():
+        assert G(torch.randn(1, 512)).shape == (1, 3, 256, 256)
+
+
+def test_wrapped_and_legacy_containers_load_to_the_same_generator():
+    state = church_state_dict()
+    legacy = {}
+    for key, value in state.items():
+        layer, rest = key.split(".", 1)
+        if layer.startswith("layer"):
+            legacy[f"features.{int(layer[5:]) - 1}.{rest}"] = value
+        else:
+            legacy[f"output.{rest}"] = value
+    legacy["some.unrelated.buffer"] = torch.zeros(1)
+    z = torch.randn(2, 512)
+    with torch.no_grad():
+        ref = ProGANGenerator.from_state_dict(state)(z)
+        assert torch.equal(ProGANGenerator.from_state_dict({"state_dict": state})(z), ref)
+        assert torch.equal(ProGANGenerator.from_state_dict(legacy)(z), ref)
+
+
+def test_wrong_shape_is_refused():
+    state = church_state_dict()
+    state["layer5.wscale.b"] = torch.zeros(7)
+    with pytest.raises(RuntimeError, match="layer5.wscale.b"):
+        ProGANGenerator.from_state_dict(state)
+
+
+@pytest.mark.parametrize("sizes, resolution", [((32, 32, 32, 16, 8), 32), ((16, 16, 16, 8, 8, 8), 64), ((8,) * 7, 128)])
+def test_any_power_of_two_resolution_round_trips(sizes, resolution):
+    G = tiny_generator(sizes=sizes)
+    assert G.resolution == resolution
+    assert ProGANGenerator.sizes_from_state_dict(G.state_dict()) == list(sizes)
+    with torch.no_grad():
+        assert G(torch.randn(1, sizes[0])).shape == (1, 3, resolution, resolution)
+
+
+def test_output_ignores_positive_rescaling_of_z():
+    G = tiny_generator()
+    z = torch.randn(3, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(G(z), G(z * 7.5), rtol=1e-4, atol=1e-5)
+
+
+def test_head_tail_split_equals_full_forward_and_shares_weights():
+    G = ProGANGenerator.from_state_dict(church_state_dict())
+    head, tail = G.split("layer4")
+    z = torch.randn(2, 512)
+    with torch.no_grad():
+        features = head(z)
+        assert features.shape == (2, 512, 8, 8)
+        torch.testing.assert_close(tail(features), G(z), rtol=1e-5, atol=1e-5)
+    assert head.layer4 is G.layer4 and tail.layer5 is G.layer5
+    with torch.no_grad():
+        G.layer5.wscale.b.add_(1.0)  # a change to G shows in the tail: no copy was made
+    assert torch.equal(tail.layer5.wscale.b, G.layer5.wscale.b)
+
+
+def test_split_at_unknown_or_output_layer_is_refused():
+    G = tiny_generator()
+    with pytest.raises(ValueError, match="choose one of"):
+        G.split("layer99")
+    with pytest.raises(ValueError, match="choose one of"):
+        G.split("output_32x32")
+
+
+def test_layer_shapes_match_the_traced_outputs():
+    from ganpaint_core.nethook import TraceDict
+
+    G = tiny_generator()
+    names = G.layer_names()
+    with TraceDict(G, names) as td, torch.no_grad():
+        G(torch.randn(1, 16))
+    for name, channels, size in G.layer_shapes():
+        assert td[name].output.shape == (1, channels, size, size)
