@@ -33,6 +33,8 @@ class LoadedModel:
     generator: nn.Module  # eval mode, parameters frozen
     concepts: ConceptDictionary | None  # None when the model has not been dissected yet
     device: torch.device  # where the generator's weights live
+    segmenter: nn.Module | None = None  # labels images, for dissection and benchmarks (optional)
+    encoder: nn.Module | None = None  # image -> latent, initialises inversion (optional)
     sha256: dict[str, str] = field(default_factory=dict)  # role -> verified sha256 of the file used
     paths: dict[str, Path] = field(default_factory=dict)  # role -> local file used
 
@@ -69,9 +71,21 @@ def load_model(
         concepts = ConceptDictionary.load(paths["concepts"])
         channels = dict((n, c) for n, c, _ in generator.layer_shapes())[manifest.edit_layer]
         concepts.check_layer(manifest.edit_layer, channels)
+    segmenter = encoder = None
+    if "segmenter" in manifest.files:
+        from ganpaint_core.synth.segmenter import load_segmenter
+
+        paths["segmenter"] = fetch(manifest, "segmenter", progress=progress)
+        segmenter = load_segmenter(paths["segmenter"], device=device).requires_grad_(False)
+    if "encoder" in manifest.files:
+        from ganpaint_core.synth.encoder import load_encoder
+
+        paths["encoder"] = fetch(manifest, "encoder", progress=progress)
+        encoder = load_encoder(paths["encoder"], device=device).requires_grad_(False)
     sha = {role: verify_file(p, manifest, manifest.files[role]) for role, p in paths.items()}
     log.info("loaded %s (%s) on %s", manifest.name, manifest.family, device)
-    return LoadedModel(manifest=manifest, generator=generator, concepts=concepts, device=device, sha256=sha, paths=paths)
+    return LoadedModel(manifest=manifest, generator=generator, concepts=concepts, device=device,
+                       segmenter=segmenter, encoder=encoder, sha256=sha, paths=paths)
 
 
 def _check_against_manifest(manifest: ModelManifest, generator: nn.Module) -> None:

@@ -1,0 +1,257 @@
+"""The edit engine: one read-only model, many photos. Per-photo state is small and deep-copyable.
+
+Example::
+
+    engine = EditEngine(load_model("synth-church"))
+    state = engine.prepare(load_photo("church.jpg", size=engine.resolution))       # invert + adapt, once
+    stroke = engine.stroke(mask, concept="tree", action="add", strength=0.8)
+    result = engine.render(state, [stroke])                                           # one tail pass
+    result.final                                                                      # full-resolution RGB
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+from ganpaint_core.edit.adapt import AdaptConfig, FineLayerAdapter, adapt_fine_layers, adapter_shapes, refit_outside
+from ganpaint_core.edit.invert import InversionConfig, invert
+from ganpaint_core.edit.layers import run_tail, tail_layer_shapes
+from ganpaint_core.edit.losses import get_lpips
+from ganpaint_core.edit.strokes import EditStroke, StrokeError, apply_strokes
+from ganpaint_core.edit.style import concept_region, style_levels
+from ganpaint_core.loading import LoadedModel
+from ganpaint_core.metrics import psnr
+from ganpaint_core.photo import Photo
+
+log = logging.getLogger(__name__)
+Callback = Callable[[int, int, dict[str, Any]], None]
+
+CHANGE_THRESHOLD = 2 / 255 * 2  # a pixel counts as changed by the edit above 2 levels of 255 (in [-1, 1] units)
+
+
+@dataclass
+class PhotoState:
+    """Everything one user's photo needs between requests: CPU tensors and arrays only."""
+
+    photo: Photo  # original pixels, the model square and the paste-back box
+    latent: torch.Tensor  # [1, L] from inversion
+    features: torch.Tensor  # [1, C, h, w] edit-layer features (head(z) + residual)
+    adapter: dict[str, torch.Tensor]  # FineLayerAdapter state dict (empty when adaptation is off)
+    recon_psnr_before: float  # tail(features) vs the photo's square, dB
+    recon_psnr_after: float  # adapted render vs the photo's square, dB
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    notes: list[str] = field(default_factory=list)  # what the user should know
+
+
+@dataclass
+class RenderResult:
+    """A rendered edit: the model-resolution preview and the full-resolution paste-back."""
+
+    preview: np.ndarray  # uint8 [S, S, 3] adapted render with the edits
+    final: np.ndarray | None  # uint8 [H, W, 3] the original with the edit pasted back (None for preview only)
+    region: np.ndarray  # float [S, S] in [0, 1]: where the paste-back takes the render
+    timings: dict[str, float]  # seconds per stage
+    notes: list[str]  # what was adjusted or skipped
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """[1, 3, S, S] in [-1, 1] -> uint8 [S, S, 3]."""
+    return ((image[0].detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+class EditEngine:
+    """Inversion, adaptation, edits and paste-back over a shared, read-only model."""
+
+    def __init__(self, model: LoadedModel, *, inversion: InversionConfig = InversionConfig(),
+                 adaptation: AdaptConfig = AdaptConfig(), use_lpips: bool = True) -> None:
+        if model.concepts is None:
+            raise ValueError(f"{model.manifest.name} has no concept dictionary; run dissection first")
+        self.model = model
+        self.concepts = model.concepts
+        self.device = model.device
+        self.layer = model.manifest.edit_layer
+        self.head, self.tail = model.generator.split(self.layer)
+        self.resolution = model.manifest.resolution
+        self.inversion_cfg = inversion
+        self.adapt_cfg = adaptation
+        self.use_lpips = use_lpips
+        self._shapes = adapter_shapes(tail_layer_shapes(model.generator, self.layer), model.manifest.fine_layers)
+        self._lock = threading.Lock()  # torch ops are thread-safe; this only guards lazy LPIPS creation
+
+    # -- per photo ------------------------------------------------------------------------------
+    def _lpips(self):
+        with self._lock:
+            return get_lpips(self.device) if self.use_lpips else None
+
+    def prepare(self, photo: Photo, *, adapt: bool = True, callback: Callback | None = None, seed: int = 0) -> PhotoState:
+        """Invert the photo and fit its adaptation, once; the state then serves every edit."""
+        target = photo.model_image.to(self.device)
+        lpips_model = self._lpips()
+        inv = invert(self.model.generator, target, layer=self.layer, encoder=self.model.encoder,
+                     cfg=self.inversion_cfg, lpips_model=lpips_model, seed=seed, callback=callback)
+        notes = list(photo.notes)
+        if lpips_model is None:
+            notes.append("LPIPS unavailable: reconstruction used L1 + image gradients")
+        if inv.stopped:
+            notes.append(inv.stopped)
+        timings = {"invert_s": inv.seconds}
+        adapter_state: dict[str, torch.Tensor] = {}
+        after = inv.psnr
+        if adapt:
+            adapter, info = adapt_fine_layers(self.tail, inv.features.to(self.device), target, shapes=self._shapes,
+                                              cfg=self.adapt_cfg, lpips_model=lpips_model, callback=callback)
+            timings["adapt_s"] = info["seconds"]
+            if info["stopped"]:
+                notes.append(info["stopped"])
+            adapter_state = {k: v.detach().cpu() for k, v in adapter.state_dict().items()}
+            with torch.no_grad():
+                after = psnr(run_tail(self.tail, inv.features.to(self.device), modify=adapter), target)
+        return PhotoState(photo=photo, latent=inv.latent, features=inv.features, adapter=adapter_state,
+                          recon_psnr_before=inv.psnr, recon_psnr_after=after, timings=timings, notes=notes)
+
+    def _adapter(self, state: PhotoState) -> FineLayerAdapter | None:
+        if not state.adapter:
+            return None
+        adapter = FineLayerAdapter(self._shapes)
+        adapter.load_state_dict(state.adapter)
+        return adapter.to(self.device).requires_grad_(False)
+
+    # -- strokes --------------------------------------------------------------------------------
+    def stroke(self, mask: np.ndarray, *, concept: str, action: str, strength: float = 0.75,
+               style: tuple[float, ...] | None = None, photo: Photo | None = None) -> EditStroke:
+        """A validated stroke. ``mask`` is float [H, W] in [0, 1] over the photo (or already the model square)."""
+        notes: list[str] = []
+        square = self.mask_to_square(mask, photo) if photo is not None else mask
+        if square.shape != (self.resolution, self.resolution):
+            notes.append(f"mask resized from {square.shape[1]}×{square.shape[0]} to {self.resolution}×{self.resolution}")
+            square = np.asarray(Image.fromarray((square * 255).astype(np.uint8)).resize(
+                (self.resolution, self.resolution), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+        if float(square.max(initial=0)) == 0:
+            notes.append("the mask is empty: nothing to change (paint where the concept should change)")
+        s = EditStroke(mask=square.astype(np.float32), concept=concept, action=action, strength=strength,
+                       style_levels=style, notes=tuple(notes))
+        s.validate(self.concepts)
+        return s
+
+    def mask_to_square(self, mask: np.ndarray, photo: Photo) -> np.ndarray:
+        """A mask over the original photo -> the model square (crop or pad with the photo's box)."""
+        h, w = photo.original.shape[:2]
+        if mask.shape != (h, w):
+            raise StrokeError(f"mask is {mask.shape[1]}×{mask.shape[0]}, the photo {w}×{h}; use load_mask to resize it")
+        l, t, r, b = photo.box
+        padded = np.zeros((b - t, r - l), np.float32)
+        src = mask[max(t, 0): min(b, h), max(l, 0): min(r, w)]
+        padded[max(-t, 0): max(-t, 0) + src.shape[0], max(-l, 0): max(-l, 0) + src.shape[1]] = src
+        img = Image.fromarray((padded * 255).round().astype(np.uint8))
+        img = img.resize((self.resolution, self.resolution), Image.Resampling.BOX)
+        return np.asarray(img, dtype=np.float32) / 255
+
+    def style_from_reference(self, reference: Photo, *, concept: str, strength: float, steps: int = 40) -> tuple[float, ...]:
+        """Insertion levels copied from ``reference``'s concept region (quick inversion), blended by ``strength``."""
+        self.concepts.ranking(concept)
+        target = reference.model_image.to(self.device)
+        quick = InversionConfig(latent_steps=steps, joint_steps=0, candidates=8)
+        inv = invert(self.model.generator, target, layer=self.layer, encoder=self.model.encoder, cfg=quick)
+        seg = self.model.segmenter
+        label = None
+        if seg is not None:
+            from ganpaint_core.synth.scenes import LABELS
+
+            label = LABELS.index(concept) if concept in LABELS else None
+        with torch.no_grad():
+            region = concept_region(inv.features, self.concepts, concept, image=target,
+                                    segment=(lambda x: seg.predict(x)) if seg is not None else None, label=label)
+        return style_levels(inv.features, region, self.concepts, strength=strength)
+
+    def style_from_sample(self, seed: int, *, concept: str, strength: float) -> tuple[float, ...]:
+        """Insertion levels from a generated sample (its own features, no inversion needed)."""
+        self.concepts.ranking(concept)
+        with torch.no_grad():
+            z = torch.randn(1, self.model.generator.latent_size, generator=torch.Generator().manual_seed(seed))
+            features = self.head(z.to(self.device))
+            region = concept_region(features, self.concepts, concept)
+        return style_levels(features, region, self.concepts, strength=strength)
+
+    # -- render ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def render(self, state: PhotoState, strokes: Sequence[EditStroke], *, final: bool = True,
+               refit: bool = False) -> RenderResult:
+        """Apply the strokes and render with the photo's adaptation; paste back into the original if ``final``."""
+        t0 = time.monotonic()
+        notes = [n for s in strokes for n in s.notes]
+        for s in strokes:
+            s.validate(self.concepts)
+        active = [s for s in strokes if not s.is_noop()]
+        adapter = self._adapter(state)
+        features = state.features.to(self.device)
+        base = run_tail(self.tail, features, modify=adapter)
+        if not active:
+            notes.append("no active stroke: the render is the reconstruction")
+            edited = base
+        else:
+            edited_features = apply_strokes(features, active, self.concepts)
+            if refit and adapter is not None:
+                mask = torch.from_numpy(np.maximum.reduce([s.mask for s in active]))[None, None].to(self.device)
+                with torch.enable_grad():
+                    adapter = refit_outside(adapter, self.tail, edited_features, state.photo.model_image.to(self.device),
+                                            mask, cfg=self.adapt_cfg, lpips_model=self._lpips())
+                base = run_tail(self.tail, features, modify=adapter)
+            edited = run_tail(self.tail, edited_features, modify=adapter)
+        timings = {"tail_s": time.monotonic() - t0}
+        region = self.change_region(base, edited, [s.mask for s in active])
+        out = None
+        if final:
+            t1 = time.monotonic()
+            out = paste_back(state.photo, to_uint8(edited), region)
+            timings["paste_s"] = time.monotonic() - t1
+        return RenderResult(preview=to_uint8(edited), final=out, region=region, timings=timings, notes=notes)
+
+    def change_region(self, base: torch.Tensor, edited: torch.Tensor, masks: Sequence[np.ndarray]) -> np.ndarray:
+        """Where the paste-back takes the render: pixels the edit changed, joined with the painted masks,
+        dilated by 1/32 of the side and feathered."""
+        size = base.shape[-1]
+        changed = ((edited - base).abs().amax(dim=1, keepdim=True) > CHANGE_THRESHOLD).float()  # [1, 1, S, S]
+        if masks:
+            painted = torch.from_numpy(np.maximum.reduce(list(masks)))[None, None].to(changed.device)
+            changed = torch.maximum(changed, (painted > 0).float())
+        r = max(1, size // 32)
+        grown = F.max_pool2d(changed, 2 * r + 1, stride=1, padding=r)
+        soft = F.avg_pool2d(grown, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
+        soft = torch.where(changed > 0, torch.ones_like(soft), soft)  # changed pixels are fully the render
+        return soft[0, 0].cpu().numpy().astype(np.float32)
+
+    def copy_state(self, state: PhotoState) -> PhotoState:
+        return copy.deepcopy(state)
+
+
+def paste_back(photo: Photo, render: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The original photo with ``render`` (uint8 [S, S, 3] over the photo's square) blended in where
+    ``region`` [S, S] > 0. Pixels outside the region are the original's, exactly."""
+    original = photo.original
+    h, w = original.shape[:2]
+    l, t, r, b = photo.box
+    side = r - l
+    if not region.any():
+        return original.copy()
+    big = np.asarray(Image.fromarray(render).resize((side, side), Image.Resampling.BICUBIC), dtype=np.float32)
+    alpha = np.asarray(Image.fromarray((region * 255).round().astype(np.uint8)).resize(
+        (side, side), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+    # Intersect the square with the photo (padding lies outside it).
+    x0, y0, x1, y1 = max(l, 0), max(t, 0), min(r, w), min(b, h)
+    out = original.copy()
+    a = alpha[y0 - t: y1 - t, x0 - l: x1 - l, None]
+    sub = big[y0 - t: y1 - t, x0 - l: x1 - l]
+    orig = original[y0:y1, x0:x1].astype(np.float32)
+    blended = np.where(a > 0, orig * (1 - a) + sub * a, orig)
+    out[y0:y1, x0:x1] = np.clip(blended.round(), 0, 255).astype(np.uint8)
+    return out

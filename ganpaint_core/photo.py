@@ -1,0 +1,200 @@
+"""Photos in: anything Pillow reads becomes RGB, cropped or padded to the model's square, box remembered.
+
+Refusals are short and say what to do: not an image, truncated, empty, under 32 px, or over the pixel
+limit (``max_pixels``, default 40 MP).
+"""
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ganpaint_core.errors import GanpaintError
+
+log = logging.getLogger(__name__)
+
+MIN_SIDE = 32  # smaller photos hold too little to invert
+DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP; larger files are refused before decoding
+
+
+class PhotoError(GanpaintError):
+    """A photo (or mask, or reference) that cannot be used, with the reason."""
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A photo prepared for a model, with what is needed to paste results back.
+
+    Example::
+
+        photo = load_photo("church.jpg", size=256)        # centre crop by default
+        x = photo.model_image                              # [1, 3, 256, 256] in [-1, 1]
+    """
+
+    original: np.ndarray  # full-resolution RGB uint8 [H, W, 3], as the user gave it (EXIF-rotated)
+    model_image: torch.Tensor  # [1, 3, S, S] float in [-1, 1]: the square the model sees
+    box: tuple[int, int, int, int]  # (left, top, right, bottom) of that square in original pixels; may exceed the photo when padded
+    fit: str  # "crop" or "pad"
+    notes: tuple[str, ...] = ()  # what was done that the user should know (converted from CMYK, first frame of a GIF…)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the original."""
+        return self.original.shape[1], self.original.shape[0]
+
+
+def decode_image(source: str | Path | bytes | Image.Image, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 what: str = "photo") -> Image.Image:
+    """Decode ``source`` fully, in its own mode; ``PhotoError`` if it is not a usable image."""
+    if isinstance(source, Image.Image):
+        img = source
+    else:
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            if not path.is_file():
+                raise PhotoError(f"{what}: no such file {path}")
+            data = path.read_bytes()
+        else:
+            data = bytes(source)
+        if not data:
+            raise PhotoError(f"{what}: the file is empty; upload a JPEG, PNG or WebP image")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(io.BytesIO(data))
+                _check_pixels(img, max_pixels, what)
+                img.load()
+        except PhotoError:
+            raise
+        except UnidentifiedImageError:
+            raise PhotoError(f"{what}: not an image Pillow can read; upload a JPEG, PNG or WebP image") from None
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+            raise PhotoError(f"{what}: the image is too large to decode safely; downscale it first") from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise PhotoError(f"{what}: the image is truncated or corrupt ({exc}); re-export it and try again") from None
+    _check_pixels(img, max_pixels, what)
+    return img
+
+
+def _check_pixels(img: Image.Image, max_pixels: int, what: str) -> None:
+    if img.width * img.height > max_pixels:
+        raise PhotoError(
+            f"{what}: {img.width}×{img.height} is {img.width * img.height / 1e6:.1f} MP, over the "
+            f"{max_pixels / 1e6:.0f} MP limit; downscale it first"
+        )
+
+
+def open_image(source: str | Path | bytes | Image.Image, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               what: str = "photo") -> tuple[Image.Image, list[str]]:
+    """Decode ``source`` to an RGB image (EXIF orientation applied) and notes; ``PhotoError`` if unusable."""
+    img = decode_image(source, max_pixels=max_pixels, what=what)
+    notes: list[str] = []
+    if getattr(img, "n_frames", 1) > 1:
+        img.seek(0)
+        notes.append("used the first frame of an animated image")
+    if _exif_rotated(img):
+        notes.append("rotated upright from its EXIF orientation")
+        img = ImageOps.exif_transpose(img)
+    img = _to_rgb(img, notes)
+    if min(img.size) < MIN_SIDE:
+        raise PhotoError(f"{what}: {img.width}×{img.height} is too small; use one at least {MIN_SIDE} px on each side")
+    return img, notes
+
+
+def _exif_rotated(img: Image.Image) -> bool:
+    try:
+        return img.getexif().get(0x0112, 1) not in (1, None)
+    except Exception:  # noqa: BLE001 - unreadable EXIF just means no rotation
+        return False
+
+
+def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        img = Image.fromarray((arr / top * 255).round().clip(0, 255).astype(np.uint8), "L")
+        notes.append("converted from 16-bit")
+        mode = "L"
+    if mode == "CMYK":
+        notes.append("converted from CMYK")
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        notes.append("transparent areas filled with white")
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode in ("L", "1"):
+        notes.append("grayscale photo: edits are rendered in colour")
+    return img.convert("RGB")
+
+
+def square_box(width: int, height: int, *, fit: Literal["crop", "pad"]) -> tuple[int, int, int, int]:
+    """The square (left, top, right, bottom) the model sees: centred crop, or padded to the longer side."""
+    side = min(width, height) if fit == "crop" else max(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
+
+
+def to_model_tensor(img: Image.Image, size: int) -> torch.Tensor:
+    """RGB image -> [1, 3, size, size] in [-1, 1] (area-averaged downscale)."""
+    img = img.resize((size, size), Image.Resampling.LANCZOS if img.width < size else Image.Resampling.BOX)
+    arr = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy())
+    return arr.permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
+
+
+def load_photo(
+    source: str | Path | bytes | Image.Image,
+    *,
+    size: int,
+    fit: Literal["crop", "pad"] = "crop",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Photo:
+    """Read a photo for a model of side ``size``; see :class:`Photo`."""
+    if fit not in ("crop", "pad"):
+        raise PhotoError(f"fit must be 'crop' or 'pad', got {fit!r}")
+    img, notes = open_image(source, max_pixels=max_pixels)
+    box = square_box(img.width, img.height, fit=fit)
+    if fit == "pad":
+        # Pad with the photo's edge colours (replicated border), not black, so the GAN is not asked for a frame.
+        arr = np.asarray(img)
+        l, t, r, b = box
+        padded = np.pad(arr, ((-t, b - img.height), (-l, r - img.width), (0, 0)), mode="edge")
+        square = Image.fromarray(padded)
+    else:
+        square = img.crop(box)
+    return Photo(original=np.asarray(img, dtype=np.uint8).copy(), model_image=to_model_tensor(square, size),
+                 box=box, fit=fit, notes=tuple(notes))
+
+
+def load_mask(source: str | Path | bytes | Image.Image | np.ndarray, *, size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
+    """A mask as float [H, W] in [0, 1] for a photo of ``size`` (width, height); white/opaque = edit.
+
+    RGBA masks use alpha (painted strokes); others use luminance. A mask of another size is resized
+    (and noted).
+    """
+    notes: list[str] = []
+    if isinstance(source, np.ndarray):
+        arr = source.astype(np.float32)
+        if arr.ndim == 3:
+            arr = arr[..., 3] if arr.shape[-1] == 4 else arr.mean(-1)
+        if arr.ndim != 2 or arr.size == 0:
+            raise PhotoError(f"mask: expected a 2-D array, got shape {source.shape}")
+        if arr.max() > 1.0:
+            arr = arr / 255.0
+        img = Image.fromarray((arr.clip(0, 1) * 255).round().astype(np.uint8), "L")
+    else:
+        raw = decode_image(source, what="mask")
+        img = raw.getchannel("A") if raw.mode in ("RGBA", "LA") else raw.convert("L")
+    if img.size != tuple(size):
+        notes.append(f"mask resized from {img.width}×{img.height} to the photo's {size[0]}×{size[1]}")
+        img = img.resize(tuple(size), Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.float32) / 255.0, notes
