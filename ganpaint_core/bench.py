@@ -107,3 +107,165 @@ def print_model_table(r: dict[str, Any]) -> None:
         s, rr = r["concept_share"][c]["samples"], r["concept_share"][c]["renders"]
         print(f"{c:<8}{s:>10.3f}{rr:>10.3f}{abs(s - rr) / max(rr, 1e-9):>9.2f}{r['units_iou_010'][c]:>8}"
               f"{r['causal_add_gain'][c]:>8.3f}{r['causal_remove_drop'][c]:>8.3f}")
+
+
+# -- the edit chain ---------------------------------------------------------------------------------
+def _square_mask(size: int, rng: np.random.Generator, *, fraction: float = 1 / 16) -> np.ndarray:
+    side = max(2, round(size * fraction**0.5))
+    y, x = rng.integers(0, size - side + 1, 2)
+    m = np.zeros((size, size), np.float32)
+    m[y : y + side, x : x + side] = 1
+    return m
+
+
+def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    t = torch.from_numpy(mask)[None, None]
+    return torch.nn.functional.max_pool2d(t, 2 * r + 1, stride=1, padding=r)[0, 0].numpy()
+
+
+def _time_forward(G: torch.nn.Module, device: torch.device, repeats: int = 10) -> float:
+    z = torch.randn(1, G.latent_size, device=device)
+    times = []
+    with torch.no_grad():
+        G(z)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            G(z)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def bench_chain(model: LoadedModel, *, seed: int = 1, n: int = 8, images_dir: Path | None = None,
+                church: bool = True, callback: Any = None) -> dict[str, Any]:
+    """Medians over ``n`` held-out renders (and real photos from ``images_dir``) with random strokes."""
+    from PIL import Image
+
+    from ganpaint_core.edit.engine import EditEngine
+    from ganpaint_core.metrics import psnr
+    from ganpaint_core.photo import load_photo
+    from ganpaint_core.synth.scenes import LABELS, render_batch
+
+    engine = EditEngine(model)
+    res, device, seg = engine.resolution, model.device, model.segmenter
+    rng = np.random.default_rng(seed)
+    renders, labels = render_batch(_held_out_seeds(seed, 900_000, n), resolution=res)
+    rows: dict[str, list[float]] = {k: [] for k in ("before", "after", "setup", "edit", "locality", "add", "remove")}
+    r = max(1, res // 16)
+    for i in range(n):
+        photo = load_photo(Image.fromarray(renders[i]), size=res)
+        t0 = time.perf_counter()
+        state = engine.prepare(photo, seed=seed)
+        rows["setup"].append(time.perf_counter() - t0)
+        rows["before"].append(state.recon_psnr_before)
+        rows["after"].append(state.recon_psnr_after)
+        base = engine.render(state, [], final=False).preview
+        present = [c for c in BENCH_CONCEPTS if (labels[i] == LABELS.index(c)).mean() > 0.01]
+        # add: a concept into a random square (1/16 of the image)
+        concept = BENCH_CONCEPTS[rng.integers(len(BENCH_CONCEPTS))]
+        mask = _square_mask(res, rng)
+        stroke = engine.stroke(mask, concept=concept, action="add", strength=1.0)
+        t0 = time.perf_counter()
+        result = engine.render(state, [stroke], final=True)
+        rows["edit"].append(time.perf_counter() - t0)
+        outside = _dilate(mask, r) == 0
+        a = torch.from_numpy(result.preview[outside].astype(np.float32) / 127.5 - 1)
+        b = torch.from_numpy(base[outside].astype(np.float32) / 127.5 - 1)
+        rows["locality"].append(psnr(a, b))
+        if seg is not None:
+            label = LABELS.index(concept)
+            with torch.no_grad():
+                pred = seg.predict(torch.from_numpy(np.stack([base, result.preview])).permute(0, 3, 1, 2).float()
+                                   .div(127.5).sub(1).to(device)).cpu().numpy()
+            inside = mask > 0
+            rows["add"].append(float((pred[1][inside] == label).mean() - (pred[0][inside] == label).mean()))
+            # remove: paint over a concept that is there (its segmented region, dilated a little)
+            if present:
+                concept = present[rng.integers(len(present))]
+                label = LABELS.index(concept)
+                region = _dilate((pred[0] == label).astype(np.float32), 1)
+                if region.sum() > 0:
+                    removed = engine.render(state, [engine.stroke(region, concept=concept, action="remove",
+                                                                  strength=1.0)], final=False).preview
+                    with torch.no_grad():
+                        after = seg.predict(torch.from_numpy(removed[None]).permute(0, 3, 1, 2).float()
+                                            .div(127.5).sub(1).to(device)).cpu().numpy()[0]
+                    before_share = (pred[0] == label).sum()
+                    rows["remove"].append(float(1 - (after == label).sum() / max(before_share, 1)))
+        if callback:
+            callback(i + 1, n, {"stage": "chain"})
+    med = lambda v: float(np.median(v)) if v else float("nan")  # noqa: E731
+    out: dict[str, Any] = {
+        "recon_psnr_before": med(rows["before"]),
+        "recon_psnr_after": med(rows["after"]),
+        "locality_psnr": med(rows["locality"]),
+        "add_gain": med(rows["add"]),
+        "remove_drop": med(rows["remove"]),
+        "setup_s": med(rows["setup"]),
+        "edit_s": med(rows["edit"]),
+        "forward_s": _time_forward(model.generator, device),
+    }
+    if images_dir is not None:
+        before, after = [], []
+        for path in sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}):
+            state = engine.prepare(load_photo(path, size=res), seed=seed)
+            before.append(state.recon_psnr_before)
+            after.append(state.recon_psnr_after)
+        out["real_recon_psnr_before"], out["real_recon_psnr_after"] = med(before), med(after)
+    if church:
+        out.update(bench_church256(device=device, seed=seed))
+    out["device"] = _device_name(device)
+    return out
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {torch.get_num_threads()} threads"
+
+
+def bench_church256(*, device: torch.device, seed: int = 1, probe_steps: int = 5) -> dict[str, float]:
+    """GANPaint's church-size generator (256², random weights in its layout): forward, per-edit and
+    per-photo setup time. Setup is measured over ``probe_steps`` inversion and adaptation steps and
+    scaled to the default step counts (a full run takes minutes on a CPU)."""
+    from ganpaint_core.concepts import ConceptDictionary, ConceptRanking
+    from ganpaint_core.edit.adapt import AdaptConfig
+    from ganpaint_core.edit.engine import EditEngine
+    from ganpaint_core.edit.invert import InversionConfig
+    from ganpaint_core.loading import LoadedModel
+    from ganpaint_core.manifest import ModelManifest
+    from ganpaint_core.models.progan import ProGANGenerator
+    from ganpaint_core.photo import load_photo
+    from PIL import Image
+
+    torch.manual_seed(seed)
+    G = ProGANGenerator([512, 512, 512, 512, 256, 128, 64, 32]).to(device).requires_grad_(False).eval()
+    concepts = ConceptDictionary(layer="layer4", num_units=512, level_quantile=0.99, levels=(5.0,) * 512,
+                                 concepts={"tree": ConceptRanking("iou", tuple(range(40)), (1.0,) * 40)})
+    manifest = ModelManifest(name="church256-random", family="progan", resolution=256, latent_size=512,
+                             edit_layer="layer4", fine_layers=tuple(f"layer{k}" for k in range(5, 15)), licence="",
+                             citation="", description="", files={}, folder=Path("."))
+    model = LoadedModel(manifest=manifest, generator=G, concepts=concepts, device=device)
+    full_inv, full_adapt = InversionConfig(), AdaptConfig()
+    probe = EditEngine(model, inversion=InversionConfig(latent_steps=probe_steps, joint_steps=probe_steps, candidates=2),
+                       adaptation=AdaptConfig(steps=2 * probe_steps), use_lpips=False)
+    rng = np.random.default_rng(seed)
+    photo = load_photo(Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)), size=256)
+    state = probe.prepare(photo)
+    per_inv = state.timings["invert_s"] / (2 * probe_steps)
+    per_adapt = state.timings["adapt_s"] / (2 * probe_steps)
+    setup = per_inv * (full_inv.latent_steps + full_inv.joint_steps) + per_adapt * full_adapt.steps
+    stroke = probe.stroke(_square_mask(256, rng), concept="tree", action="add", strength=1.0)
+    edits = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        probe.render(state, [stroke], final=True)
+        edits.append(time.perf_counter() - t0)
+    return {"church256_forward_s": _time_forward(G, device, repeats=5), "church256_setup_s": setup,
+            "church256_edit_s": float(np.median(edits))}
+
+
+def print_chain_table(r: dict[str, Any]) -> None:
+    for key, value in r.items():
+        print(f"{key:<26} {value:.4g}" if isinstance(value, float) else f"{key:<26} {value}")

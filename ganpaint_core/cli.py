@@ -112,6 +112,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "model":
         result = bench.bench_model(model, seed=args.seed, n=args.n or 1000)
         bench.print_model_table(result)
+    elif args.suite == "chain":
+        result = bench.bench_chain(model, seed=args.seed, n=args.n or 8,
+                                   images_dir=Path(args.images) if args.images else None, church=not args.no_church)
+        bench.print_chain_table(result)
     else:
         raise GanpaintError(f"unknown suite {args.suite!r}")
     if args.json:
@@ -278,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure a model suite or the edit chain")
     p.add_argument("--model", required=True)
-    p.add_argument("--suite", choices=["model"], required=True)
+    p.add_argument("--suite", choices=["model", "chain"], required=True)
+    p.add_argument("--images", help="chain: a folder of real photos to invert as well")
+    p.add_argument("--no-church", action="store_true", help="chain: skip the church-size (256²) timings")
     p.add_argument("--seed", type=int, default=1, help="held-out renders and squares (never a training seed)")
     p.add_argument("--n", type=int, default=None, help="samples / renders per set (default 1000)")
     p.add_argument("--json", help="write the figures to this file")

@@ -72,3 +72,25 @@ def write_model_folder(folder: Path, *, generator: ProGANGenerator, name: str | 
     path = folder / "model.json"
     path.write_text(json.dumps(manifest, indent=1))
     return path
+
+
+def tiny_loaded_model(seed: int = 0):
+    """A 64-px random ProGAN with a made-up dictionary, in memory: exercises the edit chain in seconds."""
+    from ganpaint_core.concepts import ConceptDictionary, ConceptRanking
+    from ganpaint_core.loading import LoadedModel
+    from ganpaint_core.manifest import ModelManifest
+
+    G = tiny_generator(seed=seed, sizes=(16, 32, 32, 16, 16, 8)).requires_grad_(False)
+    units = 32
+    levels = tuple(float(1.0 + 0.05 * u) for u in range(units))
+    concepts = {
+        "tree": ConceptRanking("iou", tuple(range(0, 24)), tuple(1.0 - 0.01 * i for i in range(24))),
+        "dome": ConceptRanking("iou", tuple(range(8, 32)), tuple(1.0 - 0.01 * i for i in range(24))),
+    }
+    dictionary = ConceptDictionary(layer="layer4", num_units=units, level_quantile=0.99, levels=levels,
+                                   concepts=concepts)
+    manifest = ModelManifest(name="tiny", family="progan", resolution=64, latent_size=16, edit_layer="layer4",
+                             fine_layers=("layer5", "layer6", "layer7", "layer8"), licence="", citation="",
+                             description="tiny test model", files={}, folder=REPO)
+    return LoadedModel(manifest=manifest, generator=G, concepts=dictionary, device=torch.device("cpu"),
+                       sha256={"generator": "0" * 64})

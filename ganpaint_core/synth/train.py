@@ -88,7 +88,112 @@ def _cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-STAGES = {"gan": stage_gan}
+def _load_gan_ema(args: argparse.Namespace, device: torch.device):
+    from ganpaint_core.models.progan import ProGANGenerator
+
+    ckpt = args.out / "gan" / "gan.pt"
+    if not ckpt.is_file():
+        raise SystemExit(f"no GAN checkpoint at {ckpt}: run the 'gan' stage first")
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    return ProGANGenerator.from_state_dict(state["generator_ema"]).to(device).requires_grad_(False)
+
+
+def stage_segmenter(args: argparse.Namespace, device: torch.device):
+    from ganpaint_core.synth.data import HELD_OUT_SEEDS, SEGMENTER_SEEDS
+    from ganpaint_core.synth.segmenter import SegmenterConfig, evaluate_segmenter, save_segmenter, train_segmenter
+
+    cfg = SegmenterConfig(resolution=32, widths=(8, 16), steps=5, batch=8) if args.smoke else SegmenterConfig()
+    count = 128 if args.smoke else args.segmenter_images
+    images, labels = render_set(SEGMENTER_SEEDS, count, resolution=cfg.resolution, cache_dir=args.out / "data")
+    seg = train_segmenter(cfg, images, labels, out_dir=args.out / "segmenter", device=device,
+                          resume=not args.restart, callback=ProgressLog("segmenter"))
+    held_images, held_labels = render_set(HELD_OUT_SEEDS, 64 if args.smoke else 500, resolution=cfg.resolution)
+    report = evaluate_segmenter(seg, held_images, held_labels)
+    log.info("segmenter held-out mIoU %.3f %s", report["miou"], report["iou"])
+    save_segmenter(seg, args.out / "segmenter.safetensors")
+    return seg
+
+
+def _segment_fn(seg):
+    return lambda x: seg.predict(x.clamp(-1, 1))
+
+
+def stage_dissect(args: argparse.Namespace, device: torch.device):
+    from ganpaint_core.dissect import DissectConfig, dissect
+    from ganpaint_core.synth.scenes import CONCEPTS, LABELS
+    from ganpaint_core.synth.segmenter import load_segmenter
+
+    G = _load_gan_ema(args, device)
+    seg = load_segmenter(args.out / "segmenter.safetensors", device=device)
+    cfg = DissectConfig(samples=40, batch=20, causal_candidates=2, causal_samples=20, keep=8) if args.smoke else DissectConfig()
+    dictionary, report = dissect(G, _segment_fn(seg), layer=args.edit_layer, label_names=LABELS, concepts=CONCEPTS,
+                                 cfg=cfg, device=device, callback=ProgressLog("dissect"),
+                                 source="ganpaint_core.dissect on synth-church (IoU over "
+                                        f"{cfg.samples} samples + causal ranking of the best {cfg.causal_candidates})")
+    dictionary.save(args.out / "concepts.json")
+    (args.out / "dissect_report.json").write_text(json.dumps(report, indent=1))
+    log.info("dissection: units with IoU ≥ 0.10 %s; best IoU %s", report["units_iou_010"],
+             {k: round(v, 3) for k, v in report["best_iou"].items()})
+    return dictionary
+
+
+def stage_encoder(args: argparse.Namespace, device: torch.device):
+    from ganpaint_core.synth.data import SEGMENTER_SEEDS
+    from ganpaint_core.synth.encoder import EncoderConfig, save_encoder, train_encoder
+
+    G = _load_gan_ema(args, device)
+    cfg = EncoderConfig(widths=(8, 8, 16), steps=3, batch=4) if args.smoke else EncoderConfig(steps=args.encoder_steps)
+    renders, _ = render_set(SEGMENTER_SEEDS, 128 if args.smoke else 5000, resolution=G.resolution,
+                            cache_dir=args.out / "data")
+    enc = train_encoder(cfg, G, renders=renders, edit_layer=args.edit_layer, out_dir=args.out / "encoder",
+                        device=device, resume=not args.restart, callback=ProgressLog("encoder"))
+    save_encoder(enc, args.out / "encoder.safetensors")
+    return enc
+
+
+def stage_export(args: argparse.Namespace, device: torch.device) -> Path:
+    """Write the suite (safetensors + concepts + manifest with checksums) into ``--export-dir``."""
+    import hashlib
+    import shutil
+
+    from safetensors.torch import save_file
+
+    G = _load_gan_ema(args, torch.device("cpu"))
+    dest = args.export_dir
+    dest.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in G.state_dict().items()}, str(dest / "generator.safetensors"),
+              metadata={"format": "pt", "kind": "ganpaint.progan"})
+    files = {"generator": ("generator.safetensors", "safetensors")}
+    for role, name, fmt in (("segmenter", "segmenter.safetensors", "safetensors"),
+                            ("encoder", "encoder.safetensors", "safetensors"), ("concepts", "concepts.json", "json")):
+        if (args.out / name).is_file():
+            shutil.copyfile(args.out / name, dest / name)
+            files[role] = (name, fmt)
+    names = [n for n, _, _ in G.layer_shapes()]
+    fine = names[names.index(args.edit_layer) + 1 : -1]
+    manifest = {
+        "name": dest.name,
+        "family": "progan",
+        "description": "The project's own church-scene GAN suite, trained on procedural renders (bundled)",
+        "resolution": G.resolution,
+        "latent_size": G.latent_size,
+        "edit_layer": args.edit_layer,
+        "fine_layers": fine,
+        "licence": "MIT (trained by this repository's scripts on procedurally rendered scenes)",
+        "citation": "ganpaint synth-church; recipe after Bau et al., SIGGRAPH 2019 and GAN Dissection, ICLR 2019",
+        "files": {},
+    }
+    for role, (name, fmt) in files.items():
+        data = (dest / name).read_bytes()
+        manifest["files"][role] = {"filename": name, "format": fmt, "sha256": hashlib.sha256(data).hexdigest(),
+                                   "size": len(data), "sources": [{"path": name}]}
+    (dest / "model.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    log.info("exported %s (%s)", dest, ", ".join(files))
+    return dest
+
+
+STAGES = {"gan": stage_gan, "segmenter": stage_segmenter, "dissect": stage_dissect, "encoder": stage_encoder,
+          "export": stage_export}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kimg", type=float, default=None, help="GAN training length override (thousands of images)")
     p.add_argument("--gan-images", type=int, default=50_000, help="number of training renders for the GAN")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--segmenter-images", type=int, default=4000, help="training renders for the segmenter")
+    p.add_argument("--encoder-steps", type=int, default=600, help="encoder training steps")
+    p.add_argument("--edit-layer", default="layer4", help="layer dissected and edited")
+    p.add_argument("--export-dir", type=Path, default=Path("weights/synth-church"), help="where 'export' writes")
     return p
 
 

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from ganpaint_core.concepts import ConceptDictionary
+from ganpaint_core.edit.adapt import AdaptConfig
+from ganpaint_core.edit.engine import EditEngine
+from ganpaint_core.edit.invert import InversionConfig, invert
+from ganpaint_core.edit.strokes import StrokeError, apply_strokes
+from ganpaint_core.errors import ConceptDictionaryError
+from ganpaint_core.photo import load_photo
+from ganpaint_core.synth.scenes import render_scene
+from tests.conftest import tiny_loaded_model
+
+FAST_INV = InversionConfig(latent_steps=20, joint_steps=30, candidates=4)
+FAST_ADAPT = AdaptConfig(steps=60, refit_steps=10)
+
+
+@pytest.fixture(scope="module")
+def engine() -> EditEngine:
+    torch.manual_seed(0)
+    return EditEngine(tiny_loaded_model(), inversion=FAST_INV, adaptation=FAST_ADAPT, use_lpips=False)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    img = render_scene(5_000_123, resolution=160).image  # a held-out seed, cropped to a 160×120 "photo"
+    return load_photo(_to_png(np.ascontiguousarray(img[:120])), size=64)
+
+
+def _to_png(arr: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def state(engine, photo):
+    return engine.prepare(photo)
+
+
+def _mask(photo, box=(40, 30, 90, 80)) -> np.ndarray:
+    m = np.zeros(photo.original.shape[:2], np.float32)
+    x0, y0, x1, y1 = box
+    m[y0:y1, x0:x1] = 1
+    return m
+
+
+def test_adaptation_reproduces_the_photo_better_than_inversion(state):
+    assert state.recon_psnr_after > state.recon_psnr_before + 1.0
+    assert set(state.timings) == {"invert_s", "adapt_s"}
+
+
+def test_state_is_small_cpu_and_deep_copyable(engine, state):
+    twin = engine.copy_state(state)
+    assert twin is not state and torch.equal(twin.features, state.features)
+    assert all(v.device.type == "cpu" for v in state.adapter.values())
+
+
+def test_edit_changes_inside_and_keeps_the_original_exactly_outside(engine, photo, state):
+    stroke = engine.stroke(_mask(photo), concept="tree", action="add", strength=1.0, photo=photo)
+    result = engine.render(state, [stroke])
+    assert result.final.shape == photo.original.shape
+    diff = np.abs(result.final.astype(int) - photo.original.astype(int)).max(axis=-1)
+    assert diff[30:80, 40:90].mean() > 1.0  # something changed under the stroke
+    # Outside the paste-back region (mapped to the photo), pixels are the original's, bit for bit.
+    l, t, r, b = photo.box
+    from PIL import Image
+
+    region = np.asarray(Image.fromarray((result.region * 255).astype(np.uint8)).resize((r - l, r - l)))
+    outside = np.ones(photo.original.shape[:2], bool)
+    outside[max(t, 0):b, max(l, 0):r] = region[max(-t, 0):, :] == 0
+    assert outside.sum() > 0.3 * outside.size
+    assert (diff[outside] == 0).all()
+
+
+def test_strength_zero_empty_mask_and_disabled_strokes_are_no_ops(engine, photo, state):
+    base = engine.render(state, []).final
+    assert np.array_equal(base, photo.original)
+    zero = engine.stroke(_mask(photo), concept="tree", action="add", strength=0.0, photo=photo)
+    empty = engine.stroke(np.zeros(photo.original.shape[:2], np.float32), concept="tree", action="add", photo=photo)
+    off = dataclasses.replace(engine.stroke(_mask(photo), concept="tree", action="add", photo=photo), enabled=False)
+    for stroke in (zero, empty, off):
+        result = engine.render(state, [stroke])
+        assert np.array_equal(result.final, photo.original)
+    assert any("mask is empty" in n for n in empty.notes)
+
+
+def test_add_moves_units_towards_their_level_and_remove_to_zero(engine, state):
+    d: ConceptDictionary = engine.concepts
+    mask = np.ones((64, 64), np.float32)
+    add = engine.stroke(mask, concept="tree", action="add", strength=1.0)
+    remove = engine.stroke(mask, concept="tree", action="remove", strength=1.0)
+    f = state.features
+    units = list(d.top_units("tree", 12))
+    added = apply_strokes(f, [add], d)
+    assert torch.allclose(added[0, units], torch.tensor(d.levels)[units].view(-1, 1, 1).expand(-1, 8, 8))
+    removed = apply_strokes(f, [remove], d)
+    assert removed[0, list(d.top_units("tree", 24))].abs().max() == 0
+    untouched = [u for u in range(32) if u not in d.top_units("tree", 24)]
+    assert torch.equal(removed[0, untouched], f[0, untouched])
+
+
+def test_strength_sets_how_many_units_and_how_far(engine, state):
+    d = engine.concepts
+    mask = np.ones((64, 64), np.float32)
+    weak = apply_strokes(state.features, [engine.stroke(mask, concept="tree", action="remove", strength=0.25)], d)
+    changed = (weak != state.features).flatten(2).any(-1)[0].nonzero().flatten().tolist()
+    assert changed == sorted(d.top_units("tree", 6))  # ceil(0.25 · 24) units
+    assert torch.allclose(weak[0, changed], state.features[0, changed] * 0.5)  # min(1, 2 · 0.25) of the way
+
+
+def test_two_references_give_different_styles(engine, photo, state):
+    mask = _mask(photo)
+    a = engine.style_from_sample(1, concept="tree", strength=1.0)
+    b = engine.style_from_sample(2, concept="tree", strength=1.0)
+    assert a != b
+    ra = engine.render(state, [engine.stroke(mask, concept="tree", action="add", strength=1.0, style=a, photo=photo)])
+    rb = engine.render(state, [engine.stroke(mask, concept="tree", action="add", strength=1.0, style=b, photo=photo)])
+    assert np.abs(ra.preview.astype(int) - rb.preview.astype(int)).mean() > 0.5
+    assert engine.style_from_sample(1, concept="tree", strength=0.0) == pytest.approx(engine.concepts.levels)
+
+
+def test_bad_strokes_are_refused_with_what_to_do(engine, photo):
+    mask = _mask(photo)
+    with pytest.raises(ConceptDictionaryError, match="knows: tree, dome"):
+        engine.stroke(mask, concept="unicorn", action="add", photo=photo)
+    for strength in (-0.1, 1.5, float("nan")):
+        with pytest.raises(StrokeError, match=r"strength must be a number in \[0, 1\]"):
+            engine.stroke(mask, concept="tree", action="add", strength=strength, photo=photo)
+    with pytest.raises(StrokeError, match="action must be"):
+        engine.stroke(mask, concept="tree", action="paint", photo=photo)
+    with pytest.raises(StrokeError, match="use load_mask to resize"):
+        engine.stroke(np.ones((10, 10), np.float32), concept="tree", action="add", photo=photo)
+
+
+def test_a_model_square_mask_of_another_size_is_resized_and_noted(engine):
+    stroke = engine.stroke(np.ones((100, 100), np.float32), concept="tree", action="add")
+    assert stroke.mask.shape == (64, 64) and any("resized" in n for n in stroke.notes)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_state(engine):
+    image = torch.zeros(1, 3, 64, 64)
+    image[..., :8, :8] = float("nan")
+    result = invert(engine.model.generator, image, layer="layer4", cfg=FAST_INV)
+    assert result.stopped and "non-finite" in result.stopped
+    assert torch.isfinite(result.latent).all() and torch.isfinite(result.features).all()
+
+
+def test_refit_keeps_the_outside_close_to_the_photo(engine, photo, state):
+    stroke = engine.stroke(_mask(photo), concept="tree", action="add", strength=1.0, photo=photo)
+    plain = engine.render(state, [stroke], final=False)
+    refit = engine.render(state, [stroke], final=False, refit=True)
+    assert refit.preview.shape == plain.preview.shape
+    assert not np.array_equal(refit.preview, plain.preview)
