@@ -1,0 +1,358 @@
+"""An image-to-latent encoder that gives GAN inversion its starting point.
+
+Example::
+
+    from ganpaint_core.synth.data import SEGMENTER_SEEDS, render_set
+    from ganpaint_core.synth.encoder import EncoderConfig, reconstruction_psnr, save_encoder, train_encoder
+
+    renders, _ = render_set(SEGMENTER_SEEDS, 20_000, resolution=64)
+    enc = train_encoder(EncoderConfig(), G, renders=renders, edit_layer="layer4", out_dir=Path("runs/encoder"))
+    save_encoder(enc, Path("runs/encoder/encoder.safetensors"))
+    z0 = enc(images)                              # [N, 3, 64, 64] in [-1, 1] -> [N, 128], then optimise z0
+
+This is iGAN's hybrid inversion (Zhu et al. 2016): a feed-forward encoder predicts ``z`` in one pass and a
+short optimisation refines it. The encoder is trained like the domain-guided encoder of In-Domain GAN
+Inversion (Zhu et al. 2020): besides matching ``z`` on generated pairs ``(z, G(z))`` it must *reconstruct*
+images through the frozen generator, ``G(E(x)) ≈ x``, so its codes stay where the generator decodes
+well. Real renders (which the GAN cannot reproduce exactly) get the reconstruction loss only; generated
+pairs also get a loss on ``z`` and on the edit layer's features, the representation that GANPaint edits.
+
+The generator's first layer pixel-normalises ``z``, so only its direction matters: the encoder returns
+codes on the sphere of radius ``sqrt(latent_size)``, where standard-normal latents concentrate.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ganpaint_core.errors import CheckpointError
+from ganpaint_core.models.progan import ProGANGenerator
+from ganpaint_core.synth.gan import to_unit_range
+
+__all__ = ["Encoder", "EncoderConfig", "load_encoder", "reconstruction_psnr", "save_encoder", "to_sphere",
+           "train_encoder"]
+
+log = logging.getLogger(__name__)
+
+_CHECKPOINT = "encoder.pt"
+_KIND = "ganpaint.encoder"
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Architecture, losses and schedule of the inversion encoder.
+
+    Example::
+
+        cfg = EncoderConfig(steps=200, batch=16)           # a quick, rough encoder
+        enc = train_encoder(cfg, G, renders=None, edit_layer="layer4", out_dir=tmp)
+    """
+
+    widths: tuple[int, ...] = (32, 64, 128, 256)  # channels per level; each level halves the side, the last
+    #                                               ends at 4x4, so len(widths) == log2(resolution) - 2
+    steps: int = 2000  # optimiser steps (64k images at batch 32; a 64-px step takes ~2.5 s on one CPU thread)
+    batch: int = 32  # images per step (generated pairs plus renders)
+    lr: float = 1e-3  # peak Adam learning rate (linear warm-up over 5% of steps, then cosine decay to 0)
+    seed: int = 0  # seeds initialisation, latents and render order
+    latent_weight: float = 1.0  # weight of mean((E(G(z)) - z)^2) on the sphere (= 2 - 2 cos); generated pairs
+    pixel_weight: float = 1.0  # weight of mean |G(E(x)) - x| in [-1, 1] units; generated images and renders
+    feature_weight: float = 1.0  # weight of mean (head(E(G(z))) - head(z))^2 at the edit layer; generated pairs
+    render_fraction: float = 0.25  # share of each batch that is renders (ignored when no renders are given)
+
+    def __post_init__(self) -> None:
+        if not self.widths or min(self.widths) < 1:
+            raise ValueError(f"widths {self.widths} must be positive channel counts, e.g. (32, 64, 128, 256)")
+        if self.steps < 1 or self.batch < 1 or not self.lr > 0:
+            raise ValueError(f"steps={self.steps}, batch={self.batch} and lr={self.lr} must all be positive")
+        if min(self.latent_weight, self.pixel_weight, self.feature_weight) < 0:
+            raise ValueError("loss weights must be ≥ 0")
+        if not 0.0 <= self.render_fraction <= 1.0:
+            raise ValueError(f"render_fraction={self.render_fraction} must lie in [0, 1]")
+
+
+def to_sphere(z: torch.Tensor) -> torch.Tensor:
+    """Rescale latents ``[N, L]`` to norm ``sqrt(L)`` (same image: the generator pixel-normalises z)."""
+    return z * (math.sqrt(z.shape[1]) / z.norm(dim=1, keepdim=True).clamp_min(1e-8))
+
+
+class _DownBlock(nn.Module):
+    """Residual block that halves the side: strided 3x3 conv, 3x3 conv, beside an avg-pool + 1x1 shortcut."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, c_in, H, W] -> [N, c_out, H/2, W/2]
+        y = self.conv2(F.leaky_relu(self.conv1(x), 0.2))
+        # Scaling the sum keeps activations at unit scale without a normalisation layer, so a single photo
+        # encodes exactly as it would inside a batch.
+        return F.leaky_relu((y + self.skip(F.avg_pool2d(x, 2))) * math.sqrt(0.5), 0.2)
+
+
+class Encoder(nn.Module):
+    """Small ResNet: images in [-1, 1] ``[N, 3, R, R]`` -> latents ``[N, L]`` of norm ``sqrt(L)``.
+
+    Example::
+
+        enc = load_encoder(Path("weights/synth-church/encoder.safetensors"))
+        z = enc(images)                       # [N, 3, 64, 64] -> [N, 128]
+        recon = G(z)                          # a starting point for optimisation-based inversion
+
+    A 3x3 stem at full resolution, then one :class:`_DownBlock` per entry of ``widths`` down to 4x4, then a
+    linear map of the flattened 4x4 features to ``z``. No batch statistics: output does not depend on
+    what else is in the batch, and train/eval modes compute the same thing.
+    """
+
+    def __init__(self, *, resolution: int, latent_size: int, widths: tuple[int, ...]) -> None:
+        super().__init__()
+        levels = int(math.log2(resolution)) - 2 if resolution >= 4 else -1
+        if levels < 1 or 4 * 2**levels != resolution:
+            raise ValueError(f"resolution {resolution} must be a power of two ≥ 8")
+        if len(widths) != levels:
+            raise ValueError(f"a {resolution}px encoder needs {levels} widths (one per halving down to 4x4), "
+                             f"got {len(widths)}: {tuple(widths)}")
+        self.resolution = int(resolution)  # input side in pixels
+        self.latent_size = int(latent_size)  # length of z
+        self.widths = tuple(int(w) for w in widths)  # channels per level
+        self.stem = nn.Conv2d(3, self.widths[0], 3, padding=1)
+        self.blocks = nn.Sequential(*(_DownBlock(c_in, c_out)
+                                      for c_in, c_out in zip((self.widths[0], *self.widths[:-1]), self.widths)))
+        self.head = nn.Linear(self.widths[-1] * 16, self.latent_size)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Images float ``[N, 3, R, R]`` in [-1, 1] -> z ``[N, latent_size]`` with norm ``sqrt(latent_size)``."""
+        r = self.resolution
+        if images.ndim != 4 or tuple(images.shape[1:]) != (3, r, r):
+            raise ValueError(f"expected images [N, 3, {r}, {r}] in [-1, 1], got shape {tuple(images.shape)}: "
+                             f"resize to {r}x{r}")
+        x = F.leaky_relu(self.stem(images), 0.2)  # [N, w0, R, R]
+        x = self.blocks(x)  # [N, w_last, 4, 4]
+        return to_sphere(self.head(x.flatten(1)))  # [N, L]
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+
+
+def _lr_at(cfg: EncoderConfig, step: int) -> float:
+    """Linear warm-up over 5% of the steps, then cosine decay to zero."""
+    warm = max(int(0.05 * cfg.steps), 1)
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    t = (step - warm) / max(cfg.steps - warm, 1)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
+
+
+def _config_dict(cfg: EncoderConfig) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
+
+
+def _fingerprint(generator: nn.Module) -> str:
+    """sha256 of the generator's weights: a checkpoint is only resumed against the generator it was trained on."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(generator.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _save_checkpoint(path: Path, payload: dict[str, Any], enc: Encoder, opt: torch.optim.Optimizer,
+                     step: int) -> None:
+    """Atomic save of a resumable checkpoint (tensors and plain containers only)."""
+    tmp = path.with_suffix(".tmp")
+    torch.save({**payload, "model": enc.state_dict(), "optimizer": opt.state_dict(), "step": step}, tmp)
+    tmp.replace(path)
+
+
+def train_encoder(
+    cfg: EncoderConfig,
+    generator: ProGANGenerator,
+    *,
+    renders: np.ndarray | None,
+    edit_layer: str,
+    out_dir: Path,
+    device: torch.device | str = "cpu",
+    resume: bool = True,
+    checkpoint_every_s: float = 120.0,
+    callback: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> Encoder:
+    """Train an encoder for ``generator`` on fresh generated pairs, mixed with ``renders`` (uint8 [N, R, R, 3]).
+
+    Example::
+
+        enc = train_encoder(EncoderConfig(), G, renders=renders, edit_layer="layer4",
+                            out_dir=Path("runs/encoder"),
+                            callback=lambda step, total, info: print(step, info["loss"]))
+
+    The generator is never modified: a frozen copy on ``device`` does the work. Each step draws
+    ``batch - round(batch * render_fraction)`` latents (all of the batch when ``renders`` is None) and
+    the rest from ``renders``, randomly flipped, from ``(cfg.seed, step)`` alone, so a resumed run
+    repeats what an uninterrupted one would have done. Checkpoints go to ``out_dir/encoder.pt`` every
+    ``checkpoint_every_s`` seconds and at the end; with ``resume`` an existing checkpoint of the same
+    config, generator and edit layer is continued (a finished one is just loaded). Returns the encoder
+    in eval mode, on ``device``.
+    """
+    device = torch.device(device)
+    r, latent = generator.resolution, generator.latent_size
+    if renders is not None:
+        renders = np.asarray(renders)
+        if renders.dtype != np.uint8 or renders.ndim != 4 or renders.shape[1:] != (r, r, 3) or not len(renders):
+            raise ValueError(f"renders are {renders.dtype} {renders.shape}: expected uint8 [N, {r}, {r}, 3] "
+                             f"at the generator's resolution, or None to train on generated images only")
+    n_render = round(cfg.batch * cfg.render_fraction) if renders is not None else 0
+    n_gen = cfg.batch - n_render
+
+    # A private frozen copy: gradients flow through it to the encoder, never into the caller's generator.
+    gen_frozen = copy.deepcopy(generator).to(device).eval().requires_grad_(False)
+    head, tail = gen_frozen.split(edit_layer)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = out_dir / _CHECKPOINT
+    identity = {"config": _config_dict(cfg), "resolution": r, "latent_size": latent, "edit_layer": edit_layer,
+                "generator_sha256": _fingerprint(generator)}
+
+    torch.manual_seed(cfg.seed)
+    enc = Encoder(resolution=r, latent_size=latent, widths=cfg.widths).to(device)
+    opt = torch.optim.Adam(enc.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+    step = 0
+    if resume and ckpt.is_file():
+        payload = torch.load(ckpt, map_location=device, weights_only=True)
+        for key, value in identity.items():
+            if payload.get(key) != value:
+                raise ValueError(f"{ckpt} was trained with another {key.replace('_', ' ')}: "
+                                 f"delete it or pass resume=False")
+        enc.load_state_dict(payload["model"])
+        opt.load_state_dict(payload["optimizer"])
+        step = int(payload["step"])
+        log.info("resumed encoder from %s at step %d/%d", ckpt, step, cfg.steps)
+
+    data = torch.from_numpy(renders) if renders is not None else None
+    enc.train()
+    last_save = t0 = time.monotonic()
+    step0 = step
+    while step < cfg.steps:
+        rng = np.random.default_rng([cfg.seed, step])
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        z = to_sphere(torch.randn(n_gen, latent, generator=gen)).to(device)  # [n_gen, L]
+        with torch.no_grad():
+            feats = head(z)  # [n_gen, C, h, w]
+            x = tail(feats)  # [n_gen, 3, R, R]
+        if n_render:
+            real = to_unit_range(data[torch.from_numpy(rng.integers(0, len(data), n_render))])
+            flip = torch.from_numpy(rng.random(n_render) < 0.5).view(-1, 1, 1, 1)
+            x = torch.cat([x, torch.where(flip, real.flip(-1), real).to(device)])  # [batch, 3, R, R]
+
+        lr = _lr_at(cfg, step)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        z_hat = enc(x)
+        feats_hat = head(z_hat)
+        loss_pixel = (tail(feats_hat) - x).abs().mean()
+        zero = torch.zeros((), device=device)
+        loss_latent = F.mse_loss(z_hat[:n_gen], z) if n_gen else zero
+        loss_feature = F.mse_loss(feats_hat[:n_gen], feats) if n_gen else zero
+        loss = cfg.pixel_weight * loss_pixel + cfg.latent_weight * loss_latent + cfg.feature_weight * loss_feature
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"encoder loss became non-finite at step {step}: lower cfg.lr")
+        if time.monotonic() - last_save > checkpoint_every_s and step < cfg.steps:
+            _save_checkpoint(ckpt, identity, enc, opt, step)
+            last_save = time.monotonic()
+        if callback is not None:
+            rate = (step - step0) * cfg.batch / max(time.monotonic() - t0, 1e-6)
+            callback(step, cfg.steps, {"loss": loss.item(), "latent": loss_latent.item(),
+                                       "pixel": loss_pixel.item(), "feature": loss_feature.item(),
+                                       "lr": lr, "img_per_s": rate})
+    if step > step0 or not ckpt.is_file():
+        _save_checkpoint(ckpt, identity, enc, opt, step)
+    log.info("encoder trained: %d steps in %.1f s", step - step0, time.monotonic() - t0)
+    return enc.eval()
+
+
+# ----------------------------------------------------------------------------------------------
+# Evaluation and files
+
+
+@torch.no_grad()
+def reconstruction_psnr(enc: Encoder, generator: ProGANGenerator, images: torch.Tensor, *,
+                        batch: int = 64) -> float:
+    """Median over images of the PSNR (dB, data range 2) of ``G(E(x))``, clamped to [-1, 1], against ``x``.
+
+    Example::
+
+        psnr = reconstruction_psnr(enc, G, to_unit_range(torch.from_numpy(held_out_renders)))
+
+    ``images`` are float ``[N, 3, R, R]`` in [-1, 1]; each model runs on the device its weights are on.
+    """
+    if images.ndim != 4 or not len(images):
+        raise ValueError(f"expected a non-empty batch of images [N, 3, R, R], got shape {tuple(images.shape)}")
+    enc_device = next(enc.parameters()).device
+    gen_device = next(generator.parameters()).device
+    was_training = enc.training
+    enc.eval()
+    scores = []
+    for start in range(0, len(images), batch):
+        x = images[start:start + batch].float()
+        z = enc(x.to(enc_device))
+        recon = generator(z.to(gen_device)).clamp(-1.0, 1.0).cpu()
+        mse = (recon - x.cpu()).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-12)
+        scores.append(10.0 * torch.log10(4.0 / mse))
+    enc.train(was_training)
+    return float(torch.cat(scores).median())
+
+
+def save_encoder(enc: Encoder, path: Path) -> None:
+    """Write the weights as safetensors with resolution, latent size and widths (JSON) in the metadata; atomic."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in enc.state_dict().items()}
+    config = {"resolution": enc.resolution, "latent_size": enc.latent_size, "widths": list(enc.widths)}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"format": "pt", "kind": _KIND, "config": json.dumps(config)})
+    tmp.replace(path)
+
+
+def load_encoder(path: Path, *, device: torch.device | str = "cpu") -> Encoder:
+    """Read a file written by :func:`save_encoder`: strict load, float32, eval mode, on ``device``."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file; train one with train_encoder and save_encoder")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k).float() for k in f.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    if meta.get("kind") != _KIND or "config" not in meta:
+        raise CheckpointError(f"{path}: not an encoder file (no encoder config in its metadata); "
+                              f"write it with save_encoder")
+    config = json.loads(meta["config"])
+    try:
+        enc = Encoder(resolution=int(config["resolution"]), latent_size=int(config["latent_size"]),
+                      widths=tuple(int(w) for w in config["widths"]))
+        enc.load_state_dict(state, strict=True)
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: weights do not fit the encoder config ({exc})") from None
+    return enc.to(device).eval()

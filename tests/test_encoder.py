@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from ganpaint_core.errors import CheckpointError
+from ganpaint_core.synth.encoder import (
+    Encoder,
+    EncoderConfig,
+    load_encoder,
+    reconstruction_psnr,
+    save_encoder,
+    to_sphere,
+    train_encoder,
+)
+from ganpaint_core.synth.scenes import render_batch
+from tests.conftest import tiny_generator
+
+WIDTHS = (16, 32, 64)  # three halvings: 32 px -> 4x4, the tiny generator's resolution
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Small convs run fastest single-threaded, and the suite shares the machine with other work.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def renders() -> np.ndarray:
+    images, _ = render_batch(range(1_000_000, 1_000_024), resolution=32)
+    return images
+
+
+def tiny_config(**overrides) -> EncoderConfig:
+    return EncoderConfig(**{"widths": WIDTHS, "steps": 4, "batch": 8, "lr": 2e-3, **overrides})
+
+
+def test_encoder_output_shape_and_norm():
+    torch.manual_seed(0)
+    enc = Encoder(resolution=32, latent_size=16, widths=WIDTHS)
+    z = enc(torch.rand(5, 3, 32, 32) * 2 - 1)
+    assert z.shape == (5, 16)
+    torch.testing.assert_close(z.norm(dim=1), torch.full((5,), 4.0))  # sqrt(16)
+
+
+def test_encoder_output_does_not_depend_on_the_rest_of_the_batch():
+    torch.manual_seed(0)
+    enc = Encoder(resolution=32, latent_size=16, widths=WIDTHS).train()
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    torch.testing.assert_close(enc(x)[:1], enc(x[:1]), rtol=1e-5, atol=1e-5)
+
+
+def test_encoder_refuses_wrong_sizes_with_a_fix():
+    with pytest.raises(ValueError, match="needs 3 widths"):
+        Encoder(resolution=32, latent_size=16, widths=(8, 16))
+    enc = Encoder(resolution=32, latent_size=16, widths=WIDTHS)
+    with pytest.raises(ValueError, match="resize to 32x32"):
+        enc(torch.zeros(1, 3, 64, 64))
+
+
+def test_to_sphere_keeps_direction_and_sets_norm():
+    z = torch.randn(3, 16) * 7
+    s = to_sphere(z)
+    torch.testing.assert_close(s.norm(dim=1), torch.full((3,), 4.0))
+    torch.testing.assert_close(F.cosine_similarity(s, z), torch.ones(3))
+
+
+def test_save_load_round_trip_is_identical(tmp_path: Path):
+    torch.manual_seed(1)
+    enc = Encoder(resolution=32, latent_size=16, widths=WIDTHS)
+    path = tmp_path / "enc.safetensors"
+    save_encoder(enc, path)
+    loaded = load_encoder(path)
+    assert not loaded.training
+    assert (loaded.resolution, loaded.latent_size, loaded.widths) == (32, 16, WIDTHS)
+    for key, value in enc.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(loaded(x), enc(x))
+
+
+def test_load_refuses_files_that_are_not_encoders(tmp_path: Path):
+    from safetensors.torch import save_file
+
+    other = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(other))
+    with pytest.raises(CheckpointError, match="save_encoder"):
+        load_encoder(other)
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_encoder(tmp_path / "missing.safetensors")
+
+
+def test_training_never_changes_the_generator(tmp_path: Path, renders: np.ndarray):
+    G = tiny_generator(0)
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    flags = [p.requires_grad for p in G.parameters()]
+    train_encoder(tiny_config(steps=3), G, renders=renders, edit_layer="layer4", out_dir=tmp_path)
+    for key, value in G.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert [p.requires_grad for p in G.parameters()] == flags
+    assert all(p.grad is None for p in G.parameters())
+    assert not G.training
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path: Path):
+    train_encoder(tiny_config(steps=2), tiny_generator(0), renders=None, edit_layer="layer4", out_dir=tmp_path)
+    payload = torch.load(tmp_path / "encoder.pt", weights_only=True)
+    assert payload["step"] == 2 and payload["edit_layer"] == "layer4"
+
+
+def test_short_training_lowers_latent_error_and_raises_psnr(tmp_path: Path, renders: np.ndarray):
+    G = tiny_generator(0)
+    z = to_sphere(G.sample_latents(64, seed=123))  # held out: training draws latents from (seed, step)
+    with torch.no_grad():
+        x = G(z)
+    cfg = tiny_config(steps=60, batch=16, lr=3e-3)
+    torch.manual_seed(cfg.seed)
+    untrained = Encoder(resolution=32, latent_size=16, widths=WIDTHS).eval()
+    trained = train_encoder(cfg, G, renders=renders, edit_layer="layer4", out_dir=tmp_path)
+    with torch.no_grad():
+        err0, err1 = F.mse_loss(untrained(x), z).item(), F.mse_loss(trained(x), z).item()
+    psnr0, psnr1 = reconstruction_psnr(untrained, G, x), reconstruction_psnr(trained, G, x)
+    assert err1 < 0.6 * err0, (err0, err1)
+    assert psnr1 > psnr0 + 1.5, (psnr0, psnr1)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_continues_from_the_checkpoint_step(tmp_path: Path, renders: np.ndarray):
+    G = tiny_generator(0)
+    cfg = tiny_config(steps=6)
+
+    def stop_at_3(step: int, total: int, info: dict) -> None:
+        if step == 3:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train_encoder(cfg, G, renders=renders, edit_layer="layer4", out_dir=tmp_path / "a",
+                      checkpoint_every_s=0.0, callback=stop_at_3)
+    saved = torch.load(tmp_path / "a" / "encoder.pt", weights_only=True)["step"]
+    assert saved == 3
+
+    seen: list[int] = []
+    resumed = train_encoder(cfg, G, renders=renders, edit_layer="layer4", out_dir=tmp_path / "a",
+                            callback=lambda step, total, info: seen.append(step))
+    assert seen == [4, 5, 6]
+
+    # Batches come from (seed, step) and the optimiser state is restored: same result as one unbroken run.
+    straight = train_encoder(cfg, G, renders=renders, edit_layer="layer4", out_dir=tmp_path / "b")
+    for key, value in straight.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+
+    seen.clear()  # a finished checkpoint is loaded, not retrained
+    again = train_encoder(cfg, G, renders=renders, edit_layer="layer4", out_dir=tmp_path / "a",
+                          callback=lambda step, total, info: seen.append(step))
+    assert seen == []
+    for key, value in resumed.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
+
+
+def test_resume_refuses_a_checkpoint_of_another_generator(tmp_path: Path):
+    cfg = tiny_config(steps=2)
+    train_encoder(cfg, tiny_generator(0), renders=None, edit_layer="layer4", out_dir=tmp_path)
+    with pytest.raises(ValueError, match="resume=False"):
+        train_encoder(cfg, tiny_generator(1), renders=None, edit_layer="layer4", out_dir=tmp_path)
+    enc = train_encoder(cfg, tiny_generator(1), renders=None, edit_layer="layer4", out_dir=tmp_path, resume=False)
+    with torch.no_grad():
+        assert math.isfinite(float(enc(torch.zeros(1, 3, 32, 32)).sum()))
+
+
+def test_train_encoder_refuses_renders_of_the_wrong_size(tmp_path: Path):
+    wrong = np.zeros((4, 64, 64, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"uint8 \[N, 32, 32, 3\]"):
+        train_encoder(tiny_config(), tiny_generator(0), renders=wrong, edit_layer="layer4", out_dir=tmp_path)
