@@ -65,6 +65,10 @@ def stage_gan(args: argparse.Namespace, device: torch.device) -> GANState:
     cfg = SMOKE_GAN if args.smoke else GANConfig()
     if args.kimg is not None:
         cfg = replace(cfg, kimg=args.kimg)
+    if args.batch is not None:
+        cfg = replace(cfg, batch=args.batch)
+    if args.ema_kimg is not None:
+        cfg = replace(cfg, ema_kimg=args.ema_kimg)
     count = 256 if args.smoke else args.gan_images
     images, _ = render_set(GAN_SEEDS, count, resolution=cfg.resolution, cache_dir=args.out / "data")
     out = args.out / "gan"
@@ -142,7 +146,7 @@ def stage_encoder(args: argparse.Namespace, device: torch.device):
     from ganpaint_core.synth.encoder import EncoderConfig, save_encoder, train_encoder
 
     G = _load_gan_ema(args, device)
-    cfg = EncoderConfig(widths=(8, 8, 16), steps=3, batch=4) if args.smoke else EncoderConfig(steps=args.encoder_steps)
+    cfg = EncoderConfig(widths=(8, 8, 16), steps=3, batch=4) if args.smoke else EncoderConfig(steps=args.encoder_steps, batch=16)
     renders, _ = render_set(SEGMENTER_SEEDS, 128 if args.smoke else 5000, resolution=G.resolution,
                             cache_dir=args.out / "data")
     enc = train_encoder(cfg, G, renders=renders, edit_layer=args.edit_layer, out_dir=args.out / "encoder",
@@ -188,6 +192,14 @@ def stage_export(args: argparse.Namespace, device: torch.device) -> Path:
         manifest["files"][role] = {"filename": name, "format": fmt, "sha256": hashlib.sha256(data).hexdigest(),
                                    "size": len(data), "sources": [{"path": name}]}
     (dest / "model.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    # Grids for the model card: held-out renders beside samples (fixed seeds, so reruns compare).
+    from ganpaint_core.synth.data import HELD_OUT_SEEDS
+    from ganpaint_core.synth.gan import to_unit_range
+
+    renders, _ = render_set(HELD_OUT_SEEDS + 777, 32, resolution=G.resolution)
+    save_grid(to_unit_range(torch.from_numpy(renders)), dest / "renders.png")
+    with torch.no_grad():
+        save_grid(G(torch.randn(32, G.latent_size, generator=torch.Generator().manual_seed(777))), dest / "samples.png")
     log.info("exported %s (%s)", dest, ", ".join(files))
     return dest
 
@@ -204,10 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true", help="a few steps of every stage at tiny widths")
     p.add_argument("--restart", action="store_true", help="ignore existing checkpoints")
     p.add_argument("--kimg", type=float, default=None, help="GAN training length override (thousands of images)")
+    p.add_argument("--batch", type=int, default=None, help="GAN batch size override")
+    p.add_argument("--ema-kimg", type=float, default=None, help="GAN EMA half-life override (thousands of images)")
     p.add_argument("--gan-images", type=int, default=50_000, help="number of training renders for the GAN")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--segmenter-images", type=int, default=4000, help="training renders for the segmenter")
-    p.add_argument("--encoder-steps", type=int, default=600, help="encoder training steps")
+    p.add_argument("--encoder-steps", type=int, default=500, help="encoder training steps (batch 16)")
     p.add_argument("--edit-layer", default="layer4", help="layer dissected and edited")
     p.add_argument("--export-dir", type=Path, default=Path("weights/synth-church"), help="where 'export' writes")
     return p
