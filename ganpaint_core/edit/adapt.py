@@ -51,6 +51,7 @@ class FineLayerAdapter(nn.Module):
     def __init__(self, shapes: dict[str, tuple[int, int]]) -> None:
         super().__init__()
         self.names = list(shapes)
+        self.release: torch.Tensor | None = None  # [1, 1, S, S] in [0, 1]: where δ is switched off (the edit)
         self.mix = nn.ModuleDict()
         self.bias = nn.ParameterDict()
         for name, (channels, size) in shapes.items():
@@ -66,7 +67,13 @@ class FineLayerAdapter(nn.Module):
     def __call__(self, name: str, output: torch.Tensor) -> torch.Tensor:  # the run_tail modify hook
         if name not in self.mix:
             return output
-        return output * (1 + self.delta(name, output))
+        delta = self.delta(name, output)
+        if self.release is not None:
+            # Inside an edit the generator's prior draws the new content: the photo-specific δ, fitted to
+            # the old content, would otherwise paint it back.
+            keep = 1 - F.interpolate(self.release, size=output.shape[-2:], mode="bilinear", align_corners=False)
+            delta = delta * keep
+        return output * (1 + delta)
 
     def penalty(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return sum(self.delta(n, o).pow(2).mean() for n, o in outputs.items())

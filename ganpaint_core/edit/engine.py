@@ -27,7 +27,7 @@ from ganpaint_core.edit.adapt import AdaptConfig, FineLayerAdapter, adapt_fine_l
 from ganpaint_core.edit.invert import InversionConfig, invert
 from ganpaint_core.edit.layers import run_tail, tail_layer_shapes
 from ganpaint_core.edit.losses import get_lpips
-from ganpaint_core.edit.strokes import EditStroke, StrokeError, apply_strokes
+from ganpaint_core.edit.strokes import EditStroke, StrokeError, apply_strokes, grid_alpha
 from ganpaint_core.edit.style import concept_region, style_levels
 from ganpaint_core.loading import LoadedModel
 from ganpaint_core.metrics import psnr
@@ -49,6 +49,7 @@ class PhotoState:
     adapter: dict[str, torch.Tensor]  # FineLayerAdapter state dict (empty when adaptation is off)
     recon_psnr_before: float  # tail(features) vs the photo's square, dB
     recon_psnr_after: float  # adapted render vs the photo's square, dB
+    base_render: torch.Tensor  # [1, 3, S, S] the adapted render without edits (computed once)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     notes: list[str] = field(default_factory=list)  # what the user should know
 
@@ -107,6 +108,8 @@ class EditEngine:
         timings = {"invert_s": inv.seconds}
         adapter_state: dict[str, torch.Tensor] = {}
         after = inv.psnr
+        with torch.no_grad():
+            base = run_tail(self.tail, inv.features.to(self.device))
         if adapt:
             adapter, info = adapt_fine_layers(self.tail, inv.features.to(self.device), target, shapes=self._shapes,
                                               cfg=self.adapt_cfg, lpips_model=lpips_model, callback=callback)
@@ -115,9 +118,11 @@ class EditEngine:
                 notes.append(info["stopped"])
             adapter_state = {k: v.detach().cpu() for k, v in adapter.state_dict().items()}
             with torch.no_grad():
-                after = psnr(run_tail(self.tail, inv.features.to(self.device), modify=adapter), target)
+                base = run_tail(self.tail, inv.features.to(self.device), modify=adapter)
+                after = psnr(base, target)
         return PhotoState(photo=photo, latent=inv.latent, features=inv.features, adapter=adapter_state,
-                          recon_psnr_before=inv.psnr, recon_psnr_after=after, timings=timings, notes=notes)
+                          recon_psnr_before=inv.psnr, recon_psnr_after=after, base_render=base.cpu(),
+                          timings=timings, notes=notes)
 
     def _adapter(self, state: PhotoState) -> FineLayerAdapter | None:
         if not state.adapter:
@@ -194,18 +199,21 @@ class EditEngine:
         active = [s for s in strokes if not s.is_noop()]
         adapter = self._adapter(state)
         features = state.features.to(self.device)
-        base = run_tail(self.tail, features, modify=adapter)
+        base = state.base_render.to(self.device)
         if not active:
             notes.append("no active stroke: the render is the reconstruction")
             edited = base
         else:
             edited_features = apply_strokes(features, active, self.concepts)
+            release = self.release_mask(active, grid=features.shape[-1])
             if refit and adapter is not None:
                 mask = torch.from_numpy(np.maximum.reduce([s.mask for s in active]))[None, None].to(self.device)
                 with torch.enable_grad():
                     adapter = refit_outside(adapter, self.tail, edited_features, state.photo.model_image.to(self.device),
                                             mask, cfg=self.adapt_cfg, lpips_model=self._lpips())
                 base = run_tail(self.tail, features, modify=adapter)
+            if adapter is not None:
+                adapter.release = release
             edited = run_tail(self.tail, edited_features, modify=adapter)
         timings = {"tail_s": time.monotonic() - t0}
         region = self.change_region(base, edited, [s.mask for s in active])
@@ -215,6 +223,14 @@ class EditEngine:
             out = paste_back(state.photo, to_uint8(edited), region)
             timings["paste_s"] = time.monotonic() - t1
         return RenderResult(preview=to_uint8(edited), final=out, region=region, timings=timings, notes=notes)
+
+    def release_mask(self, strokes: Sequence[EditStroke], *, grid: int) -> torch.Tensor:
+        """[1, 1, S, S]: the strokes' edit-grid alpha (what the edit layer actually changes), upsampled."""
+        alpha = torch.zeros(1, 1, grid, grid)
+        for s in strokes:
+            alpha = torch.maximum(alpha, grid_alpha(s.mask, grid) * min(1.0, 2 * s.strength))
+        return F.interpolate(alpha, size=(self.resolution, self.resolution), mode="bilinear",
+                             align_corners=False).to(self.device)
 
     def change_region(self, base: torch.Tensor, edited: torch.Tensor, masks: Sequence[np.ndarray]) -> np.ndarray:
         """Where the paste-back takes the render: pixels the edit changed, joined with the painted masks,

@@ -1,0 +1,350 @@
+"""The Gradio app, driven the way users and scripts drive it: ``build_demo`` and its wiring, then the
+served app on 127.0.0.1 through ``gradio_client`` (the page's own endpoints and the stateless ``/edit``)."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganpaint_core import session as S
+from tests.conftest import REPO
+from tests.hub_server import HubStandIn
+from tests.test_session import app_model_manifest, box_mask, dilate, make_engine, scene_png
+
+gradio = pytest.importorskip("gradio")
+from gradio_client import Client, handle_file  # noqa: E402
+
+import app  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The app on 127.0.0.1 in this process, plus a copy of its model that must be downloaded (from a
+    stand-in server) to be used."""
+    torch.set_num_threads(1)
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    root = tmp_path_factory.mktemp("served")
+    src = app_model_manifest().parent
+    manifest = json.loads((src / "model.json").read_text())
+    with HubStandIn({}) as hub:
+        for f in manifest["files"].values():
+            hub.plain[f["filename"]] = (src / f["filename"]).read_bytes()
+            f["sources"] = [{"url": f"{hub.endpoint}/files/{f['filename']}"}]
+        manifest["name"] = "synth-remote"
+        models = root / "models"
+        (models / "synth-remote").mkdir(parents=True)
+        (models / "synth-remote" / "model.json").write_text(json.dumps(manifest))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("GANPAINT_MODELS_DIR", str(models))
+            mp.setenv("GANPAINT_CACHE", str(root / "cache"))
+            engine = make_engine()
+            demo = app.build_demo(engine)
+        port = free_port()
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        try:
+            yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", engine=engine, demo=demo, models=models,
+                                  cache=root / "cache", hub=hub, root=root)
+        finally:
+            demo.close()
+
+
+def photo_file(folder: Path, seed: int, size=(256, 256), name: str | None = None) -> Path:
+    path = folder / (name or f"church-{seed}.png")
+    path.write_bytes(scene_png(seed, size))
+    return path
+
+
+def canvas_layer(folder: Path, mask: np.ndarray, name: str = "layer.png") -> Path:
+    """What the paint canvas sends: an RGBA layer, translucent brush colour where painted."""
+    rgba = np.zeros(mask.shape + (4,), np.uint8)
+    rgba[mask > 0] = (255, 61, 165, 140)
+    path = folder / name
+    Image.fromarray(rgba, "RGBA").save(path)
+    return path
+
+
+def editor_value(layer: Path | None) -> dict:
+    return {"background": None, "layers": [handle_file(str(layer))] if layer else [], "composite": None}
+
+
+OUT = {"editor": 0, "preview": 1, "slider": 2, "status": 3, "png": 4, "json": 5, "strokes": 6}  # /render outputs
+
+
+def render_via_client(client: Client, layer: Path | None, concept="tree", action="add", strength=1.0):
+    return client.predict(editor_value(layer), concept, action, strength, "Default look", 0.75, api_name="/render")
+
+
+def read_outputs(out) -> tuple[np.ndarray, dict]:
+    png, record = out[OUT["png"]]["value"], out[OUT["json"]]["value"]
+    return np.asarray(Image.open(png).convert("RGB")), json.loads(Path(record).read_text())
+
+
+def region_in_photo(record: dict, photo_shape: tuple[int, int], engine) -> np.ndarray:
+    """The paste region of a sidecar, as a boolean map over the photo, grown by one model pixel."""
+    region = np.asarray(Image.open(io.BytesIO(base64.b64decode(record["paste_region_png_base64"])))) > 0
+    l, t, r, b = record["photo"]["box"]
+    big = Image.fromarray(region.astype(np.uint8) * 255).resize((r - l, b - t), Image.Resampling.NEAREST)
+    big = np.asarray(big) > 0
+    out = np.zeros(photo_shape, bool)
+    out[max(t, 0):min(b, photo_shape[0]), max(l, 0):min(r, photo_shape[1])] = big[max(-t, 0):, max(-l, 0):][
+        : min(b, photo_shape[0]) - max(t, 0), : min(r, photo_shape[1]) - max(l, 0)]
+    return dilate(out, (r - l) // engine.resolution + 2)
+
+
+# -- the page ---------------------------------------------------------------------------------------------
+def test_build_demo_wires_a_queued_page_with_a_public_edit_endpoint(served):
+    demo = served.demo
+    assert isinstance(demo, gradio.Blocks)
+    config = demo.get_config_file()
+    named = {d["api_name"]: d for d in config["dependencies"] if d.get("api_name")}
+    assert named["edit"]["api_visibility"] == "public"
+    assert {"load_photo", "render", "add_stroke", "undo", "switch_model"} <= set(named)
+    # Every long step can be cancelled from the page.
+    cancels = [d for d in config["dependencies"] if d.get("cancels")]
+    assert len(cancels) == 1
+    ids = {d["id"] for d in config["dependencies"] if d.get("api_name") in ("load_photo", "switch_model")}
+    assert ids <= set(cancels[0]["cancels"])
+    assert demo._queue.max_size and demo._queue.default_concurrency_limit >= 2
+    dropdown = next(c for c in config["components"] if c["props"].get("label") == "Model")
+    labels = [c[0] for c in dropdown["props"]["choices"]]
+    assert any(lab.startswith("synth-church") for lab in labels)
+    assert any(lab.startswith("progan-church") for lab in labels)  # a registry model that is not here
+    assert any(lab.startswith("synth-remote") and lab.endswith("downloadable") for lab in labels)
+
+
+def test_no_model_ever_lives_in_session_state(served):
+    states = [b for b in served.demo.blocks.values() if isinstance(b, gradio.State)]
+    for state in states:
+        value = state.value
+        assert value is None or isinstance(value, (int, S.EditSession))
+        if isinstance(value, S.EditSession):
+            assert value.state is None
+
+
+# -- end to end through gradio_client ------------------------------------------------------------------------
+def test_upload_stroke_render_changes_the_mask_and_keeps_the_rest_exactly(served, tmp_path):
+    client = Client(served.url, verbose=False)
+    photo = photo_file(tmp_path, 9_000_201, (320, 240))
+    status = client.predict(handle_file(str(photo)), "crop", api_name="/load_photo")[3]
+    assert "is ready on synth-church" in status and "dB PSNR" in status
+    shown = (S.DISPLAY_SIDE * 3 // 4, S.DISPLAY_SIDE)  # the canvas shows the photo at DISPLAY_SIDE px
+    mask = box_mask(*shown, 0.05, 0.4, 0.3, 0.55)  # upper left of the centre square
+    out = render_via_client(client, canvas_layer(tmp_path, mask))
+    assert "Rendered 320×240 with 1 active stroke" in out[OUT["status"]]
+    final, record = read_outputs(out)
+    original = np.asarray(Image.open(photo).convert("RGB"))
+    assert final.shape == original.shape
+    changed = (final != original).any(-1)
+    painted = np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).resize((320, 240))) > 127
+    assert changed[painted].mean() > 0.3, "the edit should change the painted area"
+    inside = region_in_photo(record, original.shape[:2], served.engine)
+    assert (~inside).mean() > 0.1 and not changed[~inside].any(), "outside the paste region the photo is untouched"
+    assert record["model"] == "synth-church" and record["strokes"][0]["concept"] == "tree"
+    assert record["weights_sha256"]["generator"] == served.engine.model.sha256["generator"]
+    # The before/after pair is the photo and the result.
+    before, after = (np.asarray(Image.open(p).convert("RGB")) for p in out[OUT["slider"]])
+    assert np.array_equal(before, original) and np.array_equal(after, final)
+
+
+def test_four_clients_at_once_each_get_their_own_result(served, tmp_path):
+    engine = served.engine
+    jobs = []
+    for i in range(4):
+        photo = photo_file(tmp_path, 9_000_210 + i, (256, 256))
+        mask = box_mask(512, 512, 0.1 + 0.1 * i, 0.4 + 0.1 * i, 0.2, 0.6)
+        jobs.append(SimpleNamespace(photo=photo, mask=mask, layer=canvas_layer(tmp_path, mask, f"layer{i}.png"),
+                                    concept=("tree", "dome", "grass", "sky")[i], result=None, error=None))
+
+    def run(job):
+        try:
+            client = Client(served.url, verbose=False)
+            client.predict(handle_file(str(job.photo)), "crop", api_name="/load_photo")
+            job.result = read_outputs(render_via_client(client, job.layer, concept=job.concept))[0]
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            job.error = exc
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    for job in jobs:
+        assert job.error is None, job.error
+        # The same edit done here, directly with the library, on this client's photo.
+        session = S.open_photo(engine, job.photo.read_bytes())
+        stroke, session = S.make_stroke(engine, session, S.mask_to_square(job.mask, session.photo, engine.resolution),
+                                        concept=job.concept, action="add", strength=1.0)
+        expected = S.render(engine, S.add_stroke(session, stroke)).final
+        assert np.abs(job.result.astype(int) - expected).max() <= 2, "a client got another edit than its own"
+        for other in jobs:
+            if other is not job:
+                assert np.abs(job.result.astype(int) - other.result).mean() > 5, "two clients got the same image"
+
+
+def test_strokes_are_kept_toggled_and_undone_per_session(served, tmp_path):
+    client = Client(served.url, verbose=False)
+    client.predict(handle_file(str(photo_file(tmp_path, 9_000_220))), "crop", api_name="/load_photo")
+    layer = canvas_layer(tmp_path, box_mask(512, 512, 0.2, 0.5, 0.2, 0.5))
+    out = client.predict(editor_value(layer), "dome", "remove", 0.5, "Default look", 0.75, api_name="/add_stroke")
+    assert "Stroke 1 added: remove dome" in out[2]
+    assert out[0]["layers"] == []  # the canvas is cleared for the next stroke
+    out = client.predict(editor_value(layer), "tree", "add", 0.9, "Default look", 0.75, api_name="/add_stroke")
+    assert [c[0][:12] for c in out[3]["choices"]] == ["1 · remove d", "2 · add tree"]
+    out = client.predict(api_name="/undo")
+    assert [c[0][:12] for c in out[2]["choices"]] == ["1 · remove d"]
+    final = render_via_client(client, None)
+    assert "with 1 active stroke" in final[OUT["status"]]
+
+
+def test_cancel_stops_a_running_setup_and_the_server_stays_up(served):
+    from ganpaint_core.edit.adapt import AdaptConfig
+    from ganpaint_core.edit.engine import EditEngine
+    from ganpaint_core.edit.invert import InversionConfig
+
+    slow = EditEngine(served.engine.model, inversion=InversionConfig(latent_steps=1_000_000, joint_steps=0),
+                      adaptation=AdaptConfig(steps=2), use_lpips=False)
+    demo = app.build_demo(slow, examples=[])
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        job = client.submit(handle_file(str(REPO / "docs" / "examples" / "church-9000002.png")), "crop",
+                            api_name="/load_photo")
+        deadline = time.monotonic() + 60
+        while not any(t.name == "ganpaint-job" for t in threading.enumerate()):
+            assert time.monotonic() < deadline, "the setup never started"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        job.cancel()  # what the page's Cancel button does
+        deadline = time.monotonic() + 20
+        while any(t.name == "ganpaint-job" for t in threading.enumerate()):
+            assert time.monotonic() < deadline, "the inversion kept running after Cancel"
+            time.sleep(0.05)
+        out = client.predict(editor_value(None), "tree", "add", 0.5, "Default look", 0.75, api_name="/add_stroke")
+        assert "no photo yet" in out[2]  # the session never got a half-set-up photo
+    finally:
+        demo.close()
+
+
+# -- bad inputs ------------------------------------------------------------------------------------------------
+def test_bad_uploads_show_a_message_and_leave_the_session_usable(served, tmp_path):
+    client = Client(served.url, verbose=False)
+    good = photo_file(tmp_path, 9_000_230)
+    assert "is ready" in client.predict(handle_file(str(good)), "crop", api_name="/load_photo")[3]
+    text = tmp_path / "notes.png"
+    text.write_text("not an image at all")
+    tiny = photo_file(tmp_path, 9_000_231, (20, 20), name="tiny.png")
+    for upload, message in ((text, "not an image Pillow can read"), (tiny, "20×20 is too small")):
+        status = client.predict(handle_file(str(upload)), "crop", api_name="/load_photo")[3]
+        assert status.startswith("**Problem:**") and message in status and "previous photo stays loaded" in status
+        assert "Traceback" not in status
+    # An empty canvas, then a stroke outside the model's square: both explained, nothing changes.
+    status = client.predict(editor_value(None), "tree", "add", 0.8, "Default look", 0.75, api_name="/add_stroke")[2]
+    assert "the canvas is empty: paint over" in status
+    # The first photo is still there and edits.
+    out = render_via_client(client, canvas_layer(tmp_path, box_mask(512, 512, 0.3, 0.6, 0.3, 0.6)))
+    assert "Rendered 256×256" in out[OUT["status"]]
+
+
+@pytest.mark.slow
+def test_a_12_megapixel_upload_is_edited_at_full_size(served, tmp_path):
+    client = Client(served.url, verbose=False)
+    big = tmp_path / "big.jpg"
+    Image.fromarray(np.asarray(Image.open(io.BytesIO(scene_png(9_000_240))))).resize((4000, 3000)).save(big, quality=90)
+    status = client.predict(handle_file(str(big)), "crop", api_name="/load_photo")[3]
+    assert "(4000×3000) is ready" in status
+    out = render_via_client(client, canvas_layer(tmp_path, box_mask(384, 512, 0.3, 0.6, 0.4, 0.6)))
+    final, record = read_outputs(out)
+    assert final.shape == (3000, 4000, 3) and record["photo"]["size"] == [4000, 3000]
+    before, after = (Image.open(p) for p in out[OUT["slider"]])
+    assert max(after.size) == app.SLIDER_SIDE  # the comparison is scaled down; the download is full size
+
+
+# -- models ------------------------------------------------------------------------------------------------------
+def test_a_model_that_cannot_load_shows_how_to_supply_it_and_keeps_the_current_one(served, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANPAINT_OFFLINE", "1")  # progan-church's weights are not here; never try the network
+    client = Client(served.url, verbose=False)
+    client.predict(handle_file(str(photo_file(tmp_path, 9_000_250))), "crop", api_name="/load_photo")
+    out = client.predict("progan-church", api_name="/switch_model")
+    status, model = out[1], out[7]
+    assert "progan-church: the generator file 'proggan_churchoutdoor-7e701dd5.pth' is not available" in status
+    assert "To supply it" in status and "Staying on **synth-church**" in status
+    assert model == "synth-church"
+    assert "Rendered" in render_via_client(client, canvas_layer(tmp_path, box_mask(512, 512, 0.3, 0.6, 0.3, 0.6)))[3]
+
+
+def test_a_downloadable_model_is_fetched_on_demand_and_the_photo_moves_to_it(served, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANPAINT_MODELS_DIR", str(served.models))
+    monkeypatch.setenv("GANPAINT_CACHE", str(served.cache))
+    client = Client(served.url, verbose=False)
+    client.predict(handle_file(str(photo_file(tmp_path, 9_000_260))), "crop", api_name="/load_photo")
+    job = client.submit("synth-remote", api_name="/switch_model")
+    out = job.result(timeout=300)
+    assert "Switched to **synth-remote**" in out[1] and "set up again" in out[1]
+    assert any(path.startswith("/files/generator") for _, path in served.hub.requests)
+    layer = canvas_layer(tmp_path, box_mask(512, 512, 0.3, 0.6, 0.3, 0.6))
+    final, record = read_outputs(render_via_client(client, layer))
+    assert record["model"] == "synth-remote" and final.shape == (256, 256, 3)
+
+
+# -- the stateless endpoint ------------------------------------------------------------------------------------------
+def test_the_edit_endpoint_returns_the_edited_photo_at_the_inputs_size(served, tmp_path):
+    client = Client(served.url, verbose=False)
+    photo = photo_file(tmp_path, 9_000_270, (300, 200))
+    mask = tmp_path / "mask.png"
+    Image.fromarray((box_mask(200, 300, 0.1, 0.5, 0.35, 0.65) * 255).astype(np.uint8)).save(mask)
+    result = client.predict(handle_file(str(photo)), handle_file(str(mask)), "tree", "add", 1.0, api_name="/edit")
+    assert Path(result).suffix == ".png"
+    edited, original = np.asarray(Image.open(result).convert("RGB")), np.asarray(Image.open(photo).convert("RGB"))
+    assert edited.shape == original.shape
+    assert (edited != original).any(-1)[20:100, 105:195].mean() > 0.3
+    assert np.array_equal(edited[:, :40], original[:, :40])  # outside the centre square, untouched
+    styled = client.predict(handle_file(str(photo)), handle_file(str(mask)), "tree", "add", 1.0,
+                            handle_file(str(photo_file(tmp_path, 9_000_271))), 1.0, api_name="/edit")
+    assert np.asarray(Image.open(styled)).shape == original.shape
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="unknown concept 'banana'; this model knows: sky"):
+        client.predict(handle_file(str(photo)), handle_file(str(mask)), "banana", "add", 1.0, api_name="/edit")
+    with pytest.raises(AppError, match="photo: not an image"):
+        client.predict(handle_file(str(_text_file(tmp_path))), handle_file(str(mask)), "tree", "add", 1.0,
+                       api_name="/edit")
+
+
+def _text_file(folder: Path) -> Path:
+    path = folder / "text.png"
+    path.write_text("hello")
+    return path
+
+
+def test_share_without_internet_is_reported_and_served_locally(monkeypatch, caplog):
+    monkeypatch.setattr(app, "share_possible", lambda timeout=3.0: False)
+    launched = {}
+
+    class FakeDemo:
+        def launch(self, **kwargs):
+            launched.update(kwargs)
+
+    monkeypatch.setattr(app, "build_demo", lambda engine: FakeDemo())
+    monkeypatch.setattr(app, "_load_engine", lambda name, device: make_engine())
+    with caplog.at_level("WARNING"):
+        assert app.main(["--share", "--port", "7999"]) == 0
+    assert launched["share"] is False and launched["server_port"] == 7999
+    assert "share service is unreachable" in caplog.text

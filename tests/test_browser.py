@@ -1,0 +1,117 @@
+"""The page in a real browser (headless Chromium through Playwright): upload, paint with the mouse, pick a
+concept, render, download. Saves docs/screenshot.png, the picture the README shows.
+
+Needs the system Chromium and the Python Playwright package (CI: ``apt-get install -y chromium`` and
+``pip install playwright``; no ``playwright install`` download is needed).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.conftest import REPO
+from tests.test_app import free_port
+from tests.test_session import make_engine, scene_png
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = REPO / "docs" / "screenshot.png"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.is_file(),
+                       reason=f"no browser: {CHROMIUM} is missing (apt-get install -y chromium)"),
+    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
+                       reason="the playwright package is missing (pip install playwright)"),
+]
+
+
+@pytest.fixture(scope="module")
+def page_url():
+    import app
+
+    torch.set_num_threads(1)
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    demo = app.build_demo(make_engine())
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def paint(page, dx0: float, dy0: float, dx1: float, dy1: float, steps: int = 24) -> None:
+    """A mouse stroke on the canvas, from (dx0, dy0) to (dx1, dy1) pixels off its centre (the photo's centre)."""
+    page.locator("#editor").scroll_into_view_if_needed()
+    box = page.locator("#editor canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    x0, y0, x1, y1 = cx + dx0, cy + dy0, cx + dx1, cy + dy1
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for k in range(1, steps + 1):
+        page.mouse.move(x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps, steps=2)
+    page.mouse.up()
+
+
+def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    photo = tmp_path / "church.png"
+    photo.write_bytes(scene_png(9_000_301, (320, 256)))
+    original = np.asarray(Image.open(photo).convert("RGB"))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(120_000)  # CI machines may be busy
+            page.goto(page_url)
+            page.set_input_files("#photo input[type=file]", str(photo))
+            page.wait_for_function("document.querySelector('#status').innerText.includes('is ready on')",
+                                   timeout=120_000)
+            assert "dB PSNR" in page.inner_text("#status")
+
+            page.click("#concept input")
+            page.click("[role=option][aria-label=tree]")
+            paint(page, -50, -10, 50, 10)  # across the middle of the photo
+            page.wait_for_function("document.querySelector('#paint-info').innerText.includes('add tree')",
+                                   timeout=120_000)
+
+            page.click("#render")
+            page.wait_for_function("document.querySelector('#status').innerText.includes('Rendered 320×256')",
+                                   timeout=120_000)
+            with page.expect_download() as download:
+                page.click("#download-png")
+            result = np.asarray(Image.open(download.value.path()).convert("RGB"))
+            assert result.shape == original.shape
+            # Under the stroke (the centre of the photo) the render differs from the upload.
+            centre = (slice(118, 138), slice(150, 170))
+            assert (result[centre] != original[centre]).any(-1).mean() > 0.5
+            assert np.array_equal(result[:, :20], original[:, :20])  # left of the centre square: untouched
+            assert "1 · add tree" in page.inner_text("#strokes")
+
+            # For the README: a second stroke in progress, its live preview, and the before/after of the first.
+            page.click("#action label:has-text('remove')")
+            paint(page, -20, 40, 30, 60)
+            page.wait_for_function("document.querySelector('#paint-info').innerText.includes('remove tree')",
+                                   timeout=120_000)
+            page.wait_for_timeout(500)
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+        except Exception:
+            # Leave what the page showed for whoever reads the CI log.
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print("status:", page.inner_text("#status"), "| preview:", page.inner_text("#paint-info"),
+                  "| screenshot:", tmp_path / "failure.png")
+            raise
+        finally:
+            browser.close()
+    shot = Image.open(SCREENSHOT)
+    assert shot.width == 1400 and shot.height > 900
