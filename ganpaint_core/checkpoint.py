@@ -68,3 +68,34 @@ def detect_family(state: dict[str, Any]) -> str:
     raise CheckpointError(
         f"unrecognised checkpoint: keys begin {sample or '(none)'}; supported families: {', '.join(FAMILIES)}"
     )
+
+
+def save_with_config(module: torch.nn.Module, path: Path, *, kind: str, config: dict[str, Any]) -> None:
+    """Write a module's weights as safetensors with ``kind`` and ``config`` (JSON) in the metadata; atomic."""
+    import json
+
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"format": "pt", "kind": kind, "config": json.dumps(config)})
+    tmp.replace(path)
+
+
+def read_with_config(path: Path, *, missing_hint: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors (floating ones as float32) and metadata of a file written by :func:`save_with_config`."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file; {missing_hint}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    return state, meta

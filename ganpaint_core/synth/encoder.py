@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ganpaint_core.checkpoint import read_with_config, save_with_config
 from ganpaint_core.errors import CheckpointError
 from ganpaint_core.models.progan import ProGANGenerator
 from ganpaint_core.synth.gan import to_unit_range
@@ -321,30 +322,14 @@ def reconstruction_psnr(enc: Encoder, generator: ProGANGenerator, images: torch.
 
 def save_encoder(enc: Encoder, path: Path) -> None:
     """Write the weights as safetensors with resolution, latent size and widths (JSON) in the metadata; atomic."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in enc.state_dict().items()}
     config = {"resolution": enc.resolution, "latent_size": enc.latent_size, "widths": list(enc.widths)}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt", "kind": _KIND, "config": json.dumps(config)})
-    tmp.replace(path)
+    save_with_config(enc, path, kind=_KIND, config=config)
 
 
 def load_encoder(path: Path, *, device: torch.device | str = "cpu") -> Encoder:
     """Read a file written by :func:`save_encoder`: strict load, float32, eval mode, on ``device``."""
-    from safetensors import SafetensorError, safe_open
-
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file; train one with train_encoder and save_encoder")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k).float() for k in f.keys()}
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    state, meta = read_with_config(path, missing_hint="train one with train_encoder and save_encoder")
     if meta.get("kind") != _KIND or "config" not in meta:
         raise CheckpointError(f"{path}: not an encoder file (no encoder config in its metadata); "
                               f"write it with save_encoder")

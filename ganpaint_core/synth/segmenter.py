@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ganpaint_core.checkpoint import read_with_config, save_with_config
 from ganpaint_core.errors import CheckpointError
 from ganpaint_core.metrics import confusion_matrix, iou_from_confusion
 from ganpaint_core.synth.scenes import LABELS
@@ -351,30 +352,13 @@ def evaluate_segmenter(seg: Segmenter, images: np.ndarray, labels: np.ndarray, *
 
 def save_segmenter(seg: Segmenter, path: Path) -> None:
     """Write the weights as safetensors with the config (JSON) in the metadata; atomic."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in seg.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt", "kind": "ganpaint.segmenter",
-                                           "config": json.dumps(_config_dict(seg.config))})
-    tmp.replace(path)
+    save_with_config(seg, path, kind="ganpaint.segmenter", config=_config_dict(seg.config))
 
 
 def load_segmenter(path: Path, *, device: torch.device | str = "cpu") -> Segmenter:
     """Read a file written by :func:`save_segmenter`: strict load, float32, eval mode, on ``device``."""
-    from safetensors import SafetensorError, safe_open
-
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file; train one with train_segmenter and save_segmenter")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    state, meta = read_with_config(path, missing_hint="train one with train_segmenter and save_segmenter")
     if "config" not in meta:
         raise CheckpointError(f"{path}: no segmenter config in its metadata; write it with save_segmenter")
     seg = Segmenter(_config_from_dict(json.loads(meta["config"])))
