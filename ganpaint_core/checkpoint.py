@@ -37,17 +37,37 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
         if found is None:
             raise CheckpointError(f"{path}: not a PyTorch or safetensors checkpoint (unreadable pickle data)") from None
-        raise CheckpointError(
-            f"{path}: refused by safe loading (weights_only=True): it holds a Python object of type "
-            f"{found.group(1)} besides tensors. If you trust its origin, convert it once: load it with "
-            "weights_only=False in a separate Python session, keep only the tensor state dict, save that with "
-            "safetensors.torch.save_file, and use the converted file."
-        ) from None
+        raise CheckpointError(unsafe_checkpoint_message(path, _unsafe_globals(path) or [found.group(1)])) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a PyTorch or safetensors checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: holds a {type(data).__name__}, expected a state dict (name -> tensor)")
     return data
+
+
+def _unsafe_globals(path: Path) -> list[str]:
+    """Every non-tensor Python type the pickle names, read without unpickling anything."""
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+    except (RuntimeError, ValueError, OSError, zipfile.BadZipFile, pickle.UnpicklingError):
+        return []
+
+
+def unsafe_checkpoint_message(path: Path, types: list[str]) -> str:
+    """Why safe loading refused ``path`` and how to convert it once into a file it accepts."""
+    out = f"{path.with_suffix('')}-weights.safetensors"
+    return (
+        f"{path}: refused by safe loading (torch.load with weights_only=True): besides tensors it holds Python "
+        f"objects of type {', '.join(types)} (a training checkpoint's 'args' is typical), and unpickling those "
+        "could run code from the file. If you trust its origin, convert it once in a separate Python session, "
+        "keeping only the weights:\n"
+        "    import torch; from safetensors.torch import save_file\n"
+        f"    c = torch.load({str(path)!r}, map_location='cpu', weights_only=False)  # runs the file's pickle\n"
+        "    # StyleGAN2 (rosinality): the EMA generator, with latent_avg beside its keys\n"
+        "    sd = dict(c['g_ema'], latent_avg=c.get('latent_avg')) if 'g_ema' in c else c.get('state_dict', c)\n"
+        f"    save_file({{k: v.contiguous() for k, v in sd.items() if torch.is_tensor(v)}}, {out!r})\n"
+        "then use the .safetensors file instead."
+    )
 
 
 def _looks_like_safetensors(path: Path) -> bool:

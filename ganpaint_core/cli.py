@@ -15,13 +15,11 @@ log = logging.getLogger("ganpaint_core")
 
 def inspect_file(path: Path) -> dict[str, Any]:
     """Family, resolution, layer table, edit-layer candidates and sha256 of a generator file."""
-    from ganpaint_core.checkpoint import detect_family, read_checkpoint
+    from ganpaint_core.checkpoint import read_checkpoint
     from ganpaint_core.fetch import sha256_file
-    from ganpaint_core.models import generator_from_state_dict
+    from ganpaint_core.loading import generator_from_checkpoint
 
-    state = read_checkpoint(path)
-    family = detect_family(state)
-    generator = generator_from_state_dict(state, family=family)
+    family, generator = generator_from_checkpoint(read_checkpoint(path), where=str(path))
     layers = [{"name": n, "channels": c, "size": s} for n, c, s in generator.layer_shapes()]
     return {
         "file": str(path),

@@ -41,15 +41,22 @@ class LoadedModel:
 
 def load_generator_file(path: Path, *, family: str | None = None) -> nn.Module:
     """A generator from a weight file, its family detected from the keys unless given."""
-    state = read_checkpoint(path)
+    return generator_from_checkpoint(read_checkpoint(path), where=str(path), family=family)[1]
+
+
+def generator_from_checkpoint(state: dict, *, where: str, family: str | None = None) -> tuple[str, nn.Module]:
+    """``(family, generator)`` from a checkpoint's top-level mapping; the family comes from the keys and must
+    equal ``family`` when that is given. Every failure is a ``CheckpointError`` naming ``where``."""
     detected = detect_family(state)
     if family is not None and detected != family:
-        raise CheckpointError(f"{path}: holds a {detected} generator, the manifest says {family}")
+        raise CheckpointError(f"{where}: holds a {detected} generator, the manifest says {family}")
     try:
-        return generator_from_state_dict(state, family=detected)
-    except (RuntimeError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: does not load strictly as a {detected} generator ({first})") from None
+        return detected, generator_from_state_dict(state, family=detected)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        # torch's strict-load message spreads the key lists over several lines: keep them, on one.
+        detail = " ".join(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc).split())
+        detail = detail if len(detail) <= 600 else detail[:600] + " …"
+        raise CheckpointError(f"{where}: does not load strictly as a {detected} generator ({detail})") from None
 
 
 def load_model(

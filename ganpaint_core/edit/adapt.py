@@ -39,13 +39,18 @@ class AdaptConfig:
     refit_dilate: float = 1 / 16  # dilation of the edit region excluded from the refit, share of the side
 
 
+def _key(layer: str) -> str:
+    """A layer name as a submodule key: dotted names (StyleGAN2's ``convs.4``) cannot be module names."""
+    return layer.replace(".", "_")
+
+
 class FineLayerAdapter(nn.Module):
     """Per-photo corrections for the layers after the edit layer.
 
     Example::
 
         adapter = FineLayerAdapter({"layer5": (512, 16), "layer6": (512, 16)})
-        image = run_tail(tail, features, modify=adapter)      # tail with outputs * (1 + δ)
+        image = run_tail(tail, features, latent=latent, modify=adapter)   # tail with outputs * (1 + δ)
     """
 
     def __init__(self, shapes: dict[str, tuple[int, int]]) -> None:
@@ -58,14 +63,14 @@ class FineLayerAdapter(nn.Module):
             conv = nn.Conv2d(channels, channels, 1)
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
-            self.mix[name] = conv
-            self.bias[name] = nn.Parameter(torch.zeros(1, channels, size, size))
+            self.mix[_key(name)] = conv
+            self.bias[_key(name)] = nn.Parameter(torch.zeros(1, channels, size, size))
 
     def delta(self, name: str, output: torch.Tensor) -> torch.Tensor:
-        return self.mix[name](output) + self.bias[name]
+        return self.mix[_key(name)](output) + self.bias[_key(name)]
 
     def __call__(self, name: str, output: torch.Tensor) -> torch.Tensor:  # the run_tail modify hook
-        if name not in self.mix:
+        if name not in self.names:
             return output
         delta = self.delta(name, output)
         if self.release is not None:
@@ -85,6 +90,7 @@ def _fit(
     features: torch.Tensor,
     target: torch.Tensor,
     *,
+    latent: torch.Tensor | None,
     steps: int,
     cfg: AdaptConfig,
     weight: torch.Tensor | None,
@@ -102,7 +108,7 @@ def _fit(
                 outputs[name] = out
             return adapter(name, out)
 
-        image = run_tail(tail, features, modify=modify)
+        image = run_tail(tail, features, latent=latent, modify=modify)
         loss = reconstruction_loss(image, target, weight=weight, lpips_model=lpips_model)
         loss = loss + cfg.delta_penalty * adapter.penalty(outputs)
         if not math.isfinite(loss.item()):
@@ -125,16 +131,19 @@ def adapt_fine_layers(
     target: torch.Tensor,
     *,
     shapes: dict[str, tuple[int, int]],
+    latent: torch.Tensor | None = None,
     cfg: AdaptConfig = AdaptConfig(),
     lpips_model: nn.Module | None = None,
     callback: Callable[[int, int, dict[str, Any]], None] | None = None,
 ) -> tuple[FineLayerAdapter, dict[str, Any]]:
-    """Fit an adapter so ``run_tail(tail, features, modify=adapter)`` reproduces ``target`` [1, 3, S, S]."""
+    """Fit an adapter so ``run_tail(tail, features, latent=latent, modify=adapter)`` reproduces ``target``
+    [1, 3, S, S]. ``latent`` is the one the features came from (a StyleGAN2 tail needs it)."""
     t0 = time.monotonic()
     adapter = FineLayerAdapter(shapes).to(features.device)
     features = features.detach()
-    info = _fit(adapter, tail, features, target, steps=cfg.steps, cfg=cfg, weight=None, lpips_model=lpips_model,
-                callback=callback)
+    latent = latent.detach() if latent is not None else None
+    info = _fit(adapter, tail, features, target, latent=latent, steps=cfg.steps, cfg=cfg, weight=None,
+                lpips_model=lpips_model, callback=callback)
     info["seconds"] = time.monotonic() - t0
     return adapter.requires_grad_(False), info
 
@@ -146,6 +155,7 @@ def refit_outside(
     target: torch.Tensor,
     edit_mask: torch.Tensor,
     *,
+    latent: torch.Tensor | None = None,
     cfg: AdaptConfig = AdaptConfig(),
     lpips_model: nn.Module | None = None,
 ) -> FineLayerAdapter:
@@ -157,8 +167,8 @@ def refit_outside(
     soft = F.avg_pool2d(grown, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
     weight = (1 - soft).clamp(0, 1)
     refit = copy.deepcopy(adapter).requires_grad_(True)
-    _fit(refit, tail, edited_features.detach(), target, steps=cfg.refit_steps, cfg=cfg, weight=weight,
-         lpips_model=lpips_model, callback=None)
+    _fit(refit, tail, edited_features.detach(), target, latent=latent.detach() if latent is not None else None,
+         steps=cfg.refit_steps, cfg=cfg, weight=weight, lpips_model=lpips_model, callback=None)
     return refit.requires_grad_(False)
 
 

@@ -44,8 +44,8 @@ class PhotoState:
     """Everything one user's photo needs between requests: CPU tensors and arrays only."""
 
     photo: Photo  # original pixels, the model square and the paste-back box
-    latent: torch.Tensor  # [1, L] from inversion
-    features: torch.Tensor  # [1, C, h, w] edit-layer features (head(z) + residual)
+    latent: torch.Tensor  # from inversion: z [1, L] (ProGAN) or W+ [1, n_latent, L] (StyleGAN2)
+    features: torch.Tensor  # [1, C, h, w] edit-layer features (head(latent) + residual)
     adapter: dict[str, torch.Tensor]  # FineLayerAdapter state dict (empty when adaptation is off)
     recon_psnr_before: float  # tail(features) vs the photo's square, dB
     recon_psnr_after: float  # adapted render vs the photo's square, dB
@@ -108,17 +108,19 @@ class EditEngine:
         timings = {"invert_s": inv.seconds}
         adapter_state: dict[str, torch.Tensor] = {}
         after = inv.psnr
+        latent = inv.latent.to(self.device)
         with torch.no_grad():
-            base = run_tail(self.tail, inv.features.to(self.device))
+            base = run_tail(self.tail, inv.features.to(self.device), latent=latent)
         if adapt:
             adapter, info = adapt_fine_layers(self.tail, inv.features.to(self.device), target, shapes=self._shapes,
-                                              cfg=self.adapt_cfg, lpips_model=lpips_model, callback=callback)
+                                              latent=latent, cfg=self.adapt_cfg, lpips_model=lpips_model,
+                                              callback=callback)
             timings["adapt_s"] = info["seconds"]
             if info["stopped"]:
                 notes.append(info["stopped"])
             adapter_state = {k: v.detach().cpu() for k, v in adapter.state_dict().items()}
             with torch.no_grad():
-                base = run_tail(self.tail, inv.features.to(self.device), modify=adapter)
+                base = run_tail(self.tail, inv.features.to(self.device), latent=latent, modify=adapter)
                 after = psnr(base, target)
         return PhotoState(photo=photo, latent=inv.latent, features=inv.features, adapter=adapter_state,
                           recon_psnr_before=inv.psnr, recon_psnr_after=after, base_render=base.cpu(),
@@ -199,6 +201,7 @@ class EditEngine:
         active = [s for s in strokes if not s.is_noop()]
         adapter = self._adapter(state)
         features = state.features.to(self.device)
+        latent = state.latent.to(self.device)
         base = state.base_render.to(self.device)
         if not active:
             notes.append("no active stroke: the render is the reconstruction")
@@ -210,11 +213,11 @@ class EditEngine:
                 mask = torch.from_numpy(np.maximum.reduce([s.mask for s in active]))[None, None].to(self.device)
                 with torch.enable_grad():
                     adapter = refit_outside(adapter, self.tail, edited_features, state.photo.model_image.to(self.device),
-                                            mask, cfg=self.adapt_cfg, lpips_model=self._lpips())
-                base = run_tail(self.tail, features, modify=adapter)
+                                            mask, latent=latent, cfg=self.adapt_cfg, lpips_model=self._lpips())
+                base = run_tail(self.tail, features, latent=latent, modify=adapter)
             if adapter is not None:
                 adapter.release = release
-            edited = run_tail(self.tail, edited_features, modify=adapter)
+            edited = run_tail(self.tail, edited_features, latent=latent, modify=adapter)
         timings = {"tail_s": time.monotonic() - t0}
         region = self.change_region(base, edited, [s.mask for s in active])
         out = None

@@ -1,8 +1,12 @@
 """GAN inversion: an encoder's guess (iGAN's hybrid), then optimisation of the latent and of a residual
 on the edit layer's features, regularised towards the encoder's domain (In-Domain GAN Inversion).
 
-The residual lets the edit layer's features reach what ``z`` alone cannot (a photo is rarely an exact
-sample); its penalty keeps it small so the features stay in the generator's vocabulary, where the
+The latent is the family's choice (``generator.inversion_space``): ``z`` for ProGAN, started from the best
+of several random draws; W+ for StyleGAN2 (one ``w`` per synthesis input), started from ``latent_avg``.
+An encoder's output, when there is one, is mapped into that space and used as the start instead.
+
+The residual lets the edit layer's features reach what the latent alone cannot (a photo is rarely an
+exact sample); its penalty keeps it small so the features stay in the generator's vocabulary, where the
 concept units mean what the dictionary says.
 """
 from __future__ import annotations
@@ -28,36 +32,37 @@ log = logging.getLogger(__name__)
 class InversionConfig:
     """Steps, rates and weights of the optimisation."""
 
-    latent_steps: int = 100  # steps optimising z only
-    joint_steps: int = 150  # then steps optimising z and the feature residual together
-    latent_lr: float = 0.05  # Adam rate for z
+    latent_steps: int = 100  # steps optimising the latent only
+    joint_steps: int = 150  # then steps optimising the latent and the feature residual together
+    latent_lr: float = 0.05  # Adam rate for the latent, in units of its spread (generator.latent_std(); 1 for z)
     residual_lr: float = 0.02  # Adam rate for the residual
     residual_penalty: float = 0.02  # weight of mean(residual²) relative to the features' mean square
-    encoder_weight: float = 0.1  # weight of ||E(G(z)) - z||² / L (only when an encoder is given)
-    candidates: int = 16  # random starting latents tried when there is no encoder
+    encoder_weight: float = 0.1  # weight of ||E(G(z)) - z||² / L in units of the spread (only with an encoder)
+    candidates: int = 16  # random starting latents tried when there is no encoder (families that draw them)
 
 
 @dataclass
 class Inversion:
     """Result of inverting one image (CPU tensors, small, deep-copyable)."""
 
-    latent: torch.Tensor  # [1, L]
-    features: torch.Tensor  # [1, C, h, w]: edit-layer features head(z) + residual
+    latent: torch.Tensor  # z [1, L] (ProGAN) or W+ [1, n_latent, L] (StyleGAN2): what head and tail take
+    features: torch.Tensor  # [1, C, h, w]: edit-layer features head(latent) + residual
     residual: torch.Tensor  # [1, C, h, w]
     psnr: float  # of tail(features) against the image, dB
     seconds: float  # wall time
     stopped: str | None = None  # why it stopped early (non-finite loss), if it did
 
 
-def _initial_latent(head: nn.Module, tail: nn.Module, image: torch.Tensor, *, latent_size: int,
+def _initial_latent(generator: nn.Module, head: nn.Module, tail: nn.Module, image: torch.Tensor, *,
                     encoder: nn.Module | None, candidates: int, seed: int) -> torch.Tensor:
     with torch.no_grad():
         if encoder is not None:
-            return encoder(image).detach()
-        g = torch.Generator().manual_seed(seed)
-        z = torch.randn(candidates, latent_size, generator=g).to(image.device)
-        errors = (run_tail(tail, head(z)) - image).abs().mean(dim=(1, 2, 3))
-        return z[errors.argmin()][None].clone()
+            return generator.to_inversion_latent(encoder(image)).detach()
+        starts = generator.inversion_starts(candidates, seed=seed, device=image.device)
+        if len(starts) == 1:
+            return starts.clone(memory_format=torch.contiguous_format)
+        errors = (run_tail(tail, head(starts), latent=starts) - image).abs().mean(dim=(1, 2, 3))
+        return starts[errors.argmin()][None].clone()
 
 
 def invert(
@@ -71,16 +76,17 @@ def invert(
     seed: int = 0,
     callback: Callable[[int, int, dict[str, Any]], None] | None = None,
 ) -> Inversion:
-    """Find ``z`` and a residual so that ``tail(head(z) + residual)`` ≈ ``image`` [1, 3, S, S] in [-1, 1]."""
+    """Find a latent and a residual so that ``tail(head(latent) + residual, latent)`` ≈ ``image``
+    [1, 3, S, S] in [-1, 1]; the latent is the family's inversion latent (``z`` or W+)."""
     t0 = time.monotonic()
     head, tail = generator.split(layer)
-    z0 = _initial_latent(head, tail, image, latent_size=generator.latent_size, encoder=encoder,
-                         candidates=cfg.candidates, seed=seed)
-    z = z0.clone().requires_grad_(True)
+    z0 = _initial_latent(generator, head, tail, image, encoder=encoder, candidates=cfg.candidates, seed=seed)
+    z = z0.clone().requires_grad_(True)  # the latent being optimised (z or W+)
+    spread = generator.latent_std()
     with torch.no_grad():
         scale = head(z0).pow(2).mean().item() + 1e-8
     residual = torch.zeros_like(head(z0).detach()).requires_grad_(True)
-    opt_z = torch.optim.Adam([z], lr=cfg.latent_lr)
+    opt_z = torch.optim.Adam([z], lr=cfg.latent_lr * spread)
     opt_r = torch.optim.Adam([residual], lr=cfg.residual_lr * math.sqrt(scale))
     total = cfg.latent_steps + cfg.joint_steps
     good = (z.detach().clone(), residual.detach().clone())
@@ -89,12 +95,13 @@ def invert(
     for step in range(1, total + 1):
         joint = step > cfg.latent_steps
         features = head(z) + (residual if joint else residual.detach())
-        output = run_tail(tail, features)
+        output = run_tail(tail, features, latent=z)
         loss = reconstruction_loss(output, image, lpips_model=lpips_model)
         if joint:
             loss = loss + cfg.residual_penalty * residual.pow(2).mean() / scale
         if encoder is not None and cfg.encoder_weight > 0:
-            loss = loss + cfg.encoder_weight * (encoder(output) - z).pow(2).mean()
+            predicted = generator.to_inversion_latent(encoder(output))
+            loss = loss + cfg.encoder_weight * (predicted - z).pow(2).mean() / spread**2
         if not math.isfinite(loss.item()):
             z.data.copy_(good[0])
             residual.data.copy_(good[1])
@@ -113,7 +120,7 @@ def invert(
             callback(step, total, {"stage": "invert", "loss": loss.item(), "psnr": last_psnr})
     with torch.no_grad():
         features = head(z) + residual
-        final_psnr = psnr(run_tail(tail, features), image)
+        final_psnr = psnr(run_tail(tail, features, latent=z), image)
     return Inversion(latent=z.detach().cpu(), features=features.detach().cpu(), residual=residual.detach().cpu(),
                      psnr=final_psnr, seconds=time.monotonic() - t0, stopped=stopped)
 

@@ -14,10 +14,14 @@ from torch import nn
 Modify = Callable[[str, torch.Tensor], torch.Tensor]
 
 
-def run_tail(tail: nn.Module, features: torch.Tensor, *, modify: Modify | None = None) -> torch.Tensor:
-    """``tail(features)``, letting ``modify`` replace each named layer's output as it is produced."""
-    if hasattr(tail, "run"):  # families with structured tails implement run(features, modify=…)
-        return tail.run(features, modify=modify)
+def run_tail(tail: nn.Module, features: torch.Tensor, *, latent: torch.Tensor | None = None,
+             modify: Modify | None = None) -> torch.Tensor:
+    """``tail(features)``, letting ``modify`` replace each named layer's output as it is produced.
+
+    ``latent`` is the latent the features came from (``z`` or W+). A ProGAN tail ignores it; a StyleGAN2
+    tail needs it (its later layers are modulated by the latent's styles)."""
+    if hasattr(tail, "run"):  # families with structured tails implement run(features, latent=…, modify=…)
+        return tail.run(features, latent=latent, modify=modify)
     x = features
     for name, layer in tail.named_children():
         x = layer(x)

@@ -197,3 +197,18 @@ class ProGANGenerator(_LatentSequential):
         """Reproducible standard-normal latents ``[n, L]``."""
         g = torch.Generator().manual_seed(seed)
         return torch.randn(n, self.latent_size, generator=g).to(device)
+
+    # -- the family's inversion interface (see ganpaint_core.models) ---------------------------------
+    inversion_space = "z"  # invert() optimises z itself
+
+    def inversion_starts(self, n: int, *, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Starting latents for inversion: ``n`` random ``z`` (the best one is kept)."""
+        return self.sample_latents(n, seed=seed, device=device)
+
+    def to_inversion_latent(self, latent: torch.Tensor) -> torch.Tensor:
+        """An encoder's output is already a ``z``."""
+        return latent
+
+    def latent_std(self) -> float:
+        """``z`` is standard normal."""
+        return 1.0

@@ -1,0 +1,419 @@
+from __future__ import annotations
+
+import argparse
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from ganpaint_core.checkpoint import detect_family, read_checkpoint
+from ganpaint_core.errors import CheckpointError
+from ganpaint_core.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator, upfirdn2d
+from ganpaint_core.nethook import Trace
+from tests.conftest import REPO, SHARED
+
+KEYS_TSV = SHARED / "formats" / "stylegan2-256-keys.tsv"
+TINY = StyleGAN2Config(resolution=64, channels=(32, 32, 32, 16, 8), style_dim=16, n_mlp=2)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and lose a lot when a background job holds a core."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def table_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random tensors with exactly the keys and shapes of rosinality's 256 px config-f ``g_ema``."""
+    if not KEYS_TSV.is_file():
+        pytest.skip(f"shared key table not found at {KEYS_TSV}")
+    g = torch.Generator().manual_seed(seed)
+    rows = [line.split("\t") for line in KEYS_TSV.read_text().splitlines()[1:]]
+    return {key: torch.randn(json.loads(shape), generator=g) * 0.5 for key, shape, _ in rows}
+
+
+def tiny_checkpoint(seed: int = 0, config: StyleGAN2Config = TINY) -> dict[str, object]:
+    """``{'g_ema', 'latent_avg'}`` of a small seeded StyleGAN2 whose noise weights and biases are non-zero."""
+    torch.manual_seed(seed)
+    state = StyleGAN2Generator(config).state_dict()
+    for key, value in state.items():
+        if key.endswith(("noise.weight", "activate.bias", "rgb1.bias")) or re.search(r"rgbs\.\d+\.bias$", key):
+            value.normal_(std=0.2)
+    return {"g_ema": state, "latent_avg": torch.randn(config.style_dim) * 0.1}
+
+
+def tiny_stylegan2(seed: int = 0, config: StyleGAN2Config = TINY) -> StyleGAN2Generator:
+    return StyleGAN2Generator.from_state_dict(tiny_checkpoint(seed, config)).requires_grad_(False)
+
+
+# -- loading --------------------------------------------------------------------------------------------
+def test_key_table_loads_strictly_with_its_buffers_and_latent_avg():
+    state = table_state_dict()
+    avg = torch.randn(512)
+    container = {"g_ema": state, "latent_avg": avg, "g": state, "d": {"convs.0.0.weight": torch.zeros(1)}}
+    assert detect_family(container) == "stylegan2" and detect_family(state) == "stylegan2"
+    G = StyleGAN2Generator.from_state_dict(container)
+    assert set(G.state_dict()) == set(state)  # 135 keys: nothing extra, nothing missing
+    assert sum(p.numel() for p in G.parameters()) == 30_034_338
+    assert (G.resolution, G.latent_size, G.n_latent, G.channel_multiplier) == (256, 512, 14, 2)
+    assert G.config == StyleGAN2Config.config_f(256, channel_multiplier=2)
+    for key in ("noises.noise_0", "noises.noise_12", "convs.10.conv.blur.kernel", "to_rgbs.5.upsample.kernel"):
+        assert torch.equal(G.state_dict()[key], state[key])  # buffers come from the file, not from the init
+    assert torch.equal(G.latent_avg, avg) and G.latent_avg_source == "checkpoint"
+    assert ("convs.3", 512, 16) in G.layer_shapes() and G.layer_shapes()[-1] == ("to_rgbs.5", 3, 256)
+
+
+@pytest.mark.slow
+def test_key_table_generator_renders_256_and_splits_exactly():
+    G = StyleGAN2Generator.from_state_dict({"g_ema": table_state_dict(), "latent_avg": torch.zeros(512)})
+    z = G.sample_latents(1, seed=3)
+    with torch.no_grad():
+        image = G(z)
+        assert image.shape == (1, 3, 256, 256) and torch.isfinite(image).all()
+        head, tail = G.split("convs.3")
+        features = head(z)
+        assert features.shape == (1, 512, 16, 16)
+        torch.testing.assert_close(tail(features, z), image, rtol=1e-5, atol=1e-5)
+
+
+def test_kernel_buffers_are_the_normalised_outer_product():
+    G = StyleGAN2Generator(TINY)
+    expected = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 16
+    assert torch.equal(G.convs[0].conv.blur.kernel, expected) and torch.equal(G.to_rgbs[0].upsample.kernel, expected)
+    assert G.noises.noise_2.shape == (1, 1, 8, 8) and G.noises.noise_8.shape == (1, 1, 64, 64)
+
+
+def test_missing_unexpected_and_misshapen_keys_are_refused_by_name(tmp_path):
+    from ganpaint_core.loading import load_generator_file
+
+    good = tiny_checkpoint()
+    cases = {
+        "missing keys: noises.noise_3": lambda s: s.pop("noises.noise_3"),
+        "unexpected keys: convs.0.extra": lambda s: s.__setitem__("convs.0.extra", torch.zeros(1)),
+        "wrong shapes: convs.5.activate.bias (7,) (expected (16,))": lambda s: s.__setitem__(
+            "convs.5.activate.bias", torch.zeros(7)),
+    }
+    for expected, damage in cases.items():
+        state = dict(good["g_ema"])
+        damage(state)
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            StyleGAN2Generator.from_state_dict({"g_ema": state, "latent_avg": good["latent_avg"]})
+        path = tmp_path / "broken.pt"
+        torch.save({"g_ema": state}, path)
+        with pytest.raises(CheckpointError, match=r"broken.pt: does not load strictly as a stylegan2 generator \(its keys "
+                           r"describe a 64px generator with widths \[32, 32, 32, 16, 8\]; " + re.escape(expected)):
+            load_generator_file(path)
+    with pytest.raises(ValueError, match="'latent_avg' has 3 values"):
+        StyleGAN2Generator.from_state_dict({"g_ema": good["g_ema"], "latent_avg": torch.zeros(3)})
+    with pytest.raises(ValueError, match="holds 'g' but no 'g_ema'"):
+        StyleGAN2Generator.from_state_dict({"g": good["g_ema"]})
+
+
+def test_family_comes_from_the_keys_not_the_file_name(tmp_path):
+    from ganpaint_core.loading import load_generator_file
+
+    path = tmp_path / "proggan_churchoutdoor.pth"  # a misleading name
+    torch.save(tiny_checkpoint(), path)
+    G = load_generator_file(path)
+    assert isinstance(G, StyleGAN2Generator)
+    with pytest.raises(CheckpointError, match="holds a stylegan2 generator, the manifest says progan"):
+        load_generator_file(path, family="progan")
+
+
+def test_a_training_checkpoint_is_refused_with_a_conversion_that_works(tmp_path):
+    from ganpaint_core.loading import load_generator_file
+
+    ckpt = tiny_checkpoint()
+    path = tmp_path / "train-050000.pt"
+    torch.save({**ckpt, "g": ckpt["g_ema"], "args": argparse.Namespace(size=64)}, path)
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(path)
+    message = str(info.value)
+    assert "weights_only=True" in message and "argparse.Namespace" in message
+    # The message's snippet converts the file; what it writes loads safely and renders the same images.
+    snippet = "\n".join(line[4:] for line in message.splitlines() if line.startswith("    "))
+    exec(snippet, {})  # noqa: S102 - the test runs the advice it gives users, on its own file
+    converted = tmp_path / "train-050000-weights.safetensors"
+    G = load_generator_file(converted)
+    ref = StyleGAN2Generator.from_state_dict(ckpt)
+    z = ref.sample_latents(2, seed=0)
+    with torch.no_grad():
+        assert torch.equal(G(z, truncation=0.5), ref(z, truncation=0.5))
+    assert G.latent_avg_source == "checkpoint"
+
+
+def test_without_latent_avg_the_mean_w_stands_in():
+    G = StyleGAN2Generator.from_state_dict(tiny_checkpoint()["g_ema"])  # a flat g_ema state dict
+    assert G.latent_avg_source == "estimated"
+    torch.testing.assert_close(G.latent_avg, G.mean_latent(4096, seed=0)[0])
+
+
+@pytest.mark.parametrize("config", [
+    StyleGAN2Config(resolution=8, channels=(8, 8), style_dim=8, n_mlp=1),
+    StyleGAN2Config(resolution=32, channels=(16, 16, 8, 8), style_dim=8, n_mlp=3),
+    TINY,
+])
+def test_any_power_of_two_resolution_round_trips(config):
+    G = tiny_stylegan2(config=config)
+    assert StyleGAN2Generator.config_from_state_dict(G.state_dict()) == config
+    assert G.n_latent == 2 * int(np.log2(config.resolution)) - 2
+    with torch.no_grad():
+        assert G(torch.randn(2, config.style_dim)).shape == (2, 3, config.resolution, config.resolution)
+
+
+def test_upfirdn2d_upsamples_a_constant_to_a_constant():
+    k = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 16
+    x = torch.ones(1, 2, 6, 6)
+    up = upfirdn2d(x, k, up=2, pad=(2, 1))
+    assert up.shape == (1, 2, 12, 12)
+    torch.testing.assert_close(up[..., 2:-2, 2:-2], torch.ones(1, 2, 8, 8))  # away from the zero padding
+    assert upfirdn2d(x, k / 4, pad=(1, 2), down=2).shape == (1, 2, 3, 3)
+
+
+# -- latent spaces and noise ------------------------------------------------------------------------------
+def test_z_w_and_wplus_inputs_agree_and_truncation_pulls_to_latent_avg():
+    G = tiny_stylegan2()
+    z = G.sample_latents(3, seed=1)
+    with torch.no_grad():
+        image = G(z)
+        w = G.mapping(z)
+        assert w.shape == (3, 16) and G.to_wplus(w).shape == (3, G.n_latent, 16)
+        assert torch.equal(G.synthesize(w), image) and torch.equal(G.synthesize(G.to_wplus(w)), image)
+        assert torch.equal(G(z), image)  # stored noise: the same latent always renders the same image
+        mean_image = G.synthesize(G.initial_latent())
+        torch.testing.assert_close(G(z, truncation=0.0), mean_image.expand(3, -1, -1, -1))
+        mixed = G.to_wplus(w).clone()
+        mixed[:, 6:] = w.flip(0)[:, None]  # fine styles from another sample
+        assert not torch.allclose(G.synthesize(mixed), image)
+        fresh = G.random_noise(3, seed=5)
+        assert torch.equal(G(z, noise=fresh), G(z, noise=G.random_noise(3, seed=5)))
+        assert not torch.allclose(G(z, noise=fresh), image)
+    with pytest.raises(ValueError, match=r"W\+ must be \[N, 10, 16\]"):
+        G.synthesize(torch.zeros(1, 3, 16))
+    with pytest.raises(ValueError, match="noise must be a list of 9 maps"):
+        G(z, noise=fresh[:2])
+
+
+@pytest.mark.parametrize("layer", ["conv1", "convs.0", "convs.1", "convs.4", "convs.6", "convs.7"])
+def test_head_tail_split_equals_the_full_synthesis(layer):
+    G = tiny_stylegan2()
+    z = G.sample_latents(2, seed=2)
+    wplus = G.to_wplus(G.mapping(z)) + 0.3 * torch.randn(2, G.n_latent, 16, generator=torch.Generator().manual_seed(0))
+    head, tail = G.split(layer)
+    shapes = {n: (c, s) for n, c, s in G.layer_shapes()}
+    with torch.no_grad():
+        for latent, image in ((z, G(z)), (wplus, G.synthesize(wplus))):
+            features = head(latent)
+            assert features.shape == (2, *shapes[layer][:1], shapes[layer][1], shapes[layer][1])
+            torch.testing.assert_close(tail(features, latent), image, rtol=1e-5, atol=1e-5)
+            seen = []
+            out = tail.run(features, latent=latent, modify=lambda name, x: seen.append(name) or x)
+            torch.testing.assert_close(out, image, rtol=1e-5, atol=1e-5)
+            after = [n for n, _, _ in G.layer_shapes()]
+            assert seen == after[after.index(layer) + 1:]  # every later layer, the output last
+    assert head.generator is G and tail.generator.convs[7] is G.convs[7]  # shared weights, no copy
+
+
+def test_split_refuses_unknown_layers_and_a_tail_without_latent():
+    G = tiny_stylegan2()
+    with pytest.raises(ValueError, match="choose one of conv1, convs.0"):
+        G.split("to_rgbs.4")
+    head, tail = G.split("convs.1")
+    z = torch.randn(1, 16)
+    with pytest.raises(ValueError, match=r"needs the latent its features came from: run_tail\(tail, features, latent="):
+        tail(head(z))
+
+
+def test_layers_are_hookable_by_dotted_name():
+    G = tiny_stylegan2()
+    z = G.sample_latents(1, seed=0)
+    with torch.no_grad():
+        before = G(z)
+        with Trace(G, "convs.3") as t:
+            G(z)
+        assert t.output.shape == (1, 32, 16, 16)
+        with Trace(G, "convs.3", edit_output=lambda out, layer: out * 0):
+            edited = G(z)
+        assert not torch.allclose(edited, before) and torch.equal(G(z), before)
+        head, _ = G.split("convs.3")
+        with Trace(head, "generator.convs.3") as t2:
+            head(z)
+        torch.testing.assert_close(t2.output, t.output)
+        with Trace(G, "to_rgbs.3") as rgb:
+            G(z)
+        assert torch.equal(rgb.output, before)  # the last ToRGB's output is the image
+
+
+# -- the edit chain ------------------------------------------------------------------------------------------
+def tiny_stylegan2_model():
+    """A 64 px seeded StyleGAN2 with a made-up ranking on convs.1 (8×8, 32 units), in memory."""
+    from ganpaint_core.concepts import ConceptDictionary, ConceptRanking
+    from ganpaint_core.loading import LoadedModel
+    from ganpaint_core.manifest import ModelManifest
+
+    G = tiny_stylegan2()
+    units = 32
+    head, _ = G.split("convs.1")
+    with torch.no_grad():  # levels measured the way dissection does (a lower quantile: the model is random)
+        features = head(G.sample_latents(64, seed=0))  # [64, 32, 8, 8]
+    levels = features.transpose(0, 1).reshape(units, -1).quantile(0.9, dim=1)
+    concepts = ConceptDictionary(
+        layer="convs.1", num_units=units, level_quantile=0.9, levels=tuple(levels.tolist()),
+        concepts={"tree": ConceptRanking("iou", tuple(range(24)), tuple(1.0 - 0.01 * i for i in range(24)))})
+    manifest = ModelManifest(name="tiny-sg2", family="stylegan2", resolution=64, latent_size=16, edit_layer="convs.1",
+                             fine_layers=("convs.2", "convs.3", "convs.4", "convs.5", "convs.6", "convs.7"),
+                             licence="", citation="", description="tiny test model", files={}, folder=REPO)
+    return LoadedModel(manifest=manifest, generator=G, concepts=concepts, device=torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from ganpaint_core.edit.adapt import AdaptConfig
+    from ganpaint_core.edit.engine import EditEngine
+    from ganpaint_core.edit.invert import InversionConfig
+
+    return EditEngine(tiny_stylegan2_model(), inversion=InversionConfig(latent_steps=20, joint_steps=30),
+                      adaptation=AdaptConfig(steps=60, refit_steps=5), use_lpips=False)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    from ganpaint_core.photo import load_photo
+    from ganpaint_core.synth.scenes import render_scene
+    from PIL import Image
+
+    img = render_scene(5_000_321, resolution=128).image[:96]  # a held-out scene as a 128×96 "photo"
+    return load_photo(Image.fromarray(np.ascontiguousarray(img)), size=64)
+
+
+@pytest.fixture(scope="module")
+def state(engine, photo):
+    return engine.prepare(photo)
+
+
+def test_inversion_optimises_wplus_from_latent_avg_and_adaptation_helps(engine, photo, state):
+    from ganpaint_core.edit.invert import InversionConfig, invert
+
+    G = engine.model.generator
+    assert state.latent.shape == (1, G.n_latent, 16) and state.features.shape == (1, 32, 8, 8)
+    start = invert(G, photo.model_image, layer="convs.1", cfg=InversionConfig(latent_steps=0, joint_steps=0))
+    assert torch.equal(start.latent, G.initial_latent())  # no encoder: the mean w in every row
+    assert not torch.equal(state.latent, start.latent)  # the rows were optimised
+    assert state.recon_psnr_before > start.psnr
+    assert state.recon_psnr_after > state.recon_psnr_before + 1.0
+
+
+def test_an_encoders_z_starts_inversion_in_wplus(engine, photo):
+    from ganpaint_core.edit.invert import InversionConfig, invert
+
+    G = engine.model.generator
+    z = G.sample_latents(1, seed=9)
+    result = invert(G, photo.model_image, layer="convs.1", encoder=lambda image: z,
+                    cfg=InversionConfig(latent_steps=0, joint_steps=0))
+    torch.testing.assert_close(result.latent, G.to_wplus(G.mapping(z)))
+
+
+def test_edit_changes_inside_and_keeps_the_photo_exactly_outside(engine, photo, state):
+    from PIL import Image
+
+    h, w = photo.original.shape[:2]
+    mask = np.zeros((h, w), np.float32)
+    mask[36:60, 52:76] = 1  # about one cell of the 8×8 edit grid
+    result = engine.render(state, [engine.stroke(mask, concept="tree", action="add", strength=1.0, photo=photo)])
+    assert result.final.shape == photo.original.shape
+    diff = np.abs(result.final.astype(int) - photo.original.astype(int)).max(axis=-1)
+    assert diff[36:60, 52:76].mean() > 1.0
+    l, t, r, b = photo.box
+    region = np.asarray(Image.fromarray((result.region * 255).astype(np.uint8)).resize((r - l, r - l)))
+    outside = np.ones((h, w), bool)
+    outside[max(t, 0):b, max(l, 0):r] = region[max(-t, 0):max(-t, 0) + min(b, h) - max(t, 0), :] == 0
+    assert outside[:, 16:112].sum() > 0.3 * outside[:, 16:112].size  # also inside the model's square
+    assert (diff[outside] == 0).all()
+    zero = engine.stroke(mask, concept="tree", action="add", strength=0.0, photo=photo)
+    assert np.array_equal(engine.render(state, [zero]).final, photo.original)
+
+
+def test_style_and_refit_run_through_the_same_engine(engine, photo, state):
+    a = engine.style_from_sample(1, concept="tree", strength=1.0)
+    b = engine.style_from_sample(2, concept="tree", strength=1.0)
+    assert a != b and len(a) == 32
+    mask = np.zeros((64, 64), np.float32)
+    mask[16:48, 16:48] = 1
+    stroke = engine.stroke(mask, concept="tree", action="remove", strength=1.0)
+    plain = engine.render(state, [stroke], final=False)
+    refit = engine.render(state, [stroke], final=False, refit=True)
+    assert not np.array_equal(plain.preview, refit.preview)
+    styled = engine.render(state, [engine.stroke(mask, concept="tree", action="add", strength=1.0, style=a)],
+                           final=False)
+    assert styled.preview.shape == (64, 64, 3)
+
+
+# -- files, manifest, Hub ---------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_inspect_reports_stylegan2_at_256(tmp_path):
+    from tests.test_cli import run_cli
+
+    path = tmp_path / "church.pt"
+    torch.save({"g_ema": table_state_dict(), "latent_avg": torch.zeros(512)}, path)
+    result = run_cli("inspect", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["family"] == "stylegan2" and info["resolution"] == 256 and info["latent_size"] == 512
+    assert {"name": "convs.3", "channels": 512, "size": 16} in info["layers"]
+    assert "convs.3" in info["edit_layer_candidates"] and "to_rgbs.5" not in info["edit_layer_candidates"]
+
+
+def test_the_church_manifest_names_the_hub_file_and_is_honest_offline(monkeypatch):
+    from ganpaint_core.manifest import load_manifest
+    from ganpaint_core.registry import model_status
+
+    manifest = load_manifest(REPO / "weights" / "stylegan2-church" / "model.json", bundled=True)
+    source = manifest.files["generator"].sources[-1]
+    assert (source.repo_id, source.filename) == ("aaronb/StyleGAN2", "stylegan2-church-config-f.pt")
+    assert manifest.family == "stylegan2" and manifest.resolution == 256 and "concepts" not in manifest.files
+    G = StyleGAN2Generator(StyleGAN2Config.config_f(256))
+    names = [n for n, _, _ in G.layer_shapes()]
+    assert manifest.edit_layer in names[:-1]
+    assert all(names.index(f) > names.index(manifest.edit_layer) for f in manifest.fine_layers)
+    monkeypatch.setenv("GANPAINT_OFFLINE", "1")
+    status = model_status(manifest, probe=False)
+    assert status["status"] == "missing" and "aaronb/StyleGAN2" in status["reason"]
+    assert status["concepts"] == []
+
+
+def test_hub_download_of_a_tiny_stylegan2_then_load_model(isolated_env, monkeypatch):
+    import io
+
+    from ganpaint_core.loading import load_model
+    from tests.hub_server import HubStandIn
+
+    ckpt = tiny_checkpoint(seed=4)
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    data = buf.getvalue()
+    repo = "ganpaint-test/tiny-stylegan2"
+    with HubStandIn({(repo, "tiny-config-f.pt"): data}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        folder = isolated_env / "models" / "tiny-sg2"
+        folder.mkdir(parents=True)
+        (folder / "model.json").write_text(json.dumps({
+            "name": "tiny-sg2", "family": "stylegan2", "resolution": 64, "latent_size": 16,
+            "edit_layer": "convs.1", "fine_layers": ["convs.2", "convs.3"],
+            "files": {"generator": {"filename": "tiny-config-f.pt", "format": "torch", "sha256": None, "size": None,
+                                    "sources": [{"hub": {"repo_id": repo, "filename": "tiny-config-f.pt",
+                                                         "revision": "main"}}]}}}))
+        model = load_model("tiny-sg2")
+        assert ("GET", f"/{repo}/resolve/main/tiny-config-f.pt") in hub.requests
+    G = model.generator
+    assert isinstance(G, StyleGAN2Generator) and G.latent_avg_source == "checkpoint"
+    assert not any(p.requires_grad for p in G.parameters())
+    pins = json.loads((isolated_env / "cache" / "pins.json").read_text())
+    assert pins["tiny-sg2/generator/tiny-config-f.pt"] == model.sha256["generator"]  # trust on first use
+    ref = StyleGAN2Generator.from_state_dict(ckpt)
+    z = ref.sample_latents(2, seed=0)
+    with torch.no_grad():
+        assert torch.equal(G(z, truncation=0.7), ref(z, truncation=0.7))
