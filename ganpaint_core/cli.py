@@ -106,6 +106,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.suite == "stylegan2":  # random weights in the stylegan2-church layout: no model to load
+        result = bench.bench_stylegan2_256(device=torch.device(_pick_device(args.device)), seed=args.seed)
+        bench.print_chain_table(result)
+        return _write_bench_json(args, result)
+    if not args.model:
+        raise GanpaintError(f"--suite {args.suite} needs --model NAME (see `python -m ganpaint_core models`)")
     model = load_model(args.model, device=_pick_device(args.device))
     if args.suite == "model":
         result = bench.bench_model(model, seed=args.seed, n=args.n or 1000)
@@ -116,6 +122,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         bench.print_chain_table(result)
     else:
         raise GanpaintError(f"unknown suite {args.suite!r}")
+    return _write_bench_json(args, result)
+
+
+def _write_bench_json(args: argparse.Namespace, result: dict[str, Any]) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
@@ -278,9 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_cmd_edit)
 
-    p = sub.add_parser("bench", help="measure a model suite or the edit chain")
-    p.add_argument("--model", required=True)
-    p.add_argument("--suite", choices=["model", "chain"], required=True)
+    p = sub.add_parser("bench", help="measure a model suite, the edit chain, or StyleGAN2-256 timings")
+    p.add_argument("--model", help="the model to measure (suites model and chain)")
+    p.add_argument("--suite", choices=["model", "chain", "stylegan2"], required=True,
+                   help="stylegan2: forward / edit / setup times of a random-weight StyleGAN2-256, no model needed")
     p.add_argument("--images", help="chain: a folder of real photos to invert as well")
     p.add_argument("--no-church", action="store_true", help="chain: skip the church-size (256²) timings")
     p.add_argument("--seed", type=int, default=1, help="held-out renders and squares (never a training seed)")

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from ganpaint_core import session as S
+from ganpaint_core.page import SLIDER_SIDE
 from tests.conftest import REPO
 from tests.hub_server import HubStandIn
 from tests.test_session import app_model_manifest, box_mask, dilate, make_engine, scene_png
@@ -274,7 +275,7 @@ def test_a_12_megapixel_upload_is_edited_at_full_size(served, tmp_path):
     final, record = read_outputs(out)
     assert final.shape == (3000, 4000, 3) and record["photo"]["size"] == [4000, 3000]
     before, after = (Image.open(p) for p in out[OUT["slider"]])
-    assert max(after.size) == app.SLIDER_SIDE  # the comparison is scaled down; the download is full size
+    assert max(after.size) == SLIDER_SIDE  # the comparison is scaled down; the download is full size
 
 
 # -- models ------------------------------------------------------------------------------------------------------

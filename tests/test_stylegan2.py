@@ -417,3 +417,12 @@ def test_hub_download_of_a_tiny_stylegan2_then_load_model(isolated_env, monkeypa
     z = ref.sample_latents(2, seed=0)
     with torch.no_grad():
         assert torch.equal(G(z, truncation=0.7), ref(z, truncation=0.7))
+
+
+def test_bench_offers_the_stylegan2_suite_and_asks_model_suites_for_a_model(capsys):
+    from ganpaint_core.cli import build_parser, main
+
+    args = build_parser().parse_args(["bench", "--suite", "stylegan2", "--threads", "1"])
+    assert args.model is None and args.suite == "stylegan2"
+    assert main(["bench", "--suite", "chain"]) == 2
+    assert "--suite chain needs --model NAME" in capsys.readouterr().err

@@ -1,0 +1,384 @@
+"""What the web page does and says, without gradio: each user action in, a ``PageUpdate`` out.
+
+``app.py`` only lays out components and binds each update's fields to them; everything a click does
+(which library call, which message, which file) lives here and is tested with plain Python.
+
+Example::
+
+    page = EditPage(EditEngine(load_model("synth-church")))
+    session = EditSession(model=page.default_model)
+    for item in page.open_photo(session, "church.jpg", name="church.jpg"):
+        ...  # JobUpdate while the photo is inverted and adapted, then a PageUpdate
+    update = page.paint(item.session, layers, PaintSettings(concept="tree", action="add", strength=0.8))
+    update.preview  # uint8 [h, w, 3]: the photo with the stroke rendered in
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ganpaint_core.edit.engine import EditEngine, RenderResult
+from ganpaint_core.errors import GanpaintError
+from ganpaint_core.registry import Registry, model_status
+from ganpaint_core.session import (
+    SAMPLE_SEED_BASE, EditSession, EngineCatalog, JobUpdate, SessionStroke, StyleChoice, add_stroke, canvas_image,
+    clear_reference, clear_strokes, close_photo, delete_stroke, describe_progress, display_image, edit_photo,
+    open_photo, preview_image, render, reprepare, run_job, sample_images, set_enabled, set_reference, sidecar,
+    stroke_from_layers, stroke_labels, undo, upscale,
+)
+
+log = logging.getLogger(__name__)
+
+STYLE_KINDS = {"Default look": "dictionary", "Generated sample": "sample", "My reference": "reference"}
+SLIDER_SIDE = 1600  # before/after shown up to this side; the download is full size
+RENDER_MAX_AGE_S = 3600  # rendered downloads are deleted after this long
+HOW_TO = ("**1** Upload a photo or pick an example. **2** Paint on it, choose a concept and *add* or *remove*: the "
+          "preview follows. **Add stroke** keeps it and clears the canvas for the next one. **3** *Render full "
+          "resolution* for the PNG and its JSON record.")
+UNCHANGED: Any = object()  # a PageUpdate field left as it is on the page
+
+
+def problem(text: str) -> str:
+    return f"**Problem:** {text}"
+
+
+@dataclass(frozen=True)
+class StrokeList:
+    """The stroke list as the page shows it."""
+
+    labels: tuple[str, ...]  # one line per stroke, in order
+    enabled: tuple[str, ...]  # the labels of the strokes switched on
+    can_undo: bool  # whether "Undo" has something to undo
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """What the paint canvas shows: the photo (display size, outside the model's square dimmed), no paint."""
+
+    background: np.ndarray | None  # uint8 [h, w, 3]; None empties the canvas
+
+
+@dataclass(frozen=True)
+class Choices:
+    """A dropdown's options (label, value) and its value."""
+
+    options: tuple[Any, ...]
+    value: Any
+
+
+@dataclass(frozen=True)
+class PageUpdate:
+    """What changes on the page after an action; fields left ``UNCHANGED`` stay as they are."""
+
+    session: Any = UNCHANGED  # EditSession: the tab's new state
+    status: Any = UNCHANGED  # str (markdown): the message line
+    canvas: Any = UNCHANGED  # Canvas
+    preview: Any = UNCHANGED  # uint8 [h, w, 3] | None
+    paint_info: Any = UNCHANGED  # str: the line under the preview
+    slider: Any = UNCHANGED  # (before, after) uint8 images | None
+    png: Any = UNCHANGED  # str path of the rendered PNG | None (no download)
+    sidecar: Any = UNCHANGED  # str path of its JSON record | None
+    strokes: Any = UNCHANGED  # StrokeList
+    concepts: Any = UNCHANGED  # Choices
+    gallery: Any = UNCHANGED  # list of (uint8 image, caption)
+    style_seed: Any = UNCHANGED  # int | None: the gallery sample picked for the look
+    style_kind: Any = UNCHANGED  # str: a key of STYLE_KINDS
+    model: Any = UNCHANGED  # str: the model the dropdown shows
+
+    def changed(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not UNCHANGED}
+
+
+@dataclass(frozen=True)
+class PaintSettings:
+    """The controls a stroke is made with."""
+
+    concept: str  # a concept of the model's dictionary
+    action: str  # "add" | "remove"
+    strength: float  # in [0, 1]
+    style_kind: str = "Default look"  # a key of STYLE_KINDS
+    style_strength: float = 0.75  # in [0, 1]
+    style_seed: int | None = None  # the gallery sample for "Generated sample"
+
+    def style(self) -> StyleChoice:
+        return StyleChoice(kind=STYLE_KINDS.get(self.style_kind, "dictionary"), seed=self.style_seed,
+                           strength=float(self.style_strength))
+
+
+def _reports_problems(method: Callable[..., PageUpdate]) -> Callable[..., PageUpdate]:
+    """A library refusal becomes the page's message line; the session stays as it was."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> PageUpdate:
+        try:
+            return method(*args, **kwargs)
+        except GanpaintError as exc:
+            return PageUpdate(status=problem(str(exc)))
+    return wrapper
+
+
+def stroke_list(session: EditSession) -> StrokeList:
+    labels = stroke_labels(session)
+    on = tuple(lab for lab, s in zip(labels, session.strokes) if s.stroke.enabled)
+    return StrokeList(labels=tuple(labels), enabled=on, can_undo=bool(session.undo_stack))
+
+
+def canvas_of(session: EditSession) -> Canvas:
+    return Canvas(canvas_image(session.photo) if session.state is not None else None)
+
+
+class EditPage:
+    """The page's actions over a catalog of shared, read-only engines (the default one loaded)."""
+
+    def __init__(self, engine: EditEngine, *, out_dir: Path | None = None) -> None:
+        self.catalog = EngineCatalog(engine)
+        self.default_model = self.catalog.default_name
+        self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="ganpaint-app-"))
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    def engine(self, session: EditSession) -> EditEngine:
+        return self.catalog.engine(session.model or self.default_model)
+
+    # -- what the page starts with ---------------------------------------------------------------------
+    def model_choices(self) -> Choices:
+        """Every registry model as "name · resolution · availability" (no network: nothing is probed)."""
+        reg = Registry.scan()
+        options = []
+        for name, manifest in reg.manifests.items():
+            try:
+                status = model_status(manifest, probe=False)["status"]
+            except GanpaintError as exc:  # a file failing its checksum, say: listed; loading says why
+                log.warning("%s: %s", name, exc)
+                status = "unusable"
+            options.append((f"{name} · {manifest.resolution}px · {status}", name))
+        if self.default_model not in reg.manifests:  # loaded from a manifest outside the registry (tests)
+            engine = self.catalog.engine(self.default_model)
+            options.insert(0, (f"{self.default_model} · {engine.resolution}px · loaded", self.default_model))
+        return Choices(tuple(options), self.default_model)
+
+    def sample_examples(self, count: int = 2) -> list[str]:
+        """A couple of the default model's own samples as example photos (upscaled to be paintable)."""
+        engine = self.catalog.engine(self.default_model)
+        seeds = [SAMPLE_SEED_BASE + 900 + i for i in range(count)]
+        paths = []
+        for seed, arr in zip(seeds, sample_images(engine, seeds)):
+            path = self.out_dir / f"{self.default_model}-sample-{seed}.png"
+            Image.fromarray(upscale(arr, 256)).save(path)
+            paths.append(str(path))
+        return paths
+
+    # -- photo and model -------------------------------------------------------------------------------
+    def open_photo(self, session: EditSession, path: str | None, *, name: str = "photo",
+                   fit: str = "crop") -> Iterator[JobUpdate | PageUpdate]:
+        """Progress while the photo is inverted and adapted, then the page with it (or the problem)."""
+        if path is None:  # the photo was removed
+            new = close_photo(session)
+            yield PageUpdate(session=new, canvas=Canvas(None), preview=None, slider=None, status=HOW_TO, png=None,
+                             sidecar=None, strokes=stroke_list(new))
+            return
+        engine = self.engine(session)
+        t0 = time.monotonic()
+        try:
+            new = yield from _progress(run_job(lambda cb: open_photo(engine, path, name=name, fit=fit, callback=cb,
+                                                                     previous=session)))
+        except GanpaintError as exc:
+            keep = " The previous photo stays loaded." if session.state is not None else ""
+            yield PageUpdate(status=problem(f"{exc}.{keep}"))
+            return
+        yield PageUpdate(session=new, canvas=canvas_of(new), preview=display_image(new.photo), slider=None,
+                         status=self.ready_text(new, time.monotonic() - t0), png=None, sidecar=None,
+                         strokes=stroke_list(new))
+
+    @staticmethod
+    def ready_text(session: EditSession, seconds: float) -> str:
+        s = session.state
+        w, h = s.photo.size
+        notes = "".join(f"<br>· {n}" for n in s.notes)
+        return (f"**{session.photo_name}** ({w}×{h}) is ready on {session.model} ({seconds:.1f} s). "
+                f"Reconstruction: **{s.recon_psnr_after:.1f} dB PSNR** after adaptation "
+                f"({s.recon_psnr_before:.1f} dB inverted). Paint on it now.{notes}")
+
+    def switch_model(self, session: EditSession, name: str) -> Iterator[JobUpdate | PageUpdate]:
+        """Load (download) another model, set the photo up on it again; on failure stay where we are."""
+        current = session.model or self.default_model
+        if not name or name == current:
+            return
+        try:
+            engine = yield from _progress(run_job(lambda cb: self.catalog.engine(name, progress=cb)))
+            new = EditSession(model=name)
+            if session.state is not None:
+                new = yield from _progress(run_job(lambda cb: reprepare(engine, session, callback=cb)))
+        except GanpaintError as exc:
+            yield PageUpdate(status=problem(f"{exc}\n\nStaying on **{current}**."), model=current)
+            return
+        names = engine.concepts.names()
+        text = (f"Switched to **{name}** ({engine.resolution}px). Your photo was set up again; its strokes were "
+                "cleared (they belong to the other model)." if new.state is not None
+                else f"Switched to **{name}** ({engine.resolution}px). Upload a photo.")
+        yield PageUpdate(session=new, concepts=Choices(tuple(names), names[0]), status=text, canvas=canvas_of(new),
+                         preview=display_image(new.photo) if new.state is not None else None, slider=None,
+                         gallery=self.gallery(new, names[0]), style_seed=None, style_kind="Default look",
+                         strokes=stroke_list(new))
+
+    # -- style -----------------------------------------------------------------------------------------
+    def gallery(self, session: EditSession, concept: str) -> list[tuple[np.ndarray, str]]:
+        samples = self.catalog.concept_samples(session.model or self.default_model, concept)
+        return [(upscale(img, 128), f"#{seed}") for seed, img in samples]
+
+    def concept_changed(self, session: EditSession, concept: str) -> PageUpdate:
+        return PageUpdate(gallery=self.gallery(session, concept), style_seed=None)
+
+    def gallery_picked(self, session: EditSession, concept: str, index: int) -> PageUpdate:
+        seed = self.catalog.concept_samples(session.model or self.default_model, concept)[index][0]
+        return PageUpdate(style_seed=seed, style_kind="Generated sample")
+
+    @_reports_problems
+    def reference(self, session: EditSession, path: str | None, *, name: str = "reference") -> PageUpdate:
+        if path is None:
+            return PageUpdate(session=clear_reference(session), style_kind="Default look")
+        new = set_reference(self.engine(session), session, path, name=name)
+        return PageUpdate(session=new, style_kind="My reference",
+                          status=f"Style reference **{new.reference_name}** loaded: added concepts copy its look.")
+
+    # -- strokes ---------------------------------------------------------------------------------------
+    def _pending(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+                 settings: PaintSettings) -> tuple[SessionStroke | None, EditSession]:
+        """The stroke painted on the canvas but not yet added (None if the canvas is blank)."""
+        return stroke_from_layers(self.engine(session), session, layers or [], concept=settings.concept,
+                                  action=settings.action, strength=settings.strength, style=settings.style())
+
+    @_reports_problems
+    def paint(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+              settings: PaintSettings) -> PageUpdate:
+        """The live preview of the kept strokes plus what is painted on the canvas now."""
+        if session.state is None:
+            return PageUpdate()
+        pending, session = self._pending(session, layers, settings)
+        result = render(self.engine(session), session, pending=pending, final=False)
+        what = (f"{settings.action} **{settings.concept}** under the paint (not added yet)" if pending
+                else "no stroke on the canvas")
+        return PageUpdate(preview=preview_image(session, result), session=session,
+                          paint_info=f"Preview: {what} · {len(session.strokes)} stroke(s) kept · "
+                                     f"{result.timings['tail_s'] * 1000:.0f} ms")
+
+    @_reports_problems
+    def add(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+            settings: PaintSettings) -> PageUpdate:
+        """Keep the painted stroke and clear the canvas for the next one."""
+        pending, session = self._pending(session, layers, settings)
+        if pending is None:
+            raise GanpaintError("the canvas is empty: paint over the part of the photo to change first"
+                                if session.state is not None else
+                                "no photo yet: upload a photo (or pick an example) first")
+        session = add_stroke(session, pending)
+        result = render(self.engine(session), session, final=False)
+        n = len(session.strokes)
+        return PageUpdate(session=session, canvas=canvas_of(session), preview=preview_image(session, result),
+                          paint_info=f"Canvas cleared · {n} stroke(s) kept", strokes=stroke_list(session),
+                          status=f"Stroke {n} added: {settings.action} {settings.concept}. Paint the next one, or "
+                                 "render full resolution.")
+
+    @_reports_problems
+    def render(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+               settings: PaintSettings) -> PageUpdate:
+        """Keep any painted stroke, render at full resolution, write the PNG and its JSON record."""
+        fields: dict[str, Any] = {}
+        pending, session = self._pending(session, layers, settings)
+        if pending is not None:
+            session = add_stroke(session, pending)
+            fields.update(canvas=canvas_of(session), strokes=stroke_list(session),
+                          paint_info=f"Canvas cleared · {len(session.strokes)} stroke(s) kept")
+        engine = self.engine(session)
+        result = render(engine, session, final=True)
+        png, record = self.save_render(engine, session, result)
+        before, after = session.photo.original, result.final
+        h, w = after.shape[:2]
+        if max(h, w) > SLIDER_SIDE:
+            size = (round(w * SLIDER_SIDE / max(h, w)), round(h * SLIDER_SIDE / max(h, w)))
+            before = np.asarray(Image.fromarray(before).resize(size, Image.Resampling.BOX))
+            after = np.asarray(Image.fromarray(after).resize(size, Image.Resampling.BOX))
+        active = sum(1 for s in session.strokes if s.stroke.enabled)
+        notes = "".join(f"<br>· {n}" for n in result.notes)
+        return PageUpdate(session=session, slider=(before, after), preview=preview_image(session, result),
+                          png=str(png), sidecar=str(record), **fields,
+                          status=f"Rendered {w}×{h} with {active} active stroke(s) in "
+                                 f"{sum(result.timings.values()):.2f} s. Drag the slider to compare; download "
+                                 f"below.{notes}")
+
+    def save_render(self, engine: EditEngine, session: EditSession, result: RenderResult) -> tuple[Path, Path]:
+        """The final PNG and its JSON record in a fresh folder (older renders are pruned)."""
+        t0 = time.monotonic()
+        now = time.time()
+        for sub in self.out_dir.iterdir():
+            if sub.is_dir() and now - sub.stat().st_mtime > RENDER_MAX_AGE_S:
+                shutil.rmtree(sub, ignore_errors=True)
+        folder = Path(tempfile.mkdtemp(dir=self.out_dir))
+        png = folder / f"{session.photo_name}-ganpaint.png"
+        Image.fromarray(result.final).save(png)
+        record = sidecar(engine, session, result, extra_timings={"save_png_s": time.monotonic() - t0})
+        side = folder / f"{session.photo_name}-ganpaint.json"
+        side.write_text(json.dumps(record, indent=1) + "\n")
+        return png, side
+
+    @_reports_problems
+    def change_strokes(self, session: EditSession, op: Callable[[EditSession], EditSession]) -> PageUpdate:
+        """A stroke-list change (switch, delete, undo, clear), then a fresh preview."""
+        new = op(session)
+        result = render(self.engine(new), new, final=False)
+        return PageUpdate(session=new, preview=preview_image(new, result), strokes=stroke_list(new))
+
+    def toggle(self, session: EditSession, selected: Sequence[str] | None) -> PageUpdate:
+        return self.change_strokes(session, lambda s: set_enabled(
+            s, [lab in (selected or []) for lab in stroke_labels(s)]))
+
+    def delete(self, session: EditSession, label: str | None) -> PageUpdate:
+        def op(s: EditSession) -> EditSession:
+            labels = stroke_labels(s)
+            if label not in labels:
+                raise GanpaintError("pick a stroke to delete in the list first")
+            return delete_stroke(s, labels.index(label))
+        return self.change_strokes(session, op)
+
+    def undo(self, session: EditSession) -> PageUpdate:
+        return self.change_strokes(session, undo)
+
+    def clear_all(self, session: EditSession) -> PageUpdate:
+        return self.change_strokes(session, clear_strokes)
+
+    # -- the stateless endpoint ------------------------------------------------------------------------
+    def edit(self, image: str | None, mask: str | None, *, concept: str, action: str = "add",
+             strength: float = 0.75, style: str | None = None, style_strength: float = 0.75) -> np.ndarray:
+        """One photo edited start to finish on the default model (``GanpaintError``/``ValueError`` on bad input)."""
+        if image is None or mask is None:
+            raise GanpaintError("give both an image and a mask image (white or opaque where to edit)")
+        final, _ = edit_photo(self.catalog.engine(self.default_model), image, mask, concept=str(concept),
+                              action=str(action), strength=float(strength), style=style,
+                              style_strength=float(style_strength))
+        return final
+
+
+def _progress(job: Iterator[JobUpdate]) -> Iterator[JobUpdate]:
+    """Re-yield a job's progress and return its result (``yield from`` it)."""
+    for update in job:
+        if update.done:
+            return update.result
+        yield update
+    raise GanpaintError("the job ended without a result")
+
+
+def progress_line(update: JobUpdate) -> str:
+    return f"**Working:** {describe_progress(update)} · {update.seconds:.0f} s (Cancel stops it)"
+
+
+__all__ = ["EditPage", "PageUpdate", "PaintSettings", "StrokeList", "Canvas", "Choices", "STYLE_KINDS", "HOW_TO",
+           "UNCHANGED", "problem", "progress_line", "stroke_list", "canvas_of"]

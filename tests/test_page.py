@@ -1,0 +1,86 @@
+"""The page's actions without a browser or gradio: what each click changes and says."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganpaint_core.page import UNCHANGED, Canvas, EditPage, PageUpdate, PaintSettings
+from ganpaint_core.session import EditSession, JobUpdate
+from tests.test_session import box_mask, make_engine, scene_png
+
+TREE = PaintSettings(concept="tree", action="add", strength=1.0)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    return EditPage(make_engine(), out_dir=tmp_path_factory.mktemp("renders"))
+
+
+def photo_file(tmp_path, seed, size=(320, 240)):
+    path = tmp_path / f"scene-{seed}.png"
+    path.write_bytes(scene_png(seed, size))
+    return str(path)
+
+
+def opened(page, session, path):
+    items = list(page.open_photo(session, path, name="my church.png"))
+    assert all(isinstance(i, JobUpdate) for i in items[:-1]) and isinstance(items[-1], PageUpdate)
+    return items[-1]
+
+
+def layer(mask: np.ndarray) -> np.ndarray:
+    rgba = np.zeros((*mask.shape, 4), np.uint8)
+    rgba[..., 3] = (mask * 255).astype(np.uint8)
+    return rgba
+
+
+def test_opening_a_photo_reports_progress_then_a_ready_page(page, tmp_path):
+    update = opened(page, EditSession(model=page.default_model), photo_file(tmp_path, 9_000_501))
+    assert "**my_church** (320×240) is ready on" in update.status and "dB PSNR" in update.status
+    assert isinstance(update.canvas, Canvas) and update.canvas.background.shape[:2] == (300, 400)
+    assert update.strokes.labels == () and update.png is None and update.session.state is not None
+
+
+def test_a_painted_stroke_previews_is_kept_and_renders_with_downloads(page, tmp_path):
+    session = opened(page, EditSession(model=page.default_model), photo_file(tmp_path, 9_000_502)).session
+    canvas = [layer(box_mask(300, 400, 0.3, 0.7, 0.3, 0.7))]
+    preview = page.paint(session, canvas, TREE)
+    assert "add **tree** under the paint" in preview.paint_info
+    assert not np.array_equal(preview.preview, page.paint(session, [], TREE).preview)  # the paint shows
+    added = page.add(preview.session, canvas, TREE)
+    assert added.status.startswith("Stroke 1 added: add tree") and added.strokes.labels[0].startswith("1 · add tree")
+    assert added.strokes.can_undo and added.canvas.background is not None  # canvas cleared, photo kept
+    final = page.render(added.session, [], TREE)
+    assert final.status.startswith("Rendered 320×240 with 1 active stroke")
+    png = np.asarray(Image.open(final.png))
+    assert png.shape == (240, 320, 3)
+    record = json.loads(open(final.sidecar).read())
+    assert record["strokes"][0]["concept"] == "tree" and record["model"] == page.default_model
+    undone = page.undo(added.session)
+    assert undone.strokes.labels == ()
+
+
+def test_refusals_become_the_message_line_and_leave_the_session_alone(page, tmp_path):
+    empty = EditSession(model=page.default_model)
+    assert page.add(empty, [], TREE).status.startswith("**Problem:** no photo yet")
+    session = opened(page, empty, photo_file(tmp_path, 9_000_503)).session
+    update = page.add(session, [], TREE)
+    assert update.status.startswith("**Problem:** the canvas is empty") and update.session is UNCHANGED
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    items = list(page.open_photo(session, str(bad), name="notes.png"))
+    assert items[-1].status.startswith("**Problem:**") and "previous photo stays loaded" in items[-1].status
+    assert items[-1].session is UNCHANGED
+    unknown = page.add(session, [layer(box_mask(300, 400, 0.4, 0.6, 0.4, 0.6))],
+                       PaintSettings(concept="banana", action="add", strength=0.5))
+    assert "banana" in unknown.status and "tree" in unknown.status  # says which concepts exist
+    assert page.delete(session, "7 · nothing").status == "**Problem:** pick a stroke to delete in the list first"
+
+
+def test_a_missing_model_keeps_the_current_one(page, tmp_path, isolated_env):
+    session = EditSession(model=page.default_model)
+    items = list(page.switch_model(session, "progan-church"))
+    assert items[-1].model == page.default_model and "Staying on" in items[-1].status
