@@ -17,8 +17,12 @@ images through the frozen generator, ``G(E(x)) ≈ x``, so its codes stay where 
 well. Real renders (which the GAN cannot reproduce exactly) get the reconstruction loss only; generated
 pairs also get a loss on ``z`` and on the edit layer's features, the representation that GANPaint edits.
 
-The generator's first layer pixel-normalises ``z``, so only its direction matters: the encoder returns
-codes on the sphere of radius ``sqrt(latent_size)``, where standard-normal latents concentrate.
+It serves any generator family that offers ``resolution``, ``latent_size``, ``split(layer)`` and
+``sample_latents(n, seed=, device=)`` (``python -m ganpaint_core train-encoder --model NAME``). The
+latents it learns to predict are the ones the family samples; both families seen so far pixel-normalise
+``z`` before anything else, so only its direction matters and the encoder returns codes on the sphere of
+radius ``sqrt(latent_size)``, where standard-normal latents concentrate. A family inverted through another
+latent (StyleGAN2's W+, say) would plug in at :func:`training_latents` and at :class:`Encoder`'s output.
 """
 from __future__ import annotations
 
@@ -40,11 +44,10 @@ from torch.nn import functional as F
 
 from ganpaint_core.checkpoint import read_with_config, save_with_config
 from ganpaint_core.errors import CheckpointError
-from ganpaint_core.models.progan import ProGANGenerator
 from ganpaint_core.synth.gan import to_unit_range
 
-__all__ = ["Encoder", "EncoderConfig", "load_encoder", "reconstruction_psnr", "save_encoder", "to_sphere",
-           "train_encoder"]
+__all__ = ["Encoder", "EncoderConfig", "default_widths", "load_encoder", "reconstruction_psnr", "save_encoder",
+           "to_sphere", "train_encoder", "training_latents"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,30 @@ class EncoderConfig:
             raise ValueError("loss weights must be ≥ 0")
         if not 0.0 <= self.render_fraction <= 1.0:
             raise ValueError(f"render_fraction={self.render_fraction} must lie in [0, 1]")
+
+
+def default_widths(resolution: int) -> tuple[int, ...]:
+    """Encoder widths for a generator of side ``resolution``: 32 channels doubling per halving, at most 512.
+
+    ``default_widths(64) == (32, 64, 128, 256)`` (the synth-church encoder); 256 px gets six levels.
+    """
+    levels = int(math.log2(resolution)) - 2
+    if levels < 1 or 4 * 2**levels != resolution:
+        raise ValueError(f"resolution {resolution} must be a power of two ≥ 8")
+    return tuple(min(32 * 2**i, 512) for i in range(levels))
+
+
+def training_latents(generator: nn.Module, n: int, *, seed: int, device: torch.device | str) -> torch.Tensor:
+    """The latents ``[n, L]`` the encoder learns to predict: the family's own samples, on the sphere.
+
+    This is the hook for a family inverted through another latent than ``z``: it would sample that latent
+    here (and :class:`Encoder` would drop its sphere projection).
+    """
+    sample = getattr(generator, "sample_latents", None)
+    if sample is None:
+        raise TypeError(f"{type(generator).__name__} has no sample_latents(n, seed=, device=): the encoder "
+                        "cannot draw training latents for it")
+    return to_sphere(sample(n, seed=seed, device=device))
 
 
 def to_sphere(z: torch.Tensor) -> torch.Tensor:
@@ -182,7 +209,7 @@ def _save_checkpoint(path: Path, payload: dict[str, Any], enc: Encoder, opt: tor
 
 def train_encoder(
     cfg: EncoderConfig,
-    generator: ProGANGenerator,
+    generator: nn.Module,
     *,
     renders: np.ndarray | None,
     edit_layer: str,
@@ -248,8 +275,7 @@ def train_encoder(
     step0 = step
     while step < cfg.steps:
         rng = np.random.default_rng([cfg.seed, step])
-        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        z = to_sphere(torch.randn(n_gen, latent, generator=gen)).to(device)  # [n_gen, L]
+        z = training_latents(gen_frozen, n_gen, seed=int(rng.integers(2**62)), device=device)  # [n_gen, L]
         with torch.no_grad():
             feats = head(z)  # [n_gen, C, h, w]
             x = tail(feats)  # [n_gen, 3, R, R]
@@ -293,7 +319,7 @@ def train_encoder(
 
 
 @torch.no_grad()
-def reconstruction_psnr(enc: Encoder, generator: ProGANGenerator, images: torch.Tensor, *,
+def reconstruction_psnr(enc: Encoder, generator: nn.Module, images: torch.Tensor, *,
                         batch: int = 64) -> float:
     """Median over images of the PSNR (dB, data range 2) of ``G(E(x))``, clamped to [-1, 1], against ``x``.
 
