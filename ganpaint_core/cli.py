@@ -1,4 +1,4 @@
-"""``python -m ganpaint_core``: list, inspect and fetch models (more commands join as stages land)."""
+"""``python -m ganpaint_core``: models, editing, benchmarks and dissection."""
 from __future__ import annotations
 
 import argparse
@@ -248,6 +248,73 @@ def _cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dissect(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    import torch
+
+    from ganpaint_core.dissect import DissectConfig
+    from ganpaint_core.dissect_run import run_dissection
+    from ganpaint_core.loading import load_model
+    from ganpaint_core.registry import Registry
+    from ganpaint_core.segmenters import load_scene_segmenter
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = _pick_device(args.device)
+    Registry.scan().get(args.model)  # an unknown name fails before any loading
+    segmenter = load_scene_segmenter(args.segmenter, source=args.segmenter_source, device=device)
+    model = load_model(args.model, device=device)
+    overrides = {"samples": args.samples, "seed": args.seed, "batch": args.batch,
+                 "causal_candidates": args.causal_candidates, "causal_samples": args.causal_samples}
+    cfg = replace(DissectConfig(), **{k: v for k, v in overrides.items() if v is not None})
+    concepts = [c.strip() for c in args.concepts.split(",") if c.strip()] if args.concepts else None
+    path = run_dissection(model, segmenter, layer=args.layer, concepts=concepts, cfg=cfg,
+                          out=Path(args.out) if args.out else None, restart=args.restart,
+                          callback=_dissect_progress())
+    from ganpaint_core.derived import report_path
+
+    report = json.loads(report_path(path).read_text())
+    resumed = f", {len(report['resumed'])} resumed from an earlier run" if report["resumed"] else ""
+    print(f"wrote {path} ({len(report['concepts'])} concepts{resumed}; {report['total_seconds']:.0f} s on "
+          f"{report['device']}); report: {report_path(path)}")
+    if report["segmenter"]["cannot_see"]:
+        print(f"note: {args.segmenter} cannot see {', '.join(report['segmenter']['cannot_see'])}: no units for those")
+    if "concepts" in model.manifest.files and not args.out:
+        print(f"note: {model.manifest.name}'s manifest ships its own dictionary, which load_model prefers; "
+              "this one is kept beside it for comparison")
+    return 0
+
+
+def _dissect_progress() -> Any:
+    """tqdm bars: one over concepts, one over the current concept's level and IoU samples."""
+    from tqdm.auto import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def callback(step: int, total: int, info: dict[str, Any]) -> None:
+        stage, concept = info.get("stage", ""), info.get("concept")
+        if stage == "concept":
+            bar = bars.get("concepts")
+            if bar is None:
+                bar = bars["concepts"] = tqdm(total=total, desc="dissect", unit="concept")
+            if concept is not None:
+                bar.set_postfix_str(concept + (" (resumed)" if info.get("resumed") else ""))
+            bar.update(step - bar.n)
+            if step >= total:
+                bar.close()
+        elif stage in ("sample", "iou"):
+            bar = bars.get(concept)
+            if bar is None:
+                bar = bars[concept] = tqdm(total=total, desc=f"{concept}: levels and IoU", leave=False)
+            bar.update(step - bar.n)
+            if step >= total:
+                bar.close()
+                bars["concepts"].set_postfix_str(f"{concept}: causal tests")
+
+    return callback
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ganpaint_core", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -300,6 +367,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("dissect", help="rank a layer's units per concept (GAN Dissection) for any model; resumable")
+    p.add_argument("--model", required=True)
+    p.add_argument("--segmenter", required=True, choices=["synth-church", "segformer-ade20k"],
+                   help="synth-church: the bundled U-Net; segformer-ade20k: real scenes (pip install .[dissect])")
+    p.add_argument("--segmenter-source", help="segmenter weights: a file / folder, or a Hub repo owner/name[@rev]")
+    p.add_argument("--layer", help="layer to dissect (default: the manifest's edit layer)")
+    p.add_argument("--concepts", help="comma-separated concepts (default: all the segmenter offers)")
+    p.add_argument("--samples", type=int, help="generated samples for levels and IoU (default 1000)")
+    p.add_argument("--seed", type=int, help="latents and squares (default 0)")
+    p.add_argument("--batch", type=int, help="samples per forward pass (default 50)")
+    p.add_argument("--causal-candidates", type=int, help="best-IoU units tested causally per concept (default 24)")
+    p.add_argument("--causal-samples", type=int, help="samples per causal test (default 96)")
+    p.add_argument("--out", help="where concepts.json goes (default: the user cache, where load_model finds it)")
+    p.add_argument("--restart", action="store_true", help="ignore concepts finished by an earlier run")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None)
+    p.set_defaults(func=_cmd_dissect)
+
     return parser
 
 

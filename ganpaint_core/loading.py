@@ -10,6 +10,7 @@ from torch import nn
 
 from ganpaint_core.checkpoint import detect_family, read_checkpoint
 from ganpaint_core.concepts import ConceptDictionary
+from ganpaint_core.derived import attach_derived_files
 from ganpaint_core.errors import CheckpointError, ManifestError
 from ganpaint_core.fetch import Progress, fetch, verify_file
 from ganpaint_core.manifest import ModelManifest
@@ -91,8 +92,10 @@ def load_model(
         encoder = load_encoder(paths["encoder"], device=device).requires_grad_(False)
     sha = {role: verify_file(p, manifest, manifest.files[role]) for role, p in paths.items()}
     log.info("loaded %s (%s) on %s", manifest.name, manifest.family, device)
-    return LoadedModel(manifest=manifest, generator=generator, concepts=concepts, device=device,
-                       segmenter=segmenter, encoder=encoder, sha256=sha, paths=paths)
+    loaded = LoadedModel(manifest=manifest, generator=generator, concepts=concepts, device=device,
+                         segmenter=segmenter, encoder=encoder, sha256=sha, paths=paths)
+    attach_derived_files(loaded)  # a dictionary / encoder made on this machine (`dissect`, `train-encoder`)
+    return loaded
 
 
 def _check_against_manifest(manifest: ModelManifest, generator: nn.Module) -> None:

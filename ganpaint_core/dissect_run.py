@@ -1,0 +1,209 @@
+"""Dissect a loaded model with a scene segmenter: resumable, and kept where ``load_model`` finds it.
+
+Example::
+
+    model = load_model("stylegan2-church", device="cuda")
+    seg = load_scene_segmenter("segformer-ade20k", device="cuda")
+    path = run_dissection(model, seg, samples=1000, seed=0)
+    # <cache>/derived/stylegan2-church/<sha[:16]>/concepts.json (+ concepts.report.json beside it)
+
+The measuring is :func:`ganpaint_core.dissect.dissect`'s; this module runs it once per concept and keeps
+each concept's result in a work folder keyed by everything that decides it (generator sha256, layer,
+segmenter weights and labels, dissection settings, the dissection code itself). An interrupted run
+therefore continues at the concept it was on, and the result does not depend on where it stopped: every
+concept is measured the same way whether it runs first, last or after a restart. The price is that
+each concept draws the level/IoU samples again (``samples`` generator passes, against
+``concepts × causal_candidates × causal_samples × 3`` for the causal tests).
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganpaint_core import dissect as dissect_module
+from ganpaint_core.concepts import ConceptDictionary
+from ganpaint_core.derived import CONCEPTS_FILE, derived_dir, report_path
+from ganpaint_core.dissect import DissectConfig, dissect
+from ganpaint_core.errors import GanpaintError
+from ganpaint_core.loading import LoadedModel
+from ganpaint_core.segmenters import SceneSegmenter
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[int, int, dict[str, Any]], None]
+WORK_FORMAT = "ganpaint-dissect-work/1"
+_CONCEPT_RE = re.compile(r"^[\w][\w .-]*$")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Atomic: a run killed while writing leaves the old file or none, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def work_identity(model: LoadedModel, segmenter: SceneSegmenter, *, layer: str, cfg: DissectConfig) -> dict[str, Any]:
+    """Everything a concept's result depends on; its hash names the work folder."""
+    return {
+        "format": WORK_FORMAT,
+        "model": model.manifest.name,
+        "generator_sha256": model.sha256.get("generator", ""),
+        "layer": layer,
+        "segmenter": segmenter.fingerprint,
+        "labels": list(segmenter.label_names),
+        "config": asdict(cfg),
+        # A change to the measuring code must not reuse results measured by the old one.
+        "dissect_code_sha256": hashlib.sha256(inspect.getsource(dissect_module).encode()).hexdigest(),
+    }
+
+
+def work_dir_for(identity: dict[str, Any]) -> Path:
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    return derived_dir(identity["model"], identity["generator_sha256"]) / "work" / f"dissect-{key}"
+
+
+def run_dissection(
+    model: LoadedModel,
+    segmenter: SceneSegmenter,
+    *,
+    layer: str | None = None,
+    concepts: Sequence[str] | None = None,
+    samples: int | None = None,
+    seed: int | None = None,
+    cfg: DissectConfig = DissectConfig(),
+    out: Path | None = None,
+    restart: bool = False,
+    callback: Callback | None = None,
+) -> Path:
+    """Dissect ``layer`` (default: the manifest's edit layer) for ``concepts`` and write ``concepts.json``.
+
+    Example::
+
+        path = run_dissection(model, seg, samples=200, callback=lambda s, t, info: print(s, t, info))
+
+    ``samples`` and ``seed`` override the fields of ``cfg``. ``concepts`` defaults to the segmenter's
+    own list. The dictionary goes to ``out`` or, by default, to the model's derived folder, where
+    :func:`ganpaint_core.loading.load_model` uses it when the manifest names no dictionary; a JSON report
+    (per-concept IoU counts and causal figures, timings, what was resumed) is written beside it.
+    ``callback(step, total, info)`` receives dissect's own progress with ``info["concept"]`` added, and
+    ``stage="concept"`` as each concept starts (``step`` = concepts finished; ``info["resumed"]`` when it
+    comes from an earlier run) and once at the end (``concept`` None). ``restart`` ignores finished concepts of an earlier run.
+    Returns the dictionary's path.
+    """
+    t0 = time.monotonic()
+    manifest = model.manifest
+    if not model.sha256.get("generator"):
+        raise GanpaintError(f"{manifest.name}: no sha256 for the generator; load the model with load_model")
+    layer = layer or manifest.edit_layer
+    layers = dict((n, c) for n, c, _ in model.generator.layer_shapes())
+    if layer not in layers:
+        raise GanpaintError(f"{manifest.name} has no layer {layer!r}; layers: {', '.join(layers)}")
+    if out is None and layer != manifest.edit_layer:
+        raise GanpaintError(f"a dictionary for {layer} would not fit {manifest.name}'s edit layer "
+                            f"{manifest.edit_layer}, so load_model could not use it: pass an output path")
+    cfg = replace(cfg, **{k: v for k, v in (("samples", samples), ("seed", seed)) if v is not None})
+    concepts = list(concepts or segmenter.concepts)
+    unknown = [c for c in concepts if c not in segmenter.label_names or c == segmenter.label_names[0]]
+    if unknown or not concepts:
+        cannot = f"; it cannot see {', '.join(segmenter.missing_concepts)}" if segmenter.missing_concepts else ""
+        raise GanpaintError(f"the {segmenter.name} segmenter has no concept {', '.join(unknown) or '(none given)'}; "
+                            f"it knows: {', '.join(segmenter.label_names[1:])}{cannot}")
+    bad = [c for c in concepts if not _CONCEPT_RE.match(c)]
+    if bad:
+        raise GanpaintError(f"concept names must be words, got {bad}")
+
+    identity = work_identity(model, segmenter, layer=layer, cfg=cfg)
+    work = work_dir_for(identity)
+    work.mkdir(parents=True, exist_ok=True)
+    _write_json(work / "identity.json", identity)
+    out = Path(out) if out is not None else derived_dir(manifest.name, identity["generator_sha256"]) / CONCEPTS_FILE
+    log.info("dissecting %s %s with %s for %s (work folder %s)", manifest.name, layer, segmenter.name,
+             ", ".join(concepts), work)
+
+    parts: dict[str, dict[str, Any]] = {}
+    resumed: list[str] = []
+    for index, concept in enumerate(concepts):
+        part_path = work / f"concept-{concept}.json"
+        done = part_path.is_file() and not restart
+        if callback is not None:
+            callback(index, len(concepts), {"stage": "concept", "concept": concept, "resumed": done})
+        if done:
+            parts[concept] = json.loads(part_path.read_text(encoding="utf-8"))
+            resumed.append(concept)
+        else:
+            def forward(step: int, total: int, info: dict[str, Any], concept: str = concept) -> None:
+                if callback is not None:
+                    callback(step, total, {**info, "concept": concept})
+
+            t1 = time.monotonic()
+            dictionary, report = dissect(
+                model.generator, segmenter.segment, layer=layer, label_names=segmenter.label_names,
+                concepts=[concept], cfg=cfg, device=model.device, callback=forward,
+            )
+            parts[concept] = {"concept": concept, "dictionary": dictionary.to_json(), "report": report,
+                              "seconds": time.monotonic() - t1}
+            _write_json(part_path, parts[concept])
+    if callback is not None:
+        callback(len(concepts), len(concepts), {"stage": "concept", "concept": None, "resumed": False})
+
+    dictionary, merged = _merge(parts, concepts, source=(
+        f"ganpaint_core dissect: {manifest.name} {layer}, segmenter {segmenter.name}, {cfg.samples} samples "
+        f"(seed {cfg.seed}), causal ranking of the best {cfg.causal_candidates} by IoU"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_json(out, dictionary.to_json())
+    report = {
+        "model": manifest.name,
+        "generator_sha256": identity["generator_sha256"],
+        "layer": layer,
+        "segmenter": {"name": segmenter.name, "fingerprint": segmenter.fingerprint,
+                      "sources": {c: list(segmenter.sources.get(c, (c,))) for c in concepts},
+                      "cannot_see": list(segmenter.missing_concepts)},
+        "config": asdict(cfg),
+        "device": str(model.device),
+        "torch": torch.__version__,
+        "concepts": concepts,
+        "resumed": resumed,
+        "seconds": {c: round(parts[c]["seconds"], 2) for c in concepts},
+        "total_seconds": round(time.monotonic() - t0, 2),
+        "work_dir": str(work),
+        **merged,
+    }
+    _write_json(report_path(out), report)
+    log.info("wrote %s (%d concepts, %d resumed) in %.1f s", out, len(concepts), len(resumed), report["total_seconds"])
+    return out
+
+
+def _merge(parts: dict[str, dict[str, Any]], concepts: list[str], *, source: str) -> tuple[ConceptDictionary, dict]:
+    """One dictionary and one report from the per-concept results."""
+    dictionaries = {c: ConceptDictionary.from_json(parts[c]["dictionary"], where=f"dissection of {c}") for c in concepts}
+    first = dictionaries[concepts[0]]
+    for c, d in dictionaries.items():
+        # Every concept's run measures the levels on the same samples; they differ only if the device is not
+        # deterministic (some GPU kernels), by float noise.
+        spread = max((abs(a - b) for a, b in zip(d.levels, first.levels)), default=0.0)
+        if spread > 1e-3 * max(max(first.levels, default=1.0), 1.0):
+            log.warning("levels measured for %s differ from %s's by up to %.2g; using %s's", c, concepts[0],
+                        spread, concepts[0])
+    rankings = {c: dictionaries[c].concepts[c] for c in concepts}
+    dictionary = ConceptDictionary(layer=first.layer, num_units=first.num_units, level_quantile=first.level_quantile,
+                                   levels=first.levels, concepts=rankings, source=source)
+    merged: dict[str, Any] = {}
+    for c in concepts:
+        for key, value in parts[c]["report"].items():
+            if isinstance(value, dict) and set(value) == {c}:
+                merged.setdefault(key, {})[c] = value[c]
+            else:
+                merged.setdefault("per_concept", {}).setdefault(c, {})[key] = value
+    return dictionary, merged
