@@ -1,4 +1,4 @@
-"""``python -m ganpaint_core``: models, editing, benchmarks, dissection and encoder training."""
+"""``python -m ganpaint_core``: models, editing, benchmarks, dissection, encoder training and a health check."""
 from __future__ import annotations
 
 import argparse
@@ -341,6 +341,14 @@ def _cmd_train_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from ganpaint_core.doctor import diagnose, format_report
+
+    report = diagnose(probe=not args.no_probe)
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
+    return 0 if report["ok"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ganpaint_core", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -426,6 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=_cmd_train_encoder)
 
+    p = sub.add_parser("doctor", help="check models, files, device, LPIPS and optional packages")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--no-probe", action="store_true", help="do not ask remote sources whether they answer")
+    p.set_defaults(func=_cmd_doctor)
     return parser
 
 
