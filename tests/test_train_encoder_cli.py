@@ -82,3 +82,17 @@ def test_photos_for_the_reconstruction_term_are_read_at_the_model_resolution(tin
     model = load_model("tiny")
     path = run_encoder_training(model, cfg=default_config(model, steps=2, batch=4, widths=(8, 8, 16)), photos=photos)
     assert json.loads(report_path(path).read_text())["photos"] == 2
+
+
+def test_an_encoder_trains_for_a_stylegan2_generator_and_is_attached_to_it():
+    from ganpaint_core.derived import attach_derived_files
+    from tests.test_stylegan2 import tiny_stylegan2_model
+
+    model = tiny_stylegan2_model()
+    model.sha256["generator"] = "1" * 64
+    path = run_encoder_training(model, cfg=default_config(model, steps=2, batch=4, widths=(8, 8, 8, 8)))
+    assert model.encoder is None
+    attach_derived_files(model)
+    assert model.paths["encoder"] == path
+    z = model.encoder(torch.zeros(2, 3, 64, 64))  # [2, 16]: a z, which inversion maps to W+
+    assert model.generator.to_inversion_latent(z).shape == (2, model.generator.n_latent, 16)

@@ -43,6 +43,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganpaint_core.checkpoint import read_with_config, save_with_config
+from ganpaint_core.edit.layers import run_tail
 from ganpaint_core.errors import CheckpointError
 from ganpaint_core.synth.gan import to_unit_range
 
@@ -278,7 +279,7 @@ def train_encoder(
         z = training_latents(gen_frozen, n_gen, seed=int(rng.integers(2**62)), device=device)  # [n_gen, L]
         with torch.no_grad():
             feats = head(z)  # [n_gen, C, h, w]
-            x = tail(feats)  # [n_gen, 3, R, R]
+            x = run_tail(tail, feats, latent=z)  # [n_gen, 3, R, R]
         if n_render:
             real = to_unit_range(data[torch.from_numpy(rng.integers(0, len(data), n_render))])
             flip = torch.from_numpy(rng.random(n_render) < 0.5).view(-1, 1, 1, 1)
@@ -289,7 +290,7 @@ def train_encoder(
             group["lr"] = lr
         z_hat = enc(x)
         feats_hat = head(z_hat)
-        loss_pixel = (tail(feats_hat) - x).abs().mean()
+        loss_pixel = (run_tail(tail, feats_hat, latent=z_hat) - x).abs().mean()
         zero = torch.zeros((), device=device)
         loss_latent = F.mse_loss(z_hat[:n_gen], z) if n_gen else zero
         loss_feature = F.mse_loss(feats_hat[:n_gen], feats) if n_gen else zero
