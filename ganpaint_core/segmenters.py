@@ -186,8 +186,8 @@ def _hub_files(repo_id: str, revision: str) -> Path:
         why = "offline mode is on (HF_HUB_OFFLINE / GANPAINT_OFFLINE)" if offline else "the Hub cannot be reached"
         raise GanpaintError(
             f"segformer-ade20k: {where} is not in the Hugging Face cache and {why}. Run once with network access "
-            f"(about 15 MB is downloaded), or copy a downloaded copy of the repository (`hf download {repo_id}` "
-            "on a machine that is online) here and pass --segmenter-source FOLDER"
+            f"(about 15 MB is downloaded), or on a machine that is online run `hf download {repo_id} --local-dir "
+            "DIR`, copy DIR here and pass --segmenter-source DIR"
         ) from None
     except RepositoryNotFoundError:
         raise GanpaintError(f"segformer-ade20k: no accessible Hub repository {repo_id!r}; check --segmenter-source "
