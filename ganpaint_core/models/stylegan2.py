@@ -269,9 +269,10 @@ class StyleGAN2Generator(nn.Module):
     Example::
 
         G = StyleGAN2Generator.from_state_dict(torch.load("church.pt", weights_only=True))  # {'g_ema', 'latent_avg'}
-        img = G(G.sample_latents(1, seed=0), truncation=0.7)     # [1, 3, 256, 256]
-        wplus = G.to_wplus(G.mapping(z))                         # [1, 14, 512]: one w per synthesis input
-        img = G.synthesize(wplus)                                # the same image as G(z)
+        z = G.sample_latents(1, seed=0)                          # [1, 512]
+        img = G(z, truncation=0.7)                               # [1, 3, 256, 256]
+        wplus = G.to_wplus(G.mapping(z, truncation=0.7))         # [1, 14, 512]: one w per synthesis input
+        img = G.synthesize(wplus)                                # the same image
         head, tail = G.split("convs.3")                          # features [1, 512, 16, 16]
         img = tail(head(wplus), wplus)                           # the tail needs the latent too (styles, RGB skip)
 
