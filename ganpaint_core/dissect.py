@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganpaint_core.concepts import ConceptDictionary, ConceptRanking
+from ganpaint_core.edit.layers import run_tail
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +70,10 @@ def measure_levels_and_iou(
     z = latents(cfg.samples, generator.latent_size, seed=cfg.seed, device=device)
     feats, labels = [], []
     for i in range(0, cfg.samples, cfg.batch):
-        f = head(z[i : i + cfg.batch])
+        zb = z[i : i + cfg.batch]
+        f = head(zb)
         feats.append(f.cpu())
-        labels.append(segment(tail(f)).to(torch.uint8).cpu())
+        labels.append(segment(run_tail(tail, f, latent=zb)).to(torch.uint8).cpu())
         if callback:
             callback(i + len(f), 2 * cfg.samples, {"stage": "sample"})
     features = torch.cat(feats)  # [N, C, h, w]
@@ -142,17 +144,18 @@ def causal_effects(
     idx = torch.tensor(list(units), device=device)
     gains, before_total, after_total = [], 0.0, 0.0
     for i in range(0, cfg.causal_samples, cfg.batch):
-        f = head(z[i : i + cfg.batch])
+        zb = z[i : i + cfg.batch]
+        f = head(zb)
         n, _, grid, _ = f.shape
         boxes = random_squares(n, grid, fraction=cfg.square_fraction, seed=seed + i)
         fmask = box_mask(boxes, grid).to(device)  # [n, 1, g, g]
-        base = segment(tail(f))
+        base = segment(run_tail(tail, f, latent=zb))
         size = base.shape[-1]
         pmask = F.interpolate(fmask, size=(size, size), mode="nearest")[:, 0].bool()
         added = f.clone()
         sel = added[:, idx]
         added[:, idx] = sel * (1 - fmask) + levels[idx].view(1, -1, 1, 1).to(device) * fmask
-        after_add = segment(tail(added))
+        after_add = segment(run_tail(tail, added, latent=zb))
         area = pmask.flatten(1).sum(1).clamp(min=1)
         share_before = ((base == label) & pmask).flatten(1).sum(1) / area
         share_after = ((after_add == label) & pmask).flatten(1).sum(1) / area
@@ -160,7 +163,7 @@ def causal_effects(
         removed = f.clone()
         removed[:, idx] = 0
         before_total += (base == label).sum().item()
-        after_total += (segment(tail(removed)) == label).sum().item()
+        after_total += (segment(run_tail(tail, removed, latent=zb)) == label).sum().item()
     gain = torch.cat(gains).float().mean().item()
     drop = (before_total - after_total) / before_total if before_total else 0.0
     return gain, drop

@@ -497,7 +497,7 @@ def generate_samples(engine: EditEngine, seeds: Sequence[int]) -> tuple[torch.Te
     features = engine.head(z.to(engine.device))
     from ganpaint_core.edit.layers import run_tail
 
-    return features, run_tail(engine.tail, features)
+    return features, run_tail(engine.tail, features, latent=z.to(engine.device))
 
 
 def concept_samples(engine: EditEngine, concept: str, *, count: int = 6, pool: int = 48,

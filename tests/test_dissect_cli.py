@@ -182,8 +182,6 @@ def test_dissection_rerun_on_synth_church_recovers_the_shipped_dictionary(tmp_pa
     assert max(abs(a - b) for a, b in zip(rerun.levels, shipped.levels)) < 0.25 * max(shipped.levels)
 
 
-@pytest.mark.xfail(strict=True, reason="dissect.py calls tail(features) without the latent a StyleGAN2 tail needs; "
-                                       "passes once dissect runs its tails through edit.layers.run_tail")
 def test_dissection_runs_on_a_stylegan2_generator():
     from tests.test_stylegan2 import tiny_stylegan2_model
 
