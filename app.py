@@ -226,7 +226,7 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
         gr.on([editor.change, concept_choice.change, action_choice.change, strength.release, style_kind.change,
                style_strength.release], stroke_action(page.paint), paint_inputs,
               [preview, session_state, paint_info, status], trigger_mode="always_last", show_progress="hidden",
-              api_visibility="private", concurrency_id="edit", concurrency_limit=4)
+              api_name="preview", api_visibility="undocumented", concurrency_id="edit", concurrency_limit=4)
         # The gallery fills after the page is up (sampling and segmenting the pool takes a moment, once per concept).
         for trigger in (concept_choice.change, demo.load):
             trigger(lambda concept, s: show(page.concept_changed(s, concept)), [concept_choice, session_state],

@@ -199,6 +199,28 @@ def test_four_clients_at_once_each_get_their_own_result(served, tmp_path):
                 assert np.abs(job.result.astype(int) - other.result).mean() > 5, "two clients got the same image"
 
 
+def test_a_painted_stroke_previews_through_the_client(served, tmp_path):
+    """The live preview of a painted (not yet kept) stroke; prints its round-trip time (upload of the
+    canvas layer, tail pass, paste into the display copy, download), the figure the README reports."""
+    client = Client(served.url, verbose=False)
+    client.predict(handle_file(str(photo_file(tmp_path, 9_000_215, (320, 240)))), "crop", api_name="/load_photo")
+    blank = client.predict(editor_value(None), "tree", "add", 1.0, "Default look", 0.75, None, api_name="/preview")
+    assert "no stroke on the canvas" in blank[1]
+    layer = canvas_layer(tmp_path, box_mask(300, 400, 0.3, 0.7, 0.35, 0.65))
+    seconds = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        out = client.predict(editor_value(layer), "tree", "add", 1.0, "Default look", 0.75, None, api_name="/preview")
+        seconds.append(time.perf_counter() - t0)
+    assert "add **tree** under the paint (not added yet) · 0 stroke(s) kept" in out[1]
+    painted, plain = (np.asarray(Image.open(o[0]).convert("RGB")).astype(int) for o in (out, blank))
+    assert painted.shape == plain.shape == (300, 400, 3)
+    # The preview comes back as lossy WebP: compare means. Left of the model's square (x < 50) is the photo.
+    inside, outside = painted[100:200, 150:250] - plain[100:200, 150:250], painted[:, :40] - plain[:, :40]
+    assert np.abs(inside).mean() > 8 and np.abs(outside).mean() < 2  # the stroke shows where painted only
+    print(f"preview after a stroke (gradio_client, {len(seconds)} calls): median {np.median(seconds) * 1000:.0f} ms")
+
+
 def test_strokes_are_kept_toggled_and_undone_per_session(served, tmp_path):
     client = Client(served.url, verbose=False)
     client.predict(handle_file(str(photo_file(tmp_path, 9_000_220))), "crop", api_name="/load_photo")

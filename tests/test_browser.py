@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +49,9 @@ def page_url():
         demo.close()
 
 
-def paint(page, dx0: float, dy0: float, dx1: float, dy1: float, steps: int = 24) -> None:
-    """A mouse stroke on the canvas, from (dx0, dy0) to (dx1, dy1) pixels off its centre (the photo's centre)."""
+def paint(page, dx0: float, dy0: float, dx1: float, dy1: float, steps: int = 24) -> float:
+    """A mouse stroke on the canvas, from (dx0, dy0) to (dx1, dy1) pixels off its centre (the photo's centre);
+    returns when the mouse went up (``time.perf_counter``)."""
     page.locator("#editor").scroll_into_view_if_needed()
     box = page.locator("#editor canvas").first.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -59,6 +61,7 @@ def paint(page, dx0: float, dy0: float, dx1: float, dy1: float, steps: int = 24)
     for k in range(1, steps + 1):
         page.mouse.move(x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps, steps=2)
     page.mouse.up()
+    return time.perf_counter()
 
 
 def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_url, tmp_path):
@@ -83,6 +86,19 @@ def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_
             paint(page, -50, -10, 50, 10)  # across the middle of the photo
             page.wait_for_function("document.querySelector('#paint-info').innerText.includes('add tree')",
                                    timeout=120_000)
+            # Preview latency as a user sees it: mouse up -> the preview line updates (printed, not asserted).
+            page.evaluate("window.__previews = 0; new MutationObserver(() => window.__previews++)"
+                          ".observe(document.querySelector('#paint-info'), {subtree: true, childList: true, "
+                          "characterData: true})")
+            seconds = []
+            for k in range(3):
+                seen = page.evaluate("window.__previews")
+                t0 = paint(page, -30, 20 + 8 * k, 30, 20 + 8 * k, steps=8)
+                page.wait_for_function(f"window.__previews > {seen}", timeout=120_000)
+                seconds.append(time.perf_counter() - t0)
+                page.wait_for_timeout(300)
+            print(f"preview after a stroke (Chromium, {len(seconds)} strokes): median "
+                  f"{np.median(seconds) * 1000:.0f} ms")
 
             page.click("#render")
             page.wait_for_function("document.querySelector('#status').innerText.includes('Rendered 320×256')",
