@@ -58,6 +58,7 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
     with gr.Blocks(title="GANPaint", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         session_state = gr.State(EditSession(model=page.default_model))
         style_seed = gr.State(None)
+        canvas_reset = gr.State(None)  # {"value": editor value} from Add stroke / Render, applied in a second step
         with gr.Row(equal_height=True):
             gr.Markdown(INTRO, elem_id="intro")
             with gr.Column(scale=0, min_width=300):
@@ -179,11 +180,20 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
         def on_gallery_select(concept: str, session: EditSession, evt: gr.SelectData):
             return show(page.gallery_picked(session, concept, evt.index))
 
-        def stroke_action(method):
+        def stroke_action(method, *, reset_later: bool = False):
             def handler(layers_value, concept, action, strength, kind, style_strength, seed, session):
                 layers = (layers_value or {}).get("layers") or []
-                return show(method(session, layers, settings(concept, action, strength, kind, style_strength, seed)))
+                out = show(method(session, layers, settings(concept, action, strength, kind, style_strength, seed)))
+                if reset_later:  # see apply_canvas_reset
+                    out[canvas_reset] = {"value": out.pop(editor)} if editor in out else None
+                return out
             return handler
+
+        def apply_canvas_reset(pending: dict[str, Any] | None) -> Any:
+            # An event that reads the editor must not also write it: the editor, still busy with the value it
+            # just sent, can stay "processing" and ignore the next strokes. So Add stroke and Render hand the
+            # cleared canvas over, and this second step writes it.
+            return gr.skip() if pending is None else pending["value"]
 
         def api_edit(image: Any, mask: Any, concept: str, action: str = "add", strength: float = 0.75,
                      style: Any = None, style_strength: float = 0.75):
@@ -223,7 +233,10 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
 
         # One listener for every trigger: with "always_last" a tab has at most one preview running and one
         # waiting, so previews never arrive out of order (separate listeners could overtake each other).
-        gr.on([editor.change, concept_choice.change, action_choice.change, strength.release, style_kind.change,
+        # The editor triggers on `input` (the user's paint), not `change`: the page itself resets the canvas
+        # after Add stroke and Render, and a preview reading the editor while it loads that new background
+        # could leave it stuck "processing".
+        gr.on([editor.input, concept_choice.change, action_choice.change, strength.release, style_kind.change,
                style_strength.release], stroke_action(page.paint), paint_inputs,
               [preview, session_state, paint_info, status], trigger_mode="always_last", show_progress="hidden",
               api_name="preview", api_visibility="undocumented", concurrency_id="edit", concurrency_limit=4)
@@ -233,14 +246,17 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
                     [gallery, style_seed], api_visibility="private", show_progress="hidden")
         gallery.select(on_gallery_select, [concept_choice, session_state], [style_seed, style_kind],
                        api_visibility="private")
-        add_btn.click(stroke_action(page.add), paint_inputs,
-                      [session_state, editor, preview, status, *stroke_outputs, paint_info],
-                      api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit")
+        add_btn.click(stroke_action(page.add, reset_later=True), paint_inputs,
+                      [session_state, canvas_reset, preview, status, *stroke_outputs, paint_info],
+                      api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit"
+                      ).then(apply_canvas_reset, canvas_reset, editor, api_visibility="private", show_progress="hidden")
         clear_btn.click(lambda s: show(PageUpdate(canvas=canvas_of(s))), [session_state], [editor],
                         api_visibility="private")
-        render_btn.click(stroke_action(page.render), paint_inputs,
-                         [session_state, editor, preview, slider, status, png_file, json_file, *stroke_outputs,
-                          paint_info], api_name="render", api_visibility="undocumented", concurrency_id="edit")
+        render_btn.click(stroke_action(page.render, reset_later=True), paint_inputs,
+                         [session_state, canvas_reset, preview, slider, status, png_file, json_file, *stroke_outputs,
+                          paint_info], api_name="render", api_visibility="undocumented", concurrency_id="edit"
+                         ).then(apply_canvas_reset, canvas_reset, editor, api_visibility="private",
+                                show_progress="hidden")
         list_outputs = [session_state, preview, status, *stroke_outputs]
         stroke_list.input(lambda sel, s: show(page.toggle(s, sel)), [stroke_list, session_state], list_outputs,
                           api_visibility="private")

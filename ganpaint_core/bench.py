@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganpaint_core.dissect import DissectConfig, causal_effects, latents, measure_levels_and_iou
+from ganpaint_core.dissect import DissectConfig, causal_effects, causal_probe, latents, measure_levels_and_iou
 from ganpaint_core.loading import LoadedModel
 from ganpaint_core.metrics import frechet_distance
 
@@ -80,10 +80,13 @@ def bench_model(model: LoadedModel, *, seed: int = 1, n: int = 1000, callback: A
     for i, concept in enumerate(BENCH_CONCEPTS):
         label = LABELS.index(concept)
         units_iou[concept] = int((iou[:, label] >= 0.10).sum())
+        probe = causal_probe(G, segment, layer=layer, cfg=cfg, device=device, seed=30_000 + seed + i)
         gain, _ = causal_effects(G, segment, layer=layer, units=model.concepts.top_units(concept, ADD_UNITS),
-                                 label=label, levels=levels, cfg=cfg, device=device, seed=30_000 + seed + i)
+                                 label=label, levels=levels, cfg=cfg, device=device, seed=30_000 + seed + i,
+                                 probe=probe)
         _, drop = causal_effects(G, segment, layer=layer, units=model.concepts.top_units(concept, REMOVE_UNITS),
-                                 label=label, levels=levels, cfg=cfg, device=device, seed=30_000 + seed + i)
+                                 label=label, levels=levels, cfg=cfg, device=device, seed=30_000 + seed + i,
+                                 probe=probe)
         add_gain[concept], remove_drop[concept] = gain, drop
     weights_bytes = sum(p.stat().st_size for p in model.manifest.folder.iterdir() if p.is_file())
     return {

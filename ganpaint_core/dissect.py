@@ -124,6 +124,35 @@ def box_mask(boxes: torch.Tensor, size: int) -> torch.Tensor:
     return mask
 
 
+@dataclass
+class CausalProbe:
+    """The samples a causal test edits, computed once and shared by every unit tested on them: per batch the
+    latents, edit-layer features, random squares (feature grid and pixels) and the unedited segmentation."""
+
+    tail: Callable[..., torch.Tensor]
+    batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+@torch.no_grad()
+def causal_probe(
+    generator: nn.Module, segment: SegmentFn, *, layer: str, cfg: DissectConfig, device: torch.device, seed: int
+) -> CausalProbe:
+    head, tail = generator.split(layer)
+    z = latents(cfg.causal_samples, generator.latent_size, seed=seed, device=device)
+    batches = []
+    for i in range(0, cfg.causal_samples, cfg.batch):
+        zb = z[i : i + cfg.batch]
+        f = head(zb)
+        n, _, grid, _ = f.shape
+        boxes = random_squares(n, grid, fraction=cfg.square_fraction, seed=seed + i)
+        fmask = box_mask(boxes, grid).to(device)  # [n, 1, g, g]
+        base = segment(run_tail(tail, f, latent=zb))
+        size = base.shape[-1]
+        pmask = F.interpolate(fmask, size=(size, size), mode="nearest")[:, 0].bool()
+        batches.append((zb, f, fmask, pmask, base))
+    return CausalProbe(tail=tail, batches=batches)
+
+
 @torch.no_grad()
 def causal_effects(
     generator: nn.Module,
@@ -136,26 +165,19 @@ def causal_effects(
     cfg: DissectConfig,
     device: torch.device,
     seed: int,
+    probe: CausalProbe | None = None,
 ) -> tuple[float, float]:
     """Mean rise of the label's share inside random squares when ``units`` are set to their level there,
-    and mean relative drop of its share over the image when they are zeroed."""
-    head, tail = generator.split(layer)
-    z = latents(cfg.causal_samples, generator.latent_size, seed=seed, device=device)
+    and mean relative drop of its share over the image when they are zeroed. Pass a ``probe`` made with
+    the same ``layer``, ``cfg`` and ``seed`` to test many unit sets on one set of samples."""
+    probe = probe or causal_probe(generator, segment, layer=layer, cfg=cfg, device=device, seed=seed)
     idx = torch.tensor(list(units), device=device)
+    level = levels[idx].view(1, -1, 1, 1).to(device)
     gains, before_total, after_total = [], 0.0, 0.0
-    for i in range(0, cfg.causal_samples, cfg.batch):
-        zb = z[i : i + cfg.batch]
-        f = head(zb)
-        n, _, grid, _ = f.shape
-        boxes = random_squares(n, grid, fraction=cfg.square_fraction, seed=seed + i)
-        fmask = box_mask(boxes, grid).to(device)  # [n, 1, g, g]
-        base = segment(run_tail(tail, f, latent=zb))
-        size = base.shape[-1]
-        pmask = F.interpolate(fmask, size=(size, size), mode="nearest")[:, 0].bool()
+    for zb, f, fmask, pmask, base in probe.batches:
         added = f.clone()
-        sel = added[:, idx]
-        added[:, idx] = sel * (1 - fmask) + levels[idx].view(1, -1, 1, 1).to(device) * fmask
-        after_add = segment(run_tail(tail, added, latent=zb))
+        added[:, idx] = added[:, idx] * (1 - fmask) + level * fmask
+        after_add = segment(run_tail(probe.tail, added, latent=zb))
         area = pmask.flatten(1).sum(1).clamp(min=1)
         share_before = ((base == label) & pmask).flatten(1).sum(1) / area
         share_after = ((after_add == label) & pmask).flatten(1).sum(1) / area
@@ -163,7 +185,7 @@ def causal_effects(
         removed = f.clone()
         removed[:, idx] = 0
         before_total += (base == label).sum().item()
-        after_total += (segment(run_tail(tail, removed, latent=zb)) == label).sum().item()
+        after_total += (segment(run_tail(probe.tail, removed, latent=zb)) == label).sum().item()
     gain = torch.cat(gains).float().mean().item()
     drop = (before_total - after_total) / before_total if before_total else 0.0
     return gain, drop
@@ -180,12 +202,18 @@ def dissect(
     device: torch.device | str = "cpu",
     callback: Callback | None = None,
     source: str = "",
+    measured: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[ConceptDictionary, dict[str, Any]]:
-    """A concept dictionary for ``layer`` and a report (per-concept IoU counts and causal figures)."""
+    """A concept dictionary for ``layer`` and a report (per-concept IoU counts and causal figures).
+
+    ``measured`` is ``(levels, iou)`` from :func:`measure_levels_and_iou` with the same ``cfg``, when the
+    caller has them already (a run that dissects one concept at a time). A concept's causal samples depend
+    on its label and ``cfg.seed`` only, so dissecting concepts one by one or together gives one result."""
     device = torch.device(device)
-    levels, iou = measure_levels_and_iou(
-        generator, segment, layer=layer, num_labels=len(label_names), cfg=cfg, device=device, callback=callback
-    )
+    if measured is None:
+        measured = measure_levels_and_iou(generator, segment, layer=layer, num_labels=len(label_names), cfg=cfg,
+                                          device=device, callback=callback)
+    levels, iou = measured
     rankings: dict[str, ConceptRanking] = {}
     report: dict[str, Any] = {"units_iou_010": {}, "best_iou": {}, "causal": {}}
     for n, concept in enumerate(concepts):
@@ -194,11 +222,11 @@ def dissect(
         report["units_iou_010"][concept] = int((iou[:, label] >= 0.10).sum())
         report["best_iou"][concept] = float(iou[order[0], label])
         scored = []
+        seed = cfg.seed + 1000 * (label + 1)
+        probe = causal_probe(generator, segment, layer=layer, cfg=cfg, device=device, seed=seed)
         for u in order[: cfg.causal_candidates]:
-            gain, drop = causal_effects(
-                generator, segment, layer=layer, units=[u], label=label, levels=levels, cfg=cfg, device=device,
-                seed=cfg.seed + 1000 * (n + 1),
-            )
+            gain, drop = causal_effects(generator, segment, layer=layer, units=[u], label=label, levels=levels,
+                                        cfg=cfg, device=device, seed=seed, probe=probe)
             scored.append((gain + drop, u, gain, drop))
         scored.sort(key=lambda t: -t[0])
         report["causal"][concept] = [{"unit": u, "add_gain": g, "remove_drop": d} for _, u, g, d in scored[:10]]

@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from ganpaint_core import dissect as dissect_module
 from ganpaint_core.concepts import ConceptDictionary
 from ganpaint_core.derived import CONCEPTS_FILE, derived_dir, report_path
-from ganpaint_core.dissect import DissectConfig, dissect
+from ganpaint_core.dissect import DissectConfig, dissect, measure_levels_and_iou
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.loading import LoadedModel
 from ganpaint_core.segmenters import SceneSegmenter
@@ -134,6 +135,7 @@ def run_dissection(
 
     parts: dict[str, dict[str, Any]] = {}
     resumed: list[str] = []
+    measured: tuple[torch.Tensor, torch.Tensor] | None = None
     for index, concept in enumerate(concepts):
         part_path = work / f"concept-{concept}.json"
         done = part_path.is_file() and not restart
@@ -148,9 +150,12 @@ def run_dissection(
                     callback(step, total, {**info, "concept": concept})
 
             t1 = time.monotonic()
+            if measured is None:  # levels and IoU serve every concept: measured once, kept in the work folder
+                measured = _levels_and_iou(work, model, segmenter, layer=layer, cfg=cfg, callback=forward,
+                                           restart=restart)
             dictionary, report = dissect(
                 model.generator, segmenter.segment, layer=layer, label_names=segmenter.label_names,
-                concepts=[concept], cfg=cfg, device=model.device, callback=forward,
+                concepts=[concept], cfg=cfg, device=model.device, callback=forward, measured=measured,
             )
             parts[concept] = {"concept": concept, "dictionary": dictionary.to_json(), "report": report,
                               "seconds": time.monotonic() - t1}
@@ -183,6 +188,19 @@ def run_dissection(
     _write_json(report_path(out), report)
     log.info("wrote %s (%d concepts, %d resumed) in %.1f s", out, len(concepts), len(resumed), report["total_seconds"])
     return out
+
+
+def _levels_and_iou(work: Path, model: LoadedModel, segmenter: SceneSegmenter, *, layer: str, cfg: DissectConfig,
+                    callback: Callback, restart: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    path = work / "levels_iou.safetensors"
+    if path.is_file() and not restart:
+        saved = load_file(str(path))
+        return saved["levels"].to(model.device), saved["iou"]
+    levels, iou = measure_levels_and_iou(model.generator, segmenter.segment, layer=layer,
+                                         num_labels=len(segmenter.label_names), cfg=cfg, device=model.device,
+                                         callback=callback)
+    save_file({"levels": levels.detach().cpu().contiguous(), "iou": iou.cpu().contiguous()}, str(path))
+    return levels, iou
 
 
 def _merge(parts: dict[str, dict[str, Any]], concepts: list[str], *, source: str) -> tuple[ConceptDictionary, dict]:

@@ -85,7 +85,7 @@ def editor_value(layer: Path | None) -> dict:
     return {"background": None, "layers": [handle_file(str(layer))] if layer else [], "composite": None}
 
 
-OUT = {"editor": 0, "preview": 1, "slider": 2, "status": 3, "png": 4, "json": 5, "strokes": 6}  # /render outputs
+OUT = {"preview": 0, "slider": 1, "status": 2, "png": 3, "json": 4, "strokes": 5}  # /render outputs
 
 
 def render_via_client(client: Client, layer: Path | None, concept="tree", action="add", strength=1.0):
@@ -226,10 +226,9 @@ def test_strokes_are_kept_toggled_and_undone_per_session(served, tmp_path):
     client.predict(handle_file(str(photo_file(tmp_path, 9_000_220))), "crop", api_name="/load_photo")
     layer = canvas_layer(tmp_path, box_mask(512, 512, 0.2, 0.5, 0.2, 0.5))
     out = client.predict(editor_value(layer), "dome", "remove", 0.5, "Default look", 0.75, api_name="/add_stroke")
-    assert "Stroke 1 added: remove dome" in out[2]
-    assert out[0]["layers"] == []  # the canvas is cleared for the next stroke
+    assert "Stroke 1 added: remove dome" in out[1]  # (the browser test sees the canvas cleared after it)
     out = client.predict(editor_value(layer), "tree", "add", 0.9, "Default look", 0.75, api_name="/add_stroke")
-    assert [c[0][:12] for c in out[3]["choices"]] == ["1 · remove d", "2 · add tree"]
+    assert [c[0][:12] for c in out[2]["choices"]] == ["1 · remove d", "2 · add tree"]
     out = client.predict(api_name="/undo")
     assert [c[0][:12] for c in out[2]["choices"]] == ["1 · remove d"]
     final = render_via_client(client, None)
@@ -261,7 +260,7 @@ def test_cancel_stops_a_running_setup_and_the_server_stays_up(served):
             assert time.monotonic() < deadline, "the inversion kept running after Cancel"
             time.sleep(0.05)
         out = client.predict(editor_value(None), "tree", "add", 0.5, "Default look", 0.75, api_name="/add_stroke")
-        assert "no photo yet" in out[2]  # the session never got a half-set-up photo
+        assert "no photo yet" in out[1]  # the session never got a half-set-up photo
     finally:
         demo.close()
 
@@ -279,7 +278,7 @@ def test_bad_uploads_show_a_message_and_leave_the_session_usable(served, tmp_pat
         assert status.startswith("**Problem:**") and message in status and "previous photo stays loaded" in status
         assert "Traceback" not in status
     # An empty canvas, then a stroke outside the model's square: both explained, nothing changes.
-    status = client.predict(editor_value(None), "tree", "add", 0.8, "Default look", 0.75, api_name="/add_stroke")[2]
+    status = client.predict(editor_value(None), "tree", "add", 0.8, "Default look", 0.75, api_name="/add_stroke")[1]
     assert "the canvas is empty: paint over" in status
     # The first photo is still there and edits.
     out = render_via_client(client, canvas_layer(tmp_path, box_mask(512, 512, 0.3, 0.6, 0.3, 0.6)))
@@ -310,7 +309,7 @@ def test_a_model_that_cannot_load_shows_how_to_supply_it_and_keeps_the_current_o
     assert "progan-church: the generator file 'proggan_churchoutdoor-7e701dd5.pth' is not available" in status
     assert "To supply it" in status and "Staying on **synth-church**" in status
     assert model == "synth-church"
-    assert "Rendered" in render_via_client(client, canvas_layer(tmp_path, box_mask(512, 512, 0.3, 0.6, 0.3, 0.6)))[3]
+    assert "Rendered" in render_via_client(client, canvas_layer(tmp_path, box_mask(512, 512, 0.3, 0.6, 0.3, 0.6)))[OUT["status"]]
 
 
 def test_a_downloadable_model_is_fetched_on_demand_and_the_photo_moves_to_it(served, tmp_path, monkeypatch):

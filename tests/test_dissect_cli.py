@@ -111,10 +111,13 @@ def test_an_interrupted_dissection_resumes_without_measuring_finished_concepts_a
     seg.calls = 0
     path = run_dissection(model, seg, cfg=QUICK, callback=lambda s, t, info: events.append(info))
     resumed_calls = seg.calls
+    # Levels and IoU (measured once for all concepts) and the first two concepts' causal tests were kept:
+    # only brick's causal test runs again.
+    assert {e["stage"] for e in events if e.get("concept") == "brick" and e.get("stage") != "concept"} == {"causal"}
     assert {e["concept"] for e in events if e.get("stage") in ("sample", "iou", "causal")} == {"brick"}
     assert [e["resumed"] for e in events if e.get("stage") == "concept" and e["concept"]] == [True, True, False]
     assert json.loads(report_path(path).read_text())["resumed"] == ["sky", "tree"]
-    assert calls_before_stop == 2 * resumed_calls  # two concepts measured before the stop, one after
+    assert 0 < resumed_calls < calls_before_stop
     resumed = ConceptDictionary.load(path)
 
     seg.calls = 0
@@ -122,7 +125,7 @@ def test_an_interrupted_dissection_resumes_without_measuring_finished_concepts_a
     assert seg.calls == 0  # everything was finished: nothing is sampled or segmented again
     seg.calls = 0
     run_dissection(model, seg, cfg=QUICK, restart=True)
-    assert seg.calls == 3 * resumed_calls
+    assert seg.calls == calls_before_stop + resumed_calls  # IoU once and three causal tests, all anew
     assert ConceptDictionary.load(path) == resumed  # stopping and resuming changes nothing
 
 
@@ -162,7 +165,7 @@ def test_the_cli_turns_a_missing_model_or_segmenter_into_one_line():
 # The shipped dictionary came from `python -m ganpaint_core.synth.train dissect` (DissectConfig(): 1000
 # samples, causal tests of the best 24 units on 96 samples each). This re-run is smaller so that it fits in
 # CI; the strongest units must still come out on top.
-RECOVERY = DissectConfig(samples=200, batch=50, causal_candidates=8, causal_samples=32, seed=0)
+RECOVERY = DissectConfig(samples=200, batch=50, causal_candidates=16, causal_samples=48, seed=0)  # the shipped run: 1000, 24, 96
 
 
 @pytest.mark.slow
