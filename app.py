@@ -58,12 +58,14 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
     with gr.Blocks(title="GANPaint", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         session_state = gr.State(EditSession(model=page.default_model))
         style_seed = gr.State(None)
+        dissect_target = gr.State(None)  # the model the Dissect button offers
         canvas_reset = gr.State(None)  # {"value": editor value} from Add stroke / Render, applied in a second step
         with gr.Row(equal_height=True):
             gr.Markdown(INTRO, elem_id="intro")
             with gr.Column(scale=0, min_width=300):
                 model_choice = gr.Dropdown(list(models.options), value=models.value, label="Model",
                                            info="availability: bundled / local / cached / downloadable / missing")
+                dissect_btn = gr.Button("Dissect", visible=False, size="sm", elem_id="dissect")
         status = gr.Markdown(HOW_TO, elem_id="status")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=260):
@@ -146,6 +148,10 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
                     out[delete_choice] = gr.update(choices=list(value.labels),
                                                    value=value.labels[-1] if value.labels else None)
                     out[undo_btn] = gr.update(interactive=value.can_undo)
+                elif name == "dissect":
+                    out[dissect_btn] = gr.update(visible=value is not None,
+                                                 value=f"Dissect {value} (once; cached)" if value else "Dissect")
+                    out[dissect_target] = value
                 elif name == "concepts":
                     out[concept_choice] = gr.update(choices=list(value.options), value=value.value)
                 else:
@@ -172,6 +178,9 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
 
         def on_model(name: str, session: EditSession, progress=gr.Progress()):
             yield from stream(page.switch_model(session, name), progress)
+
+        def on_dissect(name: str | None, session: EditSession, progress=gr.Progress()):
+            yield from stream(page.dissect_model(session, name), progress)
 
         def on_reference(payload: Any, session: EditSession):
             path, name = _path_of(payload) or (None, "reference")
@@ -221,15 +230,17 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
                                  show_progress_on=[editor])
         fit_evt = fit.input(on_photo, [photo, fit, session_state], photo_outputs, preprocess=False,
                             api_visibility="private", concurrency_id="setup", show_progress_on=[editor])
-        model_evt = model_choice.change(on_model, [model_choice, session_state],
-                                        [session_state, concept_choice, status, editor, preview, slider, gallery,
-                                         style_seed, style_kind, model_choice, *stroke_outputs],
+        model_outputs = [session_state, concept_choice, status, editor, preview, slider, gallery, style_seed,
+                         style_kind, model_choice, *stroke_outputs, dissect_btn, dissect_target]
+        model_evt = model_choice.change(on_model, [model_choice, session_state], model_outputs,
                                         api_name="switch_model", api_visibility="undocumented", concurrency_id="setup",
                                         show_progress_on=[editor])
+        dissect_evt = dissect_btn.click(on_dissect, [dissect_target, session_state], model_outputs,
+                                        api_visibility="private", concurrency_id="setup", show_progress_on=[editor])
         ref_evt = reference.change(on_reference, [reference, session_state], [session_state, style_kind, status],
                                    preprocess=False, api_visibility="private", concurrency_id="setup")
         cancel_btn.click(lambda: problem("Cancelled. Whatever was loaded before stays loaded."), None, status,
-                         cancels=[photo_evt, fit_evt, model_evt, ref_evt], queue=False, api_visibility="private")
+                         cancels=[photo_evt, fit_evt, model_evt, dissect_evt, ref_evt], queue=False, api_visibility="private")
 
         # One listener for every trigger: with "always_last" a tab has at most one preview running and one
         # waiting, so previews never arrive out of order (separate listeners could overtake each other).

@@ -28,18 +28,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ganpaint_core.dissect import DissectConfig
 from ganpaint_core.edit.engine import EditEngine, RenderResult
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.registry import Registry, model_status
 from ganpaint_core.session import (
-    SAMPLE_SEED_BASE, EditSession, EngineCatalog, JobUpdate, SessionStroke, StyleChoice, add_stroke, canvas_image,
-    clear_reference, clear_strokes, close_photo, delete_stroke, describe_progress, display_image, edit_photo,
-    open_photo, preview_image, render, reprepare, run_job, sample_images, set_enabled, set_reference, sidecar,
-    stroke_from_layers, stroke_labels, undo, upscale,
+    SAMPLE_SEED_BASE, EditSession, EngineCatalog, JobUpdate, NotDissected, SessionStroke, StyleChoice, add_stroke,
+    canvas_image, clear_reference, clear_strokes, close_photo, delete_stroke, describe_progress, display_image,
+    edit_photo, open_photo, preview_image, render, reprepare, run_job, sample_images, set_enabled, set_reference,
+    sidecar, stroke_from_layers, stroke_labels, undo, upscale,
 )
 
 log = logging.getLogger(__name__)
 
+APP_DISSECT = DissectConfig(samples=400, causal_candidates=16, causal_samples=48)  # lighter than the CLI's default
 STYLE_KINDS = {"Default look": "dictionary", "Generated sample": "sample", "My reference": "reference"}
 SLIDER_SIDE = 1600  # before/after shown up to this side; the download is full size
 RENDER_MAX_AGE_S = 3600  # rendered downloads are deleted after this long
@@ -95,6 +97,7 @@ class PageUpdate:
     style_seed: Any = UNCHANGED  # int | None: the gallery sample picked for the look
     style_kind: Any = UNCHANGED  # str: a key of STYLE_KINDS
     model: Any = UNCHANGED  # str: the model the dropdown shows
+    dissect: Any = UNCHANGED  # str | None: the model the "Dissect" button offers (None hides the button)
 
     def changed(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not UNCHANGED}
@@ -140,8 +143,9 @@ def canvas_of(session: EditSession) -> Canvas:
 class EditPage:
     """The page's actions over a catalog of shared, read-only engines (the default one loaded)."""
 
-    def __init__(self, engine: EditEngine, *, out_dir: Path | None = None) -> None:
+    def __init__(self, engine: EditEngine, *, out_dir: Path | None = None, dissect_cfg: DissectConfig = APP_DISSECT) -> None:
         self.catalog = EngineCatalog(engine)
+        self.dissect_cfg = dissect_cfg
         self.default_model = self.catalog.default_name
         self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="ganpaint-app-"))
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -213,11 +217,28 @@ class EditPage:
         current = session.model or self.default_model
         if not name or name == current:
             return
+        yield from self._switch(session, name, lambda cb: self.catalog.engine(name, progress=cb))
+
+    def dissect_model(self, session: EditSession, name: str | None) -> Iterator[JobUpdate | PageUpdate]:
+        """Dissect a model that has no concept dictionary (once: the result is cached), then switch to it."""
+        if not name:
+            return
+        yield from self._switch(session, name, lambda cb: self.catalog.dissect(name, cfg=self.dissect_cfg, progress=cb))
+
+    def _switch(self, session: EditSession, name: str,
+                load: Callable[[Any], EditEngine]) -> Iterator[JobUpdate | PageUpdate]:
+        current = session.model or self.default_model
         try:
-            engine = yield from _progress(run_job(lambda cb: self.catalog.engine(name, progress=cb)))
+            engine = yield from _progress(run_job(load))
             new = EditSession(model=name)
             if session.state is not None:
                 new = yield from _progress(run_job(lambda cb: reprepare(engine, session, callback=cb)))
+        except NotDissected as exc:
+            yield PageUpdate(status=(f"{exc}\n\nPress **Dissect {name}** to run it here (a few minutes on a CPU "
+                                     f"for a small model, much longer for a 256-px one; Cancel stops it and a later "
+                                     f"run resumes), or pick another model. Staying on **{current}**."),
+                             model=current, dissect=name)
+            return
         except GanpaintError as exc:
             yield PageUpdate(status=problem(f"{exc}\n\nStaying on **{current}**."), model=current)
             return
@@ -228,7 +249,7 @@ class EditPage:
         yield PageUpdate(session=new, concepts=Choices(tuple(names), names[0]), status=text, canvas=canvas_of(new),
                          preview=display_image(new.photo) if new.state is not None else None, slider=None,
                          gallery=self.gallery(new, names[0]), style_seed=None, style_kind="Default look",
-                         strokes=stroke_list(new))
+                         strokes=stroke_list(new), model=name, dissect=None)
 
     # -- style -----------------------------------------------------------------------------------------
     def gallery(self, session: EditSession, concept: str) -> list[tuple[np.ndarray, str]]:

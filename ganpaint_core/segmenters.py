@@ -23,6 +23,7 @@ import logging
 import re
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -309,3 +310,12 @@ def load_scene_segmenter(name: str, *, source: str | Path | None = None,
     if name not in SEGMENTERS:
         raise GanpaintError(f"unknown segmenter {name!r}; choose one of {', '.join(SEGMENTERS)}")
     return SEGMENTERS[name].load(source, device=device)
+
+
+def segmenter_for(model: Any, *, device: torch.device | str = "cpu") -> SceneSegmenter:
+    """The segmenter to dissect ``model`` with: the one its manifest ships (a synth-church U-Net, labels =
+    the scenes' concepts), else SegFormer ADE20K (``pip install .[dissect]``; downloaded once)."""
+    path = getattr(model, "paths", {}).get("segmenter")
+    if path is not None:
+        return SynthChurchSegmenter.load(Path(path), device=device)
+    return SegformerADE20KSegmenter.load(None, device=device)

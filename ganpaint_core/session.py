@@ -50,6 +50,15 @@ SAMPLE_SEED_BASE = 1_000_000  # generated samples (gallery, examples) use seeds 
 STAGE_NAMES = {"invert": "Inverting the photo into the GAN", "adapt": "Adapting the generator to the photo"}
 
 
+class NotDissected(GanpaintError):
+    """The model loads but has no concept dictionary yet: it can be dissected (``EngineCatalog.dissect``)."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"{model} has no concept dictionary yet, so it cannot edit: its units have to be dissected "
+                         "first (which ones draw trees, domes, …). That runs once; the result is cached.")
+        self.model = model
+
+
 class JobCancelled(BaseException):
     """Raised inside a long job's callback once its caller stopped listening (the user pressed Cancel).
 
@@ -453,6 +462,7 @@ class EngineCatalog:
         self._lpips = default.use_lpips
         self._lock = threading.Lock()  # one model load at a time; lookups do not wait on it
         self._samples: dict[tuple[str, str, int], list[tuple[int, np.ndarray]]] = {}
+        self._undissected: dict[str, Any] = {}  # loaded models waiting for a dissection (not loaded twice)
 
     def loaded(self) -> list[str]:
         return list(self._engines)
@@ -465,13 +475,36 @@ class EngineCatalog:
 
         with self._lock:
             if name not in self._engines:
-                model = load_model(name, device=self._device, progress=progress)
+                model = self._undissected.pop(name, None) or load_model(name, device=self._device, progress=progress)
                 if model.concepts is None:
-                    raise GanpaintError(f"{name} has no concept dictionary yet, so it cannot edit; "
-                                        f"run dissection for it or pick another model")
-                self._engines[name] = EditEngine(model, inversion=self._inversion, adaptation=self._adaptation,
-                                                 use_lpips=self._lpips)
+                    self._undissected[name] = model
+                    raise NotDissected(name)
+                self._add(model)
             return self._engines[name]
+
+    def dissect(self, name: str, *, cfg: Any = None, progress: Callback | None = None) -> EditEngine:
+        """Dissect model ``name`` (its own segmenter, else SegFormer ADE20K), cache the dictionary where
+        ``load_model`` finds it, and return its engine. Resumes an interrupted dissection."""
+        from ganpaint_core.dissect import DissectConfig
+        from ganpaint_core.dissect_run import run_dissection
+        from ganpaint_core.loading import load_model
+        from ganpaint_core.segmenters import segmenter_for
+
+        with self._lock:
+            if name in self._engines:
+                return self._engines[name]
+            model = self._undissected.get(name) or load_model(name, device=self._device, progress=progress)
+            if model.concepts is None:
+                run_dissection(model, segmenter_for(model, device=self._device), cfg=cfg or DissectConfig(),
+                               callback=progress)
+                model = load_model(name, device=self._device)  # now with the cached dictionary
+            self._undissected.pop(name, None)
+            return self._add(model)
+
+    def _add(self, model: Any) -> EditEngine:
+        engine = EditEngine(model, inversion=self._inversion, adaptation=self._adaptation, use_lpips=self._lpips)
+        self._engines[model.manifest.name] = engine
+        return engine
 
     def concept_samples(self, name: str, concept: str, *, count: int = 6,
                         pool: int = 48) -> list[tuple[int, np.ndarray]]:
@@ -601,6 +634,12 @@ def describe_progress(update: JobUpdate) -> str:
     if stage is None and "file" in info:
         total = f" of {update.total / 1e6:.1f} MB" if update.total else ""
         return f"Downloading {info['file']}: {update.step / 1e6:.1f} MB{total}"
+    if stage in ("concept", "sample", "iou", "causal"):  # dissection (ganpaint_core.dissect_run)
+        concept = info.get("concept")
+        text = ("Dissecting: measuring every unit on generated samples" if stage in ("sample", "iou")
+                else f"Dissecting: causal tests for {concept}" if stage == "causal"
+                else f"Dissecting: {concept}" if concept else "Dissecting: writing the dictionary")
+        return text + (f" ({update.step}/{update.total})" if update.total else "")
     text = STAGE_NAMES.get(stage, "Working") if stage else "Starting"
     if update.total:
         text += f" ({update.step}/{update.total})"

@@ -21,6 +21,7 @@ from ganpaint_core import session as S
 from ganpaint_core.page import SLIDER_SIDE
 from tests.conftest import REPO
 from tests.hub_server import HubStandIn
+from tests.test_page import undissected_model
 from tests.test_session import app_model_manifest, box_mask, dilate, make_engine, scene_png
 
 gradio = pytest.importorskip("gradio")
@@ -52,6 +53,7 @@ def served(tmp_path_factory):
         models = root / "models"
         (models / "synth-remote").mkdir(parents=True)
         (models / "synth-remote" / "model.json").write_text(json.dumps(manifest))
+        undissected_model(models)  # a model to be offered dissection
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("GANPAINT_MODELS_DIR", str(models))
             mp.setenv("GANPAINT_CACHE", str(root / "cache"))
@@ -310,6 +312,15 @@ def test_a_model_that_cannot_load_shows_how_to_supply_it_and_keeps_the_current_o
     assert "To supply it" in status and "Staying on **synth-church**" in status
     assert model == "synth-church"
     assert "Rendered" in render_via_client(client, canvas_layer(tmp_path, box_mask(512, 512, 0.3, 0.6, 0.3, 0.6)))[OUT["status"]]
+
+
+def test_a_model_without_a_dictionary_offers_the_dissect_button(served, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANPAINT_MODELS_DIR", str(served.models))
+    client = Client(served.url, verbose=False)
+    out = client.predict("synth-raw", api_name="/switch_model")
+    status, model = out[1], out[7]  # (gradio_client leaves buttons out; the page test checks the offer itself)
+    assert "synth-raw has no concept dictionary yet" in status and "Press **Dissect synth-raw**" in status
+    assert model == "synth-church"
 
 
 def test_a_downloadable_model_is_fetched_on_demand_and_the_photo_moves_to_it(served, tmp_path, monkeypatch):

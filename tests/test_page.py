@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from ganpaint_core.page import UNCHANGED, Canvas, EditPage, PageUpdate, PaintSettings
-from ganpaint_core.session import EditSession, JobUpdate
+from ganpaint_core.session import EditSession, JobUpdate, describe_progress
 from tests.test_session import box_mask, make_engine, scene_png
 
 TREE = PaintSettings(concept="tree", action="add", strength=1.0)
@@ -84,3 +86,45 @@ def test_a_missing_model_keeps_the_current_one(page, tmp_path, isolated_env):
     session = EditSession(model=page.default_model)
     items = list(page.switch_model(session, "progan-church"))
     assert items[-1].model == page.default_model and "Staying on" in items[-1].status
+
+
+def undissected_model(models: Path) -> None:
+    """``models/synth-raw``: the app's model with its generator, segmenter and encoder, but no dictionary."""
+    from tests.test_session import app_model_manifest
+
+    src = app_model_manifest().parent
+    manifest = json.loads((src / "model.json").read_text())
+    manifest["name"] = "synth-raw"
+    del manifest["files"]["concepts"]
+    folder = models / "synth-raw"
+    folder.mkdir(parents=True)
+    for f in manifest["files"].values():
+        shutil.copyfile(src / f["filename"], folder / f["filename"])
+    (folder / "model.json").write_text(json.dumps(manifest))
+
+
+def test_a_model_without_a_dictionary_is_offered_dissection_and_the_result_is_cached(tmp_path, monkeypatch):
+    from ganpaint_core.dissect import DissectConfig
+
+    undissected_model(tmp_path / "models")
+    monkeypatch.setenv("GANPAINT_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("GANPAINT_CACHE", str(tmp_path / "cache"))
+    quick = DissectConfig(samples=40, batch=20, causal_candidates=2, causal_samples=20)
+    page = EditPage(make_engine(), out_dir=tmp_path / "renders", dissect_cfg=quick)
+    session = opened(page, EditSession(model=page.default_model), photo_file(tmp_path, 9_000_520)).session
+
+    offer = list(page.switch_model(session, "synth-raw"))[-1]
+    assert offer.dissect == "synth-raw" and offer.model == page.default_model
+    assert "has no concept dictionary yet" in offer.status and "Dissect synth-raw" in offer.status
+
+    items = list(page.dissect_model(session, "synth-raw"))
+    lines = [describe_progress(i) for i in items if isinstance(i, JobUpdate)]
+    assert any(line.startswith("Dissecting") for line in lines)  # progress while it dissects
+    done = items[-1]
+    assert done.model == "synth-raw" and done.dissect is None and "Switched to **synth-raw**" in done.status
+    assert set(done.concepts.options) == {"sky", "cloud", "grass", "tree", "brick", "dome", "door"}
+    assert done.session.state is not None  # the photo was set up again on the dissected model
+    assert list((tmp_path / "cache").rglob("concepts.json"))  # cached: a new app finds it without dissecting
+    fresh = EditPage(make_engine(), out_dir=tmp_path / "renders2", dissect_cfg=quick)
+    again = list(fresh.switch_model(EditSession(model=fresh.default_model), "synth-raw"))[-1]
+    assert again.model == "synth-raw" and again.dissect is None
