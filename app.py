@@ -65,7 +65,7 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
             with gr.Column(scale=0, min_width=300):
                 model_choice = gr.Dropdown(list(models.options), value=models.value, label="Model",
                                            info="availability: bundled / local / cached / downloadable / missing")
-                dissect_btn = gr.Button("Dissect", visible=False, size="sm", elem_id="dissect")
+                dissect_btn = gr.Button("Dissect", visible=False, size="sm", variant="primary", elem_id="dissect")
         status = gr.Markdown(HOW_TO, elem_id="status")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=260):
@@ -160,12 +160,16 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
 
         def stream(items: Iterator[JobUpdate | PageUpdate], progress: gr.Progress) -> Iterator[dict[Any, Any]]:
             """Progress lines (and the bar) while a long job runs, then its page update."""
+            nothing = True
             for item in items:
+                nothing = False
                 if isinstance(item, JobUpdate):
                     progress((item.step, item.total) if item.total else None, desc=describe_progress(item))
                     yield {status: progress_line(item)}
                 else:
                     yield show(item)
+            if nothing:  # (e.g. the dropdown set back to the current model) a generator that yields nothing
+                yield {status: gr.skip()}  # would blank every output
 
         def settings(concept: str, action: str, strength: float, kind: str, style_strength: float,
                      seed: int | None) -> PaintSettings:
@@ -195,7 +199,7 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
                 out = show(method(session, layers, settings(concept, action, strength, kind, style_strength, seed)))
                 if reset_later:  # see apply_canvas_reset
                     out[canvas_reset] = {"value": out.pop(editor)} if editor in out else None
-                return out
+                return out or {session_state: gr.skip()}  # nothing changed (gradio reads an empty dict as a value)
             return handler
 
         def apply_canvas_reset(pending: dict[str, Any] | None) -> Any:

@@ -252,7 +252,9 @@ class EditPage:
                          strokes=stroke_list(new), model=name, dissect=None)
 
     # -- style -----------------------------------------------------------------------------------------
-    def gallery(self, session: EditSession, concept: str) -> list[tuple[np.ndarray, str]]:
+    def gallery(self, session: EditSession, concept: str | None) -> list[tuple[np.ndarray, str]]:
+        if concept not in self.engine(session).concepts.names():  # the dropdown between two models' lists
+            return []
         samples = self.catalog.concept_samples(session.model or self.default_model, concept)
         return [(upscale(img, 128), f"#{seed}") for seed, img in samples]
 
