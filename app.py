@@ -244,7 +244,8 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
         ref_evt = reference.change(on_reference, [reference, session_state], [session_state, style_kind, status],
                                    preprocess=False, api_visibility="private", concurrency_id="setup")
         cancel_btn.click(lambda: problem("Cancelled. Whatever was loaded before stays loaded."), None, status,
-                         cancels=[photo_evt, fit_evt, model_evt, dissect_evt, ref_evt], queue=False, api_visibility="private")
+                         cancels=[photo_evt, fit_evt, model_evt, dissect_evt, ref_evt], queue=False,
+                         api_visibility="private")
 
         # One listener for every trigger: with "always_last" a tab has at most one preview running and one
         # waiting, so previews never arrive out of order (separate listeners could overtake each other).

@@ -143,7 +143,8 @@ def canvas_of(session: EditSession) -> Canvas:
 class EditPage:
     """The page's actions over a catalog of shared, read-only engines (the default one loaded)."""
 
-    def __init__(self, engine: EditEngine, *, out_dir: Path | None = None, dissect_cfg: DissectConfig = APP_DISSECT) -> None:
+    def __init__(self, engine: EditEngine, *, out_dir: Path | None = None,
+                 dissect_cfg: DissectConfig = APP_DISSECT) -> None:
         self.catalog = EngineCatalog(engine)
         self.dissect_cfg = dissect_cfg
         self.default_model = self.catalog.default_name

@@ -311,7 +311,8 @@ def test_a_model_that_cannot_load_shows_how_to_supply_it_and_keeps_the_current_o
     assert "progan-church: the generator file 'proggan_churchoutdoor-7e701dd5.pth' is not available" in status
     assert "To supply it" in status and "Staying on **synth-church**" in status
     assert model == "synth-church"
-    assert "Rendered" in render_via_client(client, canvas_layer(tmp_path, box_mask(512, 512, 0.3, 0.6, 0.3, 0.6)))[OUT["status"]]
+    layer = canvas_layer(tmp_path, box_mask(512, 512, 0.3, 0.6, 0.3, 0.6))
+    assert "Rendered" in render_via_client(client, layer)[OUT["status"]]
 
 
 def test_a_model_without_a_dictionary_offers_the_dissect_button(served, tmp_path, monkeypatch):

@@ -165,7 +165,8 @@ def test_the_cli_turns_a_missing_model_or_segmenter_into_one_line():
 # The shipped dictionary came from `python -m ganpaint_core.synth.train dissect` (DissectConfig(): 1000
 # samples, causal tests of the best 24 units on 96 samples each). This re-run is smaller so that it fits in
 # CI; the strongest units must still come out on top.
-RECOVERY = DissectConfig(samples=200, batch=50, causal_candidates=16, causal_samples=48, seed=0)  # the shipped run: 1000, 24, 96
+# The shipped dictionary's settings with fewer samples (shipped: 1000 samples, 24 candidates, 96 causal samples).
+RECOVERY = DissectConfig(samples=200, batch=50, causal_candidates=16, causal_samples=48, seed=0)
 
 
 @pytest.mark.slow
