@@ -84,7 +84,8 @@ def bench_model(model: LoadedModel, *, seed: int = 1, n: int = 1000, callback: A
         gain, _ = causal_effects(G, segment, layer=layer, units=model.concepts.top_units(concept, ADD_UNITS),
                                  label=label, levels=levels, cfg=cfg, device=device, seed=30_000 + seed + i,
                                  probe=probe)
-        _, drop = causal_effects(G, segment, layer=layer, units=model.concepts.top_units(concept, REMOVE_UNITS),
+        erasers = model.concepts.top_units(concept, REMOVE_UNITS, "remove")
+        _, drop = causal_effects(G, segment, layer=layer, units=erasers,
                                  label=label, levels=levels, cfg=cfg, device=device, seed=30_000 + seed + i,
                                  probe=probe)
         add_gain[concept], remove_drop[concept] = gain, drop

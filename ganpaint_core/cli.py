@@ -266,7 +266,7 @@ def _cmd_dissect(args: argparse.Namespace) -> int:
     segmenter = load_scene_segmenter(args.segmenter, source=args.segmenter_source, device=device)
     model = load_model(args.model, device=device)
     overrides = {"samples": args.samples, "seed": args.seed, "batch": args.batch,
-                 "causal_candidates": args.causal_candidates, "causal_samples": args.causal_samples}
+                 "ace_steps": args.ace_steps, "ace_batch": args.ace_batch, "causal_samples": args.causal_samples}
     cfg = replace(DissectConfig(), **{k: v for k, v in overrides.items() if v is not None})
     concepts = [c.strip() for c in args.concepts.split(",") if c.strip()] if args.concepts else None
     path = run_dissection(model, segmenter, layer=args.layer, concepts=concepts, cfg=cfg,
@@ -412,8 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, help="generated samples for levels and IoU (default 1000)")
     p.add_argument("--seed", type=int, help="latents and squares (default 0)")
     p.add_argument("--batch", type=int, help="samples per forward pass (default 50)")
-    p.add_argument("--causal-candidates", type=int, help="best-IoU units tested causally per concept (default 24)")
-    p.add_argument("--causal-samples", type=int, help="samples per causal test (default 96)")
+    p.add_argument("--ace-steps", type=int, help="steps of each causal unit-set search, add and remove (default 300)")
+    p.add_argument("--ace-batch", type=int, help="samples per step of the causal search (default 16)")
+    p.add_argument("--causal-samples", type=int, help="samples the found unit sets are verified on (default 96)")
     p.add_argument("--out", help="where concepts.json goes (default: the user cache, where load_model finds it)")
     p.add_argument("--restart", action="store_true", help="ignore concepts finished by an earlier run")
     p.add_argument("--device", default="auto")

@@ -3,12 +3,15 @@
 ``concepts.json`` holds the edit layer, one insertion level per unit (its 0.99 activation quantile
 over generated samples) and, per concept, units ranked strongest first with their scores and the
 metric that ranked them (``iou`` for dissection, ``ace``/``causal`` for causal effect, or a blend).
+A concept may also carry a ``remove`` ranking: the units whose ablation erases it best, which GAN
+Dissection finds to differ from the units whose insertion draws it; without one, removal uses the
+concept's main ranking.
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +44,9 @@ class ConceptDictionary:
     num_units: int  # channels of that layer
     level_quantile: float  # quantile the levels were taken at, e.g. 0.99
     levels: tuple[float, ...]  # insertion level per unit, len == num_units
-    concepts: dict[str, ConceptRanking]  # concept name -> ranking
+    concepts: dict[str, ConceptRanking]  # concept name -> ranking (for "add", and "remove" without its own)
     source: str = ""  # where the figures come from
+    removal: dict[str, ConceptRanking] = field(default_factory=dict)  # concept -> ranking for "remove", optional
 
     def names(self) -> list[str]:
         return list(self.concepts)
@@ -54,8 +58,13 @@ class ConceptDictionary:
             )
         return self.concepts[concept]
 
-    def top_units(self, concept: str, n: int) -> list[int]:
-        return list(self.ranking(concept).units[: max(0, n)])
+    def ranking_for(self, concept: str, action: str = "add") -> ConceptRanking:
+        """The ranking an edit uses: the removal ranking for ``remove`` when the dictionary has one."""
+        ranking = self.ranking(concept)
+        return self.removal.get(concept, ranking) if action == "remove" else ranking
+
+    def top_units(self, concept: str, n: int, action: str = "add") -> list[int]:
+        return list(self.ranking_for(concept, action).units[: max(0, n)])
 
     def check_layer(self, layer: str, channels: int) -> None:
         """Refuse a dictionary measured on another layer or width than the generator's."""
@@ -88,23 +97,12 @@ class ConceptDictionary:
         if not isinstance(raw_concepts, dict) or not raw_concepts:
             raise ConceptDictionaryError(f"{where}: 'concepts' must be a non-empty object")
         concepts: dict[str, ConceptRanking] = {}
+        removal: dict[str, ConceptRanking] = {}
         for name, raw in raw_concepts.items():
             at = f"{where}: concept {name!r}"
-            if not isinstance(raw, dict) or not {"metric", "units", "scores"} <= set(raw):
-                raise ConceptDictionaryError(f"{at}: needs 'metric', 'units' and 'scores'")
-            units, scores = raw["units"], raw["scores"]
-            if not isinstance(units, list) or not units or not isinstance(scores, list) or len(units) != len(scores):
-                raise ConceptDictionaryError(f"{at}: 'units' and 'scores' must be non-empty lists of equal length")
-            bad = [u for u in units if not isinstance(u, int) or isinstance(u, bool) or not 0 <= u < num_units]
-            if bad:
-                raise ConceptDictionaryError(f"{at}: unit ids out of range 0..{num_units - 1}: {bad[:5]}")
-            if len(set(units)) != len(units):
-                raise ConceptDictionaryError(f"{at}: a unit is listed twice")
-            if not all(isinstance(s, (int, float)) and math.isfinite(s) for s in scores):
-                raise ConceptDictionaryError(f"{at}: scores must be finite numbers")
-            concepts[str(name)] = ConceptRanking(
-                metric=str(raw["metric"]), units=tuple(units), scores=tuple(float(s) for s in scores)
-            )
+            concepts[str(name)] = _ranking_from_json(raw, num_units, at=at)
+            if isinstance(raw, dict) and "remove" in raw:
+                removal[str(name)] = _ranking_from_json(raw["remove"], num_units, at=f"{at}, its 'remove' ranking")
         return cls(
             layer=str(data["layer"]),
             num_units=num_units,
@@ -112,6 +110,7 @@ class ConceptDictionary:
             levels=tuple(float(v) for v in levels),
             concepts=concepts,
             source=str(data.get("source", "")),
+            removal=removal,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -123,7 +122,8 @@ class ConceptDictionary:
             "source": self.source,
             "levels": list(self.levels),
             "concepts": {
-                name: {"metric": r.metric, "units": list(r.units), "scores": list(r.scores)}
+                name: {**_ranking_to_json(r), **({"remove": _ranking_to_json(self.removal[name])}
+                                                 if name in self.removal else {})}
                 for name, r in self.concepts.items()
             },
         }
@@ -140,6 +140,26 @@ class ConceptDictionary:
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+
+
+def _ranking_from_json(raw: Any, num_units: int, *, at: str) -> ConceptRanking:
+    if not isinstance(raw, dict) or not {"metric", "units", "scores"} <= set(raw):
+        raise ConceptDictionaryError(f"{at}: needs 'metric', 'units' and 'scores'")
+    units, scores = raw["units"], raw["scores"]
+    if not isinstance(units, list) or not units or not isinstance(scores, list) or len(units) != len(scores):
+        raise ConceptDictionaryError(f"{at}: 'units' and 'scores' must be non-empty lists of equal length")
+    bad = [u for u in units if not isinstance(u, int) or isinstance(u, bool) or not 0 <= u < num_units]
+    if bad:
+        raise ConceptDictionaryError(f"{at}: unit ids out of range 0..{num_units - 1}: {bad[:5]}")
+    if len(set(units)) != len(units):
+        raise ConceptDictionaryError(f"{at}: a unit is listed twice")
+    if not all(isinstance(s, (int, float)) and math.isfinite(s) for s in scores):
+        raise ConceptDictionaryError(f"{at}: scores must be finite numbers")
+    return ConceptRanking(metric=str(raw["metric"]), units=tuple(units), scores=tuple(float(s) for s in scores))
+
+
+def _ranking_to_json(r: ConceptRanking) -> dict[str, Any]:
+    return {"metric": r.metric, "units": list(r.units), "scores": list(r.scores)}
 
 
 # GANPaint's brushes use these recipes of GAN Dissection's ranking file (the others rank by IoU or ACE).

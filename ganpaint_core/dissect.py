@@ -7,12 +7,19 @@
    Dissection (Bau et al. 2019, §3.1) the threshold is chosen per unit *and concept*, here the best of
    the unit's quantiles in ``iou_quantiles``: a single 0.99 quantile switches a unit on over 1 % of all
    pixels, which caps its IoU with a concept covering 35 % of them (sky) at 0.03.
-3. **Causal** ranking of the best-IoU candidates: setting a unit to its level inside a random square
-   raises the concept's share there (``add``), zeroing it everywhere lowers the concept's share
-   (``remove``); the score is the sum of the two.
+3. **Causal** unit sets, found as in GAN Dissection §3.2 (average causal effect, ACE): one coefficient
+   α_u ∈ [0, 1] per unit is optimised by gradient descent through the generator's tail and the
+   segmenter's class probabilities, with a penalty on Σα so that few units carry the effect.
+   *Insertion*: features inside a random square move α_u of the way to each unit's level, and the
+   concept's probability inside the square is maximised. *Ablation*: features are scaled by (1 − α_u)
+   everywhere, and the concept's probability over the image is minimised. Units ranked by α form the
+   concept's ``add`` ranking and its ``remove`` ranking; single units rarely cause a concept alone, so a
+   joint search finds sets that one-unit tests miss.
+4. **Verification**: the top sets are measured on fresh samples with hard edits (levels written inside
+   squares, units zeroed), the figures the model benchmark reports.
 
-Works for any generator with ``split(layer)`` and any segmenter callable
-``segment(images [-1, 1]) -> labels [N, H, W]`` with named labels.
+Works for any generator with ``split(layer)`` and any :class:`~ganpaint_core.segmenters.SceneSegmenter`
+(its ``segment`` for label maps, its differentiable ``probabilities`` for the causal search).
 """
 from __future__ import annotations
 
@@ -31,6 +38,7 @@ from ganpaint_core.edit.layers import run_tail
 log = logging.getLogger(__name__)
 
 SegmentFn = Callable[[torch.Tensor], torch.Tensor]  # images [N, 3, H, W] in [-1, 1] -> labels [N, H, W] int
+ProbabilityFn = Callable[[torch.Tensor], torch.Tensor]  # images [N, 3, H, W] -> probabilities [N, K, H, W], differentiable
 Callback = Callable[[int, int, dict[str, Any]], None]
 
 
@@ -42,8 +50,13 @@ class DissectConfig:
     batch: int = 50  # samples per forward pass
     quantile: float = 0.99  # a unit's level (the value an "add" writes)
     iou_quantiles: tuple[float, ...] = (0.6, 0.75, 0.85, 0.92, 0.96, 0.98, 0.99, 0.995)  # "on" thresholds tried
-    causal_candidates: int = 24  # best-IoU units per concept that are tested causally
-    causal_samples: int = 96  # samples per causal test
+    ace_steps: int = 300  # gradient steps of each causal search (one for add, one for remove, per concept)
+    ace_batch: int = 16  # samples per step of the causal search
+    ace_lr: float = 0.05  # Adam step on the logits of α
+    ace_penalty: float = 0.01  # cost of Σα against an effect measured as a share in [0, 1]
+    causal_samples: int = 96  # samples on which the found sets are verified
+    add_units: int = 12  # size of the verified "add" set (a full-strength add stroke's)
+    remove_units: int = 24  # size of the verified "remove" set (a full-strength remove stroke's)
     square_fraction: float = 1 / 16  # area of the square the "add" test draws in
     keep: int = 40  # units kept per concept in the dictionary
     seed: int = 0  # latents and squares
@@ -191,12 +204,65 @@ def causal_effects(
     return gain, drop
 
 
-def dissect(
+def optimize_unit_set(
     generator: nn.Module,
-    segment: SegmentFn,
+    probabilities: ProbabilityFn,
     *,
     layer: str,
-    label_names: Sequence[str],
+    label: int,
+    levels: torch.Tensor,
+    action: str,
+    cfg: DissectConfig,
+    device: torch.device,
+    seed: int,
+    callback: Callback | None = None,
+) -> torch.Tensor:
+    """α [C] in [0, 1]: how much each unit of ``layer`` takes part in drawing (``action="add"``) or erasing
+    (``"remove"``) the label, from GAN Dissection's ACE search (module docstring, step 3). Deterministic
+    for a given ``seed`` on a deterministic device."""
+    if action not in ("add", "remove"):
+        raise ValueError(f"action must be 'add' or 'remove', got {action!r}")
+    head, tail = generator.split(layer)
+    c = levels.numel()
+    level = levels.to(device).view(1, -1, 1, 1)
+    logits = torch.full((c,), -2.0, device=device, requires_grad=True)  # α starts at 0.12 for every unit
+    opt = torch.optim.Adam([logits], lr=cfg.ace_lr)
+    z_all = latents(cfg.ace_steps * cfg.ace_batch, generator.latent_size, seed=seed, device=device)
+    base_share = None
+    for step in range(cfg.ace_steps):
+        zb = z_all[step * cfg.ace_batch : (step + 1) * cfg.ace_batch]
+        with torch.no_grad():
+            f = head(zb)  # [n, C, g, g]
+        alpha = torch.sigmoid(logits).view(1, -1, 1, 1)
+        if action == "add":
+            fmask = box_mask(random_squares(len(zb), f.shape[-1], fraction=cfg.square_fraction, seed=seed + step),
+                             f.shape[-1]).to(device)  # [n, 1, g, g]
+            p = probabilities(run_tail(tail, f + fmask * alpha * (level - f), latent=zb))[:, label]  # [n, H, W]
+            pmask = F.interpolate(fmask, size=p.shape[-2:], mode="nearest")[:, 0]
+            loss = -(p * pmask).sum() / pmask.sum()  # the label's share inside the squares, raised
+        else:
+            if base_share is None:  # the label's share before ablation: the effect is relative to it
+                with torch.no_grad():
+                    base_share = float(probabilities(run_tail(tail, f, latent=zb))[:, label].mean())
+                if base_share < 1e-4:
+                    log.warning("label %d is (almost) never drawn; no removal set to find", label)
+                    return torch.zeros(c)
+            p = probabilities(run_tail(tail, f * (1 - alpha), latent=zb))[:, label]
+            loss = p.mean() / base_share  # what is left of the label, lowered
+        loss = loss + cfg.ace_penalty * alpha.sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if callback:
+            callback(step + 1, cfg.ace_steps, {"stage": f"ace-{action}", "loss": float(loss.detach())})
+    return torch.sigmoid(logits).detach().cpu()
+
+
+def dissect(
+    generator: nn.Module,
+    segmenter: Any,
+    *,
+    layer: str,
     concepts: Sequence[str],
     cfg: DissectConfig = DissectConfig(),
     device: torch.device | str = "cpu",
@@ -204,42 +270,50 @@ def dissect(
     source: str = "",
     measured: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[ConceptDictionary, dict[str, Any]]:
-    """A concept dictionary for ``layer`` and a report (per-concept IoU counts and causal figures).
+    """A concept dictionary for ``layer`` and a report (per-concept IoU counts and verified causal figures).
 
-    ``measured`` is ``(levels, iou)`` from :func:`measure_levels_and_iou` with the same ``cfg``, when the
-    caller has them already (a run that dissects one concept at a time). A concept's causal samples depend
-    on its label and ``cfg.seed`` only, so dissecting concepts one by one or together gives one result."""
+    ``segmenter`` is a :class:`~ganpaint_core.segmenters.SceneSegmenter` (``label_names``, ``segment``,
+    ``probabilities``). ``measured`` is ``(levels, iou)`` from :func:`measure_levels_and_iou` with the same
+    ``cfg``, when the caller has them already (a run that dissects one concept at a time). A concept's
+    searches and verification samples depend on its label and ``cfg.seed`` only, so dissecting concepts one
+    by one or together gives one result."""
     device = torch.device(device)
+    label_names = list(segmenter.label_names)
     if measured is None:
-        measured = measure_levels_and_iou(generator, segment, layer=layer, num_labels=len(label_names), cfg=cfg,
-                                          device=device, callback=callback)
+        measured = measure_levels_and_iou(generator, segmenter.segment, layer=layer, num_labels=len(label_names),
+                                          cfg=cfg, device=device, callback=callback)
     levels, iou = measured
     rankings: dict[str, ConceptRanking] = {}
+    removal: dict[str, ConceptRanking] = {}
     report: dict[str, Any] = {"units_iou_010": {}, "best_iou": {}, "causal": {}}
     for n, concept in enumerate(concepts):
-        label = list(label_names).index(concept)
-        order = torch.argsort(iou[:, label], descending=True).tolist()
+        label = label_names.index(concept)
         report["units_iou_010"][concept] = int((iou[:, label] >= 0.10).sum())
-        report["best_iou"][concept] = float(iou[order[0], label])
-        scored = []
+        report["best_iou"][concept] = float(iou[:, label].max())
         seed = cfg.seed + 1000 * (label + 1)
-        probe = causal_probe(generator, segment, layer=layer, cfg=cfg, device=device, seed=seed)
-        for u in order[: cfg.causal_candidates]:
-            gain, drop = causal_effects(generator, segment, layer=layer, units=[u], label=label, levels=levels,
-                                        cfg=cfg, device=device, seed=seed, probe=probe)
-            scored.append((gain + drop, u, gain, drop))
-        scored.sort(key=lambda t: -t[0])
-        report["causal"][concept] = [{"unit": u, "add_gain": g, "remove_drop": d} for _, u, g, d in scored[:10]]
-        tested = {u for _, u, _, _ in scored}
-        # Causally tested units first (by effect), then the rest by IoU.
-        units = [u for _, u, _, _ in scored] + [u for u in order if u not in tested]
-        scores = [s for s, _, _, _ in scored] + [float(iou[u, label]) for u in order if u not in tested]
-        rankings[concept] = ConceptRanking(metric="iou+causal", units=tuple(units[: cfg.keep]),
-                                           scores=tuple(round(s, 6) for s in scores[: cfg.keep]))
+        found = {}
+        for action in ("add", "remove"):
+            alpha = optimize_unit_set(generator, segmenter.probabilities, layer=layer, label=label, levels=levels,
+                                      action=action, cfg=cfg, device=device, seed=seed + (0 if action == "add" else 500),
+                                      callback=callback)
+            # α ties (units the search never moved) fall back to IoU, so the order is total and meaningful.
+            order = sorted(range(len(alpha)), key=lambda u: (-round(float(alpha[u]), 4), -float(iou[u, label])))
+            found[action] = ConceptRanking(metric=f"ace-{action}" if action == "remove" else "ace",
+                                           units=tuple(order[: cfg.keep]),
+                                           scores=tuple(round(float(alpha[u]), 6) for u in order[: cfg.keep]))
+        rankings[concept], removal[concept] = found["add"], found["remove"]
+        probe = causal_probe(generator, segmenter.segment, layer=layer, cfg=cfg, device=device, seed=seed + 900)
+        gain, _ = causal_effects(generator, segmenter.segment, layer=layer, units=found["add"].units[: cfg.add_units],
+                                 label=label, levels=levels, cfg=cfg, device=device, seed=seed + 900, probe=probe)
+        _, drop = causal_effects(generator, segmenter.segment, layer=layer,
+                                 units=found["remove"].units[: cfg.remove_units], label=label, levels=levels, cfg=cfg,
+                                 device=device, seed=seed + 900, probe=probe)
+        report["causal"][concept] = {"add_gain": gain, "add_units": cfg.add_units, "remove_drop": drop,
+                                     "remove_units": cfg.remove_units}
         if callback:
             callback(n + 1, len(concepts), {"stage": "causal", "concept": concept})
     dictionary = ConceptDictionary(
         layer=layer, num_units=int(levels.numel()), level_quantile=cfg.quantile,
-        levels=tuple(round(float(v), 6) for v in levels), concepts=rankings, source=source,
+        levels=tuple(round(float(v), 6) for v in levels), concepts=rankings, source=source, removal=removal,
     )
     return dictionary, report

@@ -11,9 +11,10 @@ The measuring is :func:`ganpaint_core.dissect.dissect`'s; this module runs it on
 each concept's result in a work folder keyed by everything that decides it (generator sha256, layer,
 segmenter weights and labels, dissection settings, the dissection code itself). An interrupted run
 therefore continues at the concept it was on, and the result does not depend on where it stopped: every
-concept is measured the same way whether it runs first, last or after a restart. The price is that
-each concept draws the level/IoU samples again (``samples`` generator passes, against
-``concepts × causal_candidates × causal_samples × 3`` for the causal tests).
+concept is measured the same way whether it runs first, last or after a restart. Levels and IoU are
+measured once per run and kept in the work folder too; each concept then costs two
+causal searches (``ace_steps × ace_batch`` tail passes with gradients each) and a verification on
+``causal_samples`` samples.
 """
 from __future__ import annotations
 
@@ -153,10 +154,8 @@ def run_dissection(
             if measured is None:  # levels and IoU serve every concept: measured once, kept in the work folder
                 measured = _levels_and_iou(work, model, segmenter, layer=layer, cfg=cfg, callback=forward,
                                            restart=restart)
-            dictionary, report = dissect(
-                model.generator, segmenter.segment, layer=layer, label_names=segmenter.label_names,
-                concepts=[concept], cfg=cfg, device=model.device, callback=forward, measured=measured,
-            )
+            dictionary, report = dissect(model.generator, segmenter, layer=layer, concepts=[concept], cfg=cfg,
+                                         device=model.device, callback=forward, measured=measured)
             parts[concept] = {"concept": concept, "dictionary": dictionary.to_json(), "report": report,
                               "seconds": time.monotonic() - t1}
             _write_json(part_path, parts[concept])
@@ -165,7 +164,7 @@ def run_dissection(
 
     dictionary, merged = _merge(parts, concepts, source=(
         f"ganpaint_core dissect: {manifest.name} {layer}, segmenter {segmenter.name}, {cfg.samples} samples "
-        f"(seed {cfg.seed}), causal ranking of the best {cfg.causal_candidates} by IoU"))
+        f"(seed {cfg.seed}), causal unit sets from {cfg.ace_steps}-step ACE searches"))
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_json(out, dictionary.to_json())
     report = {
@@ -215,8 +214,9 @@ def _merge(parts: dict[str, dict[str, Any]], concepts: list[str], *, source: str
             log.warning("levels measured for %s differ from %s's by up to %.2g; using %s's", c, concepts[0],
                         spread, concepts[0])
     rankings = {c: dictionaries[c].concepts[c] for c in concepts}
+    removal = {c: d.removal[c] for c, d in dictionaries.items() if c in d.removal}
     dictionary = ConceptDictionary(layer=first.layer, num_units=first.num_units, level_quantile=first.level_quantile,
-                                   levels=first.levels, concepts=rankings, source=source)
+                                   levels=first.levels, concepts=rankings, source=source, removal=removal)
     merged: dict[str, Any] = {}
     for c in concepts:
         for key, value in parts[c]["report"].items():

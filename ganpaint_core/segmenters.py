@@ -85,6 +85,11 @@ class SceneSegmenter(ABC):
     def segment(self, images: torch.Tensor) -> torch.Tensor:
         """Images float ``[N, 3, H, W]`` in [-1, 1] (any device) -> labels int64 ``[N, H, W]`` on :attr:`device`."""
 
+    @abstractmethod
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``[N, 3, H, W]`` in [-1, 1] -> per-label probabilities ``[N, len(label_names), H, W]``,
+        differentiable with respect to the images (dissection's causal search descends through it)."""
+
     @property
     def missing_concepts(self) -> tuple[str, ...]:
         """GANPaint concepts this segmenter cannot see, so cannot dissect."""
@@ -141,6 +146,9 @@ class SynthChurchSegmenter(SceneSegmenter):
     def segment(self, images: torch.Tensor) -> torch.Tensor:
         # Generated images overshoot [-1, 1] a little; the U-Net was trained on renders inside it.
         return self.model.predict(images.to(self.device).clamp(-1, 1))
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images.to(self.device).clamp(-1, 1)).softmax(dim=1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -297,6 +305,13 @@ class SegformerADE20KSegmenter(SceneSegmenter):
             logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
             out.append(self.lut[logits.argmax(dim=1)])
         return torch.cat(out)  # [N, H, W]
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = images.shape
+        probs = self.model(pixel_values=self.preprocess(images)).logits.softmax(dim=1)  # [N, classes, h', w']
+        merged = probs.new_zeros(n, len(self.label_names), *probs.shape[-2:])
+        merged = merged.index_add(1, self.lut, probs)  # each ADE class's probability goes to its concept
+        return F.interpolate(merged, size=(h, w), mode="bilinear", align_corners=False)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -634,10 +634,12 @@ def describe_progress(update: JobUpdate) -> str:
     if stage is None and "file" in info:
         total = f" of {update.total / 1e6:.1f} MB" if update.total else ""
         return f"Downloading {info['file']}: {update.step / 1e6:.1f} MB{total}"
-    if stage in ("concept", "sample", "iou", "causal"):  # dissection (ganpaint_core.dissect_run)
+    if stage in ("concept", "sample", "iou", "causal", "ace-add", "ace-remove"):  # dissection (dissect_run)
         concept = info.get("concept")
         text = ("Dissecting: measuring every unit on generated samples" if stage in ("sample", "iou")
-                else f"Dissecting: causal tests for {concept}" if stage == "causal"
+                else f"Dissecting: units that draw {concept}" if stage == "ace-add"
+                else f"Dissecting: units that erase {concept}" if stage == "ace-remove"
+                else f"Dissecting: verifying {concept}'s units" if stage == "causal"
                 else f"Dissecting: {concept}" if concept else "Dissecting: writing the dictionary")
         return text + (f" ({update.step}/{update.total})" if update.total else "")
     text = STAGE_NAMES.get(stage, "Working") if stage else "Starting"

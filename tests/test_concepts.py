@@ -70,3 +70,18 @@ def test_dictionary_for_another_layer_is_refused():
     d = ConceptDictionary.load(CHURCH_CONCEPTS)
     with pytest.raises(ConceptDictionaryError, match="re-run dissection"):
         d.check_layer("layer6", 512)
+
+
+def test_a_removal_ranking_serves_remove_strokes_and_survives_a_round_trip(data, tmp_path):
+    with_removal = copy.deepcopy(data)
+    with_removal["concepts"]["tree"]["remove"] = {"metric": "ace-remove", "units": [7, 3, 500],
+                                                  "scores": [0.9, 0.8, 0.1]}
+    d = ConceptDictionary.from_json(with_removal)
+    assert d.top_units("tree", 2, "remove") == [7, 3]
+    assert d.top_units("tree", 2) == d.top_units("tree", 2, "add") != [7, 3]
+    assert d.top_units("dome", 3, "remove") == d.top_units("dome", 3)  # no removal ranking: the main one
+    d.save(tmp_path / "c.json")
+    assert ConceptDictionary.load(tmp_path / "c.json") == d
+    with_removal["concepts"]["tree"]["remove"]["units"][2] = 512
+    with pytest.raises(ConceptDictionaryError, match="'remove' ranking: unit ids out of range"):
+        ConceptDictionary.from_json(with_removal)

@@ -19,7 +19,7 @@ from ganpaint_core.segmenters import SceneSegmenter
 from tests.conftest import tiny_generator, tiny_loaded_model, write_model_folder
 from tests.test_cli import run_cli
 
-QUICK = DissectConfig(samples=20, batch=10, causal_candidates=3, causal_samples=10, keep=8)
+QUICK = DissectConfig(samples=20, batch=10, ace_steps=3, ace_batch=4, causal_samples=10, keep=8)
 
 
 @pytest.fixture(autouse=True)
@@ -44,12 +44,18 @@ class ColourSegmenter(SceneSegmenter):
 
     def segment(self, images: torch.Tensor) -> torch.Tensor:
         self.calls += 1
+        return self._scores(images).argmax(dim=1)
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self._scores(images).softmax(dim=1)
+
+    @staticmethod
+    def _scores(images: torch.Tensor) -> torch.Tensor:
+        """[N, 4, H, W]: how much each channel dominates the other two (other: 0)."""
         r, g, b = images.unbind(1)  # each [N, H, W]
-        labels = torch.zeros_like(r, dtype=torch.long)
-        labels[(b > r) & (b > g)] = 1
-        labels[(g > r) & (g >= b)] = 2
-        labels[(r >= g) & (r >= b) & (r > 0)] = 3
-        return labels
+        return 10 * torch.stack([torch.zeros_like(r), b - torch.maximum(r, g), g - torch.maximum(r, b),
+                                 r - torch.maximum(g, b)], dim=1)
 
 
 def _tiny_model_folder(isolated_env: Path) -> Path:
@@ -60,7 +66,8 @@ def test_dissect_cli_writes_a_dictionary_that_load_model_then_uses(isolated_env)
     manifest_path = _tiny_model_folder(isolated_env)
     assert load_model("tiny").concepts is None
     result = run_cli("dissect", "--model", "tiny", "--segmenter", "synth-church", "--concepts", "sky,tree,dome",
-                     "--samples", "20", "--batch", "10", "--causal-candidates", "3", "--causal-samples", "10",
+                     "--samples", "20", "--batch", "10", "--ace-steps", "3", "--ace-batch", "4",
+                     "--causal-samples", "10",
                      "--device", "cpu", "--threads", "1")
     assert result.returncode == 0, result.stderr
     sha = sha256_file(manifest_path.parent / "generator.safetensors")
@@ -69,7 +76,8 @@ def test_dissect_cli_writes_a_dictionary_that_load_model_then_uses(isolated_env)
     dictionary = ConceptDictionary.load(path)
     assert dictionary.layer == "layer4" and dictionary.num_units == 16
     assert dictionary.names() == ["sky", "tree", "dome"]
-    assert all(dictionary.ranking(c).metric == "iou+causal" for c in dictionary.names())
+    assert all(dictionary.ranking(c).metric == "ace" for c in dictionary.names())
+    assert all(dictionary.ranking_for(c, "remove").metric == "ace-remove" for c in dictionary.names())
     report = json.loads(report_path(path).read_text())
     assert report["concepts"] == ["sky", "tree", "dome"] and report["resumed"] == []
     assert report["segmenter"]["name"] == "synth-church" and report["config"]["samples"] == 20
@@ -111,10 +119,11 @@ def test_an_interrupted_dissection_resumes_without_measuring_finished_concepts_a
     seg.calls = 0
     path = run_dissection(model, seg, cfg=QUICK, callback=lambda s, t, info: events.append(info))
     resumed_calls = seg.calls
-    # Levels and IoU (measured once for all concepts) and the first two concepts' causal tests were kept:
-    # only brick's causal test runs again.
-    assert {e["stage"] for e in events if e.get("concept") == "brick" and e.get("stage") != "concept"} == {"causal"}
-    assert {e["concept"] for e in events if e.get("stage") in ("sample", "iou", "causal")} == {"brick"}
+    # Levels and IoU (measured once for all concepts) and the first two concepts' causal searches were kept:
+    # only brick's searches and verification run again.
+    causal = {"ace-add", "ace-remove", "causal"}
+    assert {e["stage"] for e in events if e.get("concept") == "brick" and e.get("stage") != "concept"} == causal
+    assert {e["concept"] for e in events if e.get("stage") in {"sample", "iou"} | causal} == {"brick"}
     assert [e["resumed"] for e in events if e.get("stage") == "concept" and e["concept"]] == [True, True, False]
     assert json.loads(report_path(path).read_text())["resumed"] == ["sky", "tree"]
     assert 0 < resumed_calls < calls_before_stop
@@ -163,10 +172,9 @@ def test_the_cli_turns_a_missing_model_or_segmenter_into_one_line():
 
 
 # The shipped dictionary came from `python -m ganpaint_core.synth.train dissect` (DissectConfig(): 1000
-# samples, causal tests of the best 24 units on 96 samples each). This re-run is smaller so that it fits in
-# CI; the strongest units must still come out on top.
-# The shipped dictionary's settings with fewer samples (shipped: 1000 samples, 24 candidates, 96 causal samples).
-RECOVERY = DissectConfig(samples=200, batch=50, causal_candidates=16, causal_samples=48, seed=0)
+# samples, causal searches of 300 steps of 16 samples). This re-run has the same seed and a fraction of the
+# budget, so that it fits in CI; the strongest units must still come out on top, for adding and for removing.
+RECOVERY = DissectConfig(samples=200, batch=50, ace_steps=150, ace_batch=8, causal_samples=32, seed=0)
 
 
 @pytest.mark.slow
@@ -180,7 +188,8 @@ def test_dissection_rerun_on_synth_church_recovers_the_shipped_dictionary(tmp_pa
                           out=tmp_path / "concepts.json")
     seconds = time.monotonic() - t0
     rerun = ConceptDictionary.load(path)
-    overlap = {c: len(set(rerun.top_units(c, 5)) & set(shipped.top_units(c, 5))) for c in shipped.names()}
+    overlap = {(c, a): len(set(rerun.top_units(c, 5, a)) & set(shipped.top_units(c, 5, a)))
+               for c in shipped.names() for a in ("add", "remove")}
     print(f"top-5 overlap with the shipped dictionary: {overlap} ({seconds:.0f} s)")
     assert all(n >= 3 for n in overlap.values()), overlap
     assert max(abs(a - b) for a, b in zip(rerun.levels, shipped.levels)) < 0.25 * max(shipped.levels)

@@ -109,6 +109,21 @@ def test_add_moves_units_towards_their_level_and_remove_to_zero(engine, state):
     assert torch.equal(removed[0, untouched], f[0, untouched])
 
 
+def test_remove_uses_the_dictionarys_removal_ranking_when_it_has_one(engine, state):
+    from ganpaint_core.concepts import ConceptRanking
+
+    base: ConceptDictionary = engine.concepts
+    erasers = (31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8)
+    d = dataclasses.replace(base, removal={"tree": ConceptRanking("ace-remove", erasers, (1.0,) * 24)})
+    mask = np.ones((64, 64), np.float32)
+    removed = apply_strokes(state.features, [engine.stroke(mask, concept="tree", action="remove", strength=0.5)], d)
+    changed = (removed != state.features).flatten(2).any(-1)[0].nonzero().flatten().tolist()
+    assert changed == sorted(erasers[:12])  # ceil(0.5 · 24) units of the removal ranking, not the main one
+    added = apply_strokes(state.features, [engine.stroke(mask, concept="tree", action="add", strength=0.5)], d)
+    changed = (added != state.features).flatten(2).any(-1)[0].nonzero().flatten().tolist()
+    assert changed == sorted(base.top_units("tree", 6))
+
+
 def test_strength_sets_how_many_units_and_how_far(engine, state):
     d = engine.concepts
     mask = np.ones((64, 64), np.float32)

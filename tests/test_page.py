@@ -109,7 +109,7 @@ def test_a_model_without_a_dictionary_is_offered_dissection_and_the_result_is_ca
     undissected_model(tmp_path / "models")
     monkeypatch.setenv("GANPAINT_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("GANPAINT_CACHE", str(tmp_path / "cache"))
-    quick = DissectConfig(samples=40, batch=20, causal_candidates=2, causal_samples=20)
+    quick = DissectConfig(samples=40, batch=20, ace_steps=2, ace_batch=4, causal_samples=20)
     page = EditPage(make_engine(), out_dir=tmp_path / "renders", dissect_cfg=quick)
     session = opened(page, EditSession(model=page.default_model), photo_file(tmp_path, 9_000_520)).session
 

@@ -119,5 +119,5 @@ def test_dissection_runs_with_the_segformer_adapter(tmp_path):
 
     seg = load_scene_segmenter("segformer-ade20k", source=tiny_segformer(tmp_path / "sf", size=32))
     path = run_dissection(tiny_loaded_model(), seg, concepts=["sky", "tree"],
-                          cfg=DissectConfig(samples=8, batch=8, causal_candidates=2, causal_samples=8, keep=4))
+                          cfg=DissectConfig(samples=8, batch=8, ace_steps=2, ace_batch=2, causal_samples=8, keep=4))
     assert ConceptDictionary.load(path).names() == ["sky", "tree"]

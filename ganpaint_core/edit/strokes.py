@@ -6,7 +6,8 @@ gives smoother borders for partly covered cells).
 
 Strength s ∈ [0, 1] sets how many units and how far:
   - units: the concept's top ``ceil(s · max_units)`` (``max_units`` is 12 for add, 24 for remove, the
-    counts the model benchmark uses at full strength);
+    counts the model benchmark uses at full strength), from the dictionary's removal ranking for remove
+    when it has one;
   - amount: ``min(1, 2 s)`` of the way from each unit's current value to its target (its level for add,
     0 for remove), times the mask's alpha.
 So s = 0 is a no-op, s = 0.5 moves half the units all the way, s = 1 drives every one of them.
@@ -67,7 +68,7 @@ class EditStroke:
 
 def units_for(concepts: ConceptDictionary, concept: str, action: Action, strength: float) -> list[int]:
     top = ADD_MAX_UNITS if action == "add" else REMOVE_MAX_UNITS
-    return concepts.top_units(concept, math.ceil(top * strength))
+    return concepts.top_units(concept, math.ceil(top * strength), action)
 
 
 def grid_alpha(mask: np.ndarray, grid: int) -> torch.Tensor:

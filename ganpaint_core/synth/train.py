@@ -93,11 +93,19 @@ def _cpu_has_bf16() -> bool:
 
 
 def _load_gan_ema(args: argparse.Namespace, device: torch.device):
+    """The generator the later stages work on: ``--generator FILE`` (a generator.safetensors, e.g. the
+    bundled one, to re-dissect or re-encode it), else the EMA generator of the GAN stage's checkpoint."""
     from ganpaint_core.models.progan import ProGANGenerator
 
+    if args.generator is not None:
+        from safetensors.torch import load_file
+
+        if not args.generator.is_file():
+            raise SystemExit(f"--generator {args.generator}: no such file")
+        return ProGANGenerator.from_state_dict(load_file(str(args.generator))).to(device).requires_grad_(False)
     ckpt = args.out / "gan" / "gan.pt"
     if not ckpt.is_file():
-        raise SystemExit(f"no GAN checkpoint at {ckpt}: run the 'gan' stage first")
+        raise SystemExit(f"no GAN checkpoint at {ckpt}: run the 'gan' stage first, or pass --generator FILE")
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     return ProGANGenerator.from_state_dict(state["generator_ema"]).to(device).requires_grad_(False)
 
@@ -118,26 +126,28 @@ def stage_segmenter(args: argparse.Namespace, device: torch.device):
     return seg
 
 
-def _segment_fn(seg):
-    return lambda x: seg.predict(x.clamp(-1, 1))
-
-
 def stage_dissect(args: argparse.Namespace, device: torch.device):
     from ganpaint_core.dissect import DissectConfig, dissect
-    from ganpaint_core.synth.scenes import CONCEPTS, LABELS
+    from ganpaint_core.fetch import sha256_file
+    from ganpaint_core.segmenters import SynthChurchSegmenter
+    from ganpaint_core.synth.scenes import CONCEPTS
     from ganpaint_core.synth.segmenter import load_segmenter
 
     G = _load_gan_ema(args, device)
-    seg = load_segmenter(args.out / "segmenter.safetensors", device=device)
-    cfg = DissectConfig(samples=40, batch=20, causal_candidates=2, causal_samples=20, keep=8) if args.smoke else DissectConfig()
-    dictionary, report = dissect(G, _segment_fn(seg), layer=args.edit_layer, label_names=LABELS, concepts=CONCEPTS,
-                                 cfg=cfg, device=device, callback=ProgressLog("dissect"),
-                                 source="ganpaint_core.dissect on synth-church (IoU over "
-                                        f"{cfg.samples} samples + causal ranking of the best {cfg.causal_candidates})")
+    seg_path = args.out / "segmenter.safetensors"
+    seg = SynthChurchSegmenter(load_segmenter(seg_path, device=device),
+                               fingerprint=f"synth-church-unet:{sha256_file(seg_path)}")
+    cfg = (DissectConfig(samples=40, batch=20, ace_steps=2, ace_batch=4, causal_samples=20, keep=8) if args.smoke
+           else DissectConfig())
+    dictionary, report = dissect(G, seg, layer=args.edit_layer, concepts=CONCEPTS, cfg=cfg, device=device,
+                                 callback=ProgressLog("dissect"),
+                                 source=f"ganpaint_core.dissect on synth-church {args.edit_layer} (IoU over "
+                                        f"{cfg.samples} samples; causal unit sets from {cfg.ace_steps}-step ACE "
+                                        "searches)")
     dictionary.save(args.out / "concepts.json")
     (args.out / "dissect_report.json").write_text(json.dumps(report, indent=1))
-    log.info("dissection: units with IoU ≥ 0.10 %s; best IoU %s", report["units_iou_010"],
-             {k: round(v, 3) for k, v in report["best_iou"].items()})
+    log.info("dissection: units with IoU ≥ 0.10 %s; verified causal effects %s", report["units_iou_010"],
+             {k: (round(v["add_gain"], 3), round(v["remove_drop"], 3)) for k, v in report["causal"].items()})
     return dictionary
 
 
@@ -222,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--segmenter-images", type=int, default=4000, help="training renders for the segmenter")
     p.add_argument("--encoder-steps", type=int, default=500, help="encoder training steps (batch 16)")
-    p.add_argument("--edit-layer", default="layer4", help="layer dissected and edited")
+    p.add_argument("--edit-layer", default="layer6", help="layer dissected and edited (layer6: 16×16, 128 units)")
+    p.add_argument("--generator", type=Path, default=None,
+                   help="dissect / encoder / export: use this generator.safetensors instead of the GAN checkpoint")
     p.add_argument("--export-dir", type=Path, default=Path("weights/synth-church"), help="where 'export' writes")
     return p
 
