@@ -219,7 +219,7 @@ def optimize_unit_set(
 ) -> torch.Tensor:
     """α [C] in [0, 1]: how much each unit of ``layer`` takes part in drawing (``action="add"``) or erasing
     (``"remove"``) the label, from GAN Dissection's ACE search (module docstring, step 3). Deterministic
-    for a given ``seed`` on a deterministic device."""
+    for a given ``seed`` on a deterministic device; runs with gradients even when called under no_grad."""
     if action not in ("add", "remove"):
         raise ValueError(f"action must be 'add' or 'remove', got {action!r}")
     head, tail = generator.split(layer)
@@ -233,25 +233,25 @@ def optimize_unit_set(
         zb = z_all[step * cfg.ace_batch : (step + 1) * cfg.ace_batch]
         with torch.no_grad():
             f = head(zb)  # [n, C, g, g]
-        alpha = torch.sigmoid(logits).view(1, -1, 1, 1)
-        if action == "add":
-            fmask = box_mask(random_squares(len(zb), f.shape[-1], fraction=cfg.square_fraction, seed=seed + step),
-                             f.shape[-1]).to(device)  # [n, 1, g, g]
-            p = probabilities(run_tail(tail, f + fmask * alpha * (level - f), latent=zb))[:, label]  # [n, H, W]
-            pmask = F.interpolate(fmask, size=p.shape[-2:], mode="nearest")[:, 0]
-            loss = -(p * pmask).sum() / pmask.sum()  # the label's share inside the squares, raised
-        else:
-            if base_share is None:  # the label's share before ablation: the effect is relative to it
-                with torch.no_grad():
-                    base_share = float(probabilities(run_tail(tail, f, latent=zb))[:, label].mean())
+            if action == "remove" and base_share is None:  # the effect is relative to the label's share
+                base_share = float(probabilities(run_tail(tail, f, latent=zb))[:, label].mean())
                 if base_share < 1e-4:
                     log.warning("label %d is (almost) never drawn; no removal set to find", label)
                     return torch.zeros(c)
-            p = probabilities(run_tail(tail, f * (1 - alpha), latent=zb))[:, label]
-            loss = p.mean() / base_share  # what is left of the label, lowered
-        loss = loss + cfg.ace_penalty * alpha.sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        with torch.enable_grad():
+            alpha = torch.sigmoid(logits).view(1, -1, 1, 1)
+            if action == "add":
+                fmask = box_mask(random_squares(len(zb), f.shape[-1], fraction=cfg.square_fraction,
+                                                seed=seed + step), f.shape[-1]).to(device)  # [n, 1, g, g]
+                p = probabilities(run_tail(tail, f + fmask * alpha * (level - f), latent=zb))[:, label]  # [n, H, W]
+                pmask = F.interpolate(fmask, size=p.shape[-2:], mode="nearest")[:, 0]
+                effect = -(p * pmask).sum() / pmask.sum()  # the label's share inside the squares, raised
+            else:
+                p = probabilities(run_tail(tail, f * (1 - alpha), latent=zb))[:, label]
+                effect = p.mean() / base_share  # what is left of the label, lowered
+            loss = effect + cfg.ace_penalty * alpha.sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
         opt.step()
         if callback:
             callback(step + 1, cfg.ace_steps, {"stage": f"ace-{action}", "loss": float(loss.detach())})
