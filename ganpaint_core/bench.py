@@ -103,6 +103,55 @@ def bench_model(model: LoadedModel, *, seed: int = 1, n: int = 1000, callback: A
     }
 
 
+def bench_paste_bound(model: LoadedModel, *, seed: int = 1, n: int = 400) -> dict[str, Any]:
+    """The ``causal_add_gain`` a perfect insertion would get: per concept, the most concept-rich square of a
+    held-out render (the causal test's size, 1/16 of the image) pasted into a random square of another held-out
+    render, its real pixels, scored by the same segmenter. ``labels`` is the share the pasted pixels truly
+    have (from the renders' label maps), ``segmenter`` the rise the segmenter reports, which is lower where
+    it judges pixels by their surroundings (grass-like pixels in the sky are not grass to it)."""
+    from ganpaint_core.synth.gan import to_unit_range
+    from ganpaint_core.synth.scenes import LABELS, render_batch
+
+    if model.segmenter is None:
+        raise ValueError(f"{model.manifest.name} has no segmenter: the paste bound needs one")
+    res = model.manifest.resolution
+    side = max(1, round(res * 0.25))  # the causal test's squares cover 1/16 of the image
+    targets, _ = render_batch(_held_out_seeds(seed, 0, n), resolution=res)
+    donors, donor_labels = render_batch(_held_out_seeds(seed, 500_000, n), resolution=res)
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        before = model.segmenter.predict(to_unit_range(torch.from_numpy(targets)).to(model.device)).cpu().numpy()
+    out: dict[str, Any] = {"resolution": res, "square_px": side, "concepts": {}}
+    for concept in BENCH_CONCEPTS:
+        label = LABELS.index(concept)
+        area = np.pad((donor_labels == label).cumsum(1).cumsum(2), ((0, 0), (1, 0), (1, 0)))  # [N, R+1, R+1]
+        share = (area[:, side:, side:] - area[:, :-side, side:] - area[:, side:, :-side] + area[:, :-side, :-side])
+        best = share.reshape(n, -1).argmax(1)
+        ys, xs = np.unravel_index(best, share.shape[1:])
+        richest = np.argsort(-share.reshape(n, -1).max(1))[: max(1, n // 8)]  # the donors richest in the concept
+        pasted, boxes, true_share = targets.copy(), [], []
+        for i in range(n):
+            d = richest[rng.integers(len(richest))]
+            y, x = rng.integers(0, res - side + 1, 2)
+            pasted[i, y : y + side, x : x + side] = donors[d, ys[d] : ys[d] + side, xs[d] : xs[d] + side]
+            true_share.append(share[d, ys[d], xs[d]] / side**2)
+            boxes.append((y, x))
+        with torch.no_grad():
+            after = model.segmenter.predict(to_unit_range(torch.from_numpy(pasted)).to(model.device)).cpu().numpy()
+        gains = [(after[i, y : y + side, x : x + side] == label).mean() - (before[i, y : y + side, x : x + side]
+                                                                          == label).mean()
+                 for i, (y, x) in enumerate(boxes)]
+        out["concepts"][concept] = {"labels": float(np.mean(true_share)), "segmenter": float(np.mean(gains))}
+    return out
+
+
+def print_paste_table(r: dict[str, Any]) -> None:
+    print(f"pasting the most concept-rich {r['square_px']}×{r['square_px']} px square of a render into random squares")
+    print(f"{'concept':<8}{'pasted share':>14}{'segmenter gain':>16}")
+    for c, v in r["concepts"].items():
+        print(f"{c:<8}{v['labels']:>14.3f}{v['segmenter']:>16.3f}")
+
+
 def print_model_table(r: dict[str, Any]) -> None:
     print(f"resolution {r['resolution']}  weights {r['weights_mb']} MB  segmenter mIoU {r['segmenter_miou']:.3f}")
     print(f"FD samples {r['fd_samples']:.3f}  floor {r['fd_floor']:.3f}  ratio {r['fd_samples'] / max(r['fd_floor'], 1e-9):.2f}")

@@ -116,6 +116,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.suite == "model":
         result = bench.bench_model(model, seed=args.seed, n=args.n or 1000)
         bench.print_model_table(result)
+    elif args.suite == "paste":
+        result = bench.bench_paste_bound(model, seed=args.seed, n=args.n or 400)
+        bench.print_paste_table(result)
     elif args.suite == "chain":
         result = bench.bench_chain(model, seed=args.seed, n=args.n or 8,
                                    images_dir=Path(args.images) if args.images else None, church=not args.no_church)
@@ -390,9 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_edit)
 
     p = sub.add_parser("bench", help="measure a model suite, the edit chain, or StyleGAN2-256 timings")
-    p.add_argument("--model", help="the model to measure (suites model and chain)")
-    p.add_argument("--suite", choices=["model", "chain", "stylegan2"], required=True,
-                   help="stylegan2: forward / edit / setup times of a random-weight StyleGAN2-256, no model needed")
+    p.add_argument("--model", help="the model to measure (suites model, chain and paste)")
+    p.add_argument("--suite", choices=["model", "chain", "paste", "stylegan2"], required=True,
+                   help="paste: the add gain real pixels pasted into the model suite's squares get (its upper "
+                        "bound); stylegan2: forward / edit / setup times of a random-weight StyleGAN2-256, no model")
     p.add_argument("--images", help="chain: a folder of real photos to invert as well")
     p.add_argument("--no-church", action="store_true", help="chain: skip the church-size (256²) timings")
     p.add_argument("--seed", type=int, default=1, help="held-out renders and squares (never a training seed)")
