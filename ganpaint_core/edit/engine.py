@@ -253,6 +253,21 @@ class EditEngine:
         return copy.deepcopy(state)
 
 
+def paste_alpha(photo: Photo, region: np.ndarray) -> np.ndarray:
+    """float [H, W] over the original photo: how much of the render the paste-back takes at each pixel
+    (``region`` [S, S] resized to the photo's square, 0 outside the square). Where it is 0 the output is
+    the original's pixel, exactly."""
+    h, w = photo.original.shape[:2]
+    l, t, r, b = photo.box
+    side = r - l
+    alpha = np.asarray(Image.fromarray((region * 255).round().astype(np.uint8)).resize(
+        (side, side), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+    full = np.zeros((h, w), np.float32)
+    x0, y0, x1, y1 = max(l, 0), max(t, 0), min(r, w), min(b, h)
+    full[y0:y1, x0:x1] = alpha[y0 - t: y1 - t, x0 - l: x1 - l]
+    return full
+
+
 def paste_back(photo: Photo, render: np.ndarray, region: np.ndarray) -> np.ndarray:
     """The original photo with ``render`` (uint8 [S, S, 3] over the photo's square) blended in where
     ``region`` [S, S] > 0. Pixels outside the region are the original's, exactly."""
@@ -263,12 +278,10 @@ def paste_back(photo: Photo, render: np.ndarray, region: np.ndarray) -> np.ndarr
     if not region.any():
         return original.copy()
     big = np.asarray(Image.fromarray(render).resize((side, side), Image.Resampling.BICUBIC), dtype=np.float32)
-    alpha = np.asarray(Image.fromarray((region * 255).round().astype(np.uint8)).resize(
-        (side, side), Image.Resampling.BILINEAR), dtype=np.float32) / 255
     # Intersect the square with the photo (padding lies outside it).
     x0, y0, x1, y1 = max(l, 0), max(t, 0), min(r, w), min(b, h)
     out = original.copy()
-    a = alpha[y0 - t: y1 - t, x0 - l: x1 - l, None]
+    a = paste_alpha(photo, region)[y0:y1, x0:x1, None]
     sub = big[y0 - t: y1 - t, x0 - l: x1 - l]
     orig = original[y0:y1, x0:x1].astype(np.float32)
     blended = np.where(a > 0, orig * (1 - a) + sub * a, orig)
