@@ -34,3 +34,15 @@ def test_the_paste_suite_runs_from_the_cli_and_writes_json(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "segmenter gain" in result.stdout
     assert json.loads((tmp_path / "p.json").read_text())["concepts"]["door"]["labels"] > 0.2
+
+
+def test_the_chain_suite_reports_the_issue_keys_on_a_held_out_render():
+    from ganpaint_core.bench import bench_chain
+
+    r = bench_chain(load_model("synth-church"), seed=5, n=1, church=False)
+    assert set(r) == {"recon_psnr_before", "recon_psnr_after", "locality_psnr", "add_gain", "add_rise",
+                      "remove_drop", "setup_s", "edit_s", "forward_s", "device"}
+    assert r["recon_psnr_after"] > r["recon_psnr_before"] + 3  # the adaptation is what makes the photo exact
+    assert r["locality_psnr"] > 30  # an add in one square leaves the rest of the render alone
+    assert 0 <= r["add_gain"] <= 1 and r["add_rise"] <= r["add_gain"] and 0 <= r["remove_drop"] <= 1
+    assert r["device"].startswith("cpu")
