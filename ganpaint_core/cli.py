@@ -417,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="latents and squares (default 0)")
     p.add_argument("--batch", type=int, help="samples per forward pass (default 50)")
     p.add_argument("--ace-steps", type=int, help="steps of each causal unit-set search, add and remove (default 300)")
-    p.add_argument("--ace-batch", type=int, help="samples per step of the causal search (default 16)")
+    p.add_argument("--ace-batch", type=int, help="samples per step of the causal search (default 8)")
     p.add_argument("--causal-samples", type=int, help="samples the found unit sets are verified on (default 96)")
     p.add_argument("--out", help="where concepts.json goes (default: the user cache, where load_model finds it)")
     p.add_argument("--restart", action="store_true", help="ignore concepts finished by an earlier run")

@@ -51,7 +51,7 @@ class DissectConfig:
     quantile: float = 0.99  # a unit's level (the value an "add" writes)
     iou_quantiles: tuple[float, ...] = (0.6, 0.75, 0.85, 0.92, 0.96, 0.98, 0.99, 0.995)  # "on" thresholds tried
     ace_steps: int = 300  # gradient steps of each causal search (one for add, one for remove, per concept)
-    ace_batch: int = 16  # samples per step of the causal search
+    ace_batch: int = 8  # samples per step of the causal search
     ace_lr: float = 0.05  # Adam step on the logits of α
     ace_penalty: float = 0.01  # cost of Σα against an effect measured as a share in [0, 1]
     causal_samples: int = 96  # samples on which the found sets are verified
