@@ -123,7 +123,10 @@ def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_
             assert np.array_equal(result[:, :20], original[:, :20])  # left of the centre square: untouched
             assert "2 · add tree" in page.inner_text("#strokes")  # the painted stroke was kept by Render
 
-            # For the README: the strokes kept, the preview and the before/after.
+            # For the README: the strokes kept, the preview and the before/after, once the editor has taken the
+            # cleared canvas (it shows "processing" while it loads it).
+            page.wait_for_function("!document.querySelector('#editor').innerText.includes('processing')",
+                                   timeout=120_000)
             page.wait_for_timeout(500)
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
