@@ -44,5 +44,6 @@ def test_the_chain_suite_reports_the_issue_keys_on_a_held_out_render():
                       "remove_drop", "setup_s", "edit_s", "forward_s", "device"}
     assert r["recon_psnr_after"] > r["recon_psnr_before"] + 3  # the adaptation is what makes the photo exact
     assert r["locality_psnr"] > 30  # an add in one square leaves the rest of the render alone
-    assert 0 <= r["add_gain"] <= 1 and r["add_rise"] <= r["add_gain"] and 0 <= r["remove_drop"] <= 1
+    assert 0 <= r["add_gain"] <= 1 and r["add_rise"] <= r["add_gain"]
+    assert r["remove_drop"] <= 1  # relative: 1 when the concept is gone, below 0 if the segmenter saw more of it
     assert r["device"].startswith("cpu")
