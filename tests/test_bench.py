@@ -3,19 +3,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from ganpaint_core.bench import bench_paste_bound
 from ganpaint_core.loading import load_model
 from tests.test_cli import run_cli
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small convs run fastest single-threaded
 
 
 def test_the_paste_bound_scores_real_pixels_in_the_causal_tests_squares():

@@ -22,12 +22,7 @@ from tests.test_cli import run_cli
 QUICK = DissectConfig(samples=20, batch=10, ace_steps=3, ace_batch=4, causal_samples=10, keep=8)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small convs run fastest single-threaded
 
 
 class ColourSegmenter(SceneSegmenter):

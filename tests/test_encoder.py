@@ -24,13 +24,7 @@ from tests.conftest import tiny_generator
 WIDTHS = (16, 32, 64)  # three halvings: 32 px -> 4x4, the tiny generator's resolution
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small convs run fastest single-threaded, and the suite shares the machine with other work.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small convs run fastest single-threaded
 
 
 @pytest.fixture(scope="module")

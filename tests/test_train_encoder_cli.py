@@ -18,12 +18,7 @@ from tests.conftest import tiny_generator, write_model_folder
 from tests.test_cli import run_cli
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small convs run fastest single-threaded
 
 
 @pytest.fixture
