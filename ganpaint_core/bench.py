@@ -34,6 +34,14 @@ def _held_out_seeds(seed: int, offset: int, n: int) -> range:
 
 
 @torch.no_grad()
+def _segment_uint8(segmenter: torch.nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
+    """Label maps [N, H, W] of uint8 images [N, H, W, 3]."""
+    from ganpaint_core.synth.gan import to_unit_range
+
+    return segmenter.predict(to_unit_range(torch.from_numpy(np.ascontiguousarray(images))).to(device)).cpu().numpy()
+
+
+@torch.no_grad()
 def _segment_features(segmenter: torch.nn.Module, images: torch.Tensor, batch: int = 100) -> tuple[np.ndarray, np.ndarray]:
     feats, labels = [], []
     for i in range(0, len(images), batch):
@@ -109,7 +117,6 @@ def bench_paste_bound(model: LoadedModel, *, seed: int = 1, n: int = 400) -> dic
     render, its real pixels, scored by the same segmenter. ``labels`` is the share the pasted pixels truly
     have (from the renders' label maps), ``segmenter`` the rise the segmenter reports, which is lower where
     it judges pixels by their surroundings (grass-like pixels in the sky are not grass to it)."""
-    from ganpaint_core.synth.gan import to_unit_range
     from ganpaint_core.synth.scenes import LABELS, render_batch
 
     if model.segmenter is None:
@@ -119,16 +126,15 @@ def bench_paste_bound(model: LoadedModel, *, seed: int = 1, n: int = 400) -> dic
     targets, _ = render_batch(_held_out_seeds(seed, 0, n), resolution=res)
     donors, donor_labels = render_batch(_held_out_seeds(seed, 500_000, n), resolution=res)
     rng = np.random.default_rng(seed)
-    with torch.no_grad():
-        before = model.segmenter.predict(to_unit_range(torch.from_numpy(targets)).to(model.device)).cpu().numpy()
+    before = _segment_uint8(model.segmenter, targets, model.device)
     out: dict[str, Any] = {"resolution": res, "square_px": side, "concepts": {}}
     for concept in BENCH_CONCEPTS:
         label = LABELS.index(concept)
         area = np.pad((donor_labels == label).cumsum(1).cumsum(2), ((0, 0), (1, 0), (1, 0)))  # [N, R+1, R+1]
         share = (area[:, side:, side:] - area[:, :-side, side:] - area[:, side:, :-side] + area[:, :-side, :-side])
-        best = share.reshape(n, -1).argmax(1)
-        ys, xs = np.unravel_index(best, share.shape[1:])
-        richest = np.argsort(-share.reshape(n, -1).max(1))[: max(1, n // 8)]  # the donors richest in the concept
+        flat = share.reshape(n, -1)
+        ys, xs = np.unravel_index(flat.argmax(1), share.shape[1:])
+        richest = np.argsort(-flat.max(1))[: max(1, n // 8)]  # the donors richest in the concept
         pasted, boxes, true_share = targets.copy(), [], []
         for i in range(n):
             d = richest[rng.integers(len(richest))]
@@ -136,8 +142,7 @@ def bench_paste_bound(model: LoadedModel, *, seed: int = 1, n: int = 400) -> dic
             pasted[i, y : y + side, x : x + side] = donors[d, ys[d] : ys[d] + side, xs[d] : xs[d] + side]
             true_share.append(share[d, ys[d], xs[d]] / side**2)
             boxes.append((y, x))
-        with torch.no_grad():
-            after = model.segmenter.predict(to_unit_range(torch.from_numpy(pasted)).to(model.device)).cpu().numpy()
+        after = _segment_uint8(model.segmenter, pasted, model.device)
         gains = [(after[i, y : y + side, x : x + side] == label).mean() - (before[i, y : y + side, x : x + side]
                                                                           == label).mean()
                  for i, (y, x) in enumerate(boxes)]
@@ -233,9 +238,7 @@ def bench_chain(model: LoadedModel, *, seed: int = 1, n: int = 8, images_dir: Pa
         rows["locality"].append(psnr(a, b))
         if seg is not None:
             label = LABELS.index(concept)
-            with torch.no_grad():
-                pred = seg.predict(torch.from_numpy(np.stack([base, result.preview])).permute(0, 3, 1, 2).float()
-                                   .div(127.5).sub(1).to(device)).cpu().numpy()
+            pred = _segment_uint8(seg, np.stack([base, result.preview]), device)
             inside = mask > 0
             share_after, share_before = (pred[1][inside] == label).mean(), (pred[0][inside] == label).mean()
             rows["add"].append(float(share_after))  # the issue's add_gain: the concept's share under the mask
@@ -248,9 +251,7 @@ def bench_chain(model: LoadedModel, *, seed: int = 1, n: int = 8, images_dir: Pa
                 if region.sum() > 0:
                     removed = engine.render(state, [engine.stroke(region, concept=concept, action="remove",
                                                                   strength=1.0)], final=False).preview
-                    with torch.no_grad():
-                        after = seg.predict(torch.from_numpy(removed[None]).permute(0, 3, 1, 2).float()
-                                            .div(127.5).sub(1).to(device)).cpu().numpy()[0]
+                    after = _segment_uint8(seg, removed[None], device)[0]
                     before_share = (pred[0] == label).sum()
                     rows["remove"].append(float(1 - (after == label).sum() / max(before_share, 1)))
         if callback:
