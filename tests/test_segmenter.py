@@ -163,7 +163,7 @@ def test_augmentation_flips_labels_with_images() -> None:
     x[..., 8:] = 0.8  # bright right half
     y = torch.zeros(64, 16, 16, dtype=torch.long)
     y[..., 8:] = 1
-    cfg = SegmenterConfig(resolution=16, widths=(4, 8))
+    cfg = SegmenterConfig(resolution=16, widths=(4, 8), paste=0.0)
     rng = np.random.default_rng(0)
     xa, ya = _augment(x, y, cfg, rng, torch.Generator().manual_seed(0))
     flipped = ya[:, 0, 0] == 1
@@ -172,6 +172,19 @@ def test_augmentation_flips_labels_with_images() -> None:
     assert torch.equal(bright, ya == 1)  # jitter, blur and noise never swap the halves
     assert xa.min() >= -1 and xa.max() <= 1
     assert (xa - torch.where(ya[:, None] == 1, 0.8, -0.8)).abs().mean() > 0.01  # but they do change pixels
+
+
+def test_copy_paste_moves_pixels_and_labels_together() -> None:
+    labels = torch.arange(8).view(8, 1, 1).expand(8, 32, 32).clone()  # image i is all label i
+    images = (labels.float() / 3.5 - 1).view(8, 1, 32, 32).expand(8, 3, 32, 32).clone()  # its colour says its label
+    cfg = SegmenterConfig(resolution=32, widths=(4, 8), paste=1.0, jitter=0, blur=0, noise=0)
+    xa, ya = _augment(images.clone(), labels.clone(), cfg, np.random.default_rng(0), torch.Generator().manual_seed(0))
+    assert torch.equal(xa, (ya.float() / 3.5 - 1).view(8, 1, 32, 32).expand(8, 3, 32, 32))  # never apart
+    mixed = [len(torch.unique(ya[i])) > 1 for i in range(8)]
+    assert all(mixed)  # every image got a patch of another image, whose label differs
+    untouched, _ = _augment(images.clone(), labels.clone(), replace(cfg, paste=0.0), np.random.default_rng(0),
+                            torch.Generator().manual_seed(0))
+    assert all(len(torch.unique(untouched[i])) == 1 for i in range(8))
 
 
 def test_evaluate_matches_mean_iou_of_predictions() -> None:

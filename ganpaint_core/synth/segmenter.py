@@ -13,7 +13,9 @@ Example::
 It stands in for the scene parser of GAN Dissection: it measures concept shares in GAN samples, gives
 the concept masks that units are matched against, and its pooled bottleneck features feed a
 Fréchet distance between samples and renders. Training adds mild colour jitter, blur, noise and
-flips, so that the small artefacts of GAN samples do not throw it off.
+flips, so that the small artefacts of GAN samples do not throw it off, and pastes squares and shapes of
+one render into another (copy-paste), so that it reads a region by what is in it rather than by where it
+is: an edit that paints grass into the sky should be measured as grass.
 """
 from __future__ import annotations
 
@@ -64,6 +66,7 @@ class SegmenterConfig:
     jitter: float = 0.1  # strength of brightness/contrast/saturation jitter (0 disables)
     blur: float = 0.5  # chance that an image is blurred by a random amount in [0, 1] of a 3x3 Gaussian
     noise: float = 0.04  # largest std of additive Gaussian noise, in [-1, 1] units
+    paste: float = 0.5  # chance that an image gets a square from another image pasted in (copy-paste), labels and all
     seed: int = 0  # seeds initialisation, batch order and augmentation
 
     def __post_init__(self) -> None:
@@ -184,10 +187,41 @@ def _lr_at(cfg: SegmenterConfig, step: int) -> float:
 _BLUR_KERNEL = torch.tensor([0.25, 0.5, 0.25])
 
 
+def _copy_paste(x: torch.Tensor, y: torch.Tensor, chance: float,
+                rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paste a random square of another image of the batch, pixels and labels, at a random place.
+
+    Half of the pastes carry the whole square, half only the pixels of one label in it (a concept's
+    shape without its surroundings). Scenes always put domes on churches and grass on the ground, so a
+    segmenter trained on renders alone learns to read a region by its context; pasted content teaches
+    it to read the region itself, which is what measuring an edit needs (a tree painted into the sky
+    is a tree). x [B, 3, H, W] and y [B, H, W] are changed in place and returned.
+    """
+    b, _, h, w = x.shape
+    if b < 2 or chance <= 0:
+        return x, y
+    src_x, src_y = x.clone(), y.clone()
+    for i in np.flatnonzero(rng.random(b) < chance):
+        j = int((i + rng.integers(1, b)) % b)  # another image of the batch
+        side = int(rng.integers(max(h // 8, 1), max(h // 3, 2) + 1))
+        sy, sx, dy, dx = (int(v) for v in rng.integers(0, [h - side + 1, w - side + 1] * 2))
+        patch_x = src_x[j, :, sy:sy + side, sx:sx + side]
+        patch_y = src_y[j, sy:sy + side, sx:sx + side]
+        keep = torch.ones_like(patch_y, dtype=torch.bool)
+        present = torch.unique(patch_y).tolist()
+        if rng.random() < 0.5 and len(present) > 1:
+            keep = patch_y == int(present[rng.integers(len(present))])
+        region_x, region_y = x[i, :, dy:dy + side, dx:dx + side], y[i, dy:dy + side, dx:dx + side]
+        region_x.copy_(torch.where(keep, patch_x, region_x))
+        region_y.copy_(torch.where(keep, patch_y, region_y))
+    return x, y
+
+
 def _augment(x: torch.Tensor, y: torch.Tensor, cfg: SegmenterConfig, rng: np.random.Generator,
              gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random flip, colour jitter, blur and noise of a batch x [B, 3, H, W] in [-1, 1], labels y [B, H, W]."""
+    """Copy-paste, flip, colour jitter, blur and noise of a batch x [B, 3, H, W] in [-1, 1], labels y [B, H, W]."""
     b = x.shape[0]
+    x, y = _copy_paste(x, y, cfg.paste, rng)
 
     def per_image(values: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(values.astype(np.float32)).view(b, -1, 1, 1)
