@@ -16,10 +16,12 @@ def test_the_paste_bound_scores_real_pixels_in_the_causal_tests_squares():
     r = bench_paste_bound(load_model("synth-church"), seed=3, n=64)
     assert r["square_px"] == 16 and set(r["concepts"]) == {"sky", "cloud", "grass", "tree", "brick", "dome", "door"}
     tree, grass = r["concepts"]["tree"], r["concepts"]["grass"]
-    assert tree["labels"] > 0.95 and tree["segmenter"] > 0.3  # pasted trees are seen as trees wherever they land
-    # Pasted grass is all grass by its labels, but the segmenter judges it by its surroundings (the model card's
-    # reason why the add targets of grass, dome and door are out of reach of any insertion).
-    assert grass["labels"] > 0.95 and grass["segmenter"] < 0.3
+    assert tree["labels"] > 0.95 and grass["labels"] > 0.95  # the richest squares are all tree, all grass
+    # The segmenter is trained with copy-paste, so real pixels of a concept are that concept wherever they land:
+    # grass pasted into the sky is grass (a segmenter trained on whole scenes only saw 0.10 of it). Doors, the
+    # smallest concept, fill about half of their richest square, so their bound is lowest.
+    for concept, row in r["concepts"].items():
+        assert row["segmenter"] > 0.3, (concept, row)
 
 
 def test_the_paste_suite_runs_from_the_cli_and_writes_json(tmp_path):
