@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 class AdaptConfig:
     """Fitting the per-photo multiplicative corrections."""
 
-    steps: int = 300  # Adam steps (the paper refits ~1000 per edit; here once per photo)
+    steps: int = 240  # Adam steps (the paper refits ~1000 per edit; here once per photo)
     lr: float = 0.01  # Adam learning rate
     delta_penalty: float = 0.05  # weight of mean(δ²) per layer, keeps the adapted generator near the original
     refit_steps: int = 60  # warm-started refit after an edit (outside the edit region only)

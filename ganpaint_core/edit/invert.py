@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 class InversionConfig:
     """Steps, rates and weights of the optimisation."""
 
-    latent_steps: int = 100  # steps optimising the latent only
-    joint_steps: int = 150  # then steps optimising the latent and the feature residual together
+    latent_steps: int = 80  # steps optimising the latent only
+    joint_steps: int = 120  # then steps optimising the latent and the feature residual together
     latent_lr: float = 0.05  # Adam rate for the latent, in units of its spread (generator.latent_std(); 1 for z)
     residual_lr: float = 0.02  # Adam rate for the residual
     residual_penalty: float = 0.02  # weight of mean(residual²) relative to the features' mean square
