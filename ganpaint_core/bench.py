@@ -38,7 +38,7 @@ def _segment_uint8(segmenter: torch.nn.Module, images: np.ndarray, device: torch
     """Label maps [N, H, W] of uint8 images [N, H, W, 3]."""
     from ganpaint_core.synth.gan import to_unit_range
 
-    return segmenter.predict(to_unit_range(torch.from_numpy(np.ascontiguousarray(images))).to(device)).cpu().numpy()
+    return segmenter.predict(to_unit_range(np.ascontiguousarray(images)).to(device)).cpu().numpy()
 
 
 @torch.no_grad()
@@ -116,7 +116,7 @@ def bench_paste_bound(model: LoadedModel, *, seed: int = 1, n: int = 400) -> dic
     held-out render (the causal test's size, 1/16 of the image) pasted into a random square of another held-out
     render, its real pixels, scored by the same segmenter. ``labels`` is the share the pasted pixels truly
     have (from the renders' label maps), ``segmenter`` the rise the segmenter reports, which is lower where
-    it judges pixels by their surroundings (grass-like pixels in the sky are not grass to it)."""
+    it judges pixels by their surroundings (one trained without copy-paste saw little grass in the sky)."""
     from ganpaint_core.synth.scenes import LABELS, render_batch
 
     if model.segmenter is None:

@@ -126,9 +126,12 @@ def _ema_update(ema: nn.Module, model: nn.Module, beta: float) -> None:
             pe.lerp_(pm, 1.0 - beta)
 
 
-def to_unit_range(images_uint8: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, H, W, 3] -> float [N, 3, H, W] in [-1, 1]."""
-    return images_uint8.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+def to_unit_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 [N, H, W, 3] (numpy or torch) -> float [N, 3, H, W] in [-1, 1]."""
+    x = torch.as_tensor(images)
+    if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"expected uint8 images [N, H, W, 3], got {x.dtype} {tuple(x.shape)}")
+    return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
 @dataclass

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 from ganpaint_core.checkpoint import read_with_config, save_with_config
 from ganpaint_core.errors import CheckpointError
 from ganpaint_core.metrics import confusion_matrix, iou_from_confusion
+from ganpaint_core.synth.gan import to_unit_range  # re-exported: the segmenter's input convention
 from ganpaint_core.synth.scenes import LABELS
 
 __all__ = ["Segmenter", "SegmenterConfig", "evaluate_segmenter", "load_segmenter", "save_segmenter",
@@ -75,14 +76,6 @@ class SegmenterConfig:
         if self.resolution % (2 ** (len(self.widths) - 1)):
             raise ValueError(f"resolution {self.resolution} is not a multiple of {2 ** (len(self.widths) - 1)} "
                              f"(2**(len(widths) - 1)): pick another resolution or fewer widths")
-
-
-def to_unit_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 [N, H, W, 3] (numpy or torch) -> float [N, 3, H, W] in [-1, 1]."""
-    x = torch.as_tensor(images)
-    if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[-1] != 3:
-        raise ValueError(f"expected uint8 images [N, H, W, 3], got {x.dtype} {tuple(x.shape)}")
-    return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
 def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
