@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -53,3 +54,35 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     again = subprocess.run(cmd + ["--kimg", "0.128"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resumed from" in again.stderr and "at 0.1 kimg" in again.stderr
+
+
+def test_a_run_can_start_from_an_exported_generator(tmp_path):
+    """``--init-generator``: G and its EMA start from the given weights, the fresh discriminator trains
+    alone for the warm-up, then both train; a generator of other widths is refused with its sizes."""
+    import torch
+
+    from ganpaint_core.synth.gan import build_state, train_gan
+    from ganpaint_core.synth.scenes import render_batch
+    from ganpaint_core.synth.train import SMOKE_GAN
+
+    images = render_batch(range(32), resolution=SMOKE_GAN.resolution)[0]
+    torch.manual_seed(7)
+    given = {k: v + 0.05 * torch.randn_like(v) for k, v in build_state(SMOKE_GAN, device=torch.device("cpu"))
+             .generator.state_dict().items()}
+    fresh_d = build_state(SMOKE_GAN, device=torch.device("cpu")).discriminator.state_dict()
+
+    warm = train_gan(replace(SMOKE_GAN, kimg=0), images, out_dir=tmp_path / "warm", init_generator=given,
+                     d_warmup_steps=3, mixed_precision=False)
+    for k, v in warm.generator_ema.state_dict().items():
+        assert torch.equal(v, given[k]), k  # warm-up leaves the generator alone
+    assert any(not torch.equal(v, fresh_d[k]) for k, v in warm.discriminator.state_dict().items())
+
+    run = train_gan(replace(SMOKE_GAN, kimg=0.016), images, out_dir=tmp_path / "run", init_generator=given,
+                    d_warmup_steps=2, mixed_precision=False)
+    assert run.images_seen == 16
+    moved = max((run.generator.state_dict()[k] - v).abs().max().item() for k, v in given.items())
+    assert 0 < moved < 1  # trained from the given weights, not from a fresh initialisation
+
+    wrong = replace(SMOKE_GAN, g_widths=(16, 16, 8, 8))
+    with pytest.raises(ValueError, match="does not match"):
+        train_gan(wrong, images, out_dir=tmp_path / "wrong", init_generator=given, mixed_precision=False)

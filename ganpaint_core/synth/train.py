@@ -69,6 +69,15 @@ def stage_gan(args: argparse.Namespace, device: torch.device) -> GANState:
         cfg = replace(cfg, batch=args.batch)
     if args.ema_kimg is not None:
         cfg = replace(cfg, ema_kimg=args.ema_kimg)
+    if args.lr is not None:
+        cfg = replace(cfg, lr=args.lr)
+    init = None
+    if args.init_generator is not None:
+        from safetensors.torch import load_file
+
+        if not args.init_generator.is_file():
+            raise SystemExit(f"--init-generator {args.init_generator}: no such file")
+        init = load_file(str(args.init_generator))
     count = 256 if args.smoke else args.gan_images
     images, _ = render_set(GAN_SEEDS, count, resolution=cfg.resolution, cache_dir=args.out / "data")
     out = args.out / "gan"
@@ -81,7 +90,8 @@ def stage_gan(args: argparse.Namespace, device: torch.device) -> GANState:
     log.info("GAN: %s, %d training renders, device %s", cfg, count, device)
     return train_gan(cfg, images, out_dir=out, device=device, resume=not args.restart,
                      checkpoint_every_s=20 if args.smoke else 600, callback=ProgressLog("gan"),
-                     on_checkpoint=snapshot, mixed_precision=device.type == "cuda" or _cpu_has_bf16())
+                     on_checkpoint=snapshot, mixed_precision=device.type == "cuda" or _cpu_has_bf16(),
+                     init_generator=init, d_warmup_steps=args.d_warmup)
 
 
 def _cpu_has_bf16() -> bool:
@@ -228,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kimg", type=float, default=None, help="GAN training length override (thousands of images)")
     p.add_argument("--batch", type=int, default=None, help="GAN batch size override")
     p.add_argument("--ema-kimg", type=float, default=None, help="GAN EMA half-life override (thousands of images)")
+    p.add_argument("--lr", type=float, default=None, help="GAN learning rate override (G and D)")
+    p.add_argument("--init-generator", type=Path, default=None,
+                   help="gan: start from this generator.safetensors (e.g. the bundled one) with a fresh "
+                        "discriminator, when --out holds no checkpoint; the image count starts at 0")
+    p.add_argument("--d-warmup", type=int, default=300,
+                   help="gan with --init-generator: discriminator-only steps before G trains")
     p.add_argument("--gan-images", type=int, default=50_000, help="number of training renders for the GAN")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--segmenter-images", type=int, default=4000, help="training renders for the segmenter")
