@@ -116,7 +116,11 @@ def bench_paste_bound(model: LoadedModel, *, seed: int = 1, n: int = 400) -> dic
     held-out render (the causal test's size, 1/16 of the image) pasted into a random square of another held-out
     render, its real pixels, scored by the same segmenter. ``labels`` is the share the pasted pixels truly
     have (from the renders' label maps), ``segmenter`` the rise the segmenter reports, which is lower where
-    it judges pixels by their surroundings (one trained without copy-paste saw little grass in the sky)."""
+    it judges pixels by their surroundings (one trained without copy-paste saw little grass in the sky).
+    ``features`` does the same inside the generator, in ``causal_add_gain``'s own samples and squares: the
+    edit-layer features of the most concept-rich square of another sample are pasted there and rendered by
+    the tail. It says whether the tail can draw the concept from features that really hold it; when it can
+    and ``causal_add_gain`` still falls short, no small set of units at constant levels is such a feature."""
     from ganpaint_core.synth.scenes import LABELS, render_batch
 
     if model.segmenter is None:
@@ -147,14 +151,60 @@ def bench_paste_bound(model: LoadedModel, *, seed: int = 1, n: int = 400) -> dic
                                                                           == label).mean()
                  for i, (y, x) in enumerate(boxes)]
         out["concepts"][concept] = {"labels": float(np.mean(true_share)), "segmenter": float(np.mean(gains))}
+    for concept, gain in _feature_paste_gains(model, seed=seed, donors=n).items():
+        out["concepts"][concept]["features"] = gain
     return out
+
+
+@torch.no_grad()
+def _feature_paste_gains(model: LoadedModel, *, seed: int, donors: int) -> dict[str, float]:
+    """Per concept, the rise of its share in :func:`bench_model`'s add-test squares (same samples, same
+    squares) when the edit-layer features of the most concept-rich square of a donor sample are pasted there."""
+    from ganpaint_core.edit.layers import run_tail
+    from ganpaint_core.synth.scenes import LABELS
+
+    G, seg, device = model.generator, model.segmenter, model.device
+    segment = lambda x: seg.predict(x.clamp(-1, 1))  # noqa: E731 - a one-line adapter
+    layer = model.manifest.edit_layer
+    head, tail = G.split(layer)
+    z = latents(donors, G.latent_size, seed=40_000 + seed, device=device)
+    feats = torch.cat([head(z[i : i + 100]) for i in range(0, donors, 100)])
+    labels = torch.cat([segment(run_tail(tail, feats[i : i + 100], latent=z[i : i + 100]))
+                        for i in range(0, donors, 100)])
+    cfg = DissectConfig(seed=20_000 + seed, causal_samples=200)  # bench_model's causal test
+    grid = feats.shape[-1]
+    px = labels.shape[-1] // grid
+    side = max(1, round(grid * cfg.square_fraction**0.5))
+    gains: dict[str, float] = {}
+    for i, concept in enumerate(BENCH_CONCEPTS):
+        label = LABELS.index(concept)
+        share = torch.nn.functional.avg_pool2d((labels == label).float()[:, None], side * px, stride=px)[:, 0]
+        best = share.flatten(1).max(1)
+        richest = best.values.argsort(descending=True)[: max(1, donors // 8)]
+        probe = causal_probe(G, segment, layer=layer, cfg=cfg, device=device, seed=30_000 + seed + i)
+        pick = torch.Generator().manual_seed(seed + i)
+        rises = []
+        for zb, f, fmask, pmask, base in probe.batches:
+            pasted = f.clone()
+            for j in range(len(f)):
+                d = richest[torch.randint(len(richest), (1,), generator=pick)].item()
+                dy, dx = divmod(best.indices[d].item(), share.shape[-1])
+                y = int(fmask[j, 0].any(1).nonzero()[0, 0])
+                x = int(fmask[j, 0].any(0).nonzero()[0, 0])
+                pasted[j, :, y : y + side, x : x + side] = feats[d, :, dy : dy + side, dx : dx + side]
+            after = segment(run_tail(probe.tail, pasted, latent=zb))
+            area = pmask.flatten(1).sum(1).clamp(min=1)
+            rises.append((((after == label) & pmask).flatten(1).sum(1) - ((base == label) & pmask).flatten(1).sum(1))
+                         / area)
+        gains[concept] = torch.cat(rises).float().mean().item()
+    return gains
 
 
 def print_paste_table(r: dict[str, Any]) -> None:
     print(f"pasting the most concept-rich {r['square_px']}×{r['square_px']} px square of a render into random squares")
-    print(f"{'concept':<8}{'pasted share':>14}{'segmenter gain':>16}")
+    print(f"{'concept':<8}{'pasted share':>14}{'segmenter gain':>16}{'feature paste gain':>20}")
     for c, v in r["concepts"].items():
-        print(f"{c:<8}{v['labels']:>14.3f}{v['segmenter']:>16.3f}")
+        print(f"{c:<8}{v['labels']:>14.3f}{v['segmenter']:>16.3f}{v['features']:>20.3f}")
 
 
 def print_model_table(r: dict[str, Any]) -> None:

@@ -395,8 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="measure a model suite, the edit chain, or StyleGAN2-256 timings")
     p.add_argument("--model", help="the model to measure (suites model, chain and paste)")
     p.add_argument("--suite", choices=["model", "chain", "paste", "stylegan2"], required=True,
-                   help="paste: the add gain real pixels pasted into the model suite's squares get (its upper "
-                        "bound); stylegan2: forward / edit / setup times of a random-weight StyleGAN2-256, no model")
+                   help="paste: the add gain real pixels, and the generator's own edit-layer features, pasted into "
+                        "the model suite's add-test squares get (what a perfect insertion would); stylegan2: forward / edit / setup times of a random-weight StyleGAN2-256, no model")
     p.add_argument("--images", help="chain: a folder of real photos to invert as well")
     p.add_argument("--no-church", action="store_true", help="chain: skip the church-size (256²) timings")
     p.add_argument("--seed", type=int, default=1, help="held-out renders and squares (never a training seed)")

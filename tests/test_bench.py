@@ -22,13 +22,16 @@ def test_the_paste_bound_scores_real_pixels_in_the_causal_tests_squares():
     # smallest concept, fill about half of their richest square, so their bound is lowest.
     for concept, row in r["concepts"].items():
         assert row["segmenter"] > 0.3, (concept, row)
+        # Inside the generator: the edit-layer features of a concept-rich square of one sample, pasted into
+        # another's square, are drawn as that concept there (domes and doors too, ~0.3 here).
+        assert row["features"] > 0.2, (concept, row)
 
 
 def test_the_paste_suite_runs_from_the_cli_and_writes_json(tmp_path):
     result = run_cli("bench", "--model", "synth-church", "--suite", "paste", "--n", "16", "--threads", "1",
                      "--json", str(tmp_path / "p.json"))
     assert result.returncode == 0, result.stderr
-    assert "segmenter gain" in result.stdout
+    assert "segmenter gain" in result.stdout and "feature paste gain" in result.stdout
     assert json.loads((tmp_path / "p.json").read_text())["concepts"]["door"]["labels"] > 0.2
 
 
