@@ -27,6 +27,8 @@ EDITS = [  # (example photo, box x0, y0, x1, y1, concept, action)
     ("church-9000002.png", (55, 0, 165, 75), "dome", "remove"),
     ("church-9000002.png", (70, 195, 180, 256), "grass", "add"),
     ("church-9000006.png", (70, 140, 200, 210), "brick", "add"),
+    ("church-9000006.png", (150, 75, 220, 145), "dome", "add"),
+    ("church-9000008.png", (64, 150, 112, 214), "door", "add"),
 ]
 COLOURS = {"add": (255, 140, 0), "remove": (230, 30, 30)}
 CELL, TITLE = 260, 24  # column width (256-px photo + margin), title strip height

@@ -6,6 +6,12 @@ metric that ranked them (``iou`` for dissection, ``ace``/``causal`` for causal e
 A concept may also carry a ``remove`` ranking: the units whose ablation erases it best, which GAN
 Dissection finds to differ from the units whose insertion draws it; without one, removal uses the
 concept's main ranking.
+
+A concept may also carry a ``template``: the mean edit-layer features (every unit) of the squares where
+generated samples show the most of it, as a ``size × size`` pattern on the grid. Dissection keeps one
+where writing that pattern draws the concept clearly better than setting its top units to their levels —
+objects with an outline (domes, doors) on a small generator, whose tail turns a constant write into a
+texture. *Add* strokes of such a concept write the template, resized to the stroke's box.
 """
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from ganpaint_core.errors import ConceptDictionaryError
 
@@ -27,6 +35,14 @@ class ConceptRanking:
     metric: str  # what ranked them: "iou", "ace", "causal", "iou+causal"
     units: tuple[int, ...]  # unit ids in the edit layer, strongest first, no repeats
     scores: tuple[float, ...]  # one score per unit, higher is stronger
+
+
+@dataclass(frozen=True)
+class ConceptTemplate:
+    """A concept's mean edit-layer features over ``size × size`` cells (all units), what an add writes."""
+
+    size: int  # cells per side on the edit layer's grid
+    values: tuple[float, ...]  # [units, size, size] flattened in C order
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,7 @@ class ConceptDictionary:
     concepts: dict[str, ConceptRanking]  # concept name -> ranking (for "add", and "remove" without its own)
     source: str = ""  # where the figures come from
     removal: dict[str, ConceptRanking] = field(default_factory=dict)  # concept -> ranking for "remove", optional
+    templates: dict[str, ConceptTemplate] = field(default_factory=dict)  # concept -> what "add" writes, optional
 
     def names(self) -> list[str]:
         return list(self.concepts)
@@ -65,6 +82,11 @@ class ConceptDictionary:
 
     def top_units(self, concept: str, n: int, action: str = "add") -> list[int]:
         return list(self.ranking_for(concept, action).units[: max(0, n)])
+
+    def template(self, concept: str) -> torch.Tensor | None:
+        """The concept's template as a float tensor [units, size, size], or None when it has none."""
+        t = self.templates.get(concept)
+        return None if t is None else torch.tensor(t.values, dtype=torch.float32).view(self.num_units, t.size, t.size)
 
     def check_layer(self, layer: str, channels: int) -> None:
         """Refuse a dictionary measured on another layer or width than the generator's."""
@@ -98,11 +120,14 @@ class ConceptDictionary:
             raise ConceptDictionaryError(f"{where}: 'concepts' must be a non-empty object")
         concepts: dict[str, ConceptRanking] = {}
         removal: dict[str, ConceptRanking] = {}
+        templates: dict[str, ConceptTemplate] = {}
         for name, raw in raw_concepts.items():
             at = f"{where}: concept {name!r}"
             concepts[str(name)] = _ranking_from_json(raw, num_units, at=at)
             if isinstance(raw, dict) and "remove" in raw:
                 removal[str(name)] = _ranking_from_json(raw["remove"], num_units, at=f"{at}, its 'remove' ranking")
+            if isinstance(raw, dict) and "template" in raw:
+                templates[str(name)] = _template_from_json(raw["template"], num_units, at=f"{at}, its 'template'")
         return cls(
             layer=str(data["layer"]),
             num_units=num_units,
@@ -111,6 +136,7 @@ class ConceptDictionary:
             concepts=concepts,
             source=str(data.get("source", "")),
             removal=removal,
+            templates=templates,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -122,8 +148,10 @@ class ConceptDictionary:
             "source": self.source,
             "levels": list(self.levels),
             "concepts": {
-                name: {**_ranking_to_json(r), **({"remove": _ranking_to_json(self.removal[name])}
-                                                 if name in self.removal else {})}
+                name: {**_ranking_to_json(r),
+                       **({"remove": _ranking_to_json(self.removal[name])} if name in self.removal else {}),
+                       **({"template": {"size": self.templates[name].size, "values": list(self.templates[name].values)}}
+                          if name in self.templates else {})}
                 for name, r in self.concepts.items()
             },
         }
@@ -156,6 +184,19 @@ def _ranking_from_json(raw: Any, num_units: int, *, at: str) -> ConceptRanking:
     if not all(isinstance(s, (int, float)) and math.isfinite(s) for s in scores):
         raise ConceptDictionaryError(f"{at}: scores must be finite numbers")
     return ConceptRanking(metric=str(raw["metric"]), units=tuple(units), scores=tuple(float(s) for s in scores))
+
+
+def _template_from_json(raw: Any, num_units: int, *, at: str) -> ConceptTemplate:
+    if not isinstance(raw, dict) or not {"size", "values"} <= set(raw):
+        raise ConceptDictionaryError(f"{at}: needs 'size' and 'values'")
+    size, values = raw["size"], raw["values"]
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise ConceptDictionaryError(f"{at}: 'size' must be a positive integer")
+    if not isinstance(values, list) or len(values) != num_units * size * size:
+        raise ConceptDictionaryError(f"{at}: 'values' needs units × size × size = {num_units} × {size} × {size} numbers")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        raise ConceptDictionaryError(f"{at}: 'values' must be finite numbers")
+    return ConceptTemplate(size=size, values=tuple(float(v) for v in values))
 
 
 def _ranking_to_json(r: ConceptRanking) -> dict[str, Any]:

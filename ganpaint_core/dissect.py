@@ -17,6 +17,11 @@
    joint search finds sets that one-unit tests miss.
 4. **Verification**: the top sets are measured on fresh samples with hard edits (levels written inside
    squares, units zeroed), the figures the model benchmark reports.
+5. **Template**: the mean features (every unit) of the most concept-rich squares of other samples, as a
+   pattern over the square's cells, verified in the same squares. A small generator's tail renders a
+   constant write as a texture, so objects with an outline (domes, doors) can be drawn by their template
+   when no few units can; the dictionary keeps the template where its gain beats the units' by
+   ``template_margin``, and *add* strokes of that concept write it.
 
 Works for any generator with ``split(layer)`` and any :class:`~ganpaint_core.segmenters.SceneSegmenter`
 (its ``segment`` for label maps, its differentiable ``probabilities`` for the causal search).
@@ -32,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ganpaint_core.concepts import ConceptDictionary, ConceptRanking
+from ganpaint_core.concepts import ConceptDictionary, ConceptRanking, ConceptTemplate
 from ganpaint_core.edit.layers import run_tail
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,8 @@ class DissectConfig:
     remove_units: int = 24  # size of the verified "remove" set (a full-strength remove stroke's)
     square_fraction: float = 1 / 16  # area of the square the "add" test draws in
     keep: int = 40  # units kept per concept in the dictionary
+    template_samples: int = 400  # samples whose most concept-rich squares average into the concept's template
+    template_margin: float = 0.1  # keep the template when its verified add gain beats the units' by this much
     seed: int = 0  # latents and squares
 
 
@@ -258,6 +265,58 @@ def optimize_unit_set(
     return torch.sigmoid(logits).detach().cpu()
 
 
+@torch.no_grad()
+def concept_template(
+    generator: nn.Module, segment: SegmentFn, *, layer: str, label: int, cfg: DissectConfig, device: torch.device,
+    seed: int,
+) -> torch.Tensor:
+    """Mean edit-layer features [C, k, k] of the most concept-rich k×k squares (k: the add test's side) in the
+    top eighth of ``cfg.template_samples`` samples: the concept with its shape, which a constant write lacks."""
+    head, tail = generator.split(layer)
+    z = latents(cfg.template_samples, generator.latent_size, seed=seed, device=device)
+    best_share, best_block = [], []
+    for i in range(0, cfg.template_samples, cfg.batch):
+        zb = z[i : i + cfg.batch]
+        f = head(zb)
+        labels = segment(run_tail(tail, f, latent=zb))
+        grid = f.shape[-1]
+        px = labels.shape[-1] // grid
+        side = max(1, round(grid * cfg.square_fraction**0.5))
+        share = F.avg_pool2d((labels == label).float()[:, None], side * px, stride=px)[:, 0]  # [n, g-k+1, g-k+1]
+        value, where = share.flatten(1).max(1)
+        for j in range(len(zb)):
+            y, x = divmod(int(where[j]), share.shape[-1])
+            best_block.append(f[j, :, y : y + side, x : x + side].float().cpu())
+        best_share.append(value.cpu())
+    shares = torch.cat(best_share)
+    top = shares.argsort(descending=True)[: max(1, cfg.template_samples // 8)]
+    return torch.stack([best_block[int(i)] for i in top]).mean(0)
+
+
+@torch.no_grad()
+def template_effect(
+    generator: nn.Module, segment: SegmentFn, *, layer: str, template: torch.Tensor, label: int,
+    cfg: DissectConfig, device: torch.device, seed: int, probe: CausalProbe | None = None,
+) -> float:
+    """Mean rise of the label's share inside :func:`causal_effects`'s squares when the template is written
+    there (every unit), as an add stroke of a template concept writes it."""
+    from ganpaint_core.edit.strokes import template_target
+
+    probe = probe or causal_probe(generator, segment, layer=layer, cfg=cfg, device=device, seed=seed)
+    t = template.to(device)
+    gains = []
+    for zb, f, fmask, pmask, base in probe.batches:
+        added = f.clone()
+        for j in range(len(f)):
+            alpha = fmask[j : j + 1]
+            added[j : j + 1] = added[j : j + 1] * (1 - alpha) + template_target(t.to(f.dtype), alpha) * alpha
+        after = segment(run_tail(probe.tail, added, latent=zb))
+        area = pmask.flatten(1).sum(1).clamp(min=1)
+        gains.append((((after == label) & pmask).flatten(1).sum(1) - ((base == label) & pmask).flatten(1).sum(1))
+                     / area)
+    return torch.cat(gains).float().mean().item()
+
+
 def dissect(
     generator: nn.Module,
     segmenter: Any,
@@ -285,6 +344,7 @@ def dissect(
     levels, iou = measured
     rankings: dict[str, ConceptRanking] = {}
     removal: dict[str, ConceptRanking] = {}
+    templates: dict[str, ConceptTemplate] = {}
     report: dict[str, Any] = {"units_iou_010": {}, "best_iou": {}, "causal": {}}
     for n, concept in enumerate(concepts):
         label = label_names.index(concept)
@@ -308,12 +368,21 @@ def dissect(
         _, drop = causal_effects(generator, segmenter.segment, layer=layer,
                                  units=found["remove"].units[: cfg.remove_units], label=label, levels=levels, cfg=cfg,
                                  device=device, seed=seed + 900, probe=probe)
+        template = concept_template(generator, segmenter.segment, layer=layer, label=label, cfg=cfg, device=device,
+                                    seed=seed + 700)
+        template_gain = template_effect(generator, segmenter.segment, layer=layer, template=template, label=label,
+                                        cfg=cfg, device=device, seed=seed + 900, probe=probe)
+        if template_gain > gain + cfg.template_margin:
+            templates[concept] = ConceptTemplate(size=template.shape[-1],
+                                                 values=tuple(round(float(v), 5) for v in template.flatten()))
         report["causal"][concept] = {"add_gain": gain, "add_units": cfg.add_units, "remove_drop": drop,
-                                     "remove_units": cfg.remove_units}
+                                     "remove_units": cfg.remove_units, "template_add_gain": template_gain,
+                                     "add_draws": "template" if concept in templates else "units"}
         if callback:
             callback(n + 1, len(concepts), {"stage": "causal", "concept": concept})
     dictionary = ConceptDictionary(
         layer=layer, num_units=int(levels.numel()), level_quantile=cfg.quantile,
         levels=tuple(round(float(v), 6) for v in levels), concepts=rankings, source=source, removal=removal,
+        templates=templates,
     )
     return dictionary, report

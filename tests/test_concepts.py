@@ -85,3 +85,21 @@ def test_a_removal_ranking_serves_remove_strokes_and_survives_a_round_trip(data,
     with_removal["concepts"]["tree"]["remove"]["units"][2] = 512
     with pytest.raises(ConceptDictionaryError, match="'remove' ranking: unit ids out of range"):
         ConceptDictionary.from_json(with_removal)
+
+
+def test_a_template_survives_a_round_trip_and_a_malformed_one_is_refused(data, tmp_path):
+    with_template = copy.deepcopy(data)
+    values = [float(i % 7) for i in range(512 * 2 * 2)]
+    with_template["concepts"]["dome"]["template"] = {"size": 2, "values": values}
+    d = ConceptDictionary.from_json(with_template)
+    t = d.template("dome")
+    assert t.shape == (512, 2, 2) and t[0, 0, 1] == 1.0 and t[1, 0, 0] == 4.0  # [units, size, size], C order
+    assert d.template("tree") is None  # only concepts that carry one
+    d.save(tmp_path / "c.json")
+    assert ConceptDictionary.load(tmp_path / "c.json") == d
+    for change, message in ((lambda t: t["values"].pop(), "512 × 2 × 2"), (lambda t: t.pop("size"), "'size'"),
+                            (lambda t: t["values"].__setitem__(5, float("inf")), "finite")):
+        bad = copy.deepcopy(with_template)
+        change(bad["concepts"]["dome"]["template"])
+        with pytest.raises(ConceptDictionaryError, match=message):
+            ConceptDictionary.from_json(bad)

@@ -190,6 +190,12 @@ def test_dissection_rerun_on_synth_church_recovers_the_shipped_dictionary(tmp_pa
     print(f"top-5 overlap with the shipped dictionary: {overlap} ({seconds:.0f} s)")
     assert all(n >= 3 for n in overlap.values()), overlap
     assert max(abs(a - b) for a, b in zip(rerun.levels, shipped.levels)) < 0.25 * max(shipped.levels)
+    # Templates come from their own samples (cfg.template_samples, the concept's seed): the same ones again,
+    # kept for dome and door, whose units alone draw a texture (their verified gain is ~0.3 above the units').
+    assert {"dome", "door"} <= set(rerun.templates) and set(rerun.templates) <= set(shipped.templates)
+    for concept in rerun.templates:
+        a, b = rerun.template(concept).flatten(), shipped.template(concept).flatten()
+        assert torch.nn.functional.cosine_similarity(a, b, dim=0) > 0.999, concept
 
 
 def test_dissection_runs_on_a_stylegan2_generator():

@@ -172,3 +172,68 @@ def test_refit_keeps_the_outside_close_to_the_photo(engine, photo, state):
     refit = engine.render(state, [stroke], final=False, refit=True)
     assert refit.preview.shape == plain.preview.shape
     assert not np.array_equal(refit.preview, plain.preview)
+
+
+def test_an_add_of_a_template_concept_writes_the_template_over_the_strokes_box(engine, state):
+    from ganpaint_core.concepts import ConceptTemplate
+
+    base: ConceptDictionary = engine.concepts
+    pattern = torch.arange(32 * 2 * 2, dtype=torch.float32).view(32, 2, 2) / 10
+    d = dataclasses.replace(base, templates={"dome": ConceptTemplate(2, tuple(pattern.flatten().tolist()))})
+    mask = np.zeros((64, 64), np.float32)
+    mask[16:32, 24:40] = 1  # cells 2..3 × 3..4 of the 8×8 grid: the template's own size
+    f = state.features
+    added = apply_strokes(f, [engine.stroke(mask, concept="dome", action="add", strength=1.0)], d)
+    assert torch.allclose(added[0, :, 2:4, 3:5], pattern)  # every unit, the template's pattern
+    outside = torch.ones(8, 8, dtype=torch.bool)
+    outside[2:4, 3:5] = False
+    assert torch.equal(added[0][:, outside], f[0][:, outside])
+    half = apply_strokes(f, [engine.stroke(mask, concept="dome", action="add", strength=0.25)], d)
+    assert torch.allclose(half[0, :, 2:4, 3:5], (f[0, :, 2:4, 3:5] + pattern) / 2, atol=1e-6)
+    removed = apply_strokes(f, [engine.stroke(mask, concept="dome", action="remove", strength=1.0)], d)
+    assert removed[0, list(d.top_units("dome", 24)), 2:4, 3:5].abs().max() == 0  # remove still zeroes units
+    # A reference style moves each unit's template by its style level minus the template's mean.
+    style = tuple(float(v) for v in pattern.mean(dim=(1, 2)) + 1)
+    styled = apply_strokes(f, [engine.stroke(mask, concept="dome", action="add", strength=1.0, style=style)], d)
+    assert torch.allclose(styled[0, :, 2:4, 3:5], pattern + 1)
+    wide = mask.copy()
+    wide[16:32, 8:56] = 1  # a box of 2 × 6 cells: the template is stretched over it
+    stretched = apply_strokes(f, [engine.stroke(wide, concept="dome", action="add", strength=1.0)], d)
+    assert stretched.shape == f.shape and not torch.equal(stretched[0, :, 2:4, 1:7], f[0, :, 2:4, 1:7])
+
+
+def test_the_bundled_model_draws_domes_and_doors_where_an_add_stroke_is_painted():
+    """synth-church's dictionary draws dome and door by their templates (a constant write of their units
+    made a texture, 0.05): on fresh samples an add stroke in a square makes the segmenter see them there."""
+    from ganpaint_core.dissect import latents, random_squares
+    from ganpaint_core.loading import load_model
+    from ganpaint_core.synth.scenes import LABELS
+
+    model = load_model("synth-church")
+    d = model.concepts
+    assert d.template("dome") is not None and d.template("door") is not None and d.template("tree") is None
+    head, tail = model.generator.split(d.layer)
+    z = latents(48, model.generator.latent_size, seed=424_242, device="cpu")
+    boxes = random_squares(48, 16, fraction=1 / 16, seed=7)
+    with torch.no_grad():
+        f = head(z)
+        base = model.segmenter.predict(tail(f).clamp(-1, 1))
+        for concept in ("dome", "door"):
+            rises = []
+            for i, (y0, x0, y1, x1) in enumerate(boxes.tolist()):
+                mask = np.zeros((64, 64), np.float32)
+                mask[y0 * 4 : y1 * 4, x0 * 4 : x1 * 4] = 1
+                stroke = engine_stroke(d, mask, concept)
+                after = model.segmenter.predict(tail(apply_strokes(f[i : i + 1], [stroke], d)).clamp(-1, 1))
+                label = LABELS.index(concept)
+                region = torch.from_numpy(mask > 0)
+                rises.append(float((after[0][region] == label).float().mean() - (base[i][region] == label).float().mean()))
+            assert np.mean(rises) > 0.2, (concept, np.mean(rises))
+
+
+def engine_stroke(d: ConceptDictionary, mask: np.ndarray, concept: str):
+    from ganpaint_core.edit.strokes import EditStroke
+
+    stroke = EditStroke(mask=mask, concept=concept, action="add", strength=1.0)
+    stroke.validate(d)
+    return stroke

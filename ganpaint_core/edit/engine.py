@@ -178,7 +178,7 @@ class EditEngine:
         with torch.no_grad():
             region = concept_region(inv.features, self.concepts, concept, image=target,
                                     segment=(lambda x: seg.predict(x)) if seg is not None else None, label=label)
-        return style_levels(inv.features, region, self.concepts, strength=strength)
+        return style_levels(inv.features, region, self.concepts, strength=strength, concept=concept)
 
     def style_from_sample(self, seed: int, *, concept: str, strength: float) -> tuple[float, ...]:
         """Insertion levels from a generated sample (its own features, no inversion needed)."""
@@ -187,7 +187,7 @@ class EditEngine:
             z = torch.randn(1, self.model.generator.latent_size, generator=torch.Generator().manual_seed(seed))
             features = self.head(z.to(self.device))
             region = concept_region(features, self.concepts, concept)
-        return style_levels(features, region, self.concepts, strength=strength)
+        return style_levels(features, region, self.concepts, strength=strength, concept=concept)
 
     # -- render ---------------------------------------------------------------------------------
     @torch.no_grad()

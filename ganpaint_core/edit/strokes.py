@@ -11,6 +11,11 @@ Strength s ∈ [0, 1] sets how many units and how far:
   - amount: ``min(1, 2 s)`` of the way from each unit's current value to its target (its level for add,
     0 for remove), times the mask's alpha.
 So s = 0 is a no-op, s = 0.5 moves half the units all the way, s = 1 drives every one of them.
+
+An *add* of a concept whose dictionary entry has a template (a shape, e.g. a dome, that a constant write
+of a few units does not draw) moves **every** unit ``min(1, 2 s)`` of the way to the template, resized to
+the box of the stroke's cells; a reference style shifts each unit's template by the difference between the
+style's level and the template's mean.
 """
 from __future__ import annotations
 
@@ -77,6 +82,23 @@ def grid_alpha(mask: np.ndarray, grid: int) -> torch.Tensor:
     return (F.adaptive_avg_pool2d(m, grid) * 2).clamp(0, 1)
 
 
+def template_target(template: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """``template`` [C, k, k] stretched over the bounding box of the cells where ``alpha`` [1, 1, g, g] > 0,
+    as [1, C, g, g] (zero outside the box; the alpha decides how much of it is written)."""
+    grid = alpha.shape[-1]
+    out = torch.zeros(1, template.shape[0], grid, grid, dtype=template.dtype, device=template.device)
+    rows = (alpha[0, 0] > 0).any(1).nonzero()
+    cols = (alpha[0, 0] > 0).any(0).nonzero()
+    if len(rows) == 0:
+        return out
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    size = (y1 - y0, x1 - x0)
+    resized = template[None] if size == tuple(template.shape[1:]) else F.interpolate(
+        template[None], size=size, mode="bilinear", align_corners=False)
+    out[:, :, y0:y1, x0:x1] = resized
+    return out
+
+
 def apply_strokes(features: torch.Tensor, strokes: list[EditStroke], concepts: ConceptDictionary) -> torch.Tensor:
     """Edit-layer features [1, C, h, w] with every enabled stroke applied in order (a new tensor)."""
     out = features.clone()
@@ -85,9 +107,18 @@ def apply_strokes(features: torch.Tensor, strokes: list[EditStroke], concepts: C
     for stroke in strokes:
         if stroke.is_noop():
             continue
+        alpha = grid_alpha(stroke.mask, grid).to(features.device) * min(1.0, 2 * stroke.strength)  # [1, 1, g, g]
+        template = concepts.template(stroke.concept) if stroke.action == "add" else None
+        if template is not None:
+            template = template.to(device=features.device, dtype=features.dtype)
+            if stroke.style_levels is not None:
+                style = torch.tensor(stroke.style_levels, dtype=features.dtype, device=features.device)
+                template = template + (style - template.mean(dim=(1, 2))).view(-1, 1, 1)
+            target = template_target(template, alpha)
+            out = out + alpha * (target - out)
+            continue
         units = units_for(concepts, stroke.concept, stroke.action, stroke.strength)
         idx = torch.tensor(units, device=features.device)
-        alpha = grid_alpha(stroke.mask, grid).to(features.device) * min(1.0, 2 * stroke.strength)  # [1, 1, g, g]
         current = out[:, idx]
         if stroke.action == "add":
             target_levels = levels if stroke.style_levels is None else torch.tensor(

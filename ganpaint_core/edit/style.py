@@ -43,14 +43,18 @@ def style_levels(
     concepts: ConceptDictionary,
     *,
     strength: float,
+    concept: str | None = None,
 ) -> tuple[float, ...]:
-    """Per-unit targets: (1 - strength) · dictionary level + strength · mean activation inside ``region``.
+    """Per-unit targets: (1 - strength) · default + strength · mean activation inside ``region``, where the
+    default is the dictionary's level, or for a ``concept`` drawn by a template the template's mean (so
+    strength 0 leaves the template as it is).
 
-    Where the region is empty the dictionary's levels are kept (style strength has nothing to copy).
+    Where the region is empty the defaults are kept (style strength has nothing to copy).
     """
     if not 0 <= strength <= 1:
         raise ValueError(f"style strength must be in [0, 1], got {strength}")
-    default = torch.tensor(concepts.levels, dtype=torch.float32)
+    template = concepts.template(concept) if concept is not None else None
+    default = template.mean(dim=(1, 2)) if template is not None else torch.tensor(concepts.levels, dtype=torch.float32)
     if not region.any() or strength == 0:
         return tuple(default.tolist())
     f = features[0].detach().cpu().float()  # [C, h, w]
