@@ -269,7 +269,8 @@ def _cmd_dissect(args: argparse.Namespace) -> int:
     segmenter = load_scene_segmenter(args.segmenter, source=args.segmenter_source, device=device)
     model = load_model(args.model, device=device)
     overrides = {"samples": args.samples, "seed": args.seed, "batch": args.batch,
-                 "ace_steps": args.ace_steps, "ace_batch": args.ace_batch, "causal_samples": args.causal_samples}
+                 "ace_steps": args.ace_steps, "ace_batch": args.ace_batch, "causal_samples": args.causal_samples,
+                 "template_samples": args.template_samples}
     cfg = replace(DissectConfig(), **{k: v for k, v in overrides.items() if v is not None})
     concepts = [c.strip() for c in args.concepts.split(",") if c.strip()] if args.concepts else None
     path = run_dissection(model, segmenter, layer=args.layer, concepts=concepts, cfg=cfg,
@@ -419,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ace-steps", type=int, help="steps of each causal unit-set search, add and remove (default 300)")
     p.add_argument("--ace-batch", type=int, help="samples per step of the causal search (default 8)")
     p.add_argument("--causal-samples", type=int, help="samples the found unit sets are verified on (default 96)")
+    p.add_argument("--template-samples", type=int,
+                   help="samples whose most concept-rich squares make each concept's template (default 400)")
     p.add_argument("--out", help="where concepts.json goes (default: the user cache, where load_model finds it)")
     p.add_argument("--restart", action="store_true", help="ignore concepts finished by an earlier run")
     p.add_argument("--device", default="auto")

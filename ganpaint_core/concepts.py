@@ -193,7 +193,8 @@ def _template_from_json(raw: Any, num_units: int, *, at: str) -> ConceptTemplate
     if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
         raise ConceptDictionaryError(f"{at}: 'size' must be a positive integer")
     if not isinstance(values, list) or len(values) != num_units * size * size:
-        raise ConceptDictionaryError(f"{at}: 'values' needs units × size × size = {num_units} × {size} × {size} numbers")
+        raise ConceptDictionaryError(
+            f"{at}: 'values' needs units × size × size = {num_units} × {size} × {size} numbers")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
         raise ConceptDictionaryError(f"{at}: 'values' must be finite numbers")
     return ConceptTemplate(size=size, values=tuple(float(v) for v in values))

@@ -215,8 +215,10 @@ def _merge(parts: dict[str, dict[str, Any]], concepts: list[str], *, source: str
                         spread, concepts[0])
     rankings = {c: dictionaries[c].concepts[c] for c in concepts}
     removal = {c: d.removal[c] for c, d in dictionaries.items() if c in d.removal}
+    templates = {c: d.templates[c] for c, d in dictionaries.items() if c in d.templates}
     dictionary = ConceptDictionary(layer=first.layer, num_units=first.num_units, level_quantile=first.level_quantile,
-                                   levels=first.levels, concepts=rankings, source=source, removal=removal)
+                                   levels=first.levels, concepts=rankings, source=source, removal=removal,
+                                   templates=templates)
     merged: dict[str, Any] = {}
     for c in concepts:
         for key, value in parts[c]["report"].items():

@@ -42,7 +42,7 @@ from ganpaint_core.session import (
 log = logging.getLogger(__name__)
 
 # Fewer samples than the CLI's default, so that a CPU host finishes sooner.
-APP_DISSECT = DissectConfig(samples=400, causal_samples=48)
+APP_DISSECT = DissectConfig(samples=400, causal_samples=48, template_samples=200)
 STYLE_KINDS = {"Default look": "dictionary", "Generated sample": "sample", "My reference": "reference"}
 SLIDER_SIDE = 1600  # before/after shown up to this side; the download is full size
 RENDER_MAX_AGE_S = 3600  # rendered downloads are deleted after this long

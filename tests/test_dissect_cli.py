@@ -62,7 +62,7 @@ def test_dissect_cli_writes_a_dictionary_that_load_model_then_uses(isolated_env)
     assert load_model("tiny").concepts is None
     result = run_cli("dissect", "--model", "tiny", "--segmenter", "synth-church", "--concepts", "sky,tree,dome",
                      "--samples", "20", "--batch", "10", "--ace-steps", "3", "--ace-batch", "4",
-                     "--causal-samples", "10",
+                     "--causal-samples", "10", "--template-samples", "16",
                      "--device", "cpu", "--threads", "1")
     assert result.returncode == 0, result.stderr
     sha = sha256_file(manifest_path.parent / "generator.safetensors")
@@ -77,10 +77,26 @@ def test_dissect_cli_writes_a_dictionary_that_load_model_then_uses(isolated_env)
     assert report["concepts"] == ["sky", "tree", "dome"] and report["resumed"] == []
     assert report["segmenter"]["name"] == "synth-church" and report["config"]["samples"] == 20
     assert set(report["causal"]) == {"sky", "tree", "dome"}
+    assert report["config"]["template_samples"] == 16
+    for concept, figures in report["causal"].items():  # both ways of adding were measured, one was chosen
+        assert -1 <= figures["template_add_gain"] <= 1 and figures["add_draws"] in ("units", "template")
+        assert (figures["add_draws"] == "template") == (dictionary.template(concept) is not None)
 
     model = load_model("tiny")
     assert model.concepts == dictionary
     assert model.paths["concepts"] == path and model.sha256["concepts"] == sha256_file(path)
+
+
+def test_templates_survive_the_per_concept_run_and_its_merge(tmp_path):
+    from dataclasses import replace
+
+    keep_all = replace(QUICK, template_samples=16, template_margin=-2.0)  # every concept keeps its template
+    path = run_dissection(tiny_loaded_model(), ColourSegmenter(), cfg=keep_all, concepts=["sky", "tree"],
+                          out=tmp_path / "concepts.json")
+    d = ConceptDictionary.load(path)
+    assert set(d.templates) == {"sky", "tree"}
+    assert d.template("sky").shape == (32, 2, 2)  # all units, over the add test's 1/16 square of the 8×8 grid
+    assert not torch.equal(d.template("sky"), d.template("tree"))
 
 
 def test_a_dictionary_made_for_other_weights_is_not_used_and_a_broken_one_says_what_to_do(isolated_env):

@@ -147,7 +147,8 @@ def stage_dissect(args: argparse.Namespace, device: torch.device):
     seg_path = args.out / "segmenter.safetensors"
     seg = SynthChurchSegmenter(load_segmenter(seg_path, device=device),
                                fingerprint=f"synth-church-unet:{sha256_file(seg_path)}")
-    cfg = (DissectConfig(samples=40, batch=20, ace_steps=2, ace_batch=4, causal_samples=20, keep=8) if args.smoke
+    cfg = (DissectConfig(samples=40, batch=20, ace_steps=2, ace_batch=4, causal_samples=20, keep=8,
+                         template_samples=40) if args.smoke
            else DissectConfig())
     dictionary, report = dissect(G, seg, layer=args.edit_layer, concepts=CONCEPTS, cfg=cfg, device=device,
                                  callback=ProgressLog("dissect"),
