@@ -151,15 +151,16 @@ def bench_paste_bound(model: LoadedModel, *, seed: int = 1, n: int = 400) -> dic
                                                                           == label).mean()
                  for i, (y, x) in enumerate(boxes)]
         out["concepts"][concept] = {"labels": float(np.mean(true_share)), "segmenter": float(np.mean(gains))}
-    for concept, gain in _feature_paste_gains(model, seed=seed, donors=n).items():
+    for concept, gain in _feature_paste_gains(model, seed=seed, donors=n, samples=min(200, n)).items():
         out["concepts"][concept]["features"] = gain
     return out
 
 
 @torch.no_grad()
-def _feature_paste_gains(model: LoadedModel, *, seed: int, donors: int) -> dict[str, float]:
-    """Per concept, the rise of its share in :func:`bench_model`'s add-test squares (same samples, same
-    squares) when the edit-layer features of the most concept-rich square of a donor sample are pasted there."""
+def _feature_paste_gains(model: LoadedModel, *, seed: int, donors: int, samples: int = 200) -> dict[str, float]:
+    """Per concept, the rise of its share in :func:`bench_model`'s add-test squares (its 200 samples and
+    squares, or the first ``samples`` of them) when the edit-layer features of the most concept-rich square
+    of a donor sample are pasted there."""
     from ganpaint_core.edit.layers import run_tail
     from ganpaint_core.synth.scenes import LABELS
 
@@ -171,7 +172,7 @@ def _feature_paste_gains(model: LoadedModel, *, seed: int, donors: int) -> dict[
     feats = torch.cat([head(z[i : i + 100]) for i in range(0, donors, 100)])
     labels = torch.cat([segment(run_tail(tail, feats[i : i + 100], latent=z[i : i + 100]))
                         for i in range(0, donors, 100)])
-    cfg = DissectConfig(seed=20_000 + seed, causal_samples=200)  # bench_model's causal test
+    cfg = DissectConfig(seed=20_000 + seed, causal_samples=samples)  # bench_model's causal test (200 samples)
     grid = feats.shape[-1]
     px = labels.shape[-1] // grid
     side = max(1, round(grid * cfg.square_fraction**0.5))
