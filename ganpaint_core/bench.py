@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganpaint_core.dissect import DissectConfig, causal_effects, causal_probe, latents, measure_levels_and_iou
+from ganpaint_core.dissect import (DissectConfig, causal_effects, causal_probe, latents, measure_levels_and_iou,
+                                   square_rise)
 from ganpaint_core.loading import LoadedModel
 from ganpaint_core.metrics import frechet_distance
 
@@ -193,10 +194,7 @@ def _feature_paste_gains(model: LoadedModel, *, seed: int, donors: int, samples:
                 y = int(fmask[j, 0].any(1).nonzero()[0, 0])
                 x = int(fmask[j, 0].any(0).nonzero()[0, 0])
                 pasted[j, :, y : y + side, x : x + side] = feats[d, :, dy : dy + side, dx : dx + side]
-            after = segment(run_tail(probe.tail, pasted, latent=zb))
-            area = pmask.flatten(1).sum(1).clamp(min=1)
-            rises.append((((after == label) & pmask).flatten(1).sum(1) - ((base == label) & pmask).flatten(1).sum(1))
-                         / area)
+            rises.append(square_rise(segment(run_tail(probe.tail, pasted, latent=zb)), base, pmask, label))
         gains[concept] = torch.cat(rises).float().mean().item()
     return gains
 

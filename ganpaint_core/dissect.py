@@ -144,6 +144,13 @@ def box_mask(boxes: torch.Tensor, size: int) -> torch.Tensor:
     return mask
 
 
+def square_rise(after: torch.Tensor, base: torch.Tensor, pmask: torch.Tensor, label: int) -> torch.Tensor:
+    """Per sample, how much the label's share inside the square ``pmask`` [n, H, W] rose from ``base`` to
+    ``after`` (label maps [n, H, W])."""
+    area = pmask.flatten(1).sum(1).clamp(min=1)
+    return (((after == label) & pmask).flatten(1).sum(1) - ((base == label) & pmask).flatten(1).sum(1)) / area
+
+
 @dataclass
 class CausalProbe:
     """The samples a causal test edits, computed once and shared by every unit tested on them: per batch the
@@ -197,11 +204,7 @@ def causal_effects(
     for zb, f, fmask, pmask, base in probe.batches:
         added = f.clone()
         added[:, idx] = added[:, idx] * (1 - fmask) + level * fmask
-        after_add = segment(run_tail(probe.tail, added, latent=zb))
-        area = pmask.flatten(1).sum(1).clamp(min=1)
-        share_before = ((base == label) & pmask).flatten(1).sum(1) / area
-        share_after = ((after_add == label) & pmask).flatten(1).sum(1) / area
-        gains.append(share_after - share_before)
+        gains.append(square_rise(segment(run_tail(probe.tail, added, latent=zb)), base, pmask, label))
         removed = f.clone()
         removed[:, idx] = 0
         before_total += (base == label).sum().item()
@@ -310,10 +313,7 @@ def template_effect(
         for j in range(len(f)):
             alpha = fmask[j : j + 1]
             added[j : j + 1] = added[j : j + 1] * (1 - alpha) + template_target(t.to(f.dtype), alpha) * alpha
-        after = segment(run_tail(probe.tail, added, latent=zb))
-        area = pmask.flatten(1).sum(1).clamp(min=1)
-        gains.append((((after == label) & pmask).flatten(1).sum(1) - ((base == label) & pmask).flatten(1).sum(1))
-                     / area)
+        gains.append(square_rise(segment(run_tail(probe.tail, added, latent=zb)), base, pmask, label))
     return torch.cat(gains).float().mean().item()
 
 
