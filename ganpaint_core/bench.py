@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ganpaint_core.dissect import (DissectConfig, causal_effects, causal_probe, latents, measure_levels_and_iou,
-                                   square_rise)
+                                   richest_squares, square_rise, square_side)
 from ganpaint_core.loading import LoadedModel
 from ganpaint_core.metrics import frechet_distance
 
@@ -174,15 +174,12 @@ def _feature_paste_gains(model: LoadedModel, *, seed: int, donors: int, samples:
     labels = torch.cat([segment(run_tail(tail, feats[i : i + 100], latent=z[i : i + 100]))
                         for i in range(0, donors, 100)])
     cfg = DissectConfig(seed=20_000 + seed, causal_samples=samples)  # bench_model's causal test (200 samples)
-    grid = feats.shape[-1]
-    px = labels.shape[-1] // grid
-    side = max(1, round(grid * cfg.square_fraction**0.5))
+    side = square_side(feats.shape[-1], cfg.square_fraction)
     gains: dict[str, float] = {}
     for i, concept in enumerate(BENCH_CONCEPTS):
         label = LABELS.index(concept)
-        share = torch.nn.functional.avg_pool2d((labels == label).float()[:, None], side * px, stride=px)[:, 0]
-        best = share.flatten(1).max(1)
-        richest = best.values.argsort(descending=True)[: max(1, donors // 8)]
+        share, ys, xs = richest_squares(labels, label, grid=feats.shape[-1], side=side)
+        richest = share.argsort(descending=True)[: max(1, donors // 8)]
         probe = causal_probe(G, segment, layer=layer, cfg=cfg, device=device, seed=30_000 + seed + i)
         pick = torch.Generator().manual_seed(seed + i)
         rises = []
@@ -190,7 +187,7 @@ def _feature_paste_gains(model: LoadedModel, *, seed: int, donors: int, samples:
             pasted = f.clone()
             for j in range(len(f)):
                 d = richest[torch.randint(len(richest), (1,), generator=pick)].item()
-                dy, dx = divmod(best.indices[d].item(), share.shape[-1])
+                dy, dx = int(ys[d]), int(xs[d])
                 y = int(fmask[j, 0].any(1).nonzero()[0, 0])
                 x = int(fmask[j, 0].any(0).nonzero()[0, 0])
                 pasted[j, :, y : y + side, x : x + side] = feats[d, :, dy : dy + side, dx : dx + side]

@@ -126,9 +126,14 @@ def measure_levels_and_iou(
     return levels, iou.float()
 
 
+def square_side(grid: int, fraction: float) -> int:
+    """Side, in feature-grid cells, of the square that covers ``fraction`` of a ``grid``×``grid`` map."""
+    return max(1, round(grid * fraction**0.5))
+
+
 def random_squares(n: int, grid: int, *, fraction: float, seed: int) -> torch.Tensor:
     """Boxes ``[n, 4]`` (y0, x0, y1, x1) in feature-grid cells covering ``fraction`` of the area."""
-    side = max(1, round(grid * fraction**0.5))
+    side = square_side(grid, fraction)
     g = torch.Generator().manual_seed(seed)
     y0 = torch.randint(0, grid - side + 1, (n,), generator=g)
     x0 = torch.randint(0, grid - side + 1, (n,), generator=g)
@@ -149,6 +154,16 @@ def square_rise(after: torch.Tensor, base: torch.Tensor, pmask: torch.Tensor, la
     ``after`` (label maps [n, H, W])."""
     area = pmask.flatten(1).sum(1).clamp(min=1)
     return (((after == label) & pmask).flatten(1).sum(1) - ((base == label) & pmask).flatten(1).sum(1)) / area
+
+
+def richest_squares(labels: torch.Tensor, label: int, *, grid: int, side: int) -> tuple[torch.Tensor, ...]:
+    """Per sample of the label maps ``labels`` [n, H, W], the ``side``×``side`` square (feature-grid cells of
+    a ``grid``×``grid`` map) where the label's share is highest: that share [n] and the square's top-left
+    cell, y [n] and x [n]."""
+    px = labels.shape[-1] // grid
+    share = F.avg_pool2d((labels == label).float()[:, None], side * px, stride=px)[:, 0]  # [n, g-k+1, g-k+1]
+    value, where = share.flatten(1).max(1)
+    return value, where // share.shape[-1], where % share.shape[-1]
 
 
 @dataclass
@@ -282,13 +297,9 @@ def concept_template(
         zb = z[i : i + cfg.batch]
         f = head(zb)
         labels = segment(run_tail(tail, f, latent=zb))
-        grid = f.shape[-1]
-        px = labels.shape[-1] // grid
-        side = max(1, round(grid * cfg.square_fraction**0.5))
-        share = F.avg_pool2d((labels == label).float()[:, None], side * px, stride=px)[:, 0]  # [n, g-k+1, g-k+1]
-        value, where = share.flatten(1).max(1)
-        for j in range(len(zb)):
-            y, x = divmod(int(where[j]), share.shape[-1])
+        side = square_side(f.shape[-1], cfg.square_fraction)
+        value, ys, xs = richest_squares(labels, label, grid=f.shape[-1], side=side)
+        for j, (y, x) in enumerate(zip(ys.tolist(), xs.tolist())):
             best_block.append(f[j, :, y : y + side, x : x + side].float().cpu())
         best_share.append(value.cpu())
     shares = torch.cat(best_share)
