@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from ganpaint_core.synth.gan import GANConfig
 from tests.conftest import REPO
 
 
@@ -86,3 +88,34 @@ def test_a_run_can_start_from_an_exported_generator(tmp_path):
     wrong = replace(SMOKE_GAN, g_widths=(16, 16, 8, 8))
     with pytest.raises(ValueError, match="does not match"):
         train_gan(wrong, images, out_dir=tmp_path / "wrong", init_generator=given, mixed_precision=False)
+
+
+@pytest.mark.slow
+def test_the_suite_trains_at_the_issues_128_px_target(tmp_path, isolated_env):
+    """``--resolution 128`` (what a GPU run uses; tiny widths here): a six-stage generator whose edit layer is
+    still 16×16, a segmenter trained on 128-px renders, an encoder with one more level, and an export whose
+    manifest says 128 and adapts the six layers after the edit layer."""
+    import torch
+
+    from ganpaint_core.loading import load_model
+    from ganpaint_core.synth.train import gan_config, main
+
+    assert gan_config(argparse.Namespace(smoke=False, resolution=None, kimg=None, batch=None, ema_kimg=None,
+                                         lr=None)) == GANConfig()  # the bundled model's recipe is the default
+    out, export = tmp_path / "run", isolated_env / "models" / "synth-128"
+    common = ["--smoke", "--threads", "1", "--out", str(out)]
+    main(["gan", *common, "--resolution", "128", "--kimg", "0.016"])
+    main(["segmenter", *common, "--resolution", "128"])
+    main(["encoder", *common])
+    main(["export", *common, "--export-dir", str(export)])
+    manifest = json.loads((export / "model.json").read_text())
+    assert manifest["resolution"] == 128 and manifest["edit_layer"] == "layer6"
+    assert manifest["fine_layers"] == [f"layer{i}" for i in range(7, 13)]
+
+    model = load_model("synth-128")
+    assert dict((n, s) for n, _, s in model.generator.layer_shapes())["layer6"] == 16
+    with torch.no_grad():
+        image = model.generator(torch.randn(2, model.generator.latent_size))
+        assert image.shape == (2, 3, 128, 128)
+        assert model.encoder(image).shape == (2, model.generator.latent_size)
+        assert model.segmenter.predict(image).shape == (2, 128, 128)

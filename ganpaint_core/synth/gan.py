@@ -43,6 +43,22 @@ class GANConfig:
     kimg: float = 300.0  # training length, thousands of images shown to D
     seed: int = 0  # seeds latents, data order and initialisation
 
+    @classmethod
+    def for_resolution(cls, resolution: int, *, widest: int = 256, narrowest: int = 32, **fields: Any) -> GANConfig:
+        """The config for ``resolution`` px: a stage of side s gets min(widest, max(narrowest, 8·widest/s))
+        channels (``for_resolution(64)`` is the default config; 128 px adds a 32-channel stage), the
+        discriminator the same widths from full resolution down; ``fields`` override the rest.
+
+        Example::
+
+            cfg = GANConfig.for_resolution(128, kimg=3000)
+        """
+        stages = int(math.log2(resolution)) - 1 if resolution >= 4 else 0
+        if stages < 4 or 2 ** (stages + 1) != resolution:
+            raise ValueError(f"resolution must be a power of two ≥ 32, got {resolution}")
+        g = tuple(min(widest, max(narrowest, 8 * widest // 2 ** (i + 2))) for i in range(stages))
+        return cls(resolution=resolution, g_widths=g, d_widths=g[::-1], **fields)
+
     def generator_sizes(self) -> list[int]:
         stages = int(math.log2(self.resolution)) - 1
         if len(self.g_widths) != stages:

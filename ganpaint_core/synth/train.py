@@ -23,8 +23,20 @@ from ganpaint_core.synth.gan import GANConfig, GANState, train_gan
 
 log = logging.getLogger("ganpaint_core.synth.train")
 
-SMOKE_GAN = GANConfig(resolution=32, latent_size=16, g_widths=(32, 32, 16, 8), d_widths=(8, 16, 32, 32), batch=8,
-                      kimg=0.064, ema_kimg=0.01)
+SMOKE_FIELDS: dict[str, Any] = {"widest": 32, "narrowest": 8, "latent_size": 16, "batch": 8, "kimg": 0.064,
+                                 "ema_kimg": 0.01}  # --smoke: tiny widths, 64 images
+SMOKE_GAN = GANConfig.for_resolution(32, **SMOKE_FIELDS)
+
+
+def gan_config(args: argparse.Namespace) -> GANConfig:
+    """The GAN stage's config: ``GANConfig.for_resolution(--resolution)``, tiny under ``--smoke`` (32 px unless
+    ``--resolution`` says otherwise), then the command line's overrides."""
+    if args.smoke:
+        cfg = GANConfig.for_resolution(args.resolution or 32, **SMOKE_FIELDS)
+    else:
+        cfg = GANConfig.for_resolution(args.resolution or 64)
+    overrides = {"kimg": args.kimg, "batch": args.batch, "ema_kimg": args.ema_kimg, "lr": args.lr}
+    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def pick_device(name: str) -> torch.device:
@@ -62,15 +74,7 @@ class ProgressLog:
 
 
 def stage_gan(args: argparse.Namespace, device: torch.device) -> GANState:
-    cfg = SMOKE_GAN if args.smoke else GANConfig()
-    if args.kimg is not None:
-        cfg = replace(cfg, kimg=args.kimg)
-    if args.batch is not None:
-        cfg = replace(cfg, batch=args.batch)
-    if args.ema_kimg is not None:
-        cfg = replace(cfg, ema_kimg=args.ema_kimg)
-    if args.lr is not None:
-        cfg = replace(cfg, lr=args.lr)
+    cfg = gan_config(args)
     init = None
     if args.init_generator is not None:
         from safetensors.torch import load_file
@@ -124,7 +128,8 @@ def stage_segmenter(args: argparse.Namespace, device: torch.device):
     from ganpaint_core.synth.data import HELD_OUT_SEEDS, SEGMENTER_SEEDS
     from ganpaint_core.synth.segmenter import SegmenterConfig, evaluate_segmenter, save_segmenter, train_segmenter
 
-    cfg = SegmenterConfig(resolution=32, widths=(8, 16), steps=5, batch=8) if args.smoke else SegmenterConfig()
+    cfg = (SegmenterConfig(resolution=args.resolution or 32, widths=(8, 16), steps=5, batch=8) if args.smoke
+           else SegmenterConfig(resolution=args.resolution or 64))
     count = 128 if args.smoke else args.segmenter_images
     images, labels = render_set(SEGMENTER_SEEDS, count, resolution=cfg.resolution, cache_dir=args.out / "data")
     seg = train_segmenter(cfg, images, labels, out_dir=args.out / "segmenter", device=device,
@@ -164,10 +169,14 @@ def stage_dissect(args: argparse.Namespace, device: torch.device):
 
 def stage_encoder(args: argparse.Namespace, device: torch.device):
     from ganpaint_core.synth.data import SEGMENTER_SEEDS
-    from ganpaint_core.synth.encoder import EncoderConfig, save_encoder, train_encoder
+    from ganpaint_core.synth.encoder import EncoderConfig, default_widths, save_encoder, train_encoder
 
     G = _load_gan_ema(args, device)
-    cfg = EncoderConfig(widths=(8, 8, 16), steps=3, batch=4) if args.smoke else EncoderConfig(steps=args.encoder_steps, batch=16)
+    if args.smoke:
+        levels = len(default_widths(G.resolution))
+        cfg = EncoderConfig(widths=tuple(min(8 * 2 ** max(0, i - 1), 16) for i in range(levels)), steps=3, batch=4)
+    else:
+        cfg = EncoderConfig(widths=default_widths(G.resolution), steps=args.encoder_steps, batch=16)
     renders, _ = render_set(SEGMENTER_SEEDS, 128 if args.smoke else 5000, resolution=G.resolution,
                             cache_dir=args.out / "data")
     enc = train_encoder(cfg, G, renders=renders, edit_layer=args.edit_layer, out_dir=args.out / "encoder",
@@ -236,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
     p.add_argument("--smoke", action="store_true", help="a few steps of every stage at tiny widths")
     p.add_argument("--restart", action="store_true", help="ignore existing checkpoints")
+    p.add_argument("--resolution", type=int, default=None,
+                   help="side in pixels of the GAN, the segmenter's training renders and so the suite (default 64; "
+                        "32 with --smoke); later stages follow the generator they load")
     p.add_argument("--kimg", type=float, default=None, help="GAN training length override (thousands of images)")
     p.add_argument("--batch", type=int, default=None, help="GAN batch size override")
     p.add_argument("--ema-kimg", type=float, default=None, help="GAN EMA half-life override (thousands of images)")
