@@ -119,3 +119,11 @@ def test_the_suite_trains_at_the_issues_128_px_target(tmp_path, isolated_env):
         assert image.shape == (2, 3, 128, 128)
         assert model.encoder(image).shape == (2, model.generator.latent_size)
         assert model.segmenter.predict(image).shape == (2, 128, 128)
+
+
+def test_a_checkpoint_of_another_resolution_is_refused_in_one_line(tmp_path):
+    from ganpaint_core.synth.train import main
+
+    main(["gan", "--smoke", "--threads", "1", "--out", str(tmp_path), "--kimg", "0.008"])
+    with pytest.raises(SystemExit, match="another resolution or widths .* 64-px one: pass another --out"):
+        main(["gan", "--smoke", "--threads", "1", "--out", str(tmp_path), "--resolution", "64"])

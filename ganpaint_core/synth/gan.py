@@ -195,9 +195,14 @@ def save_checkpoint(state: GANState, cfg: GANConfig, path: Path) -> None:
 
 def load_checkpoint(state: GANState, path: Path) -> None:
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    state.generator.load_state_dict(payload["generator"])
-    state.generator_ema.load_state_dict(payload["generator_ema"])
-    state.discriminator.load_state_dict(payload["discriminator"])
+    try:
+        state.generator.load_state_dict(payload["generator"])
+        state.generator_ema.load_state_dict(payload["generator_ema"])
+        state.discriminator.load_state_dict(payload["discriminator"])
+    except RuntimeError:
+        raise ValueError(f"{path} holds a GAN of another resolution or widths than this run's "
+                         f"{state.generator.resolution}-px one: pass another --out, or --restart to train this "
+                         "config from scratch there") from None
     state.opt_g.load_state_dict(payload["opt_g"])
     state.opt_d.load_state_dict(payload["opt_d"])
     state.images_seen = int(payload["images_seen"])

@@ -281,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     stages = list(STAGES) if args.stage == "all" else [args.stage]
     for name in stages:
         t0 = time.monotonic()
-        STAGES[name](args, device)
+        try:
+            STAGES[name](args, device)
+        except ValueError as e:  # a config or file that does not fit: one line, not a traceback
+            raise SystemExit(f"stage {name}: {e}") from None
         log.info("stage %s done in %.1f s", name, time.monotonic() - t0)
     return 0
 
