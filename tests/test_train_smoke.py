@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -98,10 +97,9 @@ def test_the_suite_trains_at_the_issues_128_px_target(tmp_path, isolated_env):
     import torch
 
     from ganpaint_core.loading import load_model
-    from ganpaint_core.synth.train import gan_config, main
+    from ganpaint_core.synth.train import build_parser, gan_config, main
 
-    assert gan_config(argparse.Namespace(smoke=False, resolution=None, kimg=None, batch=None, ema_kimg=None,
-                                         lr=None)) == GANConfig()  # the bundled model's recipe is the default
+    assert gan_config(build_parser().parse_args(["gan"])) == GANConfig()  # the bundled model's recipe is the default
     out, export = tmp_path / "run", isolated_env / "models" / "synth-128"
     common = ["--smoke", "--threads", "1", "--out", str(out)]
     main(["gan", *common, "--resolution", "128", "--kimg", "0.016"])

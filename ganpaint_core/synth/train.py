@@ -28,13 +28,15 @@ SMOKE_FIELDS: dict[str, Any] = {"widest": 32, "narrowest": 8, "latent_size": 16,
 SMOKE_GAN = GANConfig.for_resolution(32, **SMOKE_FIELDS)
 
 
+def suite_resolution(args: argparse.Namespace) -> int:
+    """The side the GAN and the segmenter train at: ``--resolution``, else 64 (32 under ``--smoke``)."""
+    return args.resolution or (32 if args.smoke else 64)
+
+
 def gan_config(args: argparse.Namespace) -> GANConfig:
-    """The GAN stage's config: ``GANConfig.for_resolution(--resolution)``, tiny under ``--smoke`` (32 px unless
-    ``--resolution`` says otherwise), then the command line's overrides."""
-    if args.smoke:
-        cfg = GANConfig.for_resolution(args.resolution or 32, **SMOKE_FIELDS)
-    else:
-        cfg = GANConfig.for_resolution(args.resolution or 64)
+    """The GAN stage's config: ``GANConfig.for_resolution`` at :func:`suite_resolution`, at tiny widths under
+    ``--smoke``, then the command line's overrides."""
+    cfg = GANConfig.for_resolution(suite_resolution(args), **(SMOKE_FIELDS if args.smoke else {}))
     overrides = {"kimg": args.kimg, "batch": args.batch, "ema_kimg": args.ema_kimg, "lr": args.lr}
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -128,8 +130,8 @@ def stage_segmenter(args: argparse.Namespace, device: torch.device):
     from ganpaint_core.synth.data import HELD_OUT_SEEDS, SEGMENTER_SEEDS
     from ganpaint_core.synth.segmenter import SegmenterConfig, evaluate_segmenter, save_segmenter, train_segmenter
 
-    cfg = (SegmenterConfig(resolution=args.resolution or 32, widths=(8, 16), steps=5, batch=8) if args.smoke
-           else SegmenterConfig(resolution=args.resolution or 64))
+    cfg = (SegmenterConfig(resolution=suite_resolution(args), widths=(8, 16), steps=5, batch=8) if args.smoke
+           else SegmenterConfig(resolution=suite_resolution(args)))
     count = 128 if args.smoke else args.segmenter_images
     images, labels = render_set(SEGMENTER_SEEDS, count, resolution=cfg.resolution, cache_dir=args.out / "data")
     seg = train_segmenter(cfg, images, labels, out_dir=args.out / "segmenter", device=device,
