@@ -10,7 +10,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ class Photo:
 
     original: np.ndarray  # full-resolution RGB uint8 [H, W, 3], as the user gave it (EXIF-rotated)
     model_image: torch.Tensor  # [1, 3, S, S] float in [-1, 1]: the square the model sees
-    box: tuple[int, int, int, int]  # (left, top, right, bottom) of that square in original pixels; may exceed the photo when padded
+    box: SquareBox  # that square in original pixels; may exceed the photo when padded
     fit: str  # "crop" or "pad"
     notes: tuple[str, ...] = ()  # what was done that the user should know (converted from CMYK, first frame of a GIF…)
 
@@ -137,11 +137,60 @@ def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
     return img.convert("RGB")
 
 
-def square_box(width: int, height: int, *, fit: Literal["crop", "pad"]) -> tuple[int, int, int, int]:
-    """The square (left, top, right, bottom) the model sees: centred crop, or padded to the longer side."""
-    side = min(width, height) if fit == "crop" else max(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    return left, top, left + side, top + side
+class SquareBox(NamedTuple):
+    """The square the model sees, in a photo's pixels: (left, top, right, bottom), as wide as it is tall.
+
+    A padded square reaches past the photo (negative left or top, right or bottom past its size). Every
+    mapping between the photo (at any display scale) and the model's square goes through this type.
+
+    Example::
+
+        box = SquareBox.fitted(640, 480, fit="crop")      # (80, 0, 560, 480)
+        small = box.scaled(400 / 640)                      # the same square on a 400-px copy
+        square = small.crop(mask_on_copy)                  # [side, side]: zeros where it leaves the photo
+    """
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    @classmethod
+    def fitted(cls, width: int, height: int, *, fit: Literal["crop", "pad"]) -> SquareBox:
+        """Centred crop to the shorter side, or padding to the longer one."""
+        side = min(width, height) if fit == "crop" else max(width, height)
+        left, top = (width - side) // 2, (height - side) // 2
+        return cls(left, top, left + side, top + side)
+
+    @property
+    def side(self) -> int:
+        return self.right - self.left
+
+    def scaled(self, scale: float) -> SquareBox:
+        """The same square on a copy of the photo scaled by ``scale`` (at least 1 px)."""
+        left, top = round(self.left * scale), round(self.top * scale)
+        side = max(1, round(self.side * scale))
+        return SquareBox(left, top, left + side, top + side)
+
+    def inside(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1): the part of the square that lies in a ``width`` × ``height`` photo."""
+        return max(self.left, 0), max(self.top, 0), min(self.right, width), min(self.bottom, height)
+
+    def crop(self, array: np.ndarray) -> np.ndarray:
+        """The square's part of ``array`` [H, W, ...] as [side, side, ...]; zeros where it leaves the photo."""
+        h, w = array.shape[:2]
+        x0, y0, x1, y1 = self.inside(w, h)
+        out = np.zeros((self.side, self.side) + array.shape[2:], array.dtype)
+        out[y0 - self.top: y1 - self.top, x0 - self.left: x1 - self.left] = array[y0:y1, x0:x1]
+        return out
+
+    def place(self, square: np.ndarray, height: int, width: int) -> np.ndarray:
+        """``square`` [side, side, ...] laid over a photo of ``height`` × ``width``: zeros outside the square
+        (the part of the square that leaves the photo is dropped)."""
+        x0, y0, x1, y1 = self.inside(width, height)
+        out = np.zeros((height, width) + square.shape[2:], square.dtype)
+        out[y0:y1, x0:x1] = square[y0 - self.top: y1 - self.top, x0 - self.left: x1 - self.left]
+        return out
 
 
 def to_model_tensor(img: Image.Image, size: int) -> torch.Tensor:
@@ -149,6 +198,34 @@ def to_model_tensor(img: Image.Image, size: int) -> torch.Tensor:
     img = img.resize((size, size), Image.Resampling.LANCZOS if img.width < size else Image.Resampling.BOX)
     arr = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy())
     return arr.permute(2, 0, 1)[None].float().div(127.5).sub(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Images [..., 3, H, W] in [-1, 1] -> uint8 [..., H, W, 3] (rounded, clipped), on the CPU."""
+    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte()
+    return x.movedim(-3, -1).cpu().numpy()
+
+
+def mask_to_square(mask: np.ndarray, photo: Photo, resolution: int) -> np.ndarray:
+    """A mask over the photo at any scale (float [h, w] in [0, 1], the photo's aspect ratio) -> float [S, S]
+    over the model's square (area-averaged).
+
+    A paint canvas shows a scaled copy, so the photo's square is scaled the same way instead of blowing the
+    mask up to the full photo (48 MB for 12 MP) first.
+    """
+    mask = np.asarray(mask, dtype=np.float32)
+    if mask.ndim != 2 or mask.size == 0:
+        raise PhotoError(f"mask must be a 2-D image, got shape {mask.shape}")
+    w, h = photo.size
+    mh, mw = mask.shape
+    if abs(mw / mh - w / h) > 0.02 * (w / h) + 2 / min(mh, mw):
+        raise PhotoError(f"mask is {mw}×{mh} but the photo is {w}×{h} (another shape); paint on this photo's canvas "
+                         "or give a mask of the photo's size")
+    square = photo.box.scaled(mw / w).crop(mask.clip(0, 1))
+    img = Image.fromarray((square * 255).round().astype(np.uint8))
+    if img.size != (resolution, resolution):
+        img = img.resize((resolution, resolution), Image.Resampling.BOX)
+    return np.asarray(img, dtype=np.float32) / 255
 
 
 def load_photo(
@@ -162,7 +239,7 @@ def load_photo(
     if fit not in ("crop", "pad"):
         raise PhotoError(f"fit must be 'crop' or 'pad', got {fit!r}")
     img, notes = open_image(source, max_pixels=max_pixels)
-    box = square_box(img.width, img.height, fit=fit)
+    box = SquareBox.fitted(img.width, img.height, fit=fit)
     if fit == "pad":
         # Pad with the photo's edge colours (replicated border), not black, so the GAN is not asked for a frame.
         arr = np.asarray(img)
