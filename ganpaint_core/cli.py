@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ganpaint_core.errors import GanpaintError
+from ganpaint_core.device import pick_device
+from ganpaint_core.files import write_json
 
 log = logging.getLogger("ganpaint_core")
 
@@ -107,12 +109,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.suite == "stylegan2":  # random weights in the stylegan2-church layout: no model to load
-        result = bench.bench_stylegan2_256(device=torch.device(_pick_device(args.device)), seed=args.seed)
+        result = bench.bench_stylegan2_256(device=pick_device(args.device), seed=args.seed)
         bench.print_chain_table(result)
         return _write_bench_json(args, result)
     if not args.model:
         raise GanpaintError(f"--suite {args.suite} needs --model NAME (see `python -m ganpaint_core models`)")
-    model = load_model(args.model, device=_pick_device(args.device))
+    model = load_model(args.model, device=pick_device(args.device))
     if args.suite == "model":
         result = bench.bench_model(model, seed=args.seed, n=args.n or 1000)
         bench.print_model_table(result)
@@ -130,67 +132,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _write_bench_json(args: argparse.Namespace, result: dict[str, Any]) -> int:
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        write_json(args.json, result)
     return 0
-
-
-def _pick_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
-def _edit_one(engine: Any, image: Path, specs: list[Any], args: argparse.Namespace, out: Path,
-              report_path: Path | None) -> dict[str, Any]:
-    import time
-
-    from PIL import Image
-
-    from ganpaint_core.photo import load_mask, load_photo
-
-    t0 = time.monotonic()
-    photo = load_photo(image, size=engine.resolution, fit=args.fit, max_pixels=int(args.max_megapixels * 1e6))
-    load_s = time.monotonic() - t0
-    state = engine.prepare(photo, adapt=not args.no_adapt, callback=_tqdm_callback(f"{image.name}: setup"))
-    strokes, notes = [], list(state.notes)
-    for spec in specs:
-        mask, mask_notes = load_mask(spec.mask, size=photo.size)
-        notes += mask_notes
-        style = None
-        if spec.style is not None and spec.action == "add":
-            style = engine.style_from_reference(load_photo(spec.style, size=engine.resolution), concept=spec.concept,
-                                                strength=spec.style_strength)
-        stroke = engine.stroke(mask, concept=spec.concept, action=spec.action, strength=spec.strength,
-                               style=style, photo=photo)
-        strokes.append(stroke if spec.enabled else __import__("dataclasses").replace(stroke, enabled=False))
-    result = engine.render(state, strokes, final=True, refit=args.refit)
-    notes += result.notes
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(result.final).save(out)
-    report = {
-        "model": engine.model.manifest.name,
-        "weights_sha256": engine.model.sha256,
-        "image": str(image),
-        "output": str(out),
-        "size": list(photo.size),
-        "box": list(photo.box),
-        "fit": photo.fit,
-        "recon_psnr_before": state.recon_psnr_before,
-        "recon_psnr_after": state.recon_psnr_after,
-        "timings": {"load_s": load_s, **state.timings, **result.timings},
-        "strokes": [{"concept": s.concept, "action": s.action, "strength": s.strength, "enabled": s.enabled,
-                     "styled": s.style_levels is not None, "mask": str(spec.mask)} for s, spec in zip(strokes, specs)],
-        "notes": notes,
-    }
-    if report_path is not None:
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(json.dumps(report, indent=1) + "\n")
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
-    return report
 
 
 def _tqdm_callback(desc: str) -> Any:
@@ -212,43 +155,101 @@ def _tqdm_callback(desc: str) -> Any:
     return callback
 
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+def _edit_strokes(args: argparse.Namespace) -> list[Any]:
+    """The recipe's strokes, or the one stroke the flags describe."""
+    from ganpaint_core.edit.record import load_recipe, recipe_stroke
+
+    if args.recipe:
+        return load_recipe(Path(args.recipe))
+    missing = [f"--{k}" for k in ("mask", "concept", "action") if not getattr(args, k)]
+    if missing:
+        raise GanpaintError(f"give {', '.join(missing)} (or a --recipe with several strokes)")
+    if args.style and args.style_seed is not None:
+        raise GanpaintError("give --style (a reference image) or --style-seed (a generated sample), not both")
+    raw: dict[str, Any] = {"mask": str(Path(args.mask).resolve()), "concept": args.concept, "action": args.action,
+                           "strength": args.strength}
+    if args.style:
+        raw["style"] = {"kind": "reference", "path": str(Path(args.style).resolve()), "strength": args.style_strength}
+    elif args.style_seed is not None:
+        raw["style"] = {"kind": "sample", "seed": args.style_seed, "strength": args.style_strength}
+    else:
+        raw["style_strength"] = args.style_strength  # checked even with no style to apply it to
+    return [recipe_stroke(raw, Path("."), "")]
+
+
+def _check_output(out: Path, *, folder: bool) -> None:
+    """Refuse an output the edit could not be written to, before the edit runs."""
+    from PIL import Image
+
+    if folder:
+        if out.exists() and not out.is_dir():
+            raise GanpaintError(f"--out {out}: is a file; with a folder of photos --out names a folder")
+        return
+    if out.is_dir():
+        raise GanpaintError(f"--out {out}: is a folder; give a file name such as {out / 'edited.png'}")
+    if out.suffix.lower() not in Image.registered_extensions() or out.suffix.lower() in {".gif", ".pdf", ".eps"}:
+        raise GanpaintError(f"--out {out}: unknown image type {out.suffix!r}; use .png (lossless), .jpg or .webp")
+
+
+def _edit_one(engine: Any, image: Path, strokes: list[Any], args: argparse.Namespace, out: Path,
+              report_path: Path | None, references: dict) -> dict[str, Any]:
+    from PIL import Image
+
+    from ganpaint_core.edit.pipeline import edit_files
+    from ganpaint_core.edit.spec import EditOptions
+
+    outcome = edit_files(engine, image, strokes, options=EditOptions(fit=args.fit, adapt=not args.no_adapt,
+                                                                       refit=args.refit),
+                         max_pixels=int(args.max_megapixels * 1e6), references=references,
+                         callback=_tqdm_callback(f"{image.name}: setup"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(outcome.result.final).save(out)
+    record = outcome.record | {"files": {"image": str(image), "output": str(out)}}
+    if report_path is not None:
+        write_json(report_path, record)
+    for note in record["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    return record
+
+
 def _cmd_edit(args: argparse.Namespace) -> int:
     from ganpaint_core.edit.engine import EditEngine
-    from ganpaint_core.edit.recipe import StrokeSpec, load_recipe
+    from ganpaint_core.edit.spec import unit_interval
     from ganpaint_core.loading import load_model
     from ganpaint_core.photo import PhotoError
 
-    if args.recipe:
-        specs = load_recipe(Path(args.recipe))
-    else:
-        missing = [f"--{k}" for k in ("mask", "concept", "action") if not getattr(args, k)]
-        if missing:
-            raise GanpaintError(f"give {', '.join(missing)} (or a --recipe with several strokes)")
-        specs = [StrokeSpec(mask=Path(args.mask), concept=args.concept, action=args.action, strength=args.strength,
-                            style=Path(args.style) if args.style else None, style_strength=args.style_strength)]
-    engine = EditEngine(load_model(args.model, device=_pick_device(args.device)))
-    image = Path(args.image)
-    if image.is_dir():
-        from tqdm.auto import tqdm
+    strokes = _edit_strokes(args)
+    if args.max_megapixels <= 0 or args.max_megapixels != args.max_megapixels:
+        raise GanpaintError(f"--max-megapixels must be a positive number, got {args.max_megapixels}")
+    unit_interval("--strength", args.strength)
+    image, out = Path(args.image), Path(args.out)
+    _check_output(out, folder=image.is_dir())
+    engine = EditEngine(load_model(args.model, device=pick_device(args.device)))
+    references: dict = {}
+    if not image.is_dir():
+        record = _edit_one(engine, image, strokes, args, out, Path(args.report) if args.report else None, references)
+        psnr = record["reconstruction_psnr_db"]
+        print(f"wrote {out}: PSNR {psnr['inverted']:.1f} dB -> {psnr['adapted']:.1f} dB after adaptation; "
+              f"setup {record['timings_s'].get('setup_s', 0):.1f} s")
+        return 0
+    from tqdm.auto import tqdm
 
-        images = sorted(p for p in image.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
-        if not images:
-            raise GanpaintError(f"{image}: no images (jpg, png, webp, gif, bmp, tiff) in this folder")
-        out_dir = Path(args.out)
-        failures = 0
-        for path in tqdm(images, desc="photos"):
-            try:
-                _edit_one(engine, path, specs, args, out_dir / f"{path.stem}.png",
-                          out_dir / f"{path.stem}.json" if args.report else None)
-            except PhotoError as exc:  # one bad photo does not stop the batch
-                failures += 1
-                print(f"skipped: {exc}", file=sys.stderr)
-        print(f"edited {len(images) - failures} of {len(images)} photos into {out_dir}")
-        return 1 if failures == len(images) else 0
-    report = _edit_one(engine, image, specs, args, Path(args.out), Path(args.report) if args.report else None)
-    print(f"wrote {report['output']}: PSNR {report['recon_psnr_before']:.1f} dB -> {report['recon_psnr_after']:.1f} dB "
-          f"after adaptation; setup {report['timings'].get('invert_s', 0) + report['timings'].get('adapt_s', 0):.1f} s")
-    return 0
+    images = sorted(p for p in image.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise GanpaintError(f"{image}: no images (jpg, png, webp, gif, bmp, tiff) in this folder")
+    failures = 0
+    for path in tqdm(images, desc="photos"):
+        try:
+            _edit_one(engine, path, strokes, args, out / f"{path.stem}.png",
+                      out / f"{path.stem}.json" if args.report else None, references)
+        except PhotoError as exc:  # one bad photo does not stop the batch
+            failures += 1
+            print(f"skipped: {exc}", file=sys.stderr)
+    print(f"edited {len(images) - failures} of {len(images)} photos into {out}")
+    return 1 if failures == len(images) else 0
 
 
 def _cmd_dissect(args: argparse.Namespace) -> int:
@@ -264,7 +265,7 @@ def _cmd_dissect(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = _pick_device(args.device)
+    device = pick_device(args.device)
     Registry.scan().get(args.model)  # an unknown name fails before any loading
     segmenter = load_scene_segmenter(args.segmenter, source=args.segmenter_source, device=device)
     model = load_model(args.model, device=device)
@@ -328,7 +329,7 @@ def _cmd_train_encoder(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = load_model(args.model, device=_pick_device(args.device))
+    model = load_model(args.model, device=pick_device(args.device))
     widths = tuple(int(w) for w in args.widths.split(",")) if args.widths else None
     try:
         cfg = default_config(model, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, widths=widths)
@@ -382,8 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--action", choices=["add", "remove"])
     p.add_argument("--strength", type=float, default=0.75, help="0 = no-op … 1 = strong (default 0.75)")
     p.add_argument("--style", help="reference image whose look the added concept copies")
-    p.add_argument("--style-strength", type=float, default=0.5)
-    p.add_argument("--recipe", help="JSON file with several strokes (see docs)")
+    p.add_argument("--style-seed", type=int, help="a generated sample whose look the added concept copies")
+    p.add_argument("--style-strength", type=float, default=0.5, help="0 = the default look … 1 = the style's")
+    p.add_argument("--recipe", help="JSON file with several strokes, or an edit record (the app's JSON download)")
     p.add_argument("--no-adapt", action="store_true", help="skip image-specific adaptation")
     p.add_argument("--refit", action="store_true", help="short refit of the adaptation outside the edit")
     p.add_argument("--fit", choices=["crop", "pad"], default="crop", help="how the photo becomes square")

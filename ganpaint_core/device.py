@@ -1,9 +1,12 @@
 """Which torch device to run on: one rule for the app, the CLI and training."""
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ganpaint_core.errors import GanpaintError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -11,6 +14,8 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 def pick_device(name: str | torch.device | None = "auto") -> torch.device:
     """``auto`` (or None): CUDA when torch sees a GPU, else the CPU; ``cuda`` without a GPU is refused with
     what to pass instead; any other torch device name is taken as it is."""
+    import torch  # here, so that a CLI command that needs no torch starts without it
+
     if isinstance(name, torch.device):
         return name
     if name in (None, "auto"):

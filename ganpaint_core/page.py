@@ -1,7 +1,8 @@
-"""What the web page does and says, without gradio: each user action in, a ``PageUpdate`` out.
+"""What the web page does, without gradio: each user action in, a ``PageUpdate`` out.
 
 ``app.py`` only lays out components and binds each update's fields to them; everything a click does
-(which library call, which message, which file) lives here and is tested with plain Python.
+(which library call, which message, which file) lives here and is tested with plain Python. Renders go
+through the one edit path (``ganpaint_core.edit.pipeline.edit_photo``), as the CLI's and ``/edit``'s do.
 
 Example::
 
@@ -28,15 +29,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ganpaint_core.canvas import canvas_image, display_image, preview_image, stroke_from_layers, upscale
+from ganpaint_core.catalog import SAMPLE_SEED_BASE, EngineCatalog, NotDissected, sample_images
 from ganpaint_core.dissect import DissectConfig
-from ganpaint_core.edit.engine import EditEngine, RenderResult
+from ganpaint_core.edit.engine import EditEngine
+from ganpaint_core.edit.pipeline import EditOutcome, edit_files
+from ganpaint_core.edit.record import RecipeStroke
+from ganpaint_core.edit.spec import EditOptions, StrokeSpec, StyleSpec, unit_interval
 from ganpaint_core.errors import GanpaintError
+from ganpaint_core.jobs import JobBoard, JobUpdate, run_job
+from ganpaint_core.page_text import HOW_TO, problem, progress_line, ready_text
 from ganpaint_core.registry import Registry, model_status
 from ganpaint_core.session import (
-    SAMPLE_SEED_BASE, EditSession, EngineCatalog, JobUpdate, NotDissected, SessionStroke, StyleChoice, add_stroke,
-    canvas_image, clear_reference, clear_strokes, close_photo, delete_stroke, describe_progress, display_image,
-    edit_photo, open_photo, preview_image, render, reprepare, run_job, sample_images, set_enabled, set_reference,
-    sidecar, stroke_from_layers, stroke_labels, undo, upscale,
+    EditSession, add_stroke, check_stroke, clear_reference, clear_strokes, close_photo, delete_stroke, file_stem,
+    open_photo, render, reprepare, set_enabled, set_reference, stroke_labels, undo,
 )
 
 log = logging.getLogger(__name__)
@@ -46,14 +52,7 @@ APP_DISSECT = DissectConfig(samples=400, causal_samples=48, template_samples=200
 STYLE_KINDS = {"Default look": "dictionary", "Generated sample": "sample", "My reference": "reference"}
 SLIDER_SIDE = 1600  # before/after shown up to this side; the download is full size
 RENDER_MAX_AGE_S = 3600  # rendered downloads are deleted after this long
-HOW_TO = ("**1** Upload a photo or pick an example. **2** Paint on it, choose a concept and *add* or *remove*: the "
-          "preview follows. **Add stroke** keeps it and clears the canvas for the next one. **3** *Render full "
-          "resolution* for the PNG and its JSON record.")
 UNCHANGED: Any = object()  # a PageUpdate field left as it is on the page
-
-
-def problem(text: str) -> str:
-    return f"**Problem:** {text}"
 
 
 @dataclass(frozen=True)
@@ -115,9 +114,11 @@ class PaintSettings:
     style_strength: float = 0.75  # in [0, 1]
     style_seed: int | None = None  # the gallery sample for "Generated sample"
 
-    def style(self) -> StyleChoice:
-        return StyleChoice(kind=STYLE_KINDS.get(self.style_kind, "dictionary"), seed=self.style_seed,
-                           strength=float(self.style_strength))
+    def style(self, session: EditSession) -> StyleSpec:
+        """The look these settings ask for (the session's reference for "My reference")."""
+        kind = STYLE_KINDS.get(self.style_kind, "dictionary")
+        return StyleSpec(kind=kind, seed=self.style_seed, strength=self.style_strength,
+                         reference=session.reference if kind == "reference" else None)
 
 
 def _reports_problems(method: Callable[..., PageUpdate]) -> Callable[..., PageUpdate]:
@@ -133,7 +134,7 @@ def _reports_problems(method: Callable[..., PageUpdate]) -> Callable[..., PageUp
 
 def stroke_list(session: EditSession) -> StrokeList:
     labels = stroke_labels(session)
-    on = tuple(lab for lab, s in zip(labels, session.strokes) if s.stroke.enabled)
+    on = tuple(lab for lab, s in zip(labels, session.strokes) if s.enabled)
     return StrokeList(labels=tuple(labels), enabled=on, can_undo=bool(session.undo_stack))
 
 
@@ -151,6 +152,7 @@ class EditPage:
         self.default_model = self.catalog.default_name
         self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="ganpaint-app-"))
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.jobs = JobBoard()  # setups, downloads and dissections running now
 
     def engine(self, session: EditSession) -> EditEngine:
         return self.catalog.engine(session.model or self.default_model)
@@ -195,24 +197,23 @@ class EditPage:
         engine = self.engine(session)
         t0 = time.monotonic()
         try:
-            new = yield from _progress(run_job(lambda cb: open_photo(engine, path, name=name, fit=fit, callback=cb,
-                                                                     previous=session)))
+            new = yield from self._run(lambda cb: open_photo(engine, path, name=name, fit=fit, callback=cb,
+                                                             previous=session))
         except GanpaintError as exc:
             keep = " The previous photo stays loaded." if session.state is not None else ""
             yield PageUpdate(status=problem(f"{exc}.{keep}"))
             return
         yield PageUpdate(session=new, canvas=canvas_of(new), preview=display_image(new.photo), slider=None,
-                         status=self.ready_text(new, time.monotonic() - t0), png=None, sidecar=None,
-                         strokes=stroke_list(new))
+                         status=ready_text(new.photo_name, new.model, new.state, time.monotonic() - t0), png=None,
+                         sidecar=None, strokes=stroke_list(new))
 
-    @staticmethod
-    def ready_text(session: EditSession, seconds: float) -> str:
-        s = session.state
-        w, h = s.photo.size
-        notes = "".join(f"<br>· {n}" for n in s.notes)
-        return (f"**{session.photo_name}** ({w}×{h}) is ready on {session.model} ({seconds:.1f} s). "
-                f"Reconstruction: **{s.recon_psnr_after:.1f} dB PSNR** after adaptation "
-                f"({s.recon_psnr_before:.1f} dB inverted). Paint on it now.{notes}")
+    def _run(self, work: Callable[[Any], Any]) -> Iterator[JobUpdate]:
+        """A long job on this page's board: re-yields its progress, returns its result (``yield from`` it)."""
+        for update in run_job(work, board=self.jobs):
+            if update.done:
+                return update.result
+            yield update
+        raise GanpaintError("the job ended without a result")
 
     def switch_model(self, session: EditSession, name: str) -> Iterator[JobUpdate | PageUpdate]:
         """Load (download) another model, set the photo up on it again; on failure stay where we are."""
@@ -231,10 +232,10 @@ class EditPage:
                 load: Callable[[Any], EditEngine]) -> Iterator[JobUpdate | PageUpdate]:
         current = session.model or self.default_model
         try:
-            engine = yield from _progress(run_job(load))
+            engine = yield from self._run(load)
             new = EditSession(model=name)
             if session.state is not None:
-                new = yield from _progress(run_job(lambda cb: reprepare(engine, session, callback=cb)))
+                new = yield from self._run(lambda cb: reprepare(engine, session, callback=cb))
         except NotDissected as exc:
             yield PageUpdate(status=(f"{exc}\n\nPress **Dissect {name}** to run it here (a few minutes on a CPU "
                                      f"for a small model, much longer for a 256-px one; Cancel stops it and a later "
@@ -273,14 +274,21 @@ class EditPage:
             return PageUpdate(session=clear_reference(session), style_kind="Default look")
         new = set_reference(self.engine(session), session, path, name=name)
         return PageUpdate(session=new, style_kind="My reference",
-                          status=f"Style reference **{new.reference_name}** loaded: added concepts copy its look.")
+                          status=f"Style reference **{new.reference.name}** loaded: added concepts copy its look.")
 
     # -- strokes ---------------------------------------------------------------------------------------
     def _pending(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
-                 settings: PaintSettings) -> tuple[SessionStroke | None, EditSession]:
-        """The stroke painted on the canvas but not yet added (None if the canvas is blank)."""
-        return stroke_from_layers(self.engine(session), session, layers or [], concept=settings.concept,
-                                  action=settings.action, strength=settings.strength, style=settings.style())
+                 settings: PaintSettings) -> StrokeSpec | None:
+        """The stroke painted on the canvas but not yet added (None if the canvas is blank or no photo)."""
+        if session.state is None:
+            return None
+        engine = self.engine(session)
+        spec = stroke_from_layers(layers or [], session.photo, resolution=engine.resolution, concept=settings.concept,
+                                  action=settings.action, strength=settings.strength, style=settings.style(session))
+        return None if spec is None else check_stroke(engine, session, spec)
+
+    def _preview(self, session: EditSession, outcome: EditOutcome) -> np.ndarray:
+        return preview_image(session.photo, outcome.result.preview, outcome.result.region)
 
     @_reports_problems
     def paint(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
@@ -288,27 +296,27 @@ class EditPage:
         """The live preview of the kept strokes plus what is painted on the canvas now."""
         if session.state is None:
             return PageUpdate()
-        pending, session = self._pending(session, layers, settings)
-        result = render(self.engine(session), session, pending=pending, final=False)
+        pending = self._pending(session, layers, settings)
+        outcome = render(self.engine(session), session, pending=pending, final=False)
         what = (f"{settings.action} **{settings.concept}** under the paint (not added yet)" if pending
                 else "no stroke on the canvas")
-        return PageUpdate(preview=preview_image(session, result), session=session,
+        return PageUpdate(preview=self._preview(session, outcome),
                           paint_info=f"Preview: {what} · {len(session.strokes)} stroke(s) kept · "
-                                     f"{result.timings['tail_s'] * 1000:.0f} ms")
+                                     f"{outcome.result.timings['tail_s'] * 1000:.0f} ms")
 
     @_reports_problems
     def add(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
             settings: PaintSettings) -> PageUpdate:
         """Keep the painted stroke and clear the canvas for the next one."""
-        pending, session = self._pending(session, layers, settings)
+        pending = self._pending(session, layers, settings)
         if pending is None:
             raise GanpaintError("the canvas is empty: paint over the part of the photo to change first"
                                 if session.state is not None else
                                 "no photo yet: upload a photo (or pick an example) first")
         session = add_stroke(session, pending)
-        result = render(self.engine(session), session, final=False)
+        outcome = render(self.engine(session), session, final=False)
         n = len(session.strokes)
-        return PageUpdate(session=session, canvas=canvas_of(session), preview=preview_image(session, result),
+        return PageUpdate(session=session, canvas=canvas_of(session), preview=self._preview(session, outcome),
                           paint_info=f"Canvas cleared · {n} stroke(s) kept", strokes=stroke_list(session),
                           status=f"Stroke {n} added: {settings.action} {settings.concept}. Paint the next one, or "
                                  "render full resolution.")
@@ -318,29 +326,25 @@ class EditPage:
                settings: PaintSettings) -> PageUpdate:
         """Keep any painted stroke, render at full resolution, write the PNG and its JSON record."""
         fields: dict[str, Any] = {}
-        pending, session = self._pending(session, layers, settings)
+        pending = self._pending(session, layers, settings)
         if pending is not None:
             session = add_stroke(session, pending)
             fields.update(canvas=canvas_of(session), strokes=stroke_list(session),
                           paint_info=f"Canvas cleared · {len(session.strokes)} stroke(s) kept")
-        engine = self.engine(session)
-        result = render(engine, session, final=True)
-        png, record = self.save_render(engine, session, result)
-        before, after = session.photo.original, result.final
-        h, w = after.shape[:2]
-        if max(h, w) > SLIDER_SIDE:
-            size = (round(w * SLIDER_SIDE / max(h, w)), round(h * SLIDER_SIDE / max(h, w)))
-            before = np.asarray(Image.fromarray(before).resize(size, Image.Resampling.BOX))
-            after = np.asarray(Image.fromarray(after).resize(size, Image.Resampling.BOX))
-        active = sum(1 for s in session.strokes if s.stroke.enabled)
+        outcome = render(self.engine(session), session, final=True)
+        png, record = self.save_render(session.photo_name, outcome)
+        result = outcome.result
+        before, after = shrink_for_slider(session.photo.original), shrink_for_slider(result.final)
+        h, w = result.final.shape[:2]
+        active = sum(1 for s in session.strokes if s.enabled)
         notes = "".join(f"<br>· {n}" for n in result.notes)
-        return PageUpdate(session=session, slider=(before, after), preview=preview_image(session, result),
+        return PageUpdate(session=session, slider=(before, after), preview=self._preview(session, outcome),
                           png=str(png), sidecar=str(record), **fields,
                           status=f"Rendered {w}×{h} with {active} active stroke(s) in "
                                  f"{sum(result.timings.values()):.2f} s. Drag the slider to compare; download "
                                  f"below.{notes}")
 
-    def save_render(self, engine: EditEngine, session: EditSession, result: RenderResult) -> tuple[Path, Path]:
+    def save_render(self, name: str, outcome: EditOutcome) -> tuple[Path, Path]:
         """The final PNG and its JSON record in a fresh folder (older renders are pruned)."""
         t0 = time.monotonic()
         now = time.time()
@@ -348,10 +352,11 @@ class EditPage:
             if sub.is_dir() and now - sub.stat().st_mtime > RENDER_MAX_AGE_S:
                 shutil.rmtree(sub, ignore_errors=True)
         folder = Path(tempfile.mkdtemp(dir=self.out_dir))
-        png = folder / f"{session.photo_name}-ganpaint.png"
-        Image.fromarray(result.final).save(png)
-        record = sidecar(engine, session, result, extra_timings={"save_png_s": time.monotonic() - t0})
-        side = folder / f"{session.photo_name}-ganpaint.json"
+        png = folder / f"{name}-ganpaint.png"
+        Image.fromarray(outcome.result.final).save(png)
+        record = dict(outcome.record)
+        record["timings_s"] = record["timings_s"] | {"save_png_s": round(time.monotonic() - t0, 4)}
+        side = folder / f"{name}-ganpaint.json"
         side.write_text(json.dumps(record, indent=1) + "\n")
         return png, side
 
@@ -359,8 +364,8 @@ class EditPage:
     def change_strokes(self, session: EditSession, op: Callable[[EditSession], EditSession]) -> PageUpdate:
         """A stroke-list change (switch, delete, undo, clear), then a fresh preview."""
         new = op(session)
-        result = render(self.engine(new), new, final=False)
-        return PageUpdate(session=new, preview=preview_image(new, result), strokes=stroke_list(new))
+        outcome = render(self.engine(new), new, final=False)
+        return PageUpdate(session=new, preview=self._preview(new, outcome), strokes=stroke_list(new))
 
     def toggle(self, session: EditSession, selected: Sequence[str] | None) -> PageUpdate:
         return self.change_strokes(session, lambda s: set_enabled(
@@ -382,27 +387,32 @@ class EditPage:
 
     # -- the stateless endpoint ------------------------------------------------------------------------
     def edit(self, image: str | None, mask: str | None, *, concept: str, action: str = "add",
-             strength: float = 0.75, style: str | None = None, style_strength: float = 0.75) -> np.ndarray:
-        """One photo edited start to finish on the default model (``GanpaintError``/``ValueError`` on bad input)."""
+             strength: float = 0.75, style: str | None = None, style_strength: float = 0.75,
+             style_seed: int | None = None) -> Path:
+        """One photo edited start to finish on the default model, as the CLI edits it: the PNG's path (its
+        JSON record beside it). A reference image ``style``, or a generated sample ``style_seed``, or neither.
+        ``GanpaintError`` on bad input, before any setup."""
         if image is None or mask is None:
             raise GanpaintError("give both an image and a mask image (white or opaque where to edit)")
-        final, _ = edit_photo(self.catalog.engine(self.default_model), image, mask, concept=str(concept),
-                              action=str(action), strength=float(strength), style=style,
-                              style_strength=float(style_strength))
-        return final
+        if style is not None and style_seed is not None:
+            raise GanpaintError("give a style image or a style sample seed, not both")
+        unit_interval("style strength", style_strength)  # checked even when there is no style to apply it to
+        kind = "reference" if style is not None else "sample" if style_seed is not None else "dictionary"
+        stroke = RecipeStroke(mask=Path(mask), concept=concept, action=action, strength=strength, style_kind=kind,
+                              style_seed=style_seed, style_path=Path(style) if style is not None else None,
+                              style_strength=style_strength)
+        name = file_stem(Path(image).name)
+        outcome = edit_files(self.catalog.engine(self.default_model), image, [stroke], options=EditOptions(), name=name)
+        return self.save_render(name, outcome)[0]
 
 
-def _progress(job: Iterator[JobUpdate]) -> Iterator[JobUpdate]:
-    """Re-yield a job's progress and return its result (``yield from`` it)."""
-    for update in job:
-        if update.done:
-            return update.result
-        yield update
-    raise GanpaintError("the job ended without a result")
-
-
-def progress_line(update: JobUpdate) -> str:
-    return f"**Working:** {describe_progress(update)} · {update.seconds:.0f} s (Cancel stops it)"
+def shrink_for_slider(image: np.ndarray, side: int = SLIDER_SIDE) -> np.ndarray:
+    """The image with its longer side at most ``side`` (area-averaged) for the before/after view."""
+    h, w = image.shape[:2]
+    if max(h, w) <= side:
+        return image
+    size = (round(w * side / max(h, w)), round(h * side / max(h, w)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
 
 
 __all__ = ["EditPage", "PageUpdate", "PaintSettings", "StrokeList", "Canvas", "Choices", "STYLE_KINDS", "HOW_TO",

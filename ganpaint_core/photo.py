@@ -234,11 +234,12 @@ def load_photo(
     size: int,
     fit: Literal["crop", "pad"] = "crop",
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    what: str = "photo",
 ) -> Photo:
-    """Read a photo for a model of side ``size``; see :class:`Photo`."""
+    """Read a photo for a model of side ``size``; see :class:`Photo`. ``what`` names it in refusals."""
     if fit not in ("crop", "pad"):
         raise PhotoError(f"fit must be 'crop' or 'pad', got {fit!r}")
-    img, notes = open_image(source, max_pixels=max_pixels)
+    img, notes = open_image(source, max_pixels=max_pixels, what=what)
     box = SquareBox.fitted(img.width, img.height, fit=fit)
     if fit == "pad":
         # Pad with the photo's edge colours (replicated border), not black, so the GAN is not asked for a frame.

@@ -4,8 +4,11 @@ Example::
 
     engine = EditEngine(load_model("synth-church"))
     state = engine.prepare(load_photo("church.jpg", size=engine.resolution))       # invert + adapt, once
-    stroke = engine.stroke(mask, concept="tree", action="add", strength=0.8)
+    stroke = engine.stroke(mask, concept="tree", action="add", strength=0.8)   # mask on the model's square
     result = engine.render(state, [stroke])                                           # one tail pass
+
+Edits as users describe them (style specs, records, setup) go through
+:func:`ganpaint_core.edit.pipeline.edit_photo`, which calls this engine.
     result.final                                                                      # full-resolution RGB
 """
 from __future__ import annotations
@@ -14,9 +17,8 @@ import copy
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -28,13 +30,14 @@ from ganpaint_core.edit.invert import InversionConfig, invert
 from ganpaint_core.edit.layers import run_tail, tail_layer_shapes
 from ganpaint_core.edit.losses import get_lpips
 from ganpaint_core.edit.strokes import EditStroke, StrokeError, apply_strokes, grid_alpha
-from ganpaint_core.edit.style import concept_region, style_levels
+from ganpaint_core.edit.spec import Reference, StyleSpec
+from ganpaint_core.edit.style import StyleCache, blend_levels, concept_region, style_levels
 from ganpaint_core.loading import LoadedModel
 from ganpaint_core.metrics import psnr
-from ganpaint_core.photo import Photo
+from ganpaint_core.photo import Photo, mask_to_square, to_uint8
+from ganpaint_core.progress import Callback
 
 log = logging.getLogger(__name__)
-Callback = Callable[[int, int, dict[str, Any]], None]
 
 CHANGE_THRESHOLD = 2 / 255 * 2  # a pixel counts as changed by the edit above 2 levels of 255 (in [-1, 1] units)
 
@@ -65,11 +68,6 @@ class RenderResult:
     notes: list[str]  # what was adjusted or skipped
 
 
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """[1, 3, S, S] in [-1, 1] -> uint8 [S, S, 3]."""
-    return ((image[0].detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-
-
 class EditEngine:
     """Inversion, adaptation, edits and paste-back over a shared, read-only model."""
 
@@ -88,6 +86,7 @@ class EditEngine:
         self.use_lpips = use_lpips
         self._shapes = adapter_shapes(tail_layer_shapes(model.generator, self.layer), model.manifest.fine_layers)
         self._lock = threading.Lock()  # torch ops are thread-safe; this only guards lazy LPIPS creation
+        self.styles = StyleCache()  # style levels at strength 1, by content (reference sha256, sample seed)
 
     # -- per photo ------------------------------------------------------------------------------
     def _lpips(self):
@@ -136,9 +135,10 @@ class EditEngine:
     # -- strokes --------------------------------------------------------------------------------
     def stroke(self, mask: np.ndarray, *, concept: str, action: str, strength: float = 0.75,
                style: tuple[float, ...] | None = None, photo: Photo | None = None) -> EditStroke:
-        """A validated stroke. ``mask`` is float [H, W] in [0, 1] over the photo (or already the model square)."""
+        """A validated stroke. ``mask`` is float [H, W] in [0, 1] over the photo at any scale (with ``photo``),
+        or over the model's square."""
         notes: list[str] = []
-        square = self.mask_to_square(mask, photo) if photo is not None else mask
+        square = mask_to_square(mask, photo, self.resolution) if photo is not None else mask
         if square.shape != (self.resolution, self.resolution):
             notes.append(f"mask resized from {square.shape[1]}×{square.shape[0]} to {self.resolution}×{self.resolution}")
             square = np.asarray(Image.fromarray((square * 255).astype(np.uint8)).resize(
@@ -150,44 +150,48 @@ class EditEngine:
         s.validate(self.concepts)
         return s
 
-    def mask_to_square(self, mask: np.ndarray, photo: Photo) -> np.ndarray:
-        """A mask over the original photo -> the model square (crop or pad with the photo's box)."""
-        h, w = photo.original.shape[:2]
-        if mask.shape != (h, w):
-            raise StrokeError(f"mask is {mask.shape[1]}×{mask.shape[0]}, the photo {w}×{h}; use load_mask to resize it")
-        l, t, r, b = photo.box
-        padded = np.zeros((b - t, r - l), np.float32)
-        src = mask[max(t, 0): min(b, h), max(l, 0): min(r, w)]
-        padded[max(-t, 0): max(-t, 0) + src.shape[0], max(-l, 0): max(-l, 0) + src.shape[1]] = src
-        img = Image.fromarray((padded * 255).round().astype(np.uint8))
-        img = img.resize((self.resolution, self.resolution), Image.Resampling.BOX)
-        return np.asarray(img, dtype=np.float32) / 255
+    # -- style ----------------------------------------------------------------------------------
+    def style_levels(self, style: StyleSpec, concept: str) -> tuple[float, ...] | None:
+        """The insertion levels ``style`` gives an "add" of ``concept`` (None: the defaults). The one
+        resolver of a style for every way in; analysis at strength 1 is cached by content."""
+        style.check()
+        if style.is_default:
+            return None
+        if style.kind == "sample":
+            return self.style_from_sample(int(style.seed), concept=concept, strength=style.strength)
+        return self.style_from_reference(style.reference, concept=concept, strength=style.strength)
 
-    def style_from_reference(self, reference: Photo, *, concept: str, strength: float, steps: int = 40) -> tuple[float, ...]:
+    def style_from_reference(self, reference: Reference, *, concept: str, strength: float,
+                             steps: int = 40) -> tuple[float, ...]:
         """Insertion levels copied from ``reference``'s concept region (quick inversion), blended by ``strength``."""
         self.concepts.ranking(concept)
-        target = reference.model_image.to(self.device)
+        full = self.styles.get(("reference", reference.sha256, concept, steps),
+                               lambda: self._reference_levels(reference.image, concept, steps))
+        return blend_levels(self.concepts, concept, full, strength)
+
+    def _reference_levels(self, image: Photo, concept: str, steps: int) -> tuple[float, ...]:
+        target = image.model_image.to(self.device)
         quick = InversionConfig(latent_steps=steps, joint_steps=0, candidates=8)
         inv = invert(self.model.generator, target, layer=self.layer, encoder=self.model.encoder, cfg=quick)
         seg = self.model.segmenter
-        label = None
-        if seg is not None:
-            from ganpaint_core.synth.scenes import LABELS
-
-            label = LABELS.index(concept) if concept in LABELS else None
+        label = seg.labels.index(concept) if seg is not None and concept in seg.labels else None
         with torch.no_grad():
             region = concept_region(inv.features, self.concepts, concept, image=target,
-                                    segment=(lambda x: seg.predict(x)) if seg is not None else None, label=label)
-        return style_levels(inv.features, region, self.concepts, strength=strength, concept=concept)
+                                    segment=seg.predict if seg is not None else None, label=label)
+        return style_levels(inv.features, region, self.concepts, concept=concept)
 
     def style_from_sample(self, seed: int, *, concept: str, strength: float) -> tuple[float, ...]:
         """Insertion levels from a generated sample (its own features, no inversion needed)."""
         self.concepts.ranking(concept)
-        with torch.no_grad():
-            z = torch.randn(1, self.model.generator.latent_size, generator=torch.Generator().manual_seed(seed))
-            features = self.head(z.to(self.device))
-            region = concept_region(features, self.concepts, concept)
-        return style_levels(features, region, self.concepts, strength=strength, concept=concept)
+        full = self.styles.get(("sample", int(seed), concept), lambda: self._sample_levels(int(seed), concept))
+        return blend_levels(self.concepts, concept, full, strength)
+
+    @torch.no_grad()
+    def _sample_levels(self, seed: int, concept: str) -> tuple[float, ...]:
+        z = torch.randn(1, self.model.generator.latent_size, generator=torch.Generator().manual_seed(seed))
+        features = self.head(z.to(self.device))
+        region = concept_region(features, self.concepts, concept)
+        return style_levels(features, region, self.concepts, concept=concept)
 
     # -- render ---------------------------------------------------------------------------------
     @torch.no_grad()
@@ -223,9 +227,9 @@ class EditEngine:
         out = None
         if final:
             t1 = time.monotonic()
-            out = paste_back(state.photo, to_uint8(edited), region)
+            out = paste_back(state.photo, to_uint8(edited[0]), region)
             timings["paste_s"] = time.monotonic() - t1
-        return RenderResult(preview=to_uint8(edited), final=out, region=region, timings=timings, notes=notes)
+        return RenderResult(preview=to_uint8(edited[0]), final=out, region=region, timings=timings, notes=notes)
 
     def release_mask(self, strokes: Sequence[EditStroke], *, grid: int) -> torch.Tensor:
         """[1, 1, S, S]: the strokes' edit-grid alpha (what the edit layer actually changes), upsampled."""

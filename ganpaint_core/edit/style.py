@@ -1,11 +1,16 @@
 """Style from a reference: the units' own activations in the reference's concept region become the
-insertion levels for "add", blended with the dictionary's levels by a style strength.
+insertion levels for "add", blended with the defaults by a style strength (:func:`blend_levels`, the only
+place that does it).
 
 The reference (any photo, or a generated sample) is inverted quickly (encoder and a few steps). The
 concept's region in it is found by the model's segmenter when it has one, else where the concept's top
 units are active above half their level.
 """
 from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 
 import torch
 from torch.nn import functional as F
@@ -37,26 +42,66 @@ def concept_region(
     return active >= 0.5
 
 
+def default_levels(concepts: ConceptDictionary, concept: str) -> torch.Tensor:
+    """The per-unit targets [C] an "add" of ``concept`` uses without a style: the dictionary's levels, or
+    for a concept drawn by a template the template's mean (so a style at strength 0 leaves it as it is)."""
+    template = concepts.template(concept)
+    return template.mean(dim=(1, 2)) if template is not None else torch.tensor(concepts.levels, dtype=torch.float32)
+
+
+def blend_levels(concepts: ConceptDictionary, concept: str, full: Sequence[float], strength: float) -> tuple[float, ...]:
+    """``(1 - strength) · default + strength · full``: a style's levels at ``strength``, from its levels at
+    strength 1 (``full``). The one place a style strength is applied, for every way in (page, API, CLI)."""
+    if not 0 <= strength <= 1:
+        raise ValueError(f"style strength must be in [0, 1], got {strength}")
+    default = default_levels(concepts, concept)
+    full_t = torch.tensor(tuple(full), dtype=torch.float32)
+    return tuple(((1 - strength) * default + strength * full_t).tolist())
+
+
 def style_levels(
     features: torch.Tensor,
     region: torch.Tensor,
     concepts: ConceptDictionary,
     *,
-    strength: float,
-    concept: str | None = None,
+    concept: str,
 ) -> tuple[float, ...]:
-    """Per-unit targets: (1 - strength) · default + strength · mean activation inside ``region``, where the
-    default is the dictionary's level, or for a ``concept`` drawn by a template the template's mean (so
-    strength 0 leaves the template as it is).
-
-    Where the region is empty the defaults are kept (style strength has nothing to copy).
-    """
-    if not 0 <= strength <= 1:
-        raise ValueError(f"style strength must be in [0, 1], got {strength}")
-    template = concepts.template(concept) if concept is not None else None
-    default = template.mean(dim=(1, 2)) if template is not None else torch.tensor(concepts.levels, dtype=torch.float32)
-    if not region.any() or strength == 0:
-        return tuple(default.tolist())
+    """Per-unit levels at style strength 1: the mean activation inside ``region`` (clamped at 0). Where the
+    region is empty the defaults are kept (the style has nothing to copy); :func:`blend_levels` applies a
+    strength."""
+    if not region.any():
+        return tuple(default_levels(concepts, concept).tolist())
     f = features[0].detach().cpu().float()  # [C, h, w]
-    inside = f[:, region.cpu()].mean(dim=1).clamp(min=0)  # [C]
-    return tuple(((1 - strength) * default + strength * inside).tolist())
+    return tuple(f[:, region.cpu()].mean(dim=1).clamp(min=0).tolist())
+
+
+class StyleCache:
+    """Levels at strength 1 per (style source, concept), shared by every session of an engine: a reference
+    is inverted once per concept, however many strokes, renders or users use it. Keys name the content
+    (a reference's sha256, a sample's seed), never a session; bounded, oldest dropped first.
+
+    Example::
+
+        cache = StyleCache()
+        full = cache.get(("reference", sha, "tree"), lambda: expensive_levels())
+    """
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple, tuple[float, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, compute: Callable[[], tuple[float, ...]]) -> tuple[float, ...]:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()  # outside the lock: an inversion takes a while, other keys need not wait
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)

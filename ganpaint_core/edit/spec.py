@@ -1,0 +1,152 @@
+"""What a user asks for, before it meets a model: strokes with their styles, and the edit's options.
+
+The page, the ``/edit`` endpoint, the CLI and recipes all describe an edit with these values and hand them
+to :func:`ganpaint_core.edit.pipeline.edit_photo`; every check of a user's value lives here, so each way in
+refuses the same things with the same words, before any setup runs.
+
+Example::
+
+    spec = StrokeSpec(mask=square, concept="tree", action="add", strength=0.8,
+                      style=StyleSpec(kind="sample", seed=1000003, strength=0.6))
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from ganpaint_core.concepts import ConceptDictionary
+from ganpaint_core.edit.strokes import StrokeError
+from ganpaint_core.photo import Photo, load_photo, to_uint8
+
+StyleKind = Literal["dictionary", "sample", "reference"]
+STYLE_KINDS: tuple[str, ...] = ("dictionary", "sample", "reference")
+SHOWN_CHARS = 40  # a refused text value is quoted up to this many characters
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, cut short: an error message never echoes a megabyte back."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + f"… ({len(text)} characters)"
+
+
+def unit_interval(name: str, value: Any) -> float:
+    """``value`` as a float in [0, 1]; ``StrokeError`` for anything else (NaN, inf, text, a list…)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise StrokeError(f"{name} must be a number in [0, 1], got {shown(value)}")
+    value = float(value)
+    if not math.isfinite(value) or not 0 <= value <= 1:
+        raise StrokeError(f"{name} must be a number in [0, 1], got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A style reference, reduced to the model's square (all that style analysis reads)."""
+
+    name: str  # file stem, for lists and records
+    sha256: str  # of the square's pixels: names the reference in caches and records
+    image: Photo  # the square (``original`` uint8 [S, S, 3], ``model_image`` [1, 3, S, S])
+
+    @classmethod
+    def load(cls, source: Any, *, resolution: int, name: str = "reference") -> Reference:
+        """Read a reference image (``PhotoError`` says why it cannot be used)."""
+        ref = load_photo(source, size=resolution, what="style reference")
+        square = to_uint8(ref.model_image[0])
+        image = Photo(original=square, model_image=ref.model_image, box=(0, 0, resolution, resolution), fit="crop")
+        digest = hashlib.sha256(ref.model_image.numpy().tobytes()).hexdigest()
+        return cls(name=name, sha256=digest, image=image)
+
+
+@dataclass(frozen=True)
+class StyleSpec:
+    """Where an "add" stroke takes its look from."""
+
+    kind: StyleKind = "dictionary"  # the dictionary's levels, a generated sample, or a reference image
+    seed: int | None = None  # the sample's seed (kind == "sample")
+    strength: float = 0.75  # in [0, 1]: 0 keeps the default levels, 1 copies the sample's / reference's
+    reference: Reference | None = None  # kind == "reference"
+
+    def check(self) -> None:
+        if self.kind not in STYLE_KINDS:
+            raise StrokeError(f"style must be one of {', '.join(STYLE_KINDS)}, got {shown(self.kind)}")
+        unit_interval("style strength", self.strength)
+        if self.kind == "sample" and self.seed is None:
+            raise StrokeError("pick a sample in the style gallery first (or choose the default look)")
+        if self.kind == "sample" and (isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))):
+            raise StrokeError(f"a sample style's seed must be a whole number, got {shown(self.seed)}")
+        if self.kind == "reference" and self.reference is None:
+            raise StrokeError("upload a reference image first (or choose the default look)")
+
+    @property
+    def is_default(self) -> bool:
+        """True when the stroke draws with the default levels (no style, or strength 0)."""
+        return self.kind == "dictionary" or self.strength == 0
+
+    def describe(self) -> str:
+        if self.kind == "sample":
+            return f"sample #{self.seed} at {self.strength:.2f}"
+        if self.kind == "reference":
+            name = self.reference.name if self.reference is not None else "reference"
+            return f"reference {name} at {self.strength:.2f}"
+        return "default look"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "strength": self.strength}
+        if self.kind == "sample":
+            out["seed"] = int(self.seed)
+        if self.kind == "reference" and self.reference is not None:
+            out.update(reference=self.reference.name, reference_sha256=self.reference.sha256)
+        return out
+
+
+@dataclass(frozen=True)
+class StrokeSpec:
+    """One stroke as the user gave it: a mask on the model's square, a concept, add or remove, how strongly."""
+
+    mask: np.ndarray  # float32 [S, S] in [0, 1] over the model's square (photo.mask_to_square maps any mask)
+    concept: str  # a concept of the model's dictionary
+    action: str  # "add" | "remove"
+    strength: float = 0.75  # in [0, 1]
+    style: StyleSpec = StyleSpec()  # only "add" strokes use it
+    enabled: bool = True  # switched-off strokes stay in the list but change nothing
+
+    def check(self, concepts: ConceptDictionary, *, resolution: int) -> None:
+        """Every cheap check, before any setup: ``StrokeError`` says what to change."""
+        if not isinstance(self.action, str) or self.action not in ("add", "remove"):
+            raise StrokeError(f"action must be 'add' or 'remove', got {shown(self.action)}")
+        if not isinstance(self.concept, str):
+            raise StrokeError(f"concept must be a name, got {shown(self.concept)}")
+        if self.concept not in concepts.names():
+            raise StrokeError(f"unknown concept {shown(self.concept)}; this model knows: {', '.join(concepts.names())}")
+        unit_interval("strength", self.strength)
+        if self.action == "add":
+            self.style.check()
+        mask = np.asarray(self.mask)
+        if mask.shape != (resolution, resolution):
+            raise StrokeError(f"stroke mask must be {resolution}×{resolution} (the model's square), got {mask.shape}")
+        if not np.isfinite(mask).all():
+            raise StrokeError("the mask has values that are not numbers")
+        if float(mask.max(initial=0)) <= 0:
+            raise StrokeError("the mask is empty: paint over the part of the photo where the concept should change")
+
+    @property
+    def effective_style(self) -> StyleSpec:
+        """The style the stroke draws with: "remove" strokes have none."""
+        return self.style if self.action == "add" else StyleSpec()
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """How the photo is set up and the result rendered."""
+
+    fit: Literal["crop", "pad"] = "crop"  # crop: the centre square; pad: all of the photo, at lower detail
+    adapt: bool = True  # image-specific adaptation of the fine layers (off: the plain inversion)
+    refit: bool = False  # a short warm-started refit outside the edit region, per render
+
+    def check(self) -> None:
+        if self.fit not in ("crop", "pad"):
+            raise StrokeError(f"fit must be 'crop' or 'pad', got {shown(self.fit)}")
