@@ -27,14 +27,9 @@ import torch
 from ganpaint_core.derived import ENCODER_FILE, derived_dir, report_path
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.loading import LoadedModel
-from ganpaint_core.synth.encoder import (
-    EncoderConfig,
-    default_widths,
-    reconstruction_psnr,
-    save_encoder,
-    train_encoder,
-    training_latents,
-)
+from ganpaint_core.models.encoder import save_encoder
+from ganpaint_core.synth.encoder import (EncoderConfig, default_widths, reconstruction_psnr, train_encoder,
+                                         training_latents)
 
 log = logging.getLogger(__name__)
 
