@@ -277,7 +277,7 @@ class StyleGAN2Generator(nn.Module):
         head, tail = G.split("convs.3")                          # features [1, 512, 16, 16]
         img = tail(head(wplus), wplus)                           # the tail needs the latent too (styles, RGB skip)
 
-    Hookable layers (``nethook.Trace``): ``conv1``, ``convs.0`` … (feature layers, see :meth:`layer_shapes`),
+    Hookable layers (``nethook.Trace``, for analysis): ``conv1``, ``convs.0`` … (feature layers, see :meth:`layer_shapes`),
     ``to_rgb1``, ``to_rgbs.0`` … (the running RGB image; the last one is the output).
     """
 
