@@ -12,11 +12,12 @@ from ganpaint_core.checkpoint import detect_family, read_checkpoint
 from ganpaint_core.concepts import ConceptDictionary
 from ganpaint_core.derived import attach_derived_files
 from ganpaint_core.errors import CheckpointError, ManifestError
-from ganpaint_core.fetch import Progress, fetch, verify_file
+from ganpaint_core.fetch import fetch, verify_file
 from ganpaint_core.manifest import ModelManifest
 from ganpaint_core.models import generator_from_state_dict
 from ganpaint_core.models.encoder import Encoder, load_encoder
 from ganpaint_core.models.segmenter import Segmenter, load_segmenter
+from ganpaint_core.progress import Callback
 from ganpaint_core.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def load_model(
     model: str | ModelManifest,
     *,
     device: torch.device | str = "cpu",
-    progress: Progress | None = None,
+    progress: Callback | None = None,
 ) -> LoadedModel:
     """Fetch, verify and load a model's generator and concept dictionary; check they fit the manifest."""
     manifest = Registry.scan().get(model) if isinstance(model, str) else model

@@ -32,7 +32,6 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from torch.nn import functional as F
 
 from ganpaint_core.edit.layers import run_tail
 from ganpaint_core.models.encoder import Encoder, to_sphere
+from ganpaint_core.progress import Callback
 from ganpaint_core.synth.gan import to_unit_range
 
 __all__ = ["EncoderConfig", "default_widths", "reconstruction_psnr", "train_encoder", "training_latents"]
@@ -153,7 +153,7 @@ def train_encoder(
     device: torch.device | str = "cpu",
     resume: bool = True,
     checkpoint_every_s: float = 120.0,
-    callback: Callable[[int, int, dict[str, Any]], None] | None = None,
+    callback: Callback | None = None,
 ) -> Encoder:
     """Train an encoder for ``generator`` on fresh generated pairs, mixed with ``renders`` (uint8 [N, R, R, 3]).
 

@@ -23,18 +23,18 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from ganpaint_core.metrics import confusion_matrix, iou_from_confusion
 from ganpaint_core.models.segmenter import Segmenter, SegmenterConfig
+from ganpaint_core.progress import Callback
 from ganpaint_core.synth.gan import to_unit_range  # re-exported: the segmenter's input convention
 from ganpaint_core.synth.scenes import LABELS
 
@@ -144,7 +144,7 @@ def train_segmenter(
     device: torch.device | str = "cpu",
     resume: bool = True,
     checkpoint_every_s: float = 120.0,
-    callback: Callable[[int, int, dict[str, Any]], None] | None = None,
+    callback: Callback | None = None,
     label_names: Sequence[str] = LABELS,
 ) -> Segmenter:
     """Train on renders: images uint8 [N, R, R, 3], labels uint8 [N, R, R] with R = cfg.resolution.
