@@ -5,6 +5,7 @@ Our own files are safetensors. Third-party ``.pth``/``.pt`` files load with
 """
 from __future__ import annotations
 
+import json
 import pickle
 import re
 import zipfile
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 
 from ganpaint_core.errors import CheckpointError
+from ganpaint_core.files import atomic_path
 
 _SAFETENSORS_SUFFIXES = (".safetensors", ".st")
 
@@ -90,18 +92,15 @@ def detect_family(state: dict[str, Any]) -> str:
     )
 
 
-def save_with_config(module: torch.nn.Module, path: Path, *, kind: str, config: dict[str, Any]) -> None:
-    """Write a module's weights as safetensors with ``kind`` and ``config`` (JSON) in the metadata; atomic."""
-    import json
-
+def save_with_config(module: torch.nn.Module, path: Path, *, kind: str, config: dict[str, Any],
+                     **metadata: str) -> None:
+    """Write a module's weights as safetensors with ``kind``, ``config`` (JSON) and any further ``metadata``
+    strings in the metadata; atomic."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt", "kind": kind, "config": json.dumps(config)})
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt", "kind": kind, "config": json.dumps(config), **metadata})
 
 
 def read_with_config(path: Path, *, missing_hint: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ganpaint_core.errors import CheckpointError, ConceptDictionaryError
 from ganpaint_core.fetch import cache_dir, sha256_file
+from ganpaint_core.models.encoder import load_encoder
 
 if TYPE_CHECKING:
     from ganpaint_core.loading import LoadedModel
@@ -70,8 +71,6 @@ def attach_derived_files(model: "LoadedModel") -> None:
         log.info("%s: concept dictionary from %s", model.manifest.name, path)
     path = folder / ENCODER_FILE
     if model.encoder is None and path.is_file():
-        from ganpaint_core.synth.encoder import load_encoder
-
         hint = f"(an encoder made by `train-encoder`: delete {path} or train it again)"
         try:
             encoder = load_encoder(path, device=model.device).requires_grad_(False)

@@ -39,12 +39,12 @@ from torch.nn import functional as F
 
 from ganpaint_core.concepts import ConceptDictionary, ConceptRanking, ConceptTemplate
 from ganpaint_core.edit.layers import run_tail
+from ganpaint_core.progress import Callback
 
 log = logging.getLogger(__name__)
 
 SegmentFn = Callable[[torch.Tensor], torch.Tensor]  # images [N, 3, H, W] in [-1, 1] -> labels [N, H, W] int
 ProbabilityFn = Callable[[torch.Tensor], torch.Tensor]  # images [N, 3, H, W] -> probabilities [N, K, H, W], differentiable
-Callback = Callable[[int, int, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)

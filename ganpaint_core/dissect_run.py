@@ -25,7 +25,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -39,11 +39,11 @@ from ganpaint_core.derived import CONCEPTS_FILE, derived_dir, report_path
 from ganpaint_core.dissect import DissectConfig, dissect, measure_levels_and_iou
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.loading import LoadedModel
+from ganpaint_core.progress import Callback
 from ganpaint_core.segmenters import SceneSegmenter
 
 log = logging.getLogger(__name__)
 
-Callback = Callable[[int, int, dict[str, Any]], None]
 WORK_FORMAT = "ganpaint-dissect-work/1"
 _CONCEPT_RE = re.compile(r"^[\w][\w .-]*$")
 

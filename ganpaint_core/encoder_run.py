@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -27,18 +26,13 @@ import torch
 from ganpaint_core.derived import ENCODER_FILE, derived_dir, report_path
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.loading import LoadedModel
-from ganpaint_core.synth.encoder import (
-    EncoderConfig,
-    default_widths,
-    reconstruction_psnr,
-    save_encoder,
-    train_encoder,
-    training_latents,
-)
+from ganpaint_core.models.encoder import save_encoder
+from ganpaint_core.progress import Callback
+from ganpaint_core.synth.encoder import (EncoderConfig, default_widths, reconstruction_psnr, train_encoder,
+                                         training_latents)
 
 log = logging.getLogger(__name__)
 
-Callback = Callable[[int, int, dict[str, Any]], None]
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 HELD_OUT_SEED = 10**9 + 7  # generated images the report measures PSNR on; never a training draw
 

@@ -15,17 +15,16 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ganpaint_core.errors import ChecksumMismatch, FileUnavailable
 from ganpaint_core.manifest import FileSource, ModelFile, ModelManifest
+from ganpaint_core.progress import Callback
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, dict[str, Any]], None]  # (bytes done, bytes total or 0, info)
 _CHUNK = 1 << 20
 _TRUTHY = {"1", "true", "yes", "on"}
 
@@ -263,7 +262,7 @@ def _short_reason(exc: BaseException) -> str:
 
 
 # -- downloads --------------------------------------------------------------------------------------
-def _download_url(source: FileSource, dest: Path, mf: ModelFile, progress: Progress | None, timeout: float) -> None:
+def _download_url(source: FileSource, dest: Path, mf: ModelFile, progress: Callback | None, timeout: float) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
     tmp = Path(tmp_name)
@@ -281,7 +280,7 @@ def _download_url(source: FileSource, dest: Path, mf: ModelFile, progress: Progr
         tmp.unlink(missing_ok=True)
 
 
-def _progress_tqdm(progress: Progress, filename: str) -> type:
+def _progress_tqdm(progress: Callback, filename: str) -> type:
     """A tqdm class that reports to ``progress`` (what huggingface_hub drives while downloading)."""
     from tqdm.auto import tqdm
 
@@ -302,7 +301,7 @@ def fetch(
     manifest: ModelManifest,
     role: str,
     *,
-    progress: Progress | None = None,
+    progress: Callback | None = None,
     timeout: float = 30.0,
 ) -> Path:
     """A verified local path for the file, downloading it if needed; ``FileUnavailable`` otherwise."""
@@ -335,7 +334,7 @@ def fetch(
     raise FileUnavailable(_describe_missing(manifest, mf, tried))
 
 
-def _fetch_remote(source: FileSource, mf: ModelFile, *, progress: Progress | None, timeout: float) -> Path:
+def _fetch_remote(source: FileSource, mf: ModelFile, *, progress: Callback | None, timeout: float) -> Path:
     if source.kind == "url":
         dest = _url_cache_path(source, mf)
         log.info("downloading %s -> %s", source.url, dest)

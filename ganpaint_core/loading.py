@@ -12,9 +12,12 @@ from ganpaint_core.checkpoint import detect_family, read_checkpoint
 from ganpaint_core.concepts import ConceptDictionary
 from ganpaint_core.derived import attach_derived_files
 from ganpaint_core.errors import CheckpointError, ManifestError
-from ganpaint_core.fetch import Progress, fetch, verify_file
+from ganpaint_core.fetch import fetch, verify_file
 from ganpaint_core.manifest import ModelManifest
 from ganpaint_core.models import generator_from_state_dict
+from ganpaint_core.models.encoder import Encoder, load_encoder
+from ganpaint_core.models.segmenter import Segmenter, load_segmenter
+from ganpaint_core.progress import Callback
 from ganpaint_core.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -34,8 +37,8 @@ class LoadedModel:
     generator: nn.Module  # eval mode, parameters frozen
     concepts: ConceptDictionary | None  # None when the model has not been dissected yet
     device: torch.device  # where the generator's weights live
-    segmenter: nn.Module | None = None  # labels images, for dissection and benchmarks (optional)
-    encoder: nn.Module | None = None  # image -> latent, initialises inversion (optional)
+    segmenter: Segmenter | None = None  # labels images (.predict, .labels), for dissection and benchmarks (optional)
+    encoder: Encoder | None = None  # image -> latent, initialises inversion (optional)
     sha256: dict[str, str] = field(default_factory=dict)  # role -> verified sha256 of the file used
     paths: dict[str, Path] = field(default_factory=dict)  # role -> local file used
 
@@ -64,7 +67,7 @@ def load_model(
     model: str | ModelManifest,
     *,
     device: torch.device | str = "cpu",
-    progress: Progress | None = None,
+    progress: Callback | None = None,
 ) -> LoadedModel:
     """Fetch, verify and load a model's generator and concept dictionary; check they fit the manifest."""
     manifest = Registry.scan().get(model) if isinstance(model, str) else model
@@ -81,13 +84,9 @@ def load_model(
         concepts.check_layer(manifest.edit_layer, channels)
     segmenter = encoder = None
     if "segmenter" in manifest.files:
-        from ganpaint_core.synth.segmenter import load_segmenter
-
         paths["segmenter"] = fetch(manifest, "segmenter", progress=progress)
         segmenter = load_segmenter(paths["segmenter"], device=device).requires_grad_(False)
     if "encoder" in manifest.files:
-        from ganpaint_core.synth.encoder import load_encoder
-
         paths["encoder"] = fetch(manifest, "encoder", progress=progress)
         encoder = load_encoder(paths["encoder"], device=device).requires_grad_(False)
     sha = {role: verify_file(p, manifest, manifest.files[role]) for role, p in paths.items()}

@@ -1,8 +1,19 @@
-"""Read or replace the output of named layers through context-managed forward hooks.
+"""Analysis utility: read or replace the output of named layers through context-managed forward hooks.
+
+Example::
+
+    with TraceDict(G, ["layer4", "layer6"]) as traces:
+        G(z)
+    traces["layer6"].output                      # [N, C, H, W], for plots, probes and notebooks
 
 Layers are addressed by dotted module names (``"layer4"``, ``"tail.layer5"``). Hooks are removed
-when the ``with`` block exits, also when it exits with an exception, so a shared generator is never
-left modified.
+when the ``with`` block exits, also when it exits with an exception.
+
+No product code path uses this module, on purpose: a hook is installed on the module itself, so while the
+block runs every caller of that generator sees it, and the app's generator is shared by every session.
+Edits and adaptation go through ``tail.run(features, latent=…, modify=…)`` (see
+:mod:`ganpaint_core.edit.layers`), which changes one call's outputs only. Use this module to look inside a
+generator of your own (research, tests, debugging), not to edit a shared one.
 """
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from ganpaint_core.concepts import GANPAINT_RECIPES
 from ganpaint_core.errors import GanpaintError
+from ganpaint_core.models.segmenter import Segmenter, load_segmenter
 
 log = logging.getLogger(__name__)
 
@@ -112,14 +113,12 @@ class SynthChurchSegmenter(SceneSegmenter):
         seg = SynthChurchSegmenter.load(Path("runs/synth-church/segmenter.safetensors"))
     """
 
-    def __init__(self, model: torch.nn.Module, *, fingerprint: str) -> None:
-        from ganpaint_core.synth.scenes import CONCEPTS, LABELS
-
+    def __init__(self, model: Segmenter, *, fingerprint: str) -> None:
         self.name = "synth-church"
         self.model = model.eval().requires_grad_(False)
-        self.label_names = tuple(LABELS)
-        self.concepts = tuple(CONCEPTS)
-        self.sources = {c: (c,) for c in CONCEPTS}
+        self.label_names = tuple(model.labels)  # from the file's metadata
+        self.concepts = tuple(n for n in self.label_names if n != "other")
+        self.sources = {c: (c,) for c in self.concepts}
         self.fingerprint = fingerprint
         self.device = next(model.parameters()).device
 
@@ -128,7 +127,6 @@ class SynthChurchSegmenter(SceneSegmenter):
         """From ``source`` (a segmenter .safetensors file), or the synth-church model's own (verified) file."""
         from ganpaint_core.fetch import fetch, sha256_file, verify_file
         from ganpaint_core.registry import Registry
-        from ganpaint_core.synth.segmenter import load_segmenter
 
         if source is None:
             manifest = Registry.scan().get("synth-church")

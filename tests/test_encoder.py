@@ -9,15 +9,8 @@ import torch
 from torch.nn import functional as F
 
 from ganpaint_core.errors import CheckpointError
-from ganpaint_core.synth.encoder import (
-    Encoder,
-    EncoderConfig,
-    load_encoder,
-    reconstruction_psnr,
-    save_encoder,
-    to_sphere,
-    train_encoder,
-)
+from ganpaint_core.models.encoder import Encoder, load_encoder, save_encoder, to_sphere
+from ganpaint_core.synth.encoder import EncoderConfig, reconstruction_psnr, train_encoder
 from ganpaint_core.synth.scenes import render_batch
 from tests.conftest import tiny_generator
 

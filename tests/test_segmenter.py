@@ -12,16 +12,8 @@ from safetensors.torch import save_file
 from ganpaint_core.errors import CheckpointError
 from ganpaint_core.metrics import mean_iou
 from ganpaint_core.synth.scenes import LABELS, render_batch
-from ganpaint_core.synth.segmenter import (
-    Segmenter,
-    SegmenterConfig,
-    _augment,
-    evaluate_segmenter,
-    load_segmenter,
-    save_segmenter,
-    to_unit_range,
-    train_segmenter,
-)
+from ganpaint_core.models.segmenter import Segmenter, SegmenterConfig, load_segmenter, save_segmenter
+from ganpaint_core.synth.segmenter import _augment, evaluate_segmenter, to_unit_range, train_segmenter
 
 TINY = SegmenterConfig(resolution=16, widths=(4, 8), steps=4, batch=4, seed=3)
 
@@ -43,7 +35,7 @@ def _tiny_data(n: int = 6, side: int = 16) -> tuple[np.ndarray, np.ndarray]:
 def _randomised(cfg: SegmenterConfig, seed: int = 0) -> Segmenter:
     """A segmenter whose BatchNorm statistics are not at their defaults, so a lost buffer shows."""
     torch.manual_seed(seed)
-    seg = Segmenter(cfg)
+    seg = Segmenter(cfg, labels=LABELS if cfg.num_classes == len(LABELS) else None)
     for m in seg.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.normal_()

@@ -13,7 +13,7 @@ from ganpaint_core.derived import ENCODER_FILE, derived_dir, report_path
 from ganpaint_core.encoder_run import default_config, load_training_photos, run_encoder_training
 from ganpaint_core.fetch import sha256_file
 from ganpaint_core.loading import load_model
-from ganpaint_core.synth.encoder import load_encoder
+from ganpaint_core.models.encoder import load_encoder
 from tests.conftest import tiny_generator, write_model_folder
 from tests.test_cli import run_cli
 

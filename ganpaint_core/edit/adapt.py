@@ -13,7 +13,7 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from ganpaint_core.edit.layers import run_tail
 from ganpaint_core.edit.losses import reconstruction_loss
 from ganpaint_core.metrics import psnr
+from ganpaint_core.progress import Callback
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def _fit(
     cfg: AdaptConfig,
     weight: torch.Tensor | None,
     lpips_model: nn.Module | None,
-    callback: Callable[[int, int, dict[str, Any]], None] | None,
+    callback: Callback | None,
 ) -> dict[str, Any]:
     opt = torch.optim.Adam(adapter.parameters(), lr=cfg.lr)
     good = copy.deepcopy(adapter.state_dict())
@@ -134,7 +135,7 @@ def adapt_fine_layers(
     latent: torch.Tensor | None = None,
     cfg: AdaptConfig = AdaptConfig(),
     lpips_model: nn.Module | None = None,
-    callback: Callable[[int, int, dict[str, Any]], None] | None = None,
+    callback: Callback | None = None,
 ) -> tuple[FineLayerAdapter, dict[str, Any]]:
     """Fit an adapter so ``run_tail(tail, features, latent=latent, modify=adapter)`` reproduces ``target``
     [1, 3, S, S]. ``latent`` is the one the features came from (a StyleGAN2 tail needs it)."""

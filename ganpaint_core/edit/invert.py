@@ -14,9 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -24,6 +22,7 @@ from torch import nn
 from ganpaint_core.edit.layers import run_tail
 from ganpaint_core.edit.losses import reconstruction_loss
 from ganpaint_core.metrics import psnr
+from ganpaint_core.progress import Callback
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ def invert(
     cfg: InversionConfig = InversionConfig(),
     lpips_model: nn.Module | None = None,
     seed: int = 0,
-    callback: Callable[[int, int, dict[str, Any]], None] | None = None,
+    callback: Callback | None = None,
 ) -> Inversion:
     """Find a latent and a residual so that ``tail(head(latent) + residual, latent)`` ≈ ``image``
     [1, 3, S, S] in [-1, 1]; the latent is the family's inversion latent (``z`` or W+)."""

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ganpaint_core.models.family import Modify
+
 FAMILY = "progan"
 
 
@@ -78,6 +80,26 @@ class _LatentSequential(nn.Sequential):
         if z.dim() == 2:
             z = z[:, :, None, None]
         return super().forward(z)
+
+
+class ProGANTail(nn.Sequential):
+    """The layers after a split: ``tail.run(features, modify=…) -> image`` (a ProGAN tail needs no latent).
+
+    Example::
+
+        head, tail = G.split("layer4")
+        image = tail.run(head(z), modify=lambda name, x: x * 0 if name == "layer5" else x)
+    """
+
+    def run(self, features: torch.Tensor, *, latent: torch.Tensor | None = None,
+            modify: Modify | None = None) -> torch.Tensor:
+        """Features ``[N, C, h, w]`` -> image; ``modify(name, output)`` may replace each layer's output."""
+        x = features
+        for name, layer in self.named_children():
+            x = layer(x)
+            if modify is not None:
+                x = modify(name, x)
+        return x
 
 
 class ProGANGenerator(_LatentSequential):
@@ -184,14 +206,14 @@ class ProGANGenerator(_LatentSequential):
             shapes.append((name, layer.conv.out_channels, size))
         return shapes
 
-    def split(self, layer: str) -> tuple[nn.Sequential, nn.Sequential]:
+    def split(self, layer: str) -> tuple[nn.Sequential, ProGANTail]:
         """``head(z) -> features`` of ``layer`` and ``tail(features) -> image``, sharing weights."""
         names = self.layer_names()
         if layer not in names[:-1]:
             raise ValueError(f"cannot split at {layer!r}: choose one of {', '.join(names[:-1])}")
         cut = names.index(layer) + 1
         children = list(self.named_children())
-        return _LatentSequential(OrderedDict(children[:cut])), nn.Sequential(OrderedDict(children[cut:]))
+        return _LatentSequential(OrderedDict(children[:cut])), ProGANTail(OrderedDict(children[cut:]))
 
     def sample_latents(self, n: int, *, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """Reproducible standard-normal latents ``[n, L]``."""

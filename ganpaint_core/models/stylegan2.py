@@ -13,14 +13,15 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-Modify = Callable[[str, torch.Tensor], torch.Tensor]  # (layer name, output) -> output, as in edit.layers
+from ganpaint_core.models.family import Modify
+
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +277,7 @@ class StyleGAN2Generator(nn.Module):
         head, tail = G.split("convs.3")                          # features [1, 512, 16, 16]
         img = tail(head(wplus), wplus)                           # the tail needs the latent too (styles, RGB skip)
 
-    Hookable layers (``nethook.Trace``): ``conv1``, ``convs.0`` … (feature layers, see :meth:`layer_shapes`),
+    Hookable layers (``nethook.Trace``, for analysis): ``conv1``, ``convs.0`` … (feature layers, see :meth:`layer_shapes`),
     ``to_rgb1``, ``to_rgbs.0`` … (the running RGB image; the last one is the output).
     """
 
@@ -578,7 +579,7 @@ class StyleGAN2Tail(nn.Module):
     Unlike a ProGAN tail it needs the latent the features came from: the later layers are modulated by its
     styles, and the RGB skip carries the earlier blocks' colours (recomputed from the latent; at a 16×16
     split of a 256 px model those blocks are about 2% of the work). Use it through
-    ``ganpaint_core.edit.layers.run_tail(tail, features, latent=…, modify=…)``."""
+    ``tail.run(features, latent=…, modify=…)`` (the :class:`~ganpaint_core.models.family.Tail` contract)."""
 
     def __init__(self, generator: StyleGAN2Generator, layer: str) -> None:
         super().__init__()

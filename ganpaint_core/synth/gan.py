@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganpaint_core.models.progan import ProGANGenerator
+from ganpaint_core.progress import Callback
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ def train_gan(
     device: torch.device | str = "cpu",
     resume: bool = True,
     checkpoint_every_s: float = 300.0,
-    callback: Callable[[int, int, dict[str, Any]], None] | None = None,
+    callback: Callback | None = None,
     on_checkpoint: Callable[[GANState], None] | None = None,
     mixed_precision: bool = True,
     init_generator: dict[str, torch.Tensor] | None = None,

@@ -128,7 +128,8 @@ def _load_gan_ema(args: argparse.Namespace, device: torch.device):
 
 def stage_segmenter(args: argparse.Namespace, device: torch.device):
     from ganpaint_core.synth.data import HELD_OUT_SEEDS, SEGMENTER_SEEDS
-    from ganpaint_core.synth.segmenter import SegmenterConfig, evaluate_segmenter, save_segmenter, train_segmenter
+    from ganpaint_core.models.segmenter import SegmenterConfig, save_segmenter
+    from ganpaint_core.synth.segmenter import evaluate_segmenter, train_segmenter
 
     cfg = (SegmenterConfig(resolution=suite_resolution(args), widths=(8, 16), steps=5, batch=8) if args.smoke
            else SegmenterConfig(resolution=suite_resolution(args)))
@@ -146,9 +147,9 @@ def stage_segmenter(args: argparse.Namespace, device: torch.device):
 def stage_dissect(args: argparse.Namespace, device: torch.device):
     from ganpaint_core.dissect import DissectConfig, dissect
     from ganpaint_core.fetch import sha256_file
+    from ganpaint_core.models.segmenter import load_segmenter
     from ganpaint_core.segmenters import SynthChurchSegmenter
     from ganpaint_core.synth.scenes import CONCEPTS
-    from ganpaint_core.synth.segmenter import load_segmenter
 
     G = _load_gan_ema(args, device)
     seg_path = args.out / "segmenter.safetensors"
@@ -170,8 +171,9 @@ def stage_dissect(args: argparse.Namespace, device: torch.device):
 
 
 def stage_encoder(args: argparse.Namespace, device: torch.device):
+    from ganpaint_core.models.encoder import save_encoder
     from ganpaint_core.synth.data import SEGMENTER_SEEDS
-    from ganpaint_core.synth.encoder import EncoderConfig, default_widths, save_encoder, train_encoder
+    from ganpaint_core.synth.encoder import EncoderConfig, default_widths, train_encoder
 
     G = _load_gan_ema(args, device)
     if args.smoke:
