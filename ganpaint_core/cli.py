@@ -158,12 +158,15 @@ def _tqdm_callback(desc: str) -> Any:
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
 
-def _edit_strokes(args: argparse.Namespace) -> list[Any]:
-    """The recipe's strokes, or the one stroke the flags describe."""
+def _edit_recipes(args: argparse.Namespace) -> list[tuple[str, list[Any]]]:
+    """(name, strokes) per recipe given, or the one stroke the flags describe."""
     from ganpaint_core.edit.record import load_recipe, recipe_stroke
 
     if args.recipe:
-        return load_recipe(Path(args.recipe))
+        names = [Path(r).stem for r in args.recipe]
+        if len(set(names)) < len(names):
+            raise GanpaintError("two --recipe files have the same name; their outputs would overwrite each other")
+        return [(Path(r).stem, load_recipe(Path(r))) for r in args.recipe]
     missing = [f"--{k}" for k in ("mask", "concept", "action") if not getattr(args, k)]
     if missing:
         raise GanpaintError(f"give {', '.join(missing)} (or a --recipe with several strokes)")
@@ -177,7 +180,7 @@ def _edit_strokes(args: argparse.Namespace) -> list[Any]:
         raw["style"] = {"kind": "sample", "seed": args.style_seed, "strength": args.style_strength}
     else:
         raw["style_strength"] = args.style_strength  # checked even with no style to apply it to
-    return [recipe_stroke(raw, Path("."), "")]
+    return [("edit", [recipe_stroke(raw, Path("."), "")])]
 
 
 def _check_output(out: Path, *, folder: bool) -> None:
@@ -217,37 +220,40 @@ def _edit_one(engine: Any, image: Path, strokes: list[Any], args: argparse.Names
 
 def _cmd_edit(args: argparse.Namespace) -> int:
     from ganpaint_core.edit.engine import EditEngine
-    from ganpaint_core.edit.spec import unit_interval
     from ganpaint_core.loading import load_model
     from ganpaint_core.photo import PhotoError
 
-    strokes = _edit_strokes(args)
-    if args.max_megapixels <= 0 or args.max_megapixels != args.max_megapixels:
+    recipes = _edit_recipes(args)
+    if not args.max_megapixels > 0:
         raise GanpaintError(f"--max-megapixels must be a positive number, got {args.max_megapixels}")
-    unit_interval("--strength", args.strength)
     image, out = Path(args.image), Path(args.out)
-    _check_output(out, folder=image.is_dir())
+    many = image.is_dir() or len(recipes) > 1  # then --out is a folder: <photo>[-<recipe>].png in it
+    _check_output(out, folder=many)
     engine = EditEngine(load_model(args.model, device=pick_device(args.device)))
     references: dict = {}
-    if not image.is_dir():
-        record = _edit_one(engine, image, strokes, args, out, Path(args.report) if args.report else None, references)
+    if not many:
+        record = _edit_one(engine, image, recipes[0][1], args, out, Path(args.report) if args.report else None,
+                           references)
         psnr = record["reconstruction_psnr_db"]
         print(f"wrote {out}: PSNR {psnr['inverted']:.1f} dB -> {psnr['adapted']:.1f} dB after adaptation; "
               f"setup {record['timings_s'].get('setup_s', 0):.1f} s")
         return 0
     from tqdm.auto import tqdm
 
-    images = sorted(p for p in image.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = sorted(p for p in image.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if image.is_dir() else [image]
     if not images:
         raise GanpaintError(f"{image}: no images (jpg, png, webp, gif, bmp, tiff) in this folder")
     failures = 0
-    for path in tqdm(images, desc="photos"):
-        try:
-            _edit_one(engine, path, strokes, args, out / f"{path.stem}.png",
-                      out / f"{path.stem}.json" if args.report else None, references)
-        except PhotoError as exc:  # one bad photo does not stop the batch
-            failures += 1
-            print(f"skipped: {exc}", file=sys.stderr)
+    for path in tqdm(images, desc="photos", disable=len(images) == 1):
+        for name, strokes in recipes:  # the photo is set up once: the engine keeps its setup
+            stem = path.stem if len(recipes) == 1 else f"{path.stem}-{name}"
+            try:
+                _edit_one(engine, path, strokes, args, out / f"{stem}.png",
+                          out / f"{stem}.json" if args.report else None, references)
+            except PhotoError as exc:  # one bad photo does not stop the batch
+                failures += 1
+                print(f"skipped: {exc}", file=sys.stderr)
+                break
     print(f"edited {len(images) - failures} of {len(images)} photos into {out}")
     return 1 if failures == len(images) else 0
 
@@ -385,7 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", help="reference image whose look the added concept copies")
     p.add_argument("--style-seed", type=int, help="a generated sample whose look the added concept copies")
     p.add_argument("--style-strength", type=float, default=0.5, help="0 = the default look … 1 = the style's")
-    p.add_argument("--recipe", help="JSON file with several strokes, or an edit record (the app's JSON download)")
+    p.add_argument("--recipe", action="append",
+                   help="JSON file with several strokes, or an edit record (the app's JSON download); repeat it to "
+                        "apply several recipes to one setup of each photo (--out is then a folder)")
     p.add_argument("--no-adapt", action="store_true", help="skip image-specific adaptation")
     p.add_argument("--refit", action="store_true", help="short refit of the adaptation outside the edit")
     p.add_argument("--fit", choices=["crop", "pad"], default="crop", help="how the photo becomes square")

@@ -14,11 +14,15 @@ Edits as users describe them (style specs, records, setup) go through
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +42,8 @@ from ganpaint_core.photo import Photo, mask_to_square, to_uint8
 from ganpaint_core.progress import Callback
 
 log = logging.getLogger(__name__)
+
+SETUP_CACHE_SIZE = 8  # photo setups kept per engine (a few MB each at 256 px), oldest dropped first
 
 CHANGE_THRESHOLD = 2 / 255 * 2  # a pixel counts as changed by the edit above 2 levels of 255 (in [-1, 1] units)
 
@@ -85,8 +91,9 @@ class EditEngine:
         self.adapt_cfg = adaptation
         self.use_lpips = use_lpips
         self._shapes = adapter_shapes(tail_layer_shapes(model.generator, self.layer), model.manifest.fine_layers)
-        self._lock = threading.Lock()  # torch ops are thread-safe; this only guards lazy LPIPS creation
+        self._lock = threading.Lock()  # torch ops are thread-safe; this guards lazy LPIPS creation and the setup cache
         self.styles = StyleCache()  # style levels at strength 1, by content (reference sha256, sample seed)
+        self._setups: OrderedDict[tuple, dict[str, Any]] = OrderedDict()  # recent setups, by the square's sha256
 
     # -- per photo ------------------------------------------------------------------------------
     def _lpips(self):
@@ -94,12 +101,33 @@ class EditEngine:
             return get_lpips(self.device) if self.use_lpips else None
 
     def prepare(self, photo: Photo, *, adapt: bool = True, callback: Callback | None = None, seed: int = 0) -> PhotoState:
-        """Invert the photo and fit its adaptation, once; the state then serves every edit."""
+        """Invert the photo and fit its adaptation, once; the state then serves every edit.
+
+        A photo whose model square this engine set up recently (the same pixels, another request: the API
+        called again, a page reload, another crop of the same square) reuses that setup: it is deterministic,
+        so the result is the same, minus seconds of inversion."""
+        key = (hashlib.sha256(photo.model_image.numpy().tobytes()).hexdigest(), bool(adapt), int(seed))
+        with self._lock:
+            cached = self._setups.get(key)
+            if cached is not None:
+                self._setups.move_to_end(key)
+        if cached is not None:
+            notes = [*photo.notes, *cached["notes"], "set up before: the inversion and adaptation were reused"]
+            return PhotoState(photo=photo, **(cached | {"notes": notes, "timings": dict(cached["timings"])}))
+        state = self._setup(photo, adapt=adapt, callback=callback, seed=seed)
+        with self._lock:
+            self._setups[key] = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "photo"}
+            while len(self._setups) > SETUP_CACHE_SIZE:
+                self._setups.popitem(last=False)
+        return dataclasses.replace(state, notes=[*photo.notes, *state.notes])
+
+    def _setup(self, photo: Photo, *, adapt: bool, callback: Callback | None, seed: int) -> PhotoState:
+        """Inversion and adaptation of ``photo``'s square; the state's notes are the setup's own."""
         target = photo.model_image.to(self.device)
         lpips_model = self._lpips()
         inv = invert(self.model.generator, target, layer=self.layer, encoder=self.model.encoder,
                      cfg=self.inversion_cfg, lpips_model=lpips_model, seed=seed, callback=callback)
-        notes = list(photo.notes)
+        notes: list[str] = []
         if lpips_model is None:
             notes.append("LPIPS unavailable: reconstruction used L1 + image gradients")
         if inv.stopped:
