@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import os
-import socket
 import threading
 import time
 from pathlib import Path
@@ -19,21 +18,14 @@ from PIL import Image
 
 from ganpaint_core import session as S
 from ganpaint_core.page import SLIDER_SIDE
-from tests.conftest import REPO
+from tests.helpers import (REPO, app_model_manifest, box_mask, dilate, free_port, make_engine, scene_png,
+                           undissected_model)
 from tests.hub_server import HubStandIn
-from tests.test_page import undissected_model
-from tests.test_session import app_model_manifest, box_mask, dilate, make_engine, scene_png
 
 gradio = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
 import app  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 
 from ganpaint_core.bench import bench_paste_bound
 from ganpaint_core.loading import load_model
-from tests.test_cli import run_cli
+from tests.helpers import run_cli
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small convs run fastest single-threaded

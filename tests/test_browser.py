@@ -16,9 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import REPO
-from tests.test_app import free_port
-from tests.test_session import make_engine, scene_png
+from tests.helpers import REPO, free_port, make_engine, scene_png
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = REPO / "docs" / "screenshot.png"
