@@ -1,5 +1,5 @@
 """What several test modules build or wait on: tiny seeded models, model folders, the app's engine, scene
-photos and masks, the CLI in a subprocess, a free port.
+photos and masks, the CLI in a subprocess, a free port, a wait on a condition.
 
 Test modules import from here (and from ``hub_server``), never from one another, so each one can be run,
 moved or deleted alone. Fixtures live in ``conftest.py``.
@@ -17,7 +17,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -33,6 +36,23 @@ SHARED = REPO.parent / "shared"
 BUNDLED = REPO / "weights" / "synth-church" / "model.json"
 PROGAN_KEYS_TSV = SHARED / "formats" / "progan-church256-keys.tsv"
 TINY_STYLEGAN2 = StyleGAN2Config(resolution=64, channels=(32, 32, 32, 16, 8), style_dim=16, n_mlp=2)
+
+T = TypeVar("T")
+
+
+# -- waiting -----------------------------------------------------------------------------------------------
+def wait_for(predicate: Callable[[], T], *, timeout: float, interval: float = 0.02, message: str = "") -> T:
+    """Poll ``predicate`` every ``interval`` s until it returns something truthy (returned), or fail the test
+    after ``timeout`` s with ``message``. For waits on a state, in place of a fixed sleep that is either too
+    short on a busy machine or longer than needed on an idle one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"waited {timeout:g} s: {message or 'the condition never held'}")
+        time.sleep(interval)
 
 
 # -- the CLI and the network ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from PIL import Image
 from ganpaint_core import session as S
 from ganpaint_core.page import SLIDER_SIDE
 from tests.helpers import (REPO, app_model_manifest, box_mask, dilate, free_port, make_engine, scene_png,
-                           undissected_model)
+                           undissected_model, wait_for)
 from tests.hub_server import HubStandIn
 
 gradio = pytest.importorskip("gradio")
@@ -243,16 +243,14 @@ def test_cancel_stops_a_running_setup_and_the_server_stays_up(served):
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         job = client.submit(handle_file(str(REPO / "docs" / "examples" / "church-9000002.png")), "crop",
                             api_name="/load_photo")
-        deadline = time.monotonic() + 60
-        while not any(t.name == "ganpaint-job" for t in threading.enumerate()):
-            assert time.monotonic() < deadline, "the setup never started"
-            time.sleep(0.05)
-        time.sleep(0.5)
+        wait_for(lambda: any(t.name == "ganpaint-job" for t in threading.enumerate()), timeout=60, interval=0.05,
+                 message="the setup never started")
+        # Cancel once the setup has reported progress (its work is under way), not while it is starting.
+        wait_for(lambda: job.status().progress_data, timeout=60, interval=0.05,
+                 message="the setup never reported progress")
         job.cancel()  # what the page's Cancel button does
-        deadline = time.monotonic() + 20
-        while any(t.name == "ganpaint-job" for t in threading.enumerate()):
-            assert time.monotonic() < deadline, "the inversion kept running after Cancel"
-            time.sleep(0.05)
+        wait_for(lambda: not any(t.name == "ganpaint-job" for t in threading.enumerate()), timeout=20,
+                 interval=0.05, message="the inversion kept running after Cancel")
         out = client.predict(editor_value(None), "tree", "add", 0.5, "Default look", 0.75, api_name="/add_stroke")
         assert "no photo yet" in out[1]  # the session never got a half-set-up photo
     finally:
