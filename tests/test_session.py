@@ -275,7 +275,7 @@ def test_jobs_report_progress_then_their_result_and_raise_their_errors():
     def work(cb):
         for i in range(5):
             cb(i + 1, 5, {"stage": "invert", "psnr": 20.0 + i})
-            time.sleep(0.02)
+            time.sleep(0.02)  # not a wait: the job's work, steps that take time while the caller polls
         return "done"
 
     updates = list(S.run_job(work, poll_s=0.01))
@@ -300,7 +300,7 @@ def test_closing_a_job_stops_its_work_at_the_next_callback():
             for i in range(1000):
                 cb(i, 1000, {})
                 steps.append(i)
-                time.sleep(0.01)
+                time.sleep(0.01)  # not a wait: the job's work, which the test stops part-way
         finally:
             finished.set()
 
@@ -319,7 +319,7 @@ def test_an_abandoned_job_stops_by_itself():
         try:
             for i in range(1000):
                 cb(i, 1000, {})
-                time.sleep(0.01)
+                time.sleep(0.01)  # not a wait: the job's work (10 s in all), which must stop long before its end
         finally:
             finished.set()
 
