@@ -158,6 +158,7 @@ def test_upload_stroke_render_changes_the_mask_and_keeps_the_rest_exactly(served
     assert np.array_equal(before, original) and np.array_equal(after, final)
 
 
+@pytest.mark.slow
 def test_four_clients_at_once_each_get_their_own_result(served, tmp_path):
     engine = served.engine
     jobs = []

@@ -86,6 +86,7 @@ def test_a_missing_model_keeps_the_current_one(page, tmp_path, isolated_env):
     assert items[-1].model == page.default_model and "Staying on" in items[-1].status
 
 
+@pytest.mark.slow
 def test_a_model_without_a_dictionary_is_offered_dissection_and_the_result_is_cached(tmp_path, monkeypatch):
     from ganpaint_core.dissect import DissectConfig
 
