@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import os
-import socket
 import threading
 import time
 from pathlib import Path
@@ -19,21 +18,14 @@ from PIL import Image
 
 from ganpaint_core import session as S
 from ganpaint_core.page import SLIDER_SIDE
-from tests.conftest import REPO
+from tests.helpers import (REPO, app_model_manifest, box_mask, dilate, free_port, make_engine, scene_png,
+                           undissected_model, wait_for)
 from tests.hub_server import HubStandIn
-from tests.test_page import undissected_model
-from tests.test_session import app_model_manifest, box_mask, dilate, make_engine, scene_png
 
 gradio = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
 import app  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +158,7 @@ def test_upload_stroke_render_changes_the_mask_and_keeps_the_rest_exactly(served
     assert np.array_equal(before, original) and np.array_equal(after, final)
 
 
+@pytest.mark.slow
 def test_four_clients_at_once_each_get_their_own_result(served, tmp_path):
     engine = served.engine
     jobs = []
@@ -251,16 +244,14 @@ def test_cancel_stops_a_running_setup_and_the_server_stays_up(served):
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         job = client.submit(handle_file(str(REPO / "docs" / "examples" / "church-9000002.png")), "crop",
                             api_name="/load_photo")
-        deadline = time.monotonic() + 60
-        while not any(t.name == "ganpaint-job" for t in threading.enumerate()):
-            assert time.monotonic() < deadline, "the setup never started"
-            time.sleep(0.05)
-        time.sleep(0.5)
+        wait_for(lambda: any(t.name == "ganpaint-job" for t in threading.enumerate()), timeout=60, interval=0.05,
+                 message="the setup never started")
+        # Cancel once the setup has reported progress (its work is under way), not while it is starting.
+        wait_for(lambda: job.status().progress_data, timeout=60, interval=0.05,
+                 message="the setup never reported progress")
         job.cancel()  # what the page's Cancel button does
-        deadline = time.monotonic() + 20
-        while any(t.name == "ganpaint-job" for t in threading.enumerate()):
-            assert time.monotonic() < deadline, "the inversion kept running after Cancel"
-            time.sleep(0.05)
+        wait_for(lambda: not any(t.name == "ganpaint-job" for t in threading.enumerate()), timeout=20,
+                 interval=0.05, message="the inversion kept running after Cancel")
         out = client.predict(editor_value(None), "tree", "add", 0.5, "Default look", 0.75, api_name="/add_stroke")
         assert "no photo yet" in out[1]  # the session never got a half-set-up photo
     finally:

@@ -6,10 +6,11 @@ import pytest
 
 from ganpaint_core.bench import bench_paste_bound
 from ganpaint_core.loading import load_model
-from tests.test_cli import run_cli
+from tests.helpers import run_cli
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # small convs run fastest single-threaded
+# Small convs run fastest single-threaded; each benchmark takes 5-15 s, so the suite is in the slow lane.
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
 
 def test_the_paste_bound_scores_real_pixels_in_the_causal_tests_squares():

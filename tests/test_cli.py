@@ -2,20 +2,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import torch
 
-from tests.conftest import REPO, tiny_generator
-from tests.test_progan import church_state_dict
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ganpaint_core", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
-    )
+from tests.helpers import church_state_dict, run_cli, tiny_generator
 
 
 def test_inspect_reports_a_church_layout_checkpoint(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 from ganpaint_core.concepts import ConceptDictionary, from_gandissect
 from ganpaint_core.errors import ConceptDictionaryError
-from tests.conftest import REPO, SHARED
+from tests.helpers import REPO, SHARED
 
 CHURCH_CONCEPTS = REPO / "weights" / "progan-church" / "concepts.json"
 REFERENCE = SHARED / "reference" / "progan-churchoutdoor"

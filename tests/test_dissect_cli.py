@@ -16,8 +16,7 @@ from ganpaint_core.errors import ConceptDictionaryError, GanpaintError
 from ganpaint_core.fetch import sha256_file
 from ganpaint_core.loading import load_model
 from ganpaint_core.segmenters import SceneSegmenter
-from tests.conftest import tiny_generator, tiny_loaded_model, write_model_folder
-from tests.test_cli import run_cli
+from tests.helpers import run_cli, tiny_generator, tiny_loaded_model, tiny_stylegan2_model, write_model_folder
 
 QUICK = DissectConfig(samples=20, batch=10, ace_steps=3, ace_batch=4, causal_samples=10, keep=8)
 
@@ -219,8 +218,6 @@ def test_dissection_rerun_on_synth_church_recovers_the_shipped_dictionary(tmp_pa
 
 
 def test_dissection_runs_on_a_stylegan2_generator():
-    from tests.test_stylegan2 import tiny_stylegan2_model
-
     model = tiny_stylegan2_model()
     model.sha256["generator"] = "1" * 64
     path = run_dissection(model, ColourSegmenter(), cfg=QUICK, concepts=["sky"])

@@ -7,8 +7,7 @@ import shutil
 from ganpaint_core.doctor import format_report
 from ganpaint_core.derived import CONCEPTS_FILE, derived_dir
 from ganpaint_core.manifest import load_manifest
-from tests.conftest import REPO
-from tests.test_cli import run_cli
+from tests.helpers import REPO, run_cli
 
 
 def _doctor(capsys, monkeypatch, **env: str) -> tuple[int, dict]:

@@ -14,7 +14,7 @@ from ganpaint_core.edit.strokes import StrokeError, apply_strokes
 from ganpaint_core.errors import ConceptDictionaryError
 from ganpaint_core.photo import load_photo
 from ganpaint_core.synth.scenes import render_scene
-from tests.conftest import tiny_loaded_model
+from tests.helpers import tiny_loaded_model
 
 FAST_INV = InversionConfig(latent_steps=20, joint_steps=30, candidates=4)
 FAST_ADAPT = AdaptConfig(steps=60, refit_steps=10)

@@ -14,7 +14,7 @@ from ganpaint_core.fetch import fetch
 from ganpaint_core.loading import load_model
 from ganpaint_core.manifest import load_manifest
 from ganpaint_core.registry import model_status
-from tests.conftest import REPO, sha256_bytes, tiny_generator, write_model_folder
+from tests.helpers import REPO, sha256_bytes, tiny_generator, write_model_folder
 from tests.hub_server import HubStandIn
 
 REPO_ID = "ganpaint-test/tiny-progan"

@@ -9,7 +9,7 @@ import pytest
 from ganpaint_core.errors import GanpaintError, ManifestError
 from ganpaint_core.manifest import load_manifest, parse_manifest
 from ganpaint_core.registry import Registry, bundled_weights_dir
-from tests.conftest import tiny_generator, write_model_folder
+from tests.helpers import tiny_generator, write_model_folder
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ganpaint_core.nethook import Trace, TraceDict
-from tests.conftest import tiny_generator
+from tests.helpers import tiny_generator
 
 
 def _hook_count(G) -> int:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +9,7 @@ from PIL import Image
 
 from ganpaint_core.page import UNCHANGED, Canvas, EditPage, PageUpdate, PaintSettings
 from ganpaint_core.session import EditSession, JobUpdate, describe_progress
-from tests.test_session import box_mask, make_engine, scene_png
+from tests.helpers import box_mask, make_engine, scene_png, undissected_model
 
 TREE = PaintSettings(concept="tree", action="add", strength=1.0)
 
@@ -88,21 +86,7 @@ def test_a_missing_model_keeps_the_current_one(page, tmp_path, isolated_env):
     assert items[-1].model == page.default_model and "Staying on" in items[-1].status
 
 
-def undissected_model(models: Path) -> None:
-    """``models/synth-raw``: the app's model with its generator, segmenter and encoder, but no dictionary."""
-    from tests.test_session import app_model_manifest
-
-    src = app_model_manifest().parent
-    manifest = json.loads((src / "model.json").read_text())
-    manifest["name"] = "synth-raw"
-    del manifest["files"]["concepts"]
-    folder = models / "synth-raw"
-    folder.mkdir(parents=True)
-    for f in manifest["files"].values():
-        shutil.copyfile(src / f["filename"], folder / f["filename"])
-    (folder / "model.json").write_text(json.dumps(manifest))
-
-
+@pytest.mark.slow
 def test_a_model_without_a_dictionary_is_offered_dissection_and_the_result_is_cached(tmp_path, monkeypatch):
     from ganpaint_core.dissect import DissectConfig
 

@@ -1,23 +1,10 @@
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
 from ganpaint_core.models.progan import ProGANGenerator
-from tests.conftest import SHARED, tiny_generator
-
-KEYS_TSV = SHARED / "formats" / "progan-church256-keys.tsv"
-
-
-def church_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random tensors with exactly the keys and shapes of GANPaint's church checkpoint."""
-    if not KEYS_TSV.is_file():
-        pytest.skip(f"shared key table not found at {KEYS_TSV}")
-    g = torch.Generator().manual_seed(seed)
-    rows = [line.rstrip("\n").split("\t") for line in KEYS_TSV.read_text().splitlines()[1:]]
-    return {key: torch.randn(json.loads(shape), generator=g) * 0.5 for key, shape, _ in rows}
+from tests.helpers import church_state_dict, tiny_generator
 
 
 def test_church_key_table_loads_strictly_and_renders_256():

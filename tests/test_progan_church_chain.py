@@ -19,8 +19,7 @@ from ganpaint_core.edit.invert import InversionConfig
 from ganpaint_core.fetch import sha256_file
 from ganpaint_core.loading import load_model
 from ganpaint_core.photo import load_photo
-from tests.conftest import REPO
-from tests.test_progan import church_state_dict
+from tests.helpers import REPO, church_state_dict
 
 
 def test_ganpaints_church_model_inverts_edits_and_pastes_back_once_supplied(isolated_env):

@@ -115,7 +115,7 @@ def test_dissection_runs_with_the_segformer_adapter(tmp_path):
     from ganpaint_core.dissect import DissectConfig
     from ganpaint_core.dissect_run import run_dissection
     from ganpaint_core.concepts import ConceptDictionary
-    from tests.conftest import tiny_loaded_model
+    from tests.helpers import tiny_loaded_model
 
     seg = load_scene_segmenter("segformer-ade20k", source=tiny_segformer(tmp_path / "sf", size=32))
     path = run_dissection(tiny_loaded_model(), seg, concepts=["sky", "tree"],

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import io
 import json
-import os
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,49 +19,7 @@ from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.photo import PhotoError
 from ganpaint_core.synth.scenes import render_scene
-from tests.conftest import REPO
-
-BUNDLED = REPO / "weights" / "synth-church" / "model.json"
-
-
-@functools.cache
-def app_model_manifest() -> Path:
-    """The bundled synth-church when it is there (the real product), else a smoke-trained stand-in with
-    the same files and concepts, built once per test run (a few seconds)."""
-    if BUNDLED.is_file():
-        return BUNDLED
-    root = Path(tempfile.mkdtemp(prefix="ganpaint-app-model-"))
-    cmd = [sys.executable, "-m", "ganpaint_core.synth.train", "all", "--smoke", "--threads", "1",
-           "--out", str(root / "run"), "--export-dir", str(root / "models" / "synth-church")]
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=dict(os.environ))
-    assert result.returncode == 0, result.stderr[-2000:]
-    return root / "models" / "synth-church" / "model.json"
-
-
-def make_engine():
-    """An engine on the app's model with short inversion/adaptation (the wiring is under test, not quality)."""
-    from ganpaint_core.edit.adapt import AdaptConfig
-    from ganpaint_core.edit.engine import EditEngine
-    from ganpaint_core.edit.invert import InversionConfig
-    from ganpaint_core.loading import load_model
-    from ganpaint_core.manifest import load_manifest
-
-    path = app_model_manifest()
-    model = load_model(load_manifest(path, bundled=path == BUNDLED), device="cpu")
-    return EditEngine(model, inversion=InversionConfig(latent_steps=8, joint_steps=8), adaptation=AdaptConfig(steps=12),
-                      use_lpips=False)
-
-
-def scene_png(seed: int, size: tuple[int, int] = (256, 256)) -> bytes:
-    """A procedural church scene (seeds ≥ 9,000,000: never a training scene) as PNG bytes of ``size``."""
-    img = Image.fromarray(render_scene(seed, resolution=max(size)).image)
-    if size[0] != size[1]:
-        w, h = size
-        side = max(size)
-        img = img.crop(((side - w) // 2, (side - h) // 2, (side - w) // 2 + w, (side - h) // 2 + h))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+from tests.helpers import box_mask, dilate, make_engine, scene_png
 
 
 @pytest.fixture(scope="module")
@@ -80,18 +32,6 @@ def engine():
 def ready(engine):
     """A session on a 256×192 photo (crop mode), set up once."""
     return S.open_photo(engine, scene_png(9_000_101, (256, 192)), name="church.png")
-
-
-def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Boolean ``mask`` grown by ``radius`` pixels (a square structuring element)."""
-    t = torch.from_numpy(mask.astype(np.float32))[None, None]
-    return torch.nn.functional.max_pool2d(t, 2 * radius + 1, stride=1, padding=radius)[0, 0].numpy() > 0
-
-
-def box_mask(h: int, w: int, y0: float, y1: float, x0: float, x1: float) -> np.ndarray:
-    m = np.zeros((h, w), np.float32)
-    m[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)] = 1
-    return m
 
 
 # -- masks -------------------------------------------------------------------------------------------
@@ -335,7 +275,7 @@ def test_jobs_report_progress_then_their_result_and_raise_their_errors():
     def work(cb):
         for i in range(5):
             cb(i + 1, 5, {"stage": "invert", "psnr": 20.0 + i})
-            time.sleep(0.02)
+            time.sleep(0.02)  # not a wait: the job's work, steps that take time while the caller polls
         return "done"
 
     updates = list(S.run_job(work, poll_s=0.01))
@@ -360,7 +300,7 @@ def test_closing_a_job_stops_its_work_at_the_next_callback():
             for i in range(1000):
                 cb(i, 1000, {})
                 steps.append(i)
-                time.sleep(0.01)
+                time.sleep(0.01)  # not a wait: the job's work, which the test stops part-way
         finally:
             finished.set()
 
@@ -379,7 +319,7 @@ def test_an_abandoned_job_stops_by_itself():
         try:
             for i in range(1000):
                 cb(i, 1000, {})
-                time.sleep(0.01)
+                time.sleep(0.01)  # not a wait: the job's work (10 s in all), which must stop long before its end
         finally:
             finished.set()
 

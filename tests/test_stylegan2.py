@@ -12,10 +12,10 @@ from ganpaint_core.checkpoint import detect_family, read_checkpoint
 from ganpaint_core.errors import CheckpointError
 from ganpaint_core.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator, upfirdn2d
 from ganpaint_core.nethook import Trace
-from tests.conftest import REPO, SHARED
+from tests.helpers import (REPO, SHARED, TINY_STYLEGAN2, run_cli, tiny_stylegan2, tiny_stylegan2_checkpoint,
+                           tiny_stylegan2_model)
 
 KEYS_TSV = SHARED / "formats" / "stylegan2-256-keys.tsv"
-TINY = StyleGAN2Config(resolution=64, channels=(32, 32, 32, 16, 8), style_dim=16, n_mlp=2)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -34,20 +34,6 @@ def table_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     rows = [line.split("\t") for line in KEYS_TSV.read_text().splitlines()[1:]]
     return {key: torch.randn(json.loads(shape), generator=g) * 0.5 for key, shape, _ in rows}
-
-
-def tiny_checkpoint(seed: int = 0, config: StyleGAN2Config = TINY) -> dict[str, object]:
-    """``{'g_ema', 'latent_avg'}`` of a small seeded StyleGAN2 whose noise weights and biases are non-zero."""
-    torch.manual_seed(seed)
-    state = StyleGAN2Generator(config).state_dict()
-    for key, value in state.items():
-        if key.endswith(("noise.weight", "activate.bias", "rgb1.bias")) or re.search(r"rgbs\.\d+\.bias$", key):
-            value.normal_(std=0.2)
-    return {"g_ema": state, "latent_avg": torch.randn(config.style_dim) * 0.1}
-
-
-def tiny_stylegan2(seed: int = 0, config: StyleGAN2Config = TINY) -> StyleGAN2Generator:
-    return StyleGAN2Generator.from_state_dict(tiny_checkpoint(seed, config)).requires_grad_(False)
 
 
 # -- loading --------------------------------------------------------------------------------------------
@@ -81,7 +67,7 @@ def test_key_table_generator_renders_256_and_splits_exactly():
 
 
 def test_kernel_buffers_are_the_normalised_outer_product():
-    G = StyleGAN2Generator(TINY)
+    G = StyleGAN2Generator(TINY_STYLEGAN2)
     expected = torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 16
     assert torch.equal(G.convs[0].conv.blur.kernel, expected) and torch.equal(G.to_rgbs[0].upsample.kernel, expected)
     assert G.noises.noise_2.shape == (1, 1, 8, 8) and G.noises.noise_8.shape == (1, 1, 64, 64)
@@ -90,7 +76,7 @@ def test_kernel_buffers_are_the_normalised_outer_product():
 def test_missing_unexpected_and_misshapen_keys_are_refused_by_name(tmp_path):
     from ganpaint_core.loading import load_generator_file
 
-    good = tiny_checkpoint()
+    good = tiny_stylegan2_checkpoint()
     cases = {
         "missing keys: noises.noise_3": lambda s: s.pop("noises.noise_3"),
         "unexpected keys: convs.0.extra": lambda s: s.__setitem__("convs.0.extra", torch.zeros(1)),
@@ -117,7 +103,7 @@ def test_family_comes_from_the_keys_not_the_file_name(tmp_path):
     from ganpaint_core.loading import load_generator_file
 
     path = tmp_path / "proggan_churchoutdoor.pth"  # a misleading name
-    torch.save(tiny_checkpoint(), path)
+    torch.save(tiny_stylegan2_checkpoint(), path)
     G = load_generator_file(path)
     assert isinstance(G, StyleGAN2Generator)
     with pytest.raises(CheckpointError, match="holds a stylegan2 generator, the manifest says progan"):
@@ -127,7 +113,7 @@ def test_family_comes_from_the_keys_not_the_file_name(tmp_path):
 def test_a_training_checkpoint_is_refused_with_a_conversion_that_works(tmp_path):
     from ganpaint_core.loading import load_generator_file
 
-    ckpt = tiny_checkpoint()
+    ckpt = tiny_stylegan2_checkpoint()
     path = tmp_path / "train-050000.pt"
     torch.save({**ckpt, "g": ckpt["g_ema"], "args": argparse.Namespace(size=64)}, path)
     with pytest.raises(CheckpointError) as info:
@@ -147,7 +133,7 @@ def test_a_training_checkpoint_is_refused_with_a_conversion_that_works(tmp_path)
 
 
 def test_without_latent_avg_the_mean_w_stands_in():
-    G = StyleGAN2Generator.from_state_dict(tiny_checkpoint()["g_ema"])  # a flat g_ema state dict
+    G = StyleGAN2Generator.from_state_dict(tiny_stylegan2_checkpoint()["g_ema"])  # a flat g_ema state dict
     assert G.latent_avg_source == "estimated"
     torch.testing.assert_close(G.latent_avg, G.mean_latent(4096, seed=0)[0])
 
@@ -155,7 +141,7 @@ def test_without_latent_avg_the_mean_w_stands_in():
 @pytest.mark.parametrize("config", [
     StyleGAN2Config(resolution=8, channels=(8, 8), style_dim=8, n_mlp=1),
     StyleGAN2Config(resolution=32, channels=(16, 16, 8, 8), style_dim=8, n_mlp=3),
-    TINY,
+    TINY_STYLEGAN2,
 ])
 def test_any_power_of_two_resolution_round_trips(config):
     G = tiny_stylegan2(config=config)
@@ -249,27 +235,6 @@ def test_layers_are_hookable_by_dotted_name():
 
 
 # -- the edit chain ------------------------------------------------------------------------------------------
-def tiny_stylegan2_model():
-    """A 64 px seeded StyleGAN2 with a made-up ranking on convs.1 (8×8, 32 units), in memory."""
-    from ganpaint_core.concepts import ConceptDictionary, ConceptRanking
-    from ganpaint_core.loading import LoadedModel
-    from ganpaint_core.manifest import ModelManifest
-
-    G = tiny_stylegan2()
-    units = 32
-    head, _ = G.split("convs.1")
-    with torch.no_grad():  # levels measured the way dissection does (a lower quantile: the model is random)
-        features = head(G.sample_latents(64, seed=0))  # [64, 32, 8, 8]
-    levels = features.transpose(0, 1).reshape(units, -1).quantile(0.9, dim=1)
-    concepts = ConceptDictionary(
-        layer="convs.1", num_units=units, level_quantile=0.9, levels=tuple(levels.tolist()),
-        concepts={"tree": ConceptRanking("iou", tuple(range(24)), tuple(1.0 - 0.01 * i for i in range(24)))})
-    manifest = ModelManifest(name="tiny-sg2", family="stylegan2", resolution=64, latent_size=16, edit_layer="convs.1",
-                             fine_layers=("convs.2", "convs.3", "convs.4", "convs.5", "convs.6", "convs.7"),
-                             licence="", citation="", description="tiny test model", files={}, folder=REPO)
-    return LoadedModel(manifest=manifest, generator=G, concepts=concepts, device=torch.device("cpu"))
-
-
 @pytest.fixture(scope="module")
 def engine():
     from ganpaint_core.edit.adapt import AdaptConfig
@@ -353,8 +318,6 @@ def test_style_and_refit_run_through_the_same_engine(engine, photo, state):
 # -- files, manifest, Hub ---------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_inspect_reports_stylegan2_at_256(tmp_path):
-    from tests.test_cli import run_cli
-
     path = tmp_path / "church.pt"
     torch.save({"g_ema": table_state_dict(), "latent_avg": torch.zeros(512)}, path)
     result = run_cli("inspect", str(path), "--json")
@@ -389,7 +352,7 @@ def test_hub_download_of_a_tiny_stylegan2_then_load_model(isolated_env, monkeypa
     from ganpaint_core.loading import load_model
     from tests.hub_server import HubStandIn
 
-    ckpt = tiny_checkpoint(seed=4)
+    ckpt = tiny_stylegan2_checkpoint(seed=4)
     buf = io.BytesIO()
     torch.save(ckpt, buf)
     data = buf.getvalue()

@@ -14,8 +14,7 @@ from ganpaint_core.encoder_run import default_config, load_training_photos, run_
 from ganpaint_core.fetch import sha256_file
 from ganpaint_core.loading import load_model
 from ganpaint_core.models.encoder import load_encoder
-from tests.conftest import tiny_generator, write_model_folder
-from tests.test_cli import run_cli
+from tests.helpers import run_cli, tiny_generator, tiny_stylegan2_model, write_model_folder
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small convs run fastest single-threaded
@@ -81,7 +80,6 @@ def test_photos_for_the_reconstruction_term_are_read_at_the_model_resolution(tin
 
 def test_an_encoder_trains_for_a_stylegan2_generator_and_is_attached_to_it():
     from ganpaint_core.derived import attach_derived_files
-    from tests.test_stylegan2 import tiny_stylegan2_model
 
     model = tiny_stylegan2_model()
     model.sha256["generator"] = "1" * 64

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ganpaint_core.synth.gan import GANConfig
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 @pytest.mark.slow

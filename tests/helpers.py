@@ -1,0 +1,255 @@
+"""What several test modules build or wait on: tiny seeded models, model folders, the app's engine, scene
+photos and masks, the CLI in a subprocess, a free port, a wait on a condition.
+
+Test modules import from here (and from ``hub_server``), never from one another, so each one can be run,
+moved or deleted alone. Fixtures live in ``conftest.py``.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from ganpaint_core.models.progan import ProGANGenerator
+from ganpaint_core.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+BUNDLED = REPO / "weights" / "synth-church" / "model.json"
+PROGAN_KEYS_TSV = SHARED / "formats" / "progan-church256-keys.tsv"
+TINY_STYLEGAN2 = StyleGAN2Config(resolution=64, channels=(32, 32, 32, 16, 8), style_dim=16, n_mlp=2)
+
+T = TypeVar("T")
+
+
+# -- waiting -----------------------------------------------------------------------------------------------
+def wait_for(predicate: Callable[[], T], *, timeout: float, interval: float = 0.02, message: str = "") -> T:
+    """Poll ``predicate`` every ``interval`` s until it returns something truthy (returned), or fail the test
+    after ``timeout`` s with ``message``. For waits on a state, in place of a fixed sleep that is either too
+    short on a busy machine or longer than needed on an idle one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"waited {timeout:g} s: {message or 'the condition never held'}")
+        time.sleep(interval)
+
+
+# -- the CLI and the network ------------------------------------------------------------------------------------
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m ganpaint_core ARGS`` in the repository, with ``env`` over this process's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "ganpaint_core", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- tiny ProGANs and model folders --------------------------------------------------------------------------
+def tiny_generator(seed: int = 0, sizes: tuple[int, ...] = (16, 16, 16, 8, 8)) -> ProGANGenerator:
+    """A seeded 32-px ProGAN with small widths: loads and runs in milliseconds."""
+    torch.manual_seed(seed)
+    g = ProGANGenerator(sizes)
+    for layer in g.children():
+        torch.nn.init.normal_(layer.wscale.b, std=0.1)
+    return g.eval()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_model_folder(folder: Path, *, generator: ProGANGenerator, name: str | None = None,
+                       sources: list[dict] | None = None, sha256: str | None = "auto",
+                       write_file: bool = True) -> Path:
+    """A model folder with a safetensors generator and its manifest; returns the manifest path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / "generator.safetensors"
+    save_file({k: v.contiguous() for k, v in generator.state_dict().items()}, str(weights))
+    data = weights.read_bytes()
+    if not write_file:
+        weights.unlink()
+    manifest = {
+        "name": name or folder.name,
+        "family": "progan",
+        "resolution": generator.resolution,
+        "latent_size": generator.latent_size,
+        "edit_layer": "layer4",
+        "fine_layers": ["layer5", "layer6"],
+        "licence": "test",
+        "citation": "",
+        "description": "tiny test model",
+        "files": {
+            "generator": {
+                "filename": "generator.safetensors",
+                "format": "safetensors",
+                "sha256": sha256_bytes(data) if sha256 == "auto" else sha256,
+                "size": len(data),
+                "sources": sources or [{"path": "generator.safetensors"}],
+            }
+        },
+    }
+    path = folder / "model.json"
+    path.write_text(json.dumps(manifest, indent=1))
+    return path
+
+
+def tiny_loaded_model(seed: int = 0):
+    """A 64-px random ProGAN with a made-up dictionary, in memory: exercises the edit chain in seconds."""
+    from ganpaint_core.concepts import ConceptDictionary, ConceptRanking
+    from ganpaint_core.loading import LoadedModel
+    from ganpaint_core.manifest import ModelManifest
+
+    G = tiny_generator(seed=seed, sizes=(16, 32, 32, 16, 16, 8)).requires_grad_(False)
+    units = 32
+    levels = tuple(float(1.0 + 0.05 * u) for u in range(units))
+    concepts = {
+        "tree": ConceptRanking("iou", tuple(range(0, 24)), tuple(1.0 - 0.01 * i for i in range(24))),
+        "dome": ConceptRanking("iou", tuple(range(8, 32)), tuple(1.0 - 0.01 * i for i in range(24))),
+    }
+    dictionary = ConceptDictionary(layer="layer4", num_units=units, level_quantile=0.99, levels=levels,
+                                   concepts=concepts)
+    manifest = ModelManifest(name="tiny", family="progan", resolution=64, latent_size=16, edit_layer="layer4",
+                             fine_layers=("layer5", "layer6", "layer7", "layer8"), licence="", citation="",
+                             description="tiny test model", files={}, folder=REPO)
+    return LoadedModel(manifest=manifest, generator=G, concepts=dictionary, device=torch.device("cpu"),
+                       sha256={"generator": "0" * 64})
+
+
+def church_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random tensors with exactly the keys and shapes of GANPaint's church checkpoint."""
+    if not PROGAN_KEYS_TSV.is_file():
+        pytest.skip(f"shared key table not found at {PROGAN_KEYS_TSV}")
+    g = torch.Generator().manual_seed(seed)
+    rows = [line.rstrip("\n").split("\t") for line in PROGAN_KEYS_TSV.read_text().splitlines()[1:]]
+    return {key: torch.randn(json.loads(shape), generator=g) * 0.5 for key, shape, _ in rows}
+
+
+# -- tiny StyleGAN2s ---------------------------------------------------------------------------------------------
+def tiny_stylegan2_checkpoint(seed: int = 0, config: StyleGAN2Config = TINY_STYLEGAN2) -> dict[str, object]:
+    """``{'g_ema', 'latent_avg'}`` of a small seeded StyleGAN2 whose noise weights and biases are non-zero."""
+    torch.manual_seed(seed)
+    state = StyleGAN2Generator(config).state_dict()
+    for key, value in state.items():
+        if key.endswith(("noise.weight", "activate.bias", "rgb1.bias")) or re.search(r"rgbs\.\d+\.bias$", key):
+            value.normal_(std=0.2)
+    return {"g_ema": state, "latent_avg": torch.randn(config.style_dim) * 0.1}
+
+
+def tiny_stylegan2(seed: int = 0, config: StyleGAN2Config = TINY_STYLEGAN2) -> StyleGAN2Generator:
+    return StyleGAN2Generator.from_state_dict(tiny_stylegan2_checkpoint(seed, config)).requires_grad_(False)
+
+
+def tiny_stylegan2_model():
+    """A 64 px seeded StyleGAN2 with a made-up ranking on convs.1 (8×8, 32 units), in memory."""
+    from ganpaint_core.concepts import ConceptDictionary, ConceptRanking
+    from ganpaint_core.loading import LoadedModel
+    from ganpaint_core.manifest import ModelManifest
+
+    G = tiny_stylegan2()
+    units = 32
+    head, _ = G.split("convs.1")
+    with torch.no_grad():  # levels measured the way dissection does (a lower quantile: the model is random)
+        features = head(G.sample_latents(64, seed=0))  # [64, 32, 8, 8]
+    levels = features.transpose(0, 1).reshape(units, -1).quantile(0.9, dim=1)
+    concepts = ConceptDictionary(
+        layer="convs.1", num_units=units, level_quantile=0.9, levels=tuple(levels.tolist()),
+        concepts={"tree": ConceptRanking("iou", tuple(range(24)), tuple(1.0 - 0.01 * i for i in range(24)))})
+    manifest = ModelManifest(name="tiny-sg2", family="stylegan2", resolution=64, latent_size=16, edit_layer="convs.1",
+                             fine_layers=("convs.2", "convs.3", "convs.4", "convs.5", "convs.6", "convs.7"),
+                             licence="", citation="", description="tiny test model", files={}, folder=REPO)
+    return LoadedModel(manifest=manifest, generator=G, concepts=concepts, device=torch.device("cpu"))
+
+
+# -- the app's model, photos and masks -------------------------------------------------------------------------------
+@functools.cache
+def app_model_manifest() -> Path:
+    """The bundled synth-church when it is there (the real product), else a smoke-trained stand-in with
+    the same files and concepts, built once per test run (a few seconds)."""
+    if BUNDLED.is_file():
+        return BUNDLED
+    root = Path(tempfile.mkdtemp(prefix="ganpaint-app-model-"))
+    cmd = [sys.executable, "-m", "ganpaint_core.synth.train", "all", "--smoke", "--threads", "1",
+           "--out", str(root / "run"), "--export-dir", str(root / "models" / "synth-church")]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root / "models" / "synth-church" / "model.json"
+
+
+def make_engine():
+    """An engine on the app's model with short inversion/adaptation (the wiring is under test, not quality)."""
+    from ganpaint_core.edit.adapt import AdaptConfig
+    from ganpaint_core.edit.engine import EditEngine
+    from ganpaint_core.edit.invert import InversionConfig
+    from ganpaint_core.loading import load_model
+    from ganpaint_core.manifest import load_manifest
+
+    path = app_model_manifest()
+    model = load_model(load_manifest(path, bundled=path == BUNDLED), device="cpu")
+    return EditEngine(model, inversion=InversionConfig(latent_steps=8, joint_steps=8), adaptation=AdaptConfig(steps=12),
+                      use_lpips=False)
+
+
+def undissected_model(models: Path) -> None:
+    """``models/synth-raw``: the app's model with its generator, segmenter and encoder, but no dictionary."""
+    src = app_model_manifest().parent
+    manifest = json.loads((src / "model.json").read_text())
+    manifest["name"] = "synth-raw"
+    del manifest["files"]["concepts"]
+    folder = models / "synth-raw"
+    folder.mkdir(parents=True)
+    for f in manifest["files"].values():
+        shutil.copyfile(src / f["filename"], folder / f["filename"])
+    (folder / "model.json").write_text(json.dumps(manifest))
+
+
+def scene_png(seed: int, size: tuple[int, int] = (256, 256)) -> bytes:
+    """A procedural church scene (seeds ≥ 9,000,000: never a training scene) as PNG bytes of ``size``."""
+    from ganpaint_core.synth.scenes import render_scene
+
+    img = Image.fromarray(render_scene(seed, resolution=max(size)).image)
+    if size[0] != size[1]:
+        w, h = size
+        side = max(size)
+        img = img.crop(((side - w) // 2, (side - h) // 2, (side - w) // 2 + w, (side - h) // 2 + h))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Boolean ``mask`` grown by ``radius`` pixels (a square structuring element)."""
+    t = torch.from_numpy(mask.astype(np.float32))[None, None]
+    return torch.nn.functional.max_pool2d(t, 2 * radius + 1, stride=1, padding=radius)[0, 0].numpy() > 0
+
+
+def box_mask(h: int, w: int, y0: float, y1: float, x0: float, x1: float) -> np.ndarray:
+    """A float32 ``h``×``w`` mask, 1 in the box given as fractions of the height and width, else 0."""
+    m = np.zeros((h, w), np.float32)
+    m[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)] = 1
+    return m
