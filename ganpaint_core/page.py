@@ -300,7 +300,7 @@ class EditPage:
         outcome = render(self.engine(session), session, pending=pending, final=False)
         what = (f"{settings.action} **{settings.concept}** under the paint (not added yet)" if pending
                 else "no stroke on the canvas")
-        return PageUpdate(preview=self._preview(session, outcome),
+        return PageUpdate(preview=self._preview(session, outcome), session=session,
                           paint_info=f"Preview: {what} · {len(session.strokes)} stroke(s) kept · "
                                      f"{outcome.result.timings['tail_s'] * 1000:.0f} ms")
 

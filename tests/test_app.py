@@ -17,7 +17,10 @@ import torch
 from PIL import Image
 
 from ganpaint_core import session as S
-from ganpaint_core.page import SLIDER_SIDE
+from ganpaint_core.canvas import DISPLAY_SIDE
+from ganpaint_core.edit.spec import StrokeSpec
+from ganpaint_core.photo import mask_to_square
+from ganpaint_core.page import SLIDER_SIDE, EditPage
 from tests.helpers import (REPO, app_model_manifest, box_mask, dilate, free_port, make_engine, scene_png,
                            undissected_model, wait_for)
 from tests.hub_server import HubStandIn
@@ -139,7 +142,7 @@ def test_upload_stroke_render_changes_the_mask_and_keeps_the_rest_exactly(served
     photo = photo_file(tmp_path, 9_000_201, (320, 240))
     status = client.predict(handle_file(str(photo)), "crop", api_name="/load_photo")[3]
     assert "is ready on synth-church" in status and "dB PSNR" in status
-    shown = (S.DISPLAY_SIDE * 3 // 4, S.DISPLAY_SIDE)  # the canvas shows the photo at DISPLAY_SIDE px
+    shown = (DISPLAY_SIDE * 3 // 4, DISPLAY_SIDE)  # the canvas shows the photo at DISPLAY_SIDE px
     mask = box_mask(*shown, 0.05, 0.4, 0.3, 0.55)  # upper left of the centre square
     out = render_via_client(client, canvas_layer(tmp_path, mask))
     assert "Rendered 320×240 with 1 active stroke" in out[OUT["status"]]
@@ -185,9 +188,9 @@ def test_four_clients_at_once_each_get_their_own_result(served, tmp_path):
         assert job.error is None, job.error
         # The same edit done here, directly with the library, on this client's photo.
         session = S.open_photo(engine, job.photo.read_bytes())
-        stroke, session = S.make_stroke(engine, session, S.mask_to_square(job.mask, session.photo, engine.resolution),
-                                        concept=job.concept, action="add", strength=1.0)
-        expected = S.render(engine, S.add_stroke(session, stroke)).final
+        stroke = StrokeSpec(mask=mask_to_square(job.mask, session.photo, engine.resolution), concept=job.concept,
+                            action="add", strength=1.0)
+        expected = S.render(engine, S.add_stroke(session, stroke)).result.final
         assert np.abs(job.result.astype(int) - expected).max() <= 2, "a client got another edit than its own"
         for other in jobs:
             if other is not job:
@@ -237,21 +240,21 @@ def test_cancel_stops_a_running_setup_and_the_server_stays_up(served):
 
     slow = EditEngine(served.engine.model, inversion=InversionConfig(latent_steps=1_000_000, joint_steps=0),
                       adaptation=AdaptConfig(steps=2), use_lpips=False)
-    demo = app.build_demo(slow, examples=[])
+    page = EditPage(slow)
+    demo = app.build_demo(slow, examples=[], page=page)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         job = client.submit(handle_file(str(REPO / "docs" / "examples" / "church-9000002.png")), "crop",
                             api_name="/load_photo")
-        wait_for(lambda: any(t.name == "ganpaint-job" for t in threading.enumerate()), timeout=60, interval=0.05,
-                 message="the setup never started")
+        (setup,) = wait_for(page.jobs.running, timeout=60, interval=0.05, message="the setup never started")
         # Cancel once the setup has reported progress (its work is under way), not while it is starting.
         wait_for(lambda: job.status().progress_data, timeout=60, interval=0.05,
                  message="the setup never reported progress")
         job.cancel()  # what the page's Cancel button does
-        wait_for(lambda: not any(t.name == "ganpaint-job" for t in threading.enumerate()), timeout=20,
-                 interval=0.05, message="the inversion kept running after Cancel")
+        assert setup.finished.wait(20), "the inversion kept running after Cancel"
+        assert setup.cancelled and page.jobs.running() == []
         out = client.predict(editor_value(None), "tree", "add", 0.5, "Default look", 0.75, api_name="/add_stroke")
         assert "no photo yet" in out[1]  # the session never got a half-set-up photo
     finally:
@@ -368,7 +371,8 @@ def test_share_without_internet_is_reported_and_served_locally(monkeypatch, capl
             launched.update(kwargs)
 
     monkeypatch.setattr(app, "build_demo", lambda engine: FakeDemo())
-    monkeypatch.setattr(app, "_load_engine", lambda name, device: make_engine())
+    model = make_engine().model
+    monkeypatch.setattr("ganpaint_core.loading.load_model", lambda name, device: model)
     with caplog.at_level("WARNING"):
         assert app.main(["--share", "--port", "7999"]) == 0
     assert launched["share"] is False and launched["server_port"] == 7999

@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from ganpaint_core.page import UNCHANGED, Canvas, EditPage, PageUpdate, PaintSettings
-from ganpaint_core.session import EditSession, JobUpdate, describe_progress
+from ganpaint_core.jobs import JobUpdate
+from ganpaint_core.page_text import describe_progress
+from ganpaint_core.session import EditSession
 from tests.helpers import box_mask, make_engine, scene_png, undissected_model
 
 TREE = PaintSettings(concept="tree", action="add", strength=1.0)

@@ -1,5 +1,5 @@
-"""The app's session layer (gradio-free): masks from the canvas, the stroke stack, rendering, sidecars,
-style references, bad inputs, cancellable jobs and the shared model catalogue."""
+"""The app's session layer (gradio-free): masks from the canvas, the stroke stack, rendering through the one
+edit path, records, style references, bad inputs, cancellable jobs and the shared model catalogue."""
 from __future__ import annotations
 
 import copy
@@ -15,11 +15,18 @@ import torch
 from PIL import Image
 
 from ganpaint_core import session as S
+from ganpaint_core.canvas import (
+    DISPLAY_SIDE, canvas_image, display_image, mask_from_layers, preview_image, stroke_from_layers,
+)
+from ganpaint_core.catalog import SAMPLE_SEED_BASE, EngineCatalog, concept_samples, generate_samples
+from ganpaint_core.edit.spec import StrokeSpec, StyleSpec
 from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.errors import GanpaintError
-from ganpaint_core.photo import PhotoError
+from ganpaint_core.jobs import JobBoard, JobUpdate, run_job
+from ganpaint_core.page_text import describe_progress
+from ganpaint_core.photo import PhotoError, load_photo, mask_to_square
 from ganpaint_core.synth.scenes import render_scene
-from tests.helpers import box_mask, dilate, make_engine, scene_png
+from tests.helpers import box_mask, dilate, make_engine, scene_png, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +41,13 @@ def ready(engine):
     return S.open_photo(engine, scene_png(9_000_101, (256, 192)), name="church.png")
 
 
+def spec(engine, session, mask, **kw) -> StrokeSpec:
+    """A checked stroke from a mask over the photo (any scale)."""
+    kw.setdefault("strength", 0.8)
+    sq = mask_to_square(mask, session.photo, engine.resolution)
+    return S.check_stroke(engine, session, StrokeSpec(mask=sq, **kw))
+
+
 # -- masks -------------------------------------------------------------------------------------------
 def test_canvas_layers_become_a_binary_mask_from_their_alpha():
     layer = np.zeros((40, 60, 4), np.uint8)
@@ -41,11 +55,11 @@ def test_canvas_layers_become_a_binary_mask_from_their_alpha():
     layer[30, 30] = (255, 0, 0, 10)  # anti-aliasing fringe, below the threshold
     other = np.zeros((40, 60, 4), np.uint8)
     other[20:25, 40:50, 3] = 255
-    mask = S.mask_from_layers([layer, None, other])
+    mask = mask_from_layers([layer, None, other])
     assert mask.shape == (40, 60) and set(np.unique(mask)) == {0.0, 1.0}
     assert mask[5:10, 5:20].all() and mask[20:25, 40:50].all() and mask[30, 30] == 0
     assert mask.sum() == 5 * 15 + 5 * 10
-    assert S.mask_from_layers([]) is None
+    assert mask_from_layers([]) is None
 
 
 def test_a_display_size_mask_maps_to_the_photos_square_by_ratio(engine, ready):
@@ -54,22 +68,25 @@ def test_a_display_size_mask_maps_to_the_photos_square_by_ratio(engine, ready):
     full = box_mask(192, 256, 0.25, 0.75, 0.4, 0.6)  # centre of the photo
     half = Image.fromarray((full * 255).astype(np.uint8)).resize((128, 96), Image.Resampling.NEAREST)
     half = np.asarray(half) / 255.0
-    a, b = S.mask_to_square(full, photo, s), S.mask_to_square(half, photo, s)
-    assert np.array_equal(a, engine.mask_to_square(full, photo))  # at full size: the engine's own mapping
+    a, b = mask_to_square(full, photo, s), mask_to_square(half, photo, s)
+    box = photo.box
+    direct = np.asarray(Image.fromarray((full[:, box.left:box.right] * 255).astype(np.uint8)).resize(
+        (s, s), Image.Resampling.BOX), dtype=np.float32) / 255
+    assert np.array_equal(a, direct)  # at full size: the crop, area-averaged to the model's square
     # The same place at any scale: only cells on the border are covered a little more or less.
     iou = ((a > 0.5) & (b > 0.5)).sum() / ((a > 0.5) | (b > 0.5)).sum()
     assert iou > 0.85 and abs(a.sum() - b.sum()) <= 0.03 * a.sum()
     ys, xs = np.nonzero(a > 0.5)
     assert abs(ys.mean() / s - 0.5) < 0.06 and abs(xs.mean() / s - 0.5) < 0.06
     # Paint left of the crop box is outside the square the model sees.
-    assert S.mask_to_square(box_mask(192, 256, 0, 1, 0, 0.12), photo, s).max() == 0
-    with pytest.raises(StrokeError, match="another shape"):
-        S.mask_to_square(np.ones((100, 100), np.float32), photo, s)
+    assert mask_to_square(box_mask(192, 256, 0, 1, 0, 0.12), photo, s).max() == 0
+    with pytest.raises(PhotoError, match="another shape"):
+        mask_to_square(np.ones((100, 100), np.float32), photo, s)
 
 
 def test_the_canvas_dims_what_the_model_does_not_see(ready):
-    canvas, shown = S.canvas_image(ready.photo), S.display_image(ready.photo)
-    side = S.DISPLAY_SIDE
+    canvas, shown = canvas_image(ready.photo), display_image(ready.photo)
+    side = DISPLAY_SIDE
     assert canvas.shape == shown.shape == (side * 3 // 4, side, 3)  # 256×192 shown at DISPLAY_SIDE on its longer side
     left, right = side // 8, side - side // 8  # the centre square: 32 px of 256 on each side are cropped off
     assert np.array_equal(canvas[:, left:right], shown[:, left:right])
@@ -77,44 +94,52 @@ def test_the_canvas_dims_what_the_model_does_not_see(ready):
 
 
 def test_padded_photos_map_masks_into_the_padded_square(engine):
-    photo = S.load_photo(scene_png(9_000_102, (256, 128)), size=engine.resolution, fit="pad")
-    sq = S.mask_to_square(np.ones((64, 128), np.float32), photo, engine.resolution)
+    photo = load_photo(scene_png(9_000_102, (256, 128)), size=engine.resolution, fit="pad")
+    sq = mask_to_square(np.ones((64, 128), np.float32), photo, engine.resolution)
     # The photo fills the middle half of the padded square's rows.
     rows = sq.mean(axis=1)
     assert rows[: engine.resolution // 4 - 1].max() == 0 and rows[engine.resolution // 2] == 1
 
 
+def test_paint_outside_the_square_is_explained_and_a_blank_canvas_is_no_stroke(engine, ready):
+    layer = np.zeros((300, 400, 4), np.uint8)
+    assert stroke_from_layers([layer], ready.photo, resolution=engine.resolution, concept="tree", action="add",
+                              strength=0.5) is None
+    layer[:, :30, 3] = 255  # in the cropped-off margin
+    with pytest.raises(StrokeError, match="outside the bright square"):
+        stroke_from_layers([layer], ready.photo, resolution=engine.resolution, concept="tree", action="add",
+                           strength=0.5)
+
+
 # -- strokes and the stack ---------------------------------------------------------------------------
 def test_the_stroke_stack_adds_toggles_deletes_and_undoes_without_touching_older_sessions(engine, ready):
-    sq = S.mask_to_square(box_mask(192, 256, 0.2, 0.5, 0.3, 0.7), ready.photo, engine.resolution)
-    one, s1 = S.make_stroke(engine, ready, sq, concept="tree", action="add", strength=0.8)
-    two, s1 = S.make_stroke(engine, s1, sq, concept="dome", action="remove", strength=0.5)
-    a = S.add_stroke(S.add_stroke(s1, one), two)
+    box = box_mask(192, 256, 0.2, 0.5, 0.3, 0.7)
+    one = spec(engine, ready, box, concept="tree", action="add")
+    two = spec(engine, ready, box, concept="dome", action="remove", strength=0.5)
+    a = S.add_stroke(S.add_stroke(ready, one), two)
     assert len(ready.strokes) == 0 and len(a.strokes) == 2
     labels = S.stroke_labels(a)
     assert labels[0].startswith("1 · add tree") and labels[1].startswith("2 · remove dome") and len(set(labels)) == 2
     off = S.toggle_stroke(a, 0)
-    assert [s.stroke.enabled for s in off.strokes] == [False, True] and a.strokes[0].stroke.enabled
+    assert [s.enabled for s in off.strokes] == [False, True] and a.strokes[0].enabled
     gone = S.delete_stroke(off, 1)
-    assert [s.stroke.concept for s in gone.strokes] == ["tree"]
+    assert [s.concept for s in gone.strokes] == ["tree"]
     back = S.undo(gone)
-    assert [s.stroke.concept for s in back.strokes] == ["tree", "dome"] and not back.strokes[0].stroke.enabled
-    assert [s.stroke.enabled for s in S.undo(back).strokes] == [True, True]
+    assert [s.concept for s in back.strokes] == ["tree", "dome"] and not back.strokes[0].enabled
+    assert [s.enabled for s in S.undo(back).strokes] == [True, True]
     assert S.clear_strokes(a).strokes == () and S.undo(S.clear_strokes(a)).strokes == a.strokes
     with pytest.raises(StrokeError, match="nothing to undo"):
         S.undo(ready)
     with pytest.raises(StrokeError, match="no stroke 5"):
         S.delete_stroke(a, 4)
     # A switched-off stroke renders as if it were not there.
-    base = S.render(engine, ready, final=False).preview
-    assert np.array_equal(S.render(engine, S.set_enabled(a, [False, False]), final=False).preview, base)
-    assert not np.array_equal(S.render(engine, a, final=False).preview, base)
+    base = S.render(engine, ready, final=False).result.preview
+    assert np.array_equal(S.render(engine, S.set_enabled(a, [False, False]), final=False).result.preview, base)
+    assert not np.array_equal(S.render(engine, a, final=False).result.preview, base)
 
 
 def test_sessions_are_small_deep_copyable_and_cpu_only(engine, ready):
-    sq = S.mask_to_square(box_mask(192, 256, 0.2, 0.5, 0.3, 0.7), ready.photo, engine.resolution)
-    stroke, s = S.make_stroke(engine, ready, sq, concept="tree", action="add", strength=0.8)
-    s = S.add_stroke(s, stroke)
+    s = S.add_stroke(ready, spec(engine, ready, box_mask(192, 256, 0.2, 0.5, 0.3, 0.7), concept="tree", action="add"))
     clone = copy.deepcopy(s)
     assert clone.state.latent is not s.state.latent and torch.equal(clone.state.latent, s.state.latent)
     tensors = [v for v in (s.state.latent, s.state.features, *s.state.adapter.values())]
@@ -124,25 +149,32 @@ def test_sessions_are_small_deep_copyable_and_cpu_only(engine, ready):
     assert nbytes < 8e6, f"session holds {nbytes / 1e6:.1f} MB"
 
 
-def test_empty_masks_and_unknown_concepts_are_refused_with_what_to_do(engine, ready):
+def test_bad_strokes_are_refused_with_what_to_do(engine, ready):
     empty = np.zeros((engine.resolution, engine.resolution), np.float32)
-    with pytest.raises(StrokeError, match="mask is empty: paint"):
-        S.make_stroke(engine, ready, empty, concept="tree", action="add", strength=0.5)
     sq = np.ones_like(empty)
-    with pytest.raises(GanpaintError, match="this model knows: sky"):
-        S.make_stroke(engine, ready, sq, concept="banana", action="add", strength=0.5)
-    with pytest.raises(StrokeError, match="'add' or 'remove'"):
-        S.make_stroke(engine, ready, sq, concept="tree", action="paint", strength=0.5)
+    cases = [(dict(mask=empty, concept="tree", action="add"), "mask is empty: paint"),
+             (dict(mask=sq, concept="banana", action="add"), "this model knows: sky"),
+             (dict(mask=sq, concept="tree", action="paint"), "'add' or 'remove'"),
+             (dict(mask=sq, concept="tree", action="add", strength=float("nan")), "strength must be a number"),
+             (dict(mask=sq, concept="tree", action="add", strength="0.5"), "strength must be a number"),
+             (dict(mask=sq, concept="tree", action="add", style=StyleSpec(kind="sample", seed=3, strength=float("nan"))),
+              "style strength must be a number in \\[0, 1\\], got nan"),
+             (dict(mask=sq, concept="tree", action="add", style=StyleSpec(kind="sample", seed=3, strength=5)),
+              "style strength must be a number in \\[0, 1\\], got 5"),
+             (dict(mask=sq, concept="x" * 1_000_000, action="add"), "characters\\)")]
+    for kw, message in cases:
+        kw.setdefault("strength", 0.5)
+        with pytest.raises(GanpaintError, match=message) as exc:
+            S.check_stroke(engine, ready, StrokeSpec(**kw))
+        assert len(str(exc.value)) < 400  # a huge value is never echoed whole
     with pytest.raises(GanpaintError, match="no photo yet"):
-        S.make_stroke(engine, S.EditSession(), sq, concept="tree", action="add", strength=0.5)
+        S.check_stroke(engine, S.EditSession(), StrokeSpec(mask=sq, concept="tree", action="add"))
 
 
 def test_the_final_render_keeps_every_pixel_outside_the_paste_region(engine, ready):
     mask = box_mask(192, 256, 0.0, 0.35, 0.2, 0.5)  # top-left part of the square
-    sq = S.mask_to_square(mask, ready.photo, engine.resolution)
-    stroke, s = S.make_stroke(engine, ready, sq, concept="tree", action="add", strength=1.0)
-    s = S.add_stroke(s, stroke)
-    result = S.render(engine, s, final=True)
+    s = S.add_stroke(ready, spec(engine, ready, mask, concept="tree", action="add", strength=1.0))
+    result = S.render(engine, s, final=True).result
     original = ready.photo.original
     assert result.final.shape == original.shape
     changed = (result.final != original).any(-1)
@@ -160,70 +192,85 @@ def test_the_final_render_keeps_every_pixel_outside_the_paste_region(engine, rea
 
 
 def test_the_preview_shows_the_edit_in_the_display_copy(engine, ready):
-    sq = S.mask_to_square(box_mask(192, 256, 0.2, 0.6, 0.3, 0.7), ready.photo, engine.resolution)
-    stroke, s = S.make_stroke(engine, ready, sq, concept="tree", action="add", strength=1.0)
-    result = S.render(engine, ready, pending=stroke, final=False)
+    stroke = spec(engine, ready, box_mask(192, 256, 0.2, 0.6, 0.3, 0.7), concept="tree", action="add", strength=1.0)
+    result = S.render(engine, ready, pending=stroke, final=False).result
     assert result.final is None
-    shown = S.preview_image(ready, result)
-    display = S.display_image(ready.photo)
-    assert shown.shape == display.shape and max(shown.shape[:2]) == S.DISPLAY_SIDE
+    shown = preview_image(ready.photo, result.preview, result.region)
+    display = display_image(ready.photo)
+    assert shown.shape == display.shape and max(shown.shape[:2]) == DISPLAY_SIDE
     assert not np.array_equal(shown, display)
     assert np.array_equal(shown[:, :40], display[:, :40])  # the crop margin is the photo's own
 
 
-def test_the_sidecar_records_model_weights_strokes_parameters_and_timings(engine, ready):
-    sq = S.mask_to_square(box_mask(192, 256, 0.2, 0.6, 0.3, 0.7), ready.photo, engine.resolution)
-    stroke, s = S.make_stroke(engine, ready, sq, concept="grass", action="remove", strength=0.6)
-    s = S.add_stroke(s, stroke)
-    record = json.loads(json.dumps(S.sidecar(engine, s, S.render(engine, s))))
-    assert record["model"] == "synth-church"
+def test_the_record_holds_model_weights_strokes_parameters_and_timings(engine, ready):
+    mask = box_mask(192, 256, 0.2, 0.6, 0.3, 0.7)
+    s = S.add_stroke(ready, spec(engine, ready, mask, concept="grass", action="remove", strength=0.6))
+    record = json.loads(json.dumps(S.render(engine, s).record))
+    assert record["format"] == "ganpaint-edit/2" and record["model"] == "synth-church"
     assert record["weights_sha256"]["generator"] == engine.model.sha256["generator"]
     assert record["photo"] == {"name": "church", "size": [256, 192], "box": [32, 0, 224, 192], "fit": "crop"}
     (st,) = record["strokes"]
     assert (st["concept"], st["action"], st["strength"], st["enabled"]) == ("grass", "remove", 0.6, True)
-    mask = np.asarray(Image.open(io.BytesIO(__import__("base64").b64decode(st["mask_png_base64"])))) / 255
-    assert np.abs(mask - sq).max() <= 1 / 255
+    mask_back = np.asarray(Image.open(io.BytesIO(__import__("base64").b64decode(st["mask_png_base64"])))) / 255
+    assert np.abs(mask_back - s.strokes[0].mask).max() <= 1 / 255
     assert record["parameters"]["inversion"]["latent_steps"] == 8 and "tail_s" in record["timings_s"]
+    assert record["parameters"]["lpips"] is False  # this engine runs without LPIPS, and says so
     assert 0 < record["paste_region_share"] <= 1
 
 
 # -- style ---------------------------------------------------------------------------------------------
 def test_reference_style_is_analysed_once_per_concept_and_blended_by_strength(engine, ready):
     s = S.set_reference(engine, ready, scene_png(9_000_103), name="ref.png")
-    assert s.reference is not None and s.reference.original.shape == (engine.resolution,) * 2 + (3,)
-    half = S.StyleChoice(kind="reference", strength=0.5)
-    levels, s2 = S.style_levels_for(engine, s, "tree", half)
-    assert [c for c, _ in s2.reference_levels] == ["tree"]
-    direct = engine.style_from_reference(s.reference, concept="tree", strength=0.5)
-    assert np.allclose(levels, direct, atol=1e-5)
-    _, s3 = S.style_levels_for(engine, s2, "tree", S.StyleChoice(kind="reference", strength=0.9))
-    assert s3 is s2  # cached: no second inversion
-    assert S.style_levels_for(engine, s, "tree", S.StyleChoice())[0] is None
+    assert s.reference is not None and s.reference.image.original.shape == (engine.resolution,) * 2 + (3,)
+    half = StyleSpec(kind="reference", strength=0.5, reference=s.reference)
+    before = len(engine.styles)
+    levels = engine.style_levels(half, "tree")
+    assert len(engine.styles) == before + 1
+    full = engine.style_levels(dataclasses.replace(half, strength=1.0), "tree")
+    assert len(engine.styles) == before + 1  # cached: no second inversion
+    default = np.asarray(engine.concepts.levels)
+    assert np.allclose(levels, 0.5 * default + 0.5 * np.asarray(full), atol=1e-5)
+    assert engine.style_levels(StyleSpec(), "tree") is None
+    assert engine.style_levels(dataclasses.replace(half, strength=0.0), "tree") is None
     with pytest.raises(StrokeError, match="upload a reference"):
-        S.style_levels_for(engine, ready, "tree", half)
+        engine.style_levels(StyleSpec(kind="reference", strength=0.5), "tree")
     with pytest.raises(StrokeError, match="pick a sample"):
-        S.style_levels_for(engine, ready, "tree", S.StyleChoice(kind="sample"))
-    sample = S.style_levels_for(engine, ready, "tree", S.StyleChoice(kind="sample", seed=5, strength=1.0))[0]
+        engine.style_levels(StyleSpec(kind="sample"), "tree")
+    sample = engine.style_levels(StyleSpec(kind="sample", seed=5, strength=1.0), "tree")
     assert len(sample) == engine.concepts.num_units
-    # A new photo on the same model keeps the reference; a stroke with it records where its look came from.
-    again = S.open_photo(engine, scene_png(9_000_104), previous=s2)
-    assert again.reference_name == "ref" and again.reference_levels == s2.reference_levels
+    # A new photo on the same model keeps the reference; a stroke with it says where its look came from.
+    again = S.open_photo(engine, scene_png(9_000_104), previous=s)
+    assert again.reference == s.reference
     sq = np.zeros((engine.resolution,) * 2, np.float32)
     sq[5:20, 5:20] = 1
-    stroke, _ = S.make_stroke(engine, again, sq, concept="tree", action="add", strength=0.7, style=half)
-    assert stroke.stroke.style_levels is not None
-    assert "your reference at 0.50" in S.stroke_labels(S.add_stroke(again, stroke))[0]
+    stroke = StrokeSpec(mask=sq, concept="tree", action="add", strength=0.7, style=half)
+    assert "reference ref at 0.50" in S.stroke_labels(S.add_stroke(again, stroke))[0]
+    assert S.render(engine, S.add_stroke(again, stroke)).strokes[0].style_levels == levels
+
+
+def test_template_concepts_blend_a_style_with_the_templates_mean(engine):
+    """Dome, door and brick draw from templates: a style at strength s moves them from the template's mean."""
+    from ganpaint_core.edit.style import default_levels
+
+    for concept in ("dome", "door"):
+        template = engine.concepts.template(concept)
+        assert template is not None
+        full = np.asarray(engine.style_levels(StyleSpec(kind="sample", seed=7, strength=1.0), concept))
+        half = np.asarray(engine.style_levels(StyleSpec(kind="sample", seed=7, strength=0.5), concept))
+        mean = template.mean(dim=(1, 2)).numpy()
+        assert np.allclose(default_levels(engine.concepts, concept).numpy(), mean)
+        assert np.allclose(half, 0.5 * mean + 0.5 * full, atol=1e-5)
 
 
 def test_concept_samples_are_the_ones_richest_in_the_concept(engine):
-    samples = S.concept_samples(engine, "sky", count=4, pool=16)
+    samples = concept_samples(engine, "sky", count=4, pool=16)
     assert len(samples) == 4 and len({seed for seed, _ in samples}) == 4
     assert all(img.shape == (engine.resolution, engine.resolution, 3) and img.dtype == np.uint8 for _, img in samples)
     seeds = [seed for seed, _ in samples]
-    _, imgs = S.generate_samples(engine, range(S.SAMPLE_SEED_BASE, S.SAMPLE_SEED_BASE + 16))
+    _, imgs = generate_samples(engine, range(SAMPLE_SEED_BASE, SAMPLE_SEED_BASE + 16))
     labels = engine.model.segmenter.predict(imgs.clamp(-1, 1))
-    shares = (labels == 1).float().mean(dim=(1, 2))  # label 1 is sky
-    picked = shares[[s - S.SAMPLE_SEED_BASE for s in seeds]]
+    shares = (labels == engine.model.segmenter.labels.index("sky")).float().mean(dim=(1, 2))
+    picked = shares[[s - SAMPLE_SEED_BASE for s in seeds]]
     assert picked.min() >= shares.sort(descending=True).values[3] - 1e-6
     assert list(picked) == sorted(picked, reverse=True)
 
@@ -239,7 +286,9 @@ def test_bad_photos_are_refused_with_a_message_and_the_session_stays_usable(engi
     Image.new("L", (8200, 5000)).save(huge, format="PNG")
     with pytest.raises(PhotoError, match="41.0 MP, over the 40 MP limit"):
         S.open_photo(engine, huge.getvalue())
-    assert S.render(engine, ready).final.shape == ready.photo.original.shape  # nothing about it changed
+    with pytest.raises(PhotoError, match="^style reference: not an image"):
+        S.set_reference(engine, ready, b"not an image either")
+    assert S.render(engine, ready).result.final.shape == ready.photo.original.shape  # nothing about it changed
 
 
 @pytest.mark.slow
@@ -249,25 +298,25 @@ def test_a_12_megapixel_photo_edits_at_full_size(engine):
     img.save(buf, format="JPEG", quality=90)
     s = S.open_photo(engine, buf.getvalue(), name="big.jpg")
     assert s.photo.size == (4000, 3000)
-    shown = S.display_image(s.photo)
-    assert shown.shape == (S.DISPLAY_SIDE * 3 // 4, S.DISPLAY_SIDE, 3)
-    canvas = box_mask(384, 512, 0.3, 0.6, 0.4, 0.6)
-    stroke, s = S.make_stroke(engine, s, S.mask_to_square(canvas, s.photo, engine.resolution), concept="tree",
-                              action="add", strength=1.0)
-    result = S.render(engine, S.add_stroke(s, stroke))
+    shown = display_image(s.photo)
+    assert shown.shape == (DISPLAY_SIDE * 3 // 4, DISPLAY_SIDE, 3)
+    stroke = spec(engine, s, box_mask(384, 512, 0.3, 0.6, 0.4, 0.6), concept="tree", action="add", strength=1.0)
+    result = S.render(engine, S.add_stroke(s, stroke)).result
     assert result.final.shape == (3000, 4000, 3)
     assert np.array_equal(result.final[:, :450], s.photo.original[:, :450])  # the crop margin is untouched
     assert (result.final[1200:1700, 1700:2300] != s.photo.original[1200:1700, 1700:2300]).any()
 
 
-def test_the_stateless_edit_returns_the_inputs_size(engine):
-    mask = Image.fromarray((box_mask(150, 200, 0.2, 0.6, 0.3, 0.7) * 255).astype(np.uint8))
-    buf = io.BytesIO()
-    mask.save(buf, format="PNG")
-    final, record = S.edit_photo(engine, scene_png(9_000_107, (300, 225)), buf.getvalue(), concept="tree",
-                                 action="add", strength=0.9, style=scene_png(9_000_108), style_strength=0.5)
-    assert final.shape == (225, 300, 3) and final.dtype == np.uint8
-    assert record["strokes"][0]["style"]["kind"] == "reference"
+def test_a_photo_set_up_once_is_not_set_up_again(engine):
+    png = scene_png(9_000_110)
+    calls: list[str] = []
+    first = S.open_photo(engine, png, callback=lambda step, total, info: calls.append(info.get("stage")))
+    assert calls, "the first setup reports its progress"
+    calls.clear()
+    second = S.open_photo(engine, png, callback=lambda step, total, info: calls.append(info.get("stage")))
+    assert calls == [] and "set up before" in second.state.notes[-1]
+    assert torch.equal(first.state.features, second.state.features) and first.state.adapter.keys() == \
+        second.state.adapter.keys()
 
 
 # -- long jobs and models ------------------------------------------------------------------------------------
@@ -278,59 +327,56 @@ def test_jobs_report_progress_then_their_result_and_raise_their_errors():
             time.sleep(0.02)  # not a wait: the job's work, steps that take time while the caller polls
         return "done"
 
-    updates = list(S.run_job(work, poll_s=0.01))
+    updates = list(run_job(work, poll_s=0.01))
     assert updates[-1].done and updates[-1].result == "done"
     assert any(not u.done and u.info.get("stage") == "invert" for u in updates)
-    assert S.describe_progress(S.JobUpdate(3, 5, {"stage": "adapt", "psnr": 31.25})) == \
+    assert describe_progress(JobUpdate(3, 5, {"stage": "adapt", "psnr": 31.25})) == \
         "Adapting the generator to the photo (3/5), PSNR 31.2 dB"
 
     def broken(cb):
         raise GanpaintError("the photo is broken")
 
     with pytest.raises(GanpaintError, match="broken"):
-        list(S.run_job(broken, poll_s=0.01))
+        list(run_job(broken, poll_s=0.01))
 
 
 def test_closing_a_job_stops_its_work_at_the_next_callback():
     steps: list[int] = []
-    finished = threading.Event()
+    board = JobBoard()
 
     def work(cb):
-        try:
-            for i in range(1000):
-                cb(i, 1000, {})
-                steps.append(i)
-                time.sleep(0.01)  # not a wait: the job's work, which the test stops part-way
-        finally:
-            finished.set()
+        for i in range(1000):
+            cb(i, 1000, {})
+            steps.append(i)
+            time.sleep(0.01)  # not a wait: the job's work, which the test stops part-way
 
-    job = S.run_job(work, poll_s=0.02)
-    next(job)
-    next(job)
-    job.close()  # what a web server does when the user presses Cancel
-    assert finished.wait(2), "the job kept running after it was cancelled"
-    assert len(steps) < 200
+    updates = run_job(work, poll_s=0.02, board=board)
+    next(updates)
+    (job,) = board.running()  # the handle of the job just started
+    next(updates)
+    updates.close()  # what a web server does when the user presses Cancel
+    assert job.cancelled and job.finished.wait(2), "the job kept running after it was cancelled"
+    assert len(steps) < 200 and board.running() == []
 
 
 def test_an_abandoned_job_stops_by_itself():
-    finished = threading.Event()
+    board = JobBoard()
 
     def work(cb):
-        try:
-            for i in range(1000):
-                cb(i, 1000, {})
-                time.sleep(0.01)  # not a wait: the job's work (10 s in all), which must stop long before its end
-        finally:
-            finished.set()
+        for i in range(1000):
+            cb(i, 1000, {})
+            time.sleep(0.01)  # not a wait: the job's work (10 s in all), which must stop long before its end
 
-    job = S.run_job(work, poll_s=0.01, orphan_s=0.2)
-    next(job)  # then nobody asks again
-    assert finished.wait(3)
-    del job
+    updates = run_job(work, poll_s=0.01, orphan_s=0.2, board=board)
+    next(updates)  # then nobody asks again
+    (job,) = board.running()
+    assert job.finished.wait(3)
+    wait_for(lambda: not board.running(), timeout=1)
+    del updates
 
 
 def test_the_catalog_keeps_the_current_model_when_another_cannot_load(engine, isolated_env):
-    catalog = S.EngineCatalog(engine)
+    catalog = EngineCatalog(engine)
     with pytest.raises(GanpaintError, match="unknown model 'nope'; known models:"):
         catalog.engine("nope")
     folder = isolated_env / "models" / "broken"
@@ -349,17 +395,16 @@ def test_the_catalog_keeps_the_current_model_when_another_cannot_load(engine, is
 def test_a_photo_moves_to_another_model_without_its_strokes(engine, ready):
     sq = np.zeros((engine.resolution,) * 2, np.float32)
     sq[3:9, 3:9] = 1
-    stroke, s = S.make_stroke(engine, ready, sq, concept="tree", action="add", strength=0.7)
-    moved = S.reprepare(engine, S.add_stroke(s, stroke))
+    stroke = S.check_stroke(engine, ready, StrokeSpec(mask=sq, concept="tree", action="add", strength=0.7))
+    moved = S.reprepare(engine, S.add_stroke(ready, stroke))
     assert moved.strokes == () and moved.photo_name == "church"
     assert np.array_equal(moved.photo.original, ready.photo.original)
-    assert dataclasses.asdict(S.StyleChoice()) == {"kind": "dictionary", "seed": None, "strength": 0.75}
 
 
 def test_closing_the_photo_keeps_the_model_and_the_reference(engine, ready):
     with_ref = S.set_reference(engine, ready, scene_png(9_000_109), name="ref.png")
     closed = S.close_photo(with_ref)
     assert closed.state is None and closed.strokes == () and closed.model == "synth-church"
-    assert closed.reference_name == "ref"
+    assert closed.reference.name == "ref"
     with pytest.raises(GanpaintError, match="no photo yet"):
         S.render(engine, closed)

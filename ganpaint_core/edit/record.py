@@ -180,8 +180,8 @@ def recipe_stroke(raw: Any, base: Path, where: str) -> RecipeStroke:
 
 def _style_fields(raw: dict[str, Any], base: Path) -> tuple[str, int | None, Path | None, float]:
     style = raw.get("style")
-    if style is None:
-        return "dictionary", None, None, 0.5
+    if style is None:  # a style strength without a style does nothing, but a bad one is still refused
+        return "dictionary", None, None, unit_interval("style strength", raw.get("style_strength", 0.5))
     if isinstance(style, str):  # a reference image's path, with "style_strength" beside it
         return "reference", None, base / style, unit_interval("style strength", raw.get("style_strength", 0.5))
     if not isinstance(style, dict):
