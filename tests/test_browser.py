@@ -95,7 +95,8 @@ def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_
             page.wait_for_function("document.querySelector('#paint-info').innerText.includes('add tree')",
                                    timeout=120_000)
             # Preview latency as a user sees it: mouse up -> the preview line updates (printed, not asserted).
-            page.evaluate("window.__previews = 0; new MutationObserver(() => window.__previews++)"
+            page.evaluate("window.__previews = 0; window.__changed = performance.now(); new MutationObserver(() => "
+                          "{ window.__previews++; window.__changed = performance.now(); })"
                           ".observe(document.querySelector('#paint-info'), {subtree: true, childList: true, "
                           "characterData: true})")
             seconds = []
@@ -104,7 +105,9 @@ def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_
                 t0 = paint(page, -30, 20 + 8 * k, 30, 20 + 8 * k, steps=8)
                 page.wait_for_function(f"window.__previews > {seen}", timeout=120_000)
                 seconds.append(time.perf_counter() - t0)
-                page.wait_for_timeout(300)
+                # The next stroke starts once the preview line has settled (unchanged for 200 ms), so that a late
+                # change from this preview is not counted as the next one's.
+                page.wait_for_function("performance.now() - window.__changed > 200", timeout=120_000)
             print(f"preview after a stroke (Chromium, {len(seconds)} strokes): median "
                   f"{np.median(seconds) * 1000:.0f} ms")
 
@@ -135,7 +138,8 @@ def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_
             # cleared canvas (it shows "processing" while it loads it).
             page.wait_for_function("!document.querySelector('#editor').innerText.includes('processing')",
                                    timeout=120_000)
-            page.wait_for_timeout(500)
+            page.wait_for_function("Array.from(document.images).every(img => img.complete)", timeout=120_000)
+            page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")  # painted
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
 
