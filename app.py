@@ -109,6 +109,7 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
             gr.Markdown("The JSON records the model and its weights' sha256, every stroke (mask, concept, strength, "
                         "style), the parameters and timings; it is also a recipe for the CLI. Scripts: the `/edit` "
                         "endpoint (see *Use via API* below).")
+    ui.stroke_views = [ui.strokes, ui.delete_choice, ui.undo]
     return ui
 
 
@@ -151,7 +152,9 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
         examples = sorted(str(p) for p in EXAMPLES_DIR.glob("*.png")) + page.sample_examples()
     with gr.Blocks(title="GANPaint", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         ui = _layout(page, [str(e) for e in examples])
-        _wire(demo, page, ui, _binder(ui))
+        show = _binder(ui)
+        _wire_jobs(page, ui, show)
+        _wire_strokes(demo, page, ui, show)
         gr.api(_edit_endpoint(page), api_name="edit", concurrency_id="setup")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo
@@ -172,8 +175,8 @@ def _edit_endpoint(page: EditPage):
     return edit
 
 
-def _wire(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> None:
-    """Events: long jobs stream progress; strokes preview live; every change of the stroke list re-previews."""
+def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
+    """Long jobs (setup, model switch, dissection) stream their progress and can be cancelled."""
     def stream(items: Iterator[JobUpdate | PageUpdate], progress: gr.Progress) -> Iterator[dict[Any, Any]]:
         nothing = True
         for item in items:
@@ -200,29 +203,15 @@ def _wire(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> None:
         path, name = _path_of(payload) or (None, "reference")
         return show(page.reference(session, path, name=name))
 
-    def on_gallery_select(concept, session, evt: gr.SelectData):
-        return show(page.gallery_picked(session, concept, evt.index))
-
-    def stroke_action(method, *, reset_later: bool = False):
-        def handler(layers_value, concept, action, strength, kind, style_strength, seed, session):
-            settings = PaintSettings(concept=concept, action=action, strength=strength, style_kind=kind,
-                                     style_strength=style_strength, style_seed=seed)
-            out = show(method(session, (layers_value or {}).get("layers") or [], settings))
-            if reset_later:  # an event that reads the editor must not also write it (it can stay "processing"),
-                out[ui.canvas_reset] = {"value": out.pop(ui.editor)} if ui.editor in out else None  # so a 2nd step does
-            return out or {ui.session: gr.skip()}  # gradio reads an empty dict as a value
-        return handler
-
-    strokes_out = [ui.strokes, ui.delete_choice, ui.undo]
-    photo_out = [ui.session, ui.editor, ui.preview, ui.slider, ui.status, ui.png, ui.record, *strokes_out]
+    photo_out = [ui.session, ui.editor, ui.preview, ui.slider, ui.status, ui.png, ui.record, *ui.stroke_views]
     model_out = [ui.session, ui.concept, ui.status, ui.editor, ui.preview, ui.slider, ui.gallery, ui.style_seed,
-                 ui.style_kind, ui.model, *strokes_out, ui.dissect, ui.dissect_target]
+                 ui.style_kind, ui.model, *ui.stroke_views, ui.dissect, ui.dissect_target]
     setup = dict(concurrency_id="setup", show_progress_on=[ui.editor])
+    photo_in = [ui.photo, ui.fit, ui.session]
     long_jobs = [
-        ui.photo.change(on_photo, [ui.photo, ui.fit, ui.session], photo_out, preprocess=False, api_name="load_photo",
+        ui.photo.change(on_photo, photo_in, photo_out, preprocess=False, api_name="load_photo",
                         api_visibility="undocumented", **setup),
-        ui.fit.input(on_photo, [ui.photo, ui.fit, ui.session], photo_out, preprocess=False, api_visibility="private",
-                     **setup),
+        ui.fit.input(on_photo, photo_in, photo_out, preprocess=False, api_visibility="private", **setup),
         ui.model.change(on_model, [ui.model, ui.session], model_out, api_name="switch_model",
                         api_visibility="undocumented", **setup),
         ui.dissect.click(on_dissect, [ui.dissect_target, ui.session], model_out, api_visibility="private", **setup),
@@ -232,15 +221,30 @@ def _wire(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> None:
     ui.cancel.click(lambda: problem("Cancelled. Whatever was loaded before stays loaded."), None, ui.status,
                     cancels=long_jobs, queue=False, api_visibility="private")
 
+
+def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> None:
+    """Painting previews live; Add stroke and Render keep the stroke; the stroke list re-previews."""
+    def stroke_action(method, *, reset_later: bool = False):
+        def handler(layers_value, concept, action, strength, kind, style_strength, seed, session):
+            settings = PaintSettings(concept=concept, action=action, strength=strength, style_kind=kind,
+                                     style_strength=style_strength, style_seed=seed)
+            out = show(method(session, (layers_value or {}).get("layers") or [], settings))
+            if reset_later:  # an event that reads the editor must not also write it (it can stay "processing"):
+                out[ui.canvas_reset] = {"value": out.pop(ui.editor)} if ui.editor in out else None  # a 2nd step does
+            return out or {ui.session: gr.skip()}  # gradio reads an empty dict as a value
+        return handler
+
+    def on_gallery_select(concept, session, evt: gr.SelectData):
+        return show(page.gallery_picked(session, concept, evt.index))
+
     paint_in = [ui.editor, ui.concept, ui.action, ui.strength, ui.style_kind, ui.style_strength, ui.style_seed,
                 ui.session]
     # One listener for every trigger, "always_last": at most one preview running and one waiting per tab, so
     # previews never arrive out of order. The editor triggers on `input` (the user's paint), not `change`.
     gr.on([ui.editor.input, ui.concept.change, ui.action.change, ui.strength.release, ui.style_kind.change,
-           ui.style_strength.release], stroke_action(page.paint), paint_in, [ui.preview, ui.session, ui.paint_info,
-                                                                            ui.status],
-          trigger_mode="always_last", show_progress="hidden", api_name="preview", api_visibility="undocumented",
-          concurrency_id="edit", concurrency_limit=4)
+           ui.style_strength.release], stroke_action(page.paint), paint_in,
+          [ui.preview, ui.session, ui.paint_info, ui.status], trigger_mode="always_last", show_progress="hidden",
+          api_name="preview", api_visibility="undocumented", concurrency_id="edit", concurrency_limit=4)
     for trigger in (ui.concept.change, demo.load):  # the gallery fills after the page is up
         trigger(lambda concept, s: show(page.concept_changed(s, concept)), [ui.concept, ui.session],
                 [ui.gallery, ui.style_seed], api_visibility="private", show_progress="hidden")
@@ -248,15 +252,15 @@ def _wire(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> None:
                       api_visibility="private")
     reset = dict(fn=lambda pending: gr.skip() if pending is None else pending["value"], inputs=ui.canvas_reset,
                  outputs=ui.editor, api_visibility="private", show_progress="hidden")
-    ui.add.click(stroke_action(page.add, reset_later=True), paint_in, [ui.session, ui.canvas_reset, ui.preview,
-                                                                       ui.status, *strokes_out, ui.paint_info],
+    ui.add.click(stroke_action(page.add, reset_later=True), paint_in,
+                 [ui.session, ui.canvas_reset, ui.preview, ui.status, *ui.stroke_views, ui.paint_info],
                  api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit").then(**reset)
     ui.render.click(stroke_action(page.render, reset_later=True), paint_in,
-                    [ui.session, ui.canvas_reset, ui.preview, ui.slider, ui.status, ui.png, ui.record, *strokes_out,
-                     ui.paint_info], api_name="render", api_visibility="undocumented", concurrency_id="edit"
-                    ).then(**reset)
+                    [ui.session, ui.canvas_reset, ui.preview, ui.slider, ui.status, ui.png, ui.record,
+                     *ui.stroke_views, ui.paint_info],
+                    api_name="render", api_visibility="undocumented", concurrency_id="edit").then(**reset)
     ui.clear.click(lambda s: show(PageUpdate(canvas=canvas_of(s))), [ui.session], [ui.editor], api_visibility="private")
-    list_out = [ui.session, ui.preview, ui.status, *strokes_out]
+    list_out = [ui.session, ui.preview, ui.status, *ui.stroke_views]
     ui.strokes.input(lambda sel, s: show(page.toggle(s, sel)), [ui.strokes, ui.session], list_out,
                      api_visibility="private")
     ui.delete.click(lambda lab, s: show(page.delete(s, lab)), [ui.delete_choice, ui.session], list_out,

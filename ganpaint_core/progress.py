@@ -25,3 +25,23 @@ def report(callback: Callback | None, step: int, total: int, **info: Any) -> Non
     """``callback(step, total, info)`` when there is a callback."""
     if callback is not None:
         callback(step, total, info)
+
+
+def tqdm_callback(desc: str) -> Callback:
+    """A callback that shows each stage as a tqdm bar (the CLI's progress)."""
+    from tqdm.auto import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def callback(step: int, total: int, info: dict[str, Any]) -> None:
+        stage = info.get("stage", "")
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=f"{desc} {stage}", leave=False)
+        bar.update(step - bar.n)
+        if "psnr" in info:
+            bar.set_postfix(psnr=f"{info['psnr']:.1f}")
+        if step >= total:
+            bar.close()
+
+    return callback
