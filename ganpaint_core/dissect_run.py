@@ -22,7 +22,6 @@ import hashlib
 import inspect
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from ganpaint_core.concepts import ConceptDictionary
 from ganpaint_core.derived import CONCEPTS_FILE, derived_dir, report_path
 from ganpaint_core.dissect import DissectConfig, dissect, measure_levels_and_iou
 from ganpaint_core.errors import GanpaintError
+from ganpaint_core.files import write_json
 from ganpaint_core.loading import LoadedModel
 from ganpaint_core.progress import Callback
 from ganpaint_core.segmenters import SceneSegmenter
@@ -46,14 +46,6 @@ log = logging.getLogger(__name__)
 
 WORK_FORMAT = "ganpaint-dissect-work/1"
 _CONCEPT_RE = re.compile(r"^[\w][\w .-]*$")
-
-
-def _write_json(path: Path, data: Any) -> None:
-    """Atomic: a run killed while writing leaves the old file or none, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def work_identity(model: LoadedModel, segmenter: SceneSegmenter, *, layer: str, cfg: DissectConfig) -> dict[str, Any]:
@@ -129,7 +121,7 @@ def run_dissection(
     identity = work_identity(model, segmenter, layer=layer, cfg=cfg)
     work = work_dir_for(identity)
     work.mkdir(parents=True, exist_ok=True)
-    _write_json(work / "identity.json", identity)
+    write_json(work / "identity.json", identity)
     out = Path(out) if out is not None else derived_dir(manifest.name, identity["generator_sha256"]) / CONCEPTS_FILE
     log.info("dissecting %s %s with %s for %s (work folder %s)", manifest.name, layer, segmenter.name,
              ", ".join(concepts), work)
@@ -158,7 +150,7 @@ def run_dissection(
                                          device=model.device, callback=forward, measured=measured)
             parts[concept] = {"concept": concept, "dictionary": dictionary.to_json(), "report": report,
                               "seconds": time.monotonic() - t1}
-            _write_json(part_path, parts[concept])
+            write_json(part_path, parts[concept])
     if callback is not None:
         callback(len(concepts), len(concepts), {"stage": "concept", "concept": None, "resumed": False})
 
@@ -166,7 +158,7 @@ def run_dissection(
         f"ganpaint_core dissect: {manifest.name} {layer}, segmenter {segmenter.name}, {cfg.samples} samples "
         f"(seed {cfg.seed}), causal unit sets from {cfg.ace_steps}-step ACE searches"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_json(out, dictionary.to_json())
+    write_json(out, dictionary.to_json())
     report = {
         "model": manifest.name,
         "generator_sha256": identity["generator_sha256"],
@@ -184,7 +176,7 @@ def run_dissection(
         "work_dir": str(work),
         **merged,
     }
-    _write_json(report_path(out), report)
+    write_json(report_path(out), report)
     log.info("wrote %s (%d concepts, %d resumed) in %.1f s", out, len(concepts), len(resumed), report["total_seconds"])
     return out
 

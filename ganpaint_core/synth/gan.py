@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ganpaint_core.files import atomic_path
 from ganpaint_core.models.progan import ProGANGenerator
 from ganpaint_core.progress import Callback
 
@@ -189,9 +190,8 @@ def save_checkpoint(state: GANState, cfg: GANConfig, path: Path) -> None:
         "images_seen": state.images_seen,
         "step": state.step,
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(state: GANState, path: Path) -> None:
