@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from ganpaint_core.files import atomic_path
 from ganpaint_core.models.progan import ProGANGenerator
 from ganpaint_core.progress import Callback
+from ganpaint_core.synth.training import config_dict
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def build_state(cfg: GANConfig, *, device: torch.device) -> GANState:
 def save_checkpoint(state: GANState, cfg: GANConfig, path: Path) -> None:
     """Atomic save of a resumable checkpoint (tensors and plain containers only)."""
     payload = {
-        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
+        "config": config_dict(cfg),
         "generator": state.generator.state_dict(),
         "generator_ema": state.generator_ema.state_dict(),
         "discriminator": state.discriminator.state_dict(),
