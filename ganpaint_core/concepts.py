@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from ganpaint_core.errors import ConceptDictionaryError
+from ganpaint_core.files import read_json, write_json
 
 FORMAT = "ganpaint-concepts/1"
 
@@ -158,16 +159,11 @@ class ConceptDictionary:
 
     @classmethod
     def load(cls, path: Path) -> "ConceptDictionary":
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConceptDictionaryError(f"{path}: no such file") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConceptDictionaryError(f"{path}: not valid JSON ({exc})") from None
+        data = read_json(path, what="concept dictionary", error=ConceptDictionaryError)
         return cls.from_json(data, where=str(path))
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+        write_json(path, self.to_json())
 
 
 def _ranking_from_json(raw: Any, num_units: int, *, at: str) -> ConceptRanking:

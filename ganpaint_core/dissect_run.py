@@ -22,7 +22,6 @@ import hashlib
 import inspect
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -38,22 +37,15 @@ from ganpaint_core.concepts import ConceptDictionary
 from ganpaint_core.derived import CONCEPTS_FILE, derived_dir, report_path
 from ganpaint_core.dissect import DissectConfig, dissect, measure_levels_and_iou
 from ganpaint_core.errors import GanpaintError
+from ganpaint_core.files import read_json, write_json
 from ganpaint_core.loading import LoadedModel
-from ganpaint_core.progress import Callback
+from ganpaint_core.progress import Callback, report
 from ganpaint_core.segmenters import SceneSegmenter
 
 log = logging.getLogger(__name__)
 
 WORK_FORMAT = "ganpaint-dissect-work/1"
 _CONCEPT_RE = re.compile(r"^[\w][\w .-]*$")
-
-
-def _write_json(path: Path, data: Any) -> None:
-    """Atomic: a run killed while writing leaves the old file or none, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 def work_identity(model: LoadedModel, segmenter: SceneSegmenter, *, layer: str, cfg: DissectConfig) -> dict[str, Any]:
@@ -106,68 +98,23 @@ def run_dissection(
     """
     t0 = time.monotonic()
     manifest = model.manifest
-    if not model.sha256.get("generator"):
-        raise GanpaintError(f"{manifest.name}: no sha256 for the generator; load the model with load_model")
-    layer = layer or manifest.edit_layer
-    layers = dict((n, c) for n, c, _ in model.generator.layer_shapes())
-    if layer not in layers:
-        raise GanpaintError(f"{manifest.name} has no layer {layer!r}; layers: {', '.join(layers)}")
-    if out is None and layer != manifest.edit_layer:
-        raise GanpaintError(f"a dictionary for {layer} would not fit {manifest.name}'s edit layer "
-                            f"{manifest.edit_layer}, so load_model could not use it: pass an output path")
+    layer, concepts = _check_request(model, segmenter, layer=layer, concepts=concepts, out=out)
     cfg = replace(cfg, **{k: v for k, v in (("samples", samples), ("seed", seed)) if v is not None})
-    concepts = list(concepts or segmenter.concepts)
-    unknown = [c for c in concepts if c not in segmenter.label_names or c == segmenter.label_names[0]]
-    if unknown or not concepts:
-        cannot = f"; it cannot see {', '.join(segmenter.missing_concepts)}" if segmenter.missing_concepts else ""
-        raise GanpaintError(f"the {segmenter.name} segmenter has no concept {', '.join(unknown) or '(none given)'}; "
-                            f"it knows: {', '.join(segmenter.label_names[1:])}{cannot}")
-    bad = [c for c in concepts if not _CONCEPT_RE.match(c)]
-    if bad:
-        raise GanpaintError(f"concept names must be words, got {bad}")
-
     identity = work_identity(model, segmenter, layer=layer, cfg=cfg)
     work = work_dir_for(identity)
     work.mkdir(parents=True, exist_ok=True)
-    _write_json(work / "identity.json", identity)
+    write_json(work / "identity.json", identity)
     out = Path(out) if out is not None else derived_dir(manifest.name, identity["generator_sha256"]) / CONCEPTS_FILE
     log.info("dissecting %s %s with %s for %s (work folder %s)", manifest.name, layer, segmenter.name,
              ", ".join(concepts), work)
-
-    parts: dict[str, dict[str, Any]] = {}
-    resumed: list[str] = []
-    measured: tuple[torch.Tensor, torch.Tensor] | None = None
-    for index, concept in enumerate(concepts):
-        part_path = work / f"concept-{concept}.json"
-        done = part_path.is_file() and not restart
-        if callback is not None:
-            callback(index, len(concepts), {"stage": "concept", "concept": concept, "resumed": done})
-        if done:
-            parts[concept] = json.loads(part_path.read_text(encoding="utf-8"))
-            resumed.append(concept)
-        else:
-            def forward(step: int, total: int, info: dict[str, Any], concept: str = concept) -> None:
-                if callback is not None:
-                    callback(step, total, {**info, "concept": concept})
-
-            t1 = time.monotonic()
-            if measured is None:  # levels and IoU serve every concept: measured once, kept in the work folder
-                measured = _levels_and_iou(work, model, segmenter, layer=layer, cfg=cfg, callback=forward,
-                                           restart=restart)
-            dictionary, report = dissect(model.generator, segmenter, layer=layer, concepts=[concept], cfg=cfg,
-                                         device=model.device, callback=forward, measured=measured)
-            parts[concept] = {"concept": concept, "dictionary": dictionary.to_json(), "report": report,
-                              "seconds": time.monotonic() - t1}
-            _write_json(part_path, parts[concept])
-    if callback is not None:
-        callback(len(concepts), len(concepts), {"stage": "concept", "concept": None, "resumed": False})
+    parts, resumed = _dissect_concepts(work, model, segmenter, layer=layer, concepts=concepts, cfg=cfg,
+                                       restart=restart, callback=callback)
 
     dictionary, merged = _merge(parts, concepts, source=(
         f"ganpaint_core dissect: {manifest.name} {layer}, segmenter {segmenter.name}, {cfg.samples} samples "
         f"(seed {cfg.seed}), causal unit sets from {cfg.ace_steps}-step ACE searches"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _write_json(out, dictionary.to_json())
-    report = {
+    write_json(out, dictionary.to_json())
+    run_report = {
         "model": manifest.name,
         "generator_sha256": identity["generator_sha256"],
         "layer": layer,
@@ -184,9 +131,67 @@ def run_dissection(
         "work_dir": str(work),
         **merged,
     }
-    _write_json(report_path(out), report)
-    log.info("wrote %s (%d concepts, %d resumed) in %.1f s", out, len(concepts), len(resumed), report["total_seconds"])
+    write_json(report_path(out), run_report)
+    log.info("wrote %s (%d concepts, %d resumed) in %.1f s", out, len(concepts), len(resumed), run_report["total_seconds"])
     return out
+
+
+def _check_request(model: LoadedModel, segmenter: SceneSegmenter, *, layer: str | None,
+                   concepts: Sequence[str] | None, out: Path | None) -> tuple[str, list[str]]:
+    """The layer and concepts to dissect (defaults filled in), or the error that says what to ask instead."""
+    manifest = model.manifest
+    if not model.sha256.get("generator"):
+        raise GanpaintError(f"{manifest.name}: no sha256 for the generator; load the model with load_model")
+    layer = layer or manifest.edit_layer
+    layers = dict((n, c) for n, c, _ in model.generator.layer_shapes())
+    if layer not in layers:
+        raise GanpaintError(f"{manifest.name} has no layer {layer!r}; layers: {', '.join(layers)}")
+    if out is None and layer != manifest.edit_layer:
+        raise GanpaintError(f"a dictionary for {layer} would not fit {manifest.name}'s edit layer "
+                            f"{manifest.edit_layer}, so load_model could not use it: pass an output path")
+    concepts = list(concepts or segmenter.concepts)
+    unknown = [c for c in concepts if c not in segmenter.label_names or c == segmenter.label_names[0]]
+    if unknown or not concepts:
+        cannot = f"; it cannot see {', '.join(segmenter.missing_concepts)}" if segmenter.missing_concepts else ""
+        raise GanpaintError(f"the {segmenter.name} segmenter has no concept {', '.join(unknown) or '(none given)'}; "
+                            f"it knows: {', '.join(segmenter.label_names[1:])}{cannot}")
+    bad = [c for c in concepts if not _CONCEPT_RE.match(c)]
+    if bad:
+        raise GanpaintError(f"concept names must be words, got {bad}")
+    return layer, concepts
+
+
+def _dissect_concepts(work: Path, model: LoadedModel, segmenter: SceneSegmenter, *, layer: str,
+                      concepts: list[str], cfg: DissectConfig, restart: bool,
+                      callback: Callback | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Each concept's part (dictionary, report, seconds), from the work folder when an earlier run finished
+    it (unless ``restart``), else measured and saved there; and the concepts that were resumed."""
+    parts: dict[str, dict[str, Any]] = {}
+    resumed: list[str] = []
+    measured: tuple[torch.Tensor, torch.Tensor] | None = None
+    for index, concept in enumerate(concepts):
+        part_path = work / f"concept-{concept}.json"
+        done = part_path.is_file() and not restart
+        report(callback, index, len(concepts), stage="concept", concept=concept, resumed=done)
+        if done:
+            parts[concept] = read_json(part_path, what="dissection work file", error=GanpaintError)
+            resumed.append(concept)
+            continue
+
+        def forward(step: int, total: int, info: dict[str, Any], concept: str = concept) -> None:
+            report(callback, step, total, **{**info, "concept": concept})
+
+        t1 = time.monotonic()
+        if measured is None:  # levels and IoU serve every concept: measured once, kept in the work folder
+            measured = _levels_and_iou(work, model, segmenter, layer=layer, cfg=cfg, callback=forward,
+                                       restart=restart)
+        dictionary, part_report = dissect(model.generator, segmenter, layer=layer, concepts=[concept], cfg=cfg,
+                                          device=model.device, callback=forward, measured=measured)
+        parts[concept] = {"concept": concept, "dictionary": dictionary.to_json(), "report": part_report,
+                          "seconds": time.monotonic() - t1}
+        write_json(part_path, parts[concept])
+    report(callback, len(concepts), len(concepts), stage="concept", concept=None, resumed=False)
+    return parts, resumed
 
 
 def _levels_and_iou(work: Path, model: LoadedModel, segmenter: SceneSegmenter, *, layer: str, cfg: DissectConfig,

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ganpaint_core.device import pick_device
 from ganpaint_core.errors import GanpaintError
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def device_info() -> dict[str, Any]:
             devices.append({"index": i, "name": p.name, "memory_gib": round(p.total_memory / 2**30, 1),
                             "capability": f"{p.major}.{p.minor}"})
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    return {"auto": "cuda" if cuda else "cpu", "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    return {"auto": pick_device("auto").type, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "cuda_available": cuda, "cuda_build": torch.version.cuda, "cuda_devices": devices, "mps_available": mps,
             "torch": torch.__version__, "python": platform.python_version()}
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ganpaint_core.errors import ChecksumMismatch, FileUnavailable
+from ganpaint_core.files import atomic_path, write_json
 from ganpaint_core.manifest import FileSource, ModelFile, ModelManifest
 from ganpaint_core.progress import Callback
 
@@ -74,11 +75,7 @@ def _read_pins() -> dict[str, str]:
 def _write_pin(key: str, sha: str) -> None:
     pins = _read_pins()
     pins[key] = sha
-    path = _pins_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(pins, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    write_json(_pins_path(), pins, sort_keys=True)
 
 
 def expected_sha256(manifest: ModelManifest, mf: ModelFile) -> tuple[str | None, str]:
@@ -263,6 +260,8 @@ def _short_reason(exc: BaseException) -> str:
 
 # -- downloads --------------------------------------------------------------------------------------
 def _download_url(source: FileSource, dest: Path, mf: ModelFile, progress: Callback | None, timeout: float) -> None:
+    # Not files.atomic_path: its temporary name is per process, and two threads of one app may download the
+    # same file at once; mkstemp gives each its own part file, and the last complete one wins.
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
     tmp = Path(tmp_name)
@@ -358,6 +357,6 @@ def copy_into_user_folder(manifest: ModelManifest, role: str, src: Path) -> Path
     mf = manifest.files[role]
     dest = user_models_dir() / manifest.name / mf.filename
     verify_file(src, manifest, mf)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
     return dest

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ganpaint_core.errors import ManifestError
+from ganpaint_core.files import read_json
 
 MANIFEST_NAME = "model.json"
 FILE_ROLES = ("generator", "concepts", "encoder", "segmenter")  # generator is required
@@ -226,12 +227,7 @@ def parse_manifest(data: Any, *, folder: Path, bundled: bool = False, where: str
 
 def load_manifest(path: Path, *, bundled: bool = False) -> ModelManifest:
     """Read and validate ``model.json`` at ``path``."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: no such manifest") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json(path, what="manifest", error=ManifestError)
     manifest = parse_manifest(data, folder=Path(path).parent, bundled=bundled, where=str(path))
     if manifest.name != Path(path).parent.name:
         raise ManifestError(f"{path}: 'name' is {manifest.name!r} but the folder is {Path(path).parent.name!r}; make them equal")

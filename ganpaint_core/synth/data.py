@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganpaint_core.files import atomic_path
 from ganpaint_core.synth.scenes import render_batch
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,7 @@ def render_set(
         )
         log.info("rendered %d/%d (%.0f/s)", stop, count, stop / max(time.monotonic() - t0, 1e-6))
     if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
         for path, array in ((img_path, images), (lab_path, labels)):
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, array)
-            tmp.replace(path)
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: np.save adds no suffix
+                np.save(f, array)
     return images, labels

@@ -31,10 +31,8 @@ import copy
 import hashlib
 import logging
 import math
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +43,7 @@ from ganpaint_core.edit.layers import run_tail
 from ganpaint_core.models.encoder import Encoder, to_sphere
 from ganpaint_core.progress import Callback
 from ganpaint_core.synth.gan import to_unit_range
+from ganpaint_core.synth.training import config_dict, resume_checkpoint, run_steps
 
 __all__ = ["EncoderConfig", "default_widths", "reconstruction_psnr", "train_encoder", "training_latents"]
 
@@ -113,19 +112,6 @@ def training_latents(generator: nn.Module, n: int, *, seed: int, device: torch.d
 # Training
 
 
-def _lr_at(cfg: EncoderConfig, step: int) -> float:
-    """Linear warm-up over 5% of the steps, then cosine decay to zero."""
-    warm = max(int(0.05 * cfg.steps), 1)
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    t = (step - warm) / max(cfg.steps - warm, 1)
-    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
-
-
-def _config_dict(cfg: EncoderConfig) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
-
-
 def _fingerprint(generator: nn.Module) -> str:
     """sha256 of the generator's weights: a checkpoint is only resumed against the generator it was trained on."""
     h = hashlib.sha256()
@@ -133,14 +119,6 @@ def _fingerprint(generator: nn.Module) -> str:
         h.update(name.encode())
         h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()
-
-
-def _save_checkpoint(path: Path, payload: dict[str, Any], enc: Encoder, opt: torch.optim.Optimizer,
-                     step: int) -> None:
-    """Atomic save of a resumable checkpoint (tensors and plain containers only)."""
-    tmp = path.with_suffix(".tmp")
-    torch.save({**payload, "model": enc.state_dict(), "optimizer": opt.state_dict(), "step": step}, tmp)
-    tmp.replace(path)
 
 
 def train_encoder(
@@ -187,29 +165,16 @@ def train_encoder(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / _CHECKPOINT
-    identity = {"config": _config_dict(cfg), "resolution": r, "latent_size": latent, "edit_layer": edit_layer,
+    identity = {"config": config_dict(cfg), "resolution": r, "latent_size": latent, "edit_layer": edit_layer,
                 "generator_sha256": _fingerprint(generator)}
 
     torch.manual_seed(cfg.seed)
     enc = Encoder(resolution=r, latent_size=latent, widths=cfg.widths).to(device)
     opt = torch.optim.Adam(enc.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
-    step = 0
-    if resume and ckpt.is_file():
-        payload = torch.load(ckpt, map_location=device, weights_only=True)
-        for key, value in identity.items():
-            if payload.get(key) != value:
-                raise ValueError(f"{ckpt} was trained with another {key.replace('_', ' ')}: "
-                                 f"delete it or pass resume=False")
-        enc.load_state_dict(payload["model"])
-        opt.load_state_dict(payload["optimizer"])
-        step = int(payload["step"])
-        log.info("resumed encoder from %s at step %d/%d", ckpt, step, cfg.steps)
-
+    step = resume_checkpoint(ckpt, identity, enc, opt, device=device, what="encoder") if resume else 0
     data = torch.from_numpy(renders) if renders is not None else None
-    enc.train()
-    last_save = t0 = time.monotonic()
-    step0 = step
-    while step < cfg.steps:
+
+    def loss_at(step: int) -> tuple[torch.Tensor, dict[str, float]]:
         rng = np.random.default_rng([cfg.seed, step])
         z = training_latents(gen_frozen, n_gen, seed=int(rng.integers(2**62)), device=device)  # [n_gen, L]
         with torch.no_grad():
@@ -219,10 +184,6 @@ def train_encoder(
             real = to_unit_range(data[torch.from_numpy(rng.integers(0, len(data), n_render))])
             flip = torch.from_numpy(rng.random(n_render) < 0.5).view(-1, 1, 1, 1)
             x = torch.cat([x, torch.where(flip, real.flip(-1), real).to(device)])  # [batch, 3, R, R]
-
-        lr = _lr_at(cfg, step)
-        for group in opt.param_groups:
-            group["lr"] = lr
         z_hat = enc(x)
         feats_hat = head(z_hat)
         loss_pixel = (run_tail(tail, feats_hat, latent=z_hat) - x).abs().mean()
@@ -230,23 +191,10 @@ def train_encoder(
         loss_latent = F.mse_loss(z_hat[:n_gen], z) if n_gen else zero
         loss_feature = F.mse_loss(feats_hat[:n_gen], feats) if n_gen else zero
         loss = cfg.pixel_weight * loss_pixel + cfg.latent_weight * loss_latent + cfg.feature_weight * loss_feature
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"encoder loss became non-finite at step {step}: lower cfg.lr")
-        if time.monotonic() - last_save > checkpoint_every_s and step < cfg.steps:
-            _save_checkpoint(ckpt, identity, enc, opt, step)
-            last_save = time.monotonic()
-        if callback is not None:
-            rate = (step - step0) * cfg.batch / max(time.monotonic() - t0, 1e-6)
-            callback(step, cfg.steps, {"loss": loss.item(), "latent": loss_latent.item(),
-                                       "pixel": loss_pixel.item(), "feature": loss_feature.item(),
-                                       "lr": lr, "img_per_s": rate})
-    if step > step0 or not ckpt.is_file():
-        _save_checkpoint(ckpt, identity, enc, opt, step)
-    log.info("encoder trained: %d steps in %.1f s", step - step0, time.monotonic() - t0)
+        return loss, {"latent": loss_latent.item(), "pixel": loss_pixel.item(), "feature": loss_feature.item()}
+
+    run_steps(enc, opt, loss_at, start=step, steps=cfg.steps, peak_lr=cfg.lr, batch=cfg.batch, checkpoint=ckpt,
+              identity=identity, checkpoint_every_s=checkpoint_every_s, callback=callback, what="encoder")
     return enc.eval()
 
 

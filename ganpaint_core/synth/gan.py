@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ganpaint_core.files import atomic_path
 from ganpaint_core.models.progan import ProGANGenerator
 from ganpaint_core.progress import Callback
+from ganpaint_core.synth.training import config_dict
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +182,7 @@ def build_state(cfg: GANConfig, *, device: torch.device) -> GANState:
 def save_checkpoint(state: GANState, cfg: GANConfig, path: Path) -> None:
     """Atomic save of a resumable checkpoint (tensors and plain containers only)."""
     payload = {
-        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
+        "config": config_dict(cfg),
         "generator": state.generator.state_dict(),
         "generator_ema": state.generator_ema.state_dict(),
         "discriminator": state.discriminator.state_dict(),
@@ -189,9 +191,8 @@ def save_checkpoint(state: GANState, cfg: GANConfig, path: Path) -> None:
         "images_seen": state.images_seen,
         "step": state.step,
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(state: GANState, path: Path) -> None:
@@ -208,6 +209,45 @@ def load_checkpoint(state: GANState, path: Path) -> None:
     state.opt_d.load_state_dict(payload["opt_d"])
     state.images_seen = int(payload["images_seen"])
     state.step = int(payload["step"])
+
+
+def _start(state: GANState, cfg: GANConfig, checkpoint: Path | None, *,
+           init_generator: dict[str, torch.Tensor] | None, d_warmup_steps: int) -> int:
+    """Resume ``state`` from ``checkpoint`` when there is one, else start G from ``init_generator`` when given;
+    returns the discriminator warm-up steps to run first (only for a given generator)."""
+    if checkpoint is not None and checkpoint.is_file():
+        load_checkpoint(state, checkpoint)
+        log.info("resumed from %s at %.1f kimg", checkpoint, state.images_seen / 1000)
+        return 0
+    if init_generator is None:
+        return 0
+    try:
+        state.generator.load_state_dict(init_generator)
+        state.generator_ema.load_state_dict(init_generator)
+    except RuntimeError as e:
+        raise ValueError(f"the initial generator does not match {cfg.generator_sizes()} widths: {e}") from None
+    log.info("starting from a given generator; discriminator warm-up of %d steps", d_warmup_steps)
+    return d_warmup_steps
+
+
+def _discriminator_step(state: GANState, cfg: GANConfig, real: torch.Tensor, *, autocast: torch.autocast,
+                        with_r1: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One D update on ``real`` [B, 3, R, R] in [-1, 1] against fresh samples of G; returns (loss_d, r1)."""
+    G, D = state.generator, state.discriminator
+    with autocast:
+        with torch.no_grad():
+            fake = G(torch.randn(cfg.batch, cfg.latent_size, device=real.device))
+        loss_d = F.softplus(D(fake)).float().mean() + F.softplus(-D(real)).float().mean()
+    r1 = torch.zeros((), device=real.device)
+    if with_r1:
+        real.requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
+        r1 = grad.pow(2).sum(dim=(1, 2, 3)).mean()
+        loss_d = loss_d + r1 * (cfg.r1_gamma / 2) * cfg.r1_every
+    state.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    state.opt_d.step()
+    return loss_d, r1
 
 
 def train_gan(
@@ -239,18 +279,8 @@ def train_gan(
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "gan.pt"
     state = build_state(cfg, device=device)
-    warmup = 0
-    if resume and ckpt.is_file():
-        load_checkpoint(state, ckpt)
-        log.info("resumed from %s at %.1f kimg", ckpt, state.images_seen / 1000)
-    elif init_generator is not None:
-        try:
-            state.generator.load_state_dict(init_generator)
-            state.generator_ema.load_state_dict(init_generator)
-        except RuntimeError as e:
-            raise ValueError(f"the initial generator does not match {cfg.generator_sizes()} widths: {e}") from None
-        warmup = d_warmup_steps
-        log.info("starting from a given generator; discriminator warm-up of %d steps", warmup)
+    warmup = _start(state, cfg, ckpt if resume else None, init_generator=init_generator,
+                    d_warmup_steps=d_warmup_steps)
     G, D, G_ema = state.generator, state.discriminator, state.generator_ema
     # channels_last lets oneDNN (CPU) and cuDNN pick their fastest convolution kernels.
     G.to(memory_format=torch.channels_last)
@@ -263,21 +293,8 @@ def train_gan(
 
     def d_step(with_r1: bool) -> tuple[torch.Tensor, torch.Tensor]:
         real = to_unit_range(data[rng.integers(0, len(data), cfg.batch)]).to(device)
-        real = real.contiguous(memory_format=torch.channels_last)
-        with autocast:
-            with torch.no_grad():
-                fake = G(torch.randn(cfg.batch, cfg.latent_size, device=device))
-            loss_d = F.softplus(D(fake)).float().mean() + F.softplus(-D(real)).float().mean()
-        r1 = torch.zeros((), device=device)
-        if with_r1:
-            real.requires_grad_(True)
-            (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
-            r1 = grad.pow(2).sum(dim=(1, 2, 3)).mean()
-            loss_d = loss_d + r1 * (cfg.r1_gamma / 2) * cfg.r1_every
-        state.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        state.opt_d.step()
-        return loss_d, r1
+        return _discriminator_step(state, cfg, real.contiguous(memory_format=torch.channels_last),
+                                   autocast=autocast, with_r1=with_r1)
 
     for i in range(warmup):
         loss_d, _ = d_step(i % cfg.r1_every == 0)

@@ -618,21 +618,8 @@ def _clouds(rng: np.random.Generator, *, horizon: float, daylight: _Daylight, ov
     return tuple(sk.shapes)
 
 
-def _compose(seed: int) -> _Layout:
-    """Decide the whole scene for one seed; nothing here depends on the output resolution."""
-    rng = np.random.default_rng(seed)
-    daylight = _DAYLIGHTS[int(rng.choice(len(_DAYLIGHTS), p=_DAYLIGHT_P))]
-    overcast = daylight is _DAYLIGHTS[2]
-    horizon = rng.uniform(0.55, 0.68)
-    sun = 1.0 if rng.random() < 0.5 else -1.0
-    autumn = rng.random() < 0.3
-    sky_top = tuple(c + rng.uniform(-14, 14) for c in daylight.sky_top)
-    sky_horizon = tuple(c + rng.uniform(-14, 14) for c in daylight.sky_horizon)
-    clouds = _clouds(rng, horizon=horizon, daylight=daylight, overcast=overcast)
-
-    sk = _Sketch()
-    grass = _pick(rng, _MEADOWS, vary=0.1)
-    # Far hills, hazed towards the sky colour, and sometimes a dark line of distant trees.
+def _landscape(sk: _Sketch, rng: np.random.Generator, *, horizon: float, grass: _RGB, sky_horizon: _RGB) -> None:
+    """Far hills, hazed towards the sky colour, sometimes a dark line of distant trees, then the meadow."""
     xs = np.linspace(-0.02, 1.02, 25)
     if rng.random() < 0.6:
         amp = rng.uniform(0.03, 0.09)
@@ -648,15 +635,11 @@ def _compose(seed: int) -> _Layout:
     ground = horizon + 0.008 * np.sin(xs * rng.uniform(2, 6) + rng.uniform(0, 6.3))
     sk.polygon([*zip(xs, ground), (1.02, 1.02), (-0.02, 1.02)], grass, _GRASS)
 
-    # Trees: some behind or beside the church (drawn first), some in front of it (drawn after).
-    n_trees = int(rng.choice((1, 2, 3, 4, 5, 6), p=(0.08, 0.14, 0.2, 0.22, 0.2, 0.16)))
-    trees = []
-    for _ in range(n_trees):
-        front = rng.random() < 0.5
-        trees.append((front, rng.random(), rng.random(), rng.uniform(0.24, 0.42)))
-    church_sk = _Sketch()
-    church = _church(church_sk, rng, horizon=horizon, sun=sun)
 
+def _place_trees(rng: np.random.Generator, trees: list[tuple[bool, float, float, float]], church: _Church, *,
+                 horizon: float) -> list[tuple[float, float, float]]:
+    """``(base, x, height)`` of each tree, sorted back to front: front trees stand clear of the doors, the
+    others mostly beside the church."""
     placed = []
     door_a = min(a for a, _ in church.doors)
     door_b = max(b for _, b in church.doors)
@@ -680,14 +663,11 @@ def _compose(seed: int) -> _Layout:
                 x = church.x0 + u * church.width
         placed.append((base, x, height))
     placed.sort()
-    if rng.random() < 0.6:  # path from the main door to the viewer
-        a, b = church.doors[0]
-        mid = (a + b) / 2
-        spread = rng.uniform(0.1, 0.25)
-        sk.polygon(((a, church.base), (b, church.base), (mid + spread + rng.uniform(-0.1, 0.1), 1.02),
-                    (mid - spread + rng.uniform(-0.1, 0.1), 1.02)), _pick(rng, _PATHS), _OTHER)
-    sk.rect(church.x0 - 0.01, church.base - 0.004, church.x1 + 0.02, church.base + 0.012, _scale(grass, 0.72),
-            _GRASS)
+    return placed
+
+
+def _churchyard(rng: np.random.Generator, church: _Church, *, horizon: float) -> _Sketch:
+    """Sometimes gravestones in front of the church, never in front of a door."""
     yard = _Sketch()
     if rng.random() < 0.4:  # churchyard gravestones in front of the church
         stone = _pick(rng, _TRIMS, vary=0.1)
@@ -699,16 +679,11 @@ def _compose(seed: int) -> _Layout:
             if any(gx + gw > a - 0.03 and gx - gw < b + 0.03 for a, b in church.doors):
                 continue
             yard.arch(gx, gy, gw, gw * rng.uniform(1.3, 1.9), _scale(stone, 0.85), _OTHER)
-    tree_rngs = [np.random.default_rng(int(s)) for s in rng.integers(0, 2**31, len(placed))]
-    behind = [(p, r) for p, r in zip(placed, tree_rngs) if p[0] <= church.base]
-    ahead = [(p, r) for p, r in zip(placed, tree_rngs) if p[0] > church.base]
-    for (base, x, h), trng in behind:
-        _tree(sk, trng, x=x, base=base, height=h, autumn=autumn, grass=grass, sun=sun)
-    sk.shapes.extend(church_sk.shapes)
-    sk.shapes.extend(yard.shapes)
-    for (base, x, h), trng in ahead:
-        _tree(sk, trng, x=x, base=base, height=h, autumn=autumn, grass=grass, sun=sun)
+    return yard
 
+
+def _textures(rng: np.random.Generator, church: _Church, *, horizon: float) -> tuple[_Bricks, _Grass]:
+    """The brick bond of the church's walls and the meadow's texture."""
     # Courses scale with the church, not the pixel grid, so the bond reads the same at every size.
     row = church.width * rng.uniform(0.08, 0.11)
     wall = church.brick
@@ -722,6 +697,55 @@ def _compose(seed: int) -> _Layout:
         bands=(rng.uniform(0.03, 0.07), rng.uniform(0.25, 0.5), rng.uniform(0, 2 * math.pi)),
         patches=tuple((rng.uniform(0.02, 0.05), rng.uniform(-4, 4), rng.uniform(2, 6), rng.uniform(0, 2 * math.pi))
                       for _ in range(2)))
+    return bricks, grass_tex
+
+
+def _compose(seed: int) -> _Layout:
+    """Decide the whole scene for one seed; nothing here depends on the output resolution."""
+    rng = np.random.default_rng(seed)
+    daylight = _DAYLIGHTS[int(rng.choice(len(_DAYLIGHTS), p=_DAYLIGHT_P))]
+    overcast = daylight is _DAYLIGHTS[2]
+    horizon = rng.uniform(0.55, 0.68)
+    sun = 1.0 if rng.random() < 0.5 else -1.0
+    autumn = rng.random() < 0.3
+    sky_top = tuple(c + rng.uniform(-14, 14) for c in daylight.sky_top)
+    sky_horizon = tuple(c + rng.uniform(-14, 14) for c in daylight.sky_horizon)
+    clouds = _clouds(rng, horizon=horizon, daylight=daylight, overcast=overcast)
+
+    sk = _Sketch()
+    grass = _pick(rng, _MEADOWS, vary=0.1)
+    _landscape(sk, rng, horizon=horizon, grass=grass, sky_horizon=sky_horizon)
+
+    # Trees: some behind or beside the church (drawn first), some in front of it (drawn after).
+    n_trees = int(rng.choice((1, 2, 3, 4, 5, 6), p=(0.08, 0.14, 0.2, 0.22, 0.2, 0.16)))
+    trees = []
+    for _ in range(n_trees):
+        front = rng.random() < 0.5
+        trees.append((front, rng.random(), rng.random(), rng.uniform(0.24, 0.42)))
+    church_sk = _Sketch()
+    church = _church(church_sk, rng, horizon=horizon, sun=sun)
+
+    placed = _place_trees(rng, trees, church, horizon=horizon)
+    if rng.random() < 0.6:  # path from the main door to the viewer
+        a, b = church.doors[0]
+        mid = (a + b) / 2
+        spread = rng.uniform(0.1, 0.25)
+        sk.polygon(((a, church.base), (b, church.base), (mid + spread + rng.uniform(-0.1, 0.1), 1.02),
+                    (mid - spread + rng.uniform(-0.1, 0.1), 1.02)), _pick(rng, _PATHS), _OTHER)
+    sk.rect(church.x0 - 0.01, church.base - 0.004, church.x1 + 0.02, church.base + 0.012, _scale(grass, 0.72),
+            _GRASS)
+    yard = _churchyard(rng, church, horizon=horizon)
+    tree_rngs = [np.random.default_rng(int(s)) for s in rng.integers(0, 2**31, len(placed))]
+    behind = [(p, r) for p, r in zip(placed, tree_rngs) if p[0] <= church.base]
+    ahead = [(p, r) for p, r in zip(placed, tree_rngs) if p[0] > church.base]
+    for (base, x, h), trng in behind:
+        _tree(sk, trng, x=x, base=base, height=h, autumn=autumn, grass=grass, sun=sun)
+    sk.shapes.extend(church_sk.shapes)
+    sk.shapes.extend(yard.shapes)
+    for (base, x, h), trng in ahead:
+        _tree(sk, trng, x=x, base=base, height=h, autumn=autumn, grass=grass, sun=sun)
+
+    bricks, grass_tex = _textures(rng, church, horizon=horizon)
     tint = daylight.tint
     g = daylight.gain * rng.uniform(0.88, 1.1)
     light = (tint[0] * g * rng.uniform(0.96, 1.04), tint[1] * g * rng.uniform(0.96, 1.04),

@@ -21,10 +21,7 @@ is: an edit that paints grass into the sky should be measured as grass.
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +34,7 @@ from ganpaint_core.models.segmenter import Segmenter, SegmenterConfig
 from ganpaint_core.progress import Callback
 from ganpaint_core.synth.gan import to_unit_range  # re-exported: the segmenter's input convention
 from ganpaint_core.synth.scenes import LABELS
+from ganpaint_core.synth.training import config_dict, resume_checkpoint, run_steps
 
 __all__ = ["evaluate_segmenter", "train_segmenter", "to_unit_range"]
 
@@ -47,15 +45,6 @@ _CHECKPOINT = "segmenter.pt"
 
 # ----------------------------------------------------------------------------------------------
 # Training
-
-
-def _lr_at(cfg: SegmenterConfig, step: int) -> float:
-    """One-cycle schedule: linear warm-up over 5% of the steps, then cosine decay to zero."""
-    warm = max(int(0.05 * cfg.steps), 1)
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    t = (step - warm) / max(cfg.steps - warm, 1)
-    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
 
 
 _BLUR_KERNEL = torch.tensor([0.25, 0.5, 0.25])
@@ -122,19 +111,6 @@ def _augment(x: torch.Tensor, y: torch.Tensor, cfg: SegmenterConfig, rng: np.ran
     return x.clamp_(-1.0, 1.0), y
 
 
-def _config_dict(cfg: SegmenterConfig) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
-
-
-def _save_checkpoint(path: Path, cfg: SegmenterConfig, seg: Segmenter, opt: torch.optim.Optimizer,
-                     step: int) -> None:
-    """Atomic save of a resumable checkpoint (tensors and plain containers only)."""
-    payload = {"config": _config_dict(cfg), "model": seg.state_dict(), "optimizer": opt.state_dict(), "step": step}
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-
-
 def train_segmenter(
     cfg: SegmenterConfig,
     images: np.ndarray,
@@ -178,44 +154,20 @@ def train_segmenter(
     torch.manual_seed(cfg.seed)
     seg = Segmenter(cfg, labels=label_names).to(device)
     opt = torch.optim.AdamW(seg.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step = 0
-    if resume and ckpt.is_file():
-        payload = torch.load(ckpt, map_location=device, weights_only=True)
-        if payload["config"] != _config_dict(cfg):
-            raise ValueError(f"{ckpt} was trained with another config: delete it or pass resume=False")
-        seg.load_state_dict(payload["model"])
-        opt.load_state_dict(payload["optimizer"])
-        step = int(payload["step"])
-        log.info("resumed segmenter from %s at step %d/%d", ckpt, step, cfg.steps)
-
+    identity = {"config": config_dict(cfg)}
+    step = resume_checkpoint(ckpt, identity, seg, opt, device=device, what="segmenter") if resume else 0
     data_x = torch.from_numpy(images)
     data_y = torch.from_numpy(labels)
-    seg.train()
-    last_save = t0 = time.monotonic()
-    step0 = step
-    while step < cfg.steps:
+
+    def loss_at(step: int) -> tuple[torch.Tensor, dict[str, float]]:
         rng = np.random.default_rng([cfg.seed, step])
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         idx = torch.from_numpy(rng.integers(0, len(images), cfg.batch))
         x, y = _augment(to_unit_range(data_x[idx]), data_y[idx].long(), cfg, rng, gen)
-        lr = _lr_at(cfg, step)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        loss = F.cross_entropy(seg(x.to(device)), y.to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"segmenter loss became non-finite at step {step}: lower cfg.lr")
-        if callback is not None:
-            rate = (step - step0) * cfg.batch / max(time.monotonic() - t0, 1e-6)
-            callback(step, cfg.steps, {"loss": loss.item(), "lr": lr, "img_per_s": rate})
-        if time.monotonic() - last_save > checkpoint_every_s and step < cfg.steps:
-            _save_checkpoint(ckpt, cfg, seg, opt, step)
-            last_save = time.monotonic()
-    _save_checkpoint(ckpt, cfg, seg, opt, step)
-    log.info("segmenter trained: %d steps in %.1f s", step - step0, time.monotonic() - t0)
+        return F.cross_entropy(seg(x.to(device)), y.to(device)), {}
+
+    run_steps(seg, opt, loss_at, start=step, steps=cfg.steps, peak_lr=cfg.lr, batch=cfg.batch, checkpoint=ckpt,
+              identity=identity, checkpoint_every_s=checkpoint_every_s, callback=callback, what="segmenter")
     return seg.eval()
 
 

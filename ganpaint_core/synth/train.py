@@ -18,6 +18,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ganpaint_core.device import pick_device
+from ganpaint_core.errors import GanpaintError
+from ganpaint_core.photo import to_uint8
 from ganpaint_core.synth.data import GAN_SEEDS, render_set
 from ganpaint_core.synth.gan import GANConfig, GANState, train_gan
 
@@ -41,15 +44,9 @@ def gan_config(args: argparse.Namespace) -> GANConfig:
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def save_grid(images: torch.Tensor, path: Path, *, nrow: int = 8) -> None:
     """Images [N, 3, H, W] in [-1, 1] as one PNG grid."""
-    x = ((images.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    x = to_uint8(images)  # [N, H, W, 3]
     n, h, w, _ = x.shape
     rows = (n + nrow - 1) // nrow
     grid = np.full((rows * h, nrow * w, 3), 255, np.uint8)
@@ -281,7 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except GanpaintError as e:  # --device cuda without a GPU, or a name torch does not know
+        raise SystemExit(str(e)) from None
     stages = list(STAGES) if args.stage == "all" else [args.stage]
     for name in stages:
         t0 = time.monotonic()
