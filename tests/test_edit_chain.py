@@ -12,7 +12,7 @@ from ganpaint_core.edit.engine import EditEngine, paste_alpha
 from ganpaint_core.edit.invert import InversionConfig, invert
 from ganpaint_core.edit.strokes import StrokeError, apply_strokes
 from ganpaint_core.errors import ConceptDictionaryError
-from ganpaint_core.photo import load_photo
+from ganpaint_core.photo import PhotoError, load_photo
 from ganpaint_core.synth.scenes import render_scene
 from tests.helpers import tiny_loaded_model
 
@@ -149,7 +149,7 @@ def test_bad_strokes_are_refused_with_what_to_do(engine, photo):
             engine.stroke(mask, concept="tree", action="add", strength=strength, photo=photo)
     with pytest.raises(StrokeError, match="action must be"):
         engine.stroke(mask, concept="tree", action="paint", photo=photo)
-    with pytest.raises(StrokeError, match="use load_mask to resize"):
+    with pytest.raises(PhotoError, match="another shape; paint on this photo's canvas or give a mask of the photo's"):
         engine.stroke(np.ones((10, 10), np.float32), concept="tree", action="add", photo=photo)
 
 
