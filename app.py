@@ -33,8 +33,9 @@ log = logging.getLogger("ganpaint.app")
 EXAMPLES_DIR = Path(__file__).resolve().parent / "docs" / "examples"
 INTRO = """# GANPaint
 Paint where a concept should **appear** or **disappear**, and a GAN redraws that part of your photo. The photo is
-inverted into the GAN and the generator adapted to it once (a few seconds); each stroke then re-renders in one
-pass, and only the painted area (slightly grown) is pasted back into your full-size photo."""
+inverted into the GAN and the generator adapted to it once (15–30 s on a 2-core CPU; a photo set up before is
+reused); each stroke then re-renders in one pass, and only the painted area (slightly grown) is pasted back into
+your full-size photo."""
 
 
 def _path_of(payload: Any) -> tuple[str, str] | None:

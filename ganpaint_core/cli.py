@@ -11,7 +11,7 @@ from typing import Any
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.device import pick_device
 from ganpaint_core.cli_edit import add_edit_parser
-from ganpaint_core.files import write_json
+from ganpaint_core.files import read_json, write_json
 from ganpaint_core.progress import tqdm_callback
 
 log = logging.getLogger("ganpaint_core")
@@ -165,7 +165,7 @@ def _cmd_dissect(args: argparse.Namespace) -> int:
                           callback=_dissect_progress())
     from ganpaint_core.derived import report_path
 
-    report = json.loads(report_path(path).read_text())
+    report = read_json(report_path(path), what="report")
     resumed = f", {len(report['resumed'])} resumed from an earlier run" if report["resumed"] else ""
     print(f"wrote {path} ({len(report['concepts'])} concepts{resumed}; {report['total_seconds']:.0f} s on "
           f"{report['device']}); report: {report_path(path)}")
@@ -224,7 +224,7 @@ def _cmd_train_encoder(args: argparse.Namespace) -> int:
     photos = load_training_photos(Path(args.images), resolution=model.generator.resolution) if args.images else None
     path = run_encoder_training(model, cfg=cfg, photos=photos, out=Path(args.out) if args.out else None,
                                 restart=args.restart, callback=tqdm_callback("encoder"))
-    report = json.loads(report_path(path).read_text())
+    report = read_json(report_path(path), what="report")
     print(f"wrote {path}: PSNR of G(E(x)) on held-out samples {report['psnr_generated_db']:.1f} dB; "
           f"report: {report_path(path)}")
     if "encoder" in model.manifest.files and not args.out:

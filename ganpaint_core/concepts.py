@@ -15,7 +15,6 @@ texture. *Add* strokes of such a concept write the template, resized to the stro
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -39,14 +39,13 @@ HELD_OUT_SEED = 10**9 + 7  # generated images the report measures PSNR on; never
 
 def load_training_photos(folder: Path, *, resolution: int, fit: str = "crop") -> np.ndarray:
     """Photos of ``folder`` as uint8 ``[N, R, R, 3]`` (centre squares, resized), for the reconstruction term."""
-    from ganpaint_core.photo import load_photo
+    from ganpaint_core.photo import load_photo, to_uint8
 
     paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
     if not paths:
         raise GanpaintError(f"{folder}: no photos (jpg, png, webp, bmp, tiff) in this folder")
     images = [load_photo(p, size=resolution, fit=fit).model_image[0] for p in paths]  # [3, R, R] in [-1, 1]
-    x = torch.stack(images).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
-    return x.permute(0, 2, 3, 1).numpy()
+    return to_uint8(torch.stack(images))
 
 
 def default_config(model: LoadedModel, **overrides: Any) -> EncoderConfig:

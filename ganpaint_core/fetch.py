@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -260,23 +259,17 @@ def _short_reason(exc: BaseException) -> str:
 
 # -- downloads --------------------------------------------------------------------------------------
 def _download_url(source: FileSource, dest: Path, mf: ModelFile, progress: Callback | None, timeout: float) -> None:
-    # Not files.atomic_path: its temporary name is per process, and two threads of one app may download the
-    # same file at once; mkstemp gives each its own part file, and the last complete one wins.
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(source.url, timeout=timeout) as resp:
-            total = int(resp.headers.get("Content-Length") or mf.size or 0)
-            done = 0
-            while chunk := resp.read(_CHUNK):
-                out.write(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(done, total, {"file": mf.filename, "source": source.url})
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(dest) as tmp, open(tmp, "wb") as out, urllib.request.urlopen(source.url, timeout=timeout) as resp:
+        total = int(resp.headers.get("Content-Length") or mf.size or 0)
+        done = 0
+        while chunk := resp.read(_CHUNK):
+            done += len(chunk)
+            if mf.size and done > mf.size:  # the wrong file: stop at the declared size, not at the server's end
+                raise ChecksumMismatch(f"{source.url} serves more than the {mf.size:,} bytes its manifest declares "
+                                       f"for {mf.filename}; refused without reading the rest")
+            out.write(chunk)
+            if progress:
+                progress(done, total, {"file": mf.filename, "source": source.url})
 
 
 def _progress_tqdm(progress: Callback, filename: str) -> type:

@@ -7,7 +7,6 @@ verified download is pinned, see ``ganpaint_core.fetch``).
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field

@@ -149,7 +149,7 @@ def test_bad_strokes_are_refused_with_what_to_do(engine, photo):
             engine.stroke(mask, concept="tree", action="add", strength=strength, photo=photo)
     with pytest.raises(StrokeError, match="action must be"):
         engine.stroke(mask, concept="tree", action="paint", photo=photo)
-    with pytest.raises(PhotoError, match="another shape; paint on this photo's canvas or give a mask of the photo's"):
+    with pytest.raises(PhotoError, match=r"another shape\); paint on this photo's canvas or give a mask of the photo's size"):
         engine.stroke(np.ones((10, 10), np.float32), concept="tree", action="add", photo=photo)
 
 

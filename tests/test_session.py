@@ -6,7 +6,6 @@ import copy
 import dataclasses
 import io
 import json
-import threading
 import time
 
 import numpy as np

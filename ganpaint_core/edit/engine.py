@@ -33,7 +33,7 @@ from ganpaint_core.edit.adapt import AdaptConfig, FineLayerAdapter, adapt_fine_l
 from ganpaint_core.edit.invert import InversionConfig, invert
 from ganpaint_core.edit.layers import run_tail, tail_layer_shapes
 from ganpaint_core.edit.losses import get_lpips
-from ganpaint_core.edit.strokes import EditStroke, StrokeError, apply_strokes, grid_alpha
+from ganpaint_core.edit.strokes import EditStroke, apply_strokes, grid_alpha
 from ganpaint_core.edit.spec import Reference, StyleSpec
 from ganpaint_core.edit.style import StyleCache, blend_levels, concept_region, style_levels
 from ganpaint_core.loading import LoadedModel
