@@ -11,15 +11,15 @@ Example::
 The adapted render without edits (``base``) reproduces the photo at the model's resolution, so
 ``edited - base`` is exactly what the edit changed. The photo keeps its own pixels and receives that change:
 
-    out = photo + up(w · (edited - base) + tone) - up(a) · (photo - up(base))
+    out = up(a) · up(edited + tone) + (1 - up(a)) · (photo + up(w · (edited - base) + tone))
 
-``a`` is the painted strokes' alpha: inside the stroke the photo's own detail (``photo - up(base)``, the
-part of the photo finer than the render) is taken out, so the result there is the render's content and a
-removed object leaves no outline. Outside, the photo's detail stays and only the change is added, faded to
-0 by ``w`` within ``reach`` of the stroke. The low band (the render) and the detail band are blended with
-different widths: a two-band blend whose split is the render's own resolution, so no seam shows where
-``a`` fades. ``up`` is bilinear (see :func:`upsample`). Where ``region`` (= ``w``) is 0 the output is the
-photo's pixel, exactly.
+``a`` is the painted strokes' alpha: inside the stroke the result is the render's content, so the photo's
+own detail there (and a removed object's outline) is gone. Around it the photo keeps every pixel and only
+the change is added, faded to 0 by ``w`` within ``reach`` of the stroke. As ``base`` ≈ the photo's low
+band, the two sides of ``a``'s edge differ only in the photo's detail: a two-band blend whose split is the
+render's own resolution (the low band fades with ``w``, the detail with ``a``), so no seam shows. ``up``
+is clamped bicubic (see :func:`upsample`). Where ``region`` (= ``w``) is 0 the output is the photo's
+pixel, exactly.
 """
 from __future__ import annotations
 
@@ -104,26 +104,38 @@ def tone_shift(edited: np.ndarray, base: np.ndarray, latent_render: np.ndarray, 
 
 
 def upsample(square: np.ndarray, side: int, window: tuple[int, int, int, int]) -> np.ndarray:
-    """float [h, w, C]: bilinear upsampling of ``square`` [S, S, C] to ``side`` × ``side``, only the
-    ``window`` (x0, y0, x1, y1) of it (pixel centres at half-integers, edges clamped).
+    """float [h, w, C]: ``square`` [S, S, C] upsampled to ``side`` × ``side``, only the ``window``
+    (x0, y0, x1, y1) of it (pixel centres at half-integers, edges replicated): bicubic (Keys, a = -0.5),
+    each value clamped to the range of the 2 × 2 model pixels around it.
 
-    Bilinear has a non-negative kernel, so it never overshoots (no ringing halo around an added tree, unlike
-    bicubic or Lanczos), and it interpolates (each model pixel keeps its value, so it adds less blur than a
-    B-spline). Its facets at large factors stay invisible here because only the smooth change and the
-    stroke's content go through it; the photo's own pixels are never resampled."""
+    Measured on 8 held-out renders (seed 1) upsampled 8×: bicubic alone overshoots by up to 28 levels (a
+    light halo round an added tree; Lanczos 44); bilinear never does but blurs (box-downsampled back it
+    matches the render at 35.5 dB, bicubic at 39.7); clamped bicubic keeps most of the sharpness (38.6 dB)
+    with no overshoot at all, and it is 0 wherever the 2 × 2 pixels around are, so the region's support is
+    exact. Only the change and the stroke's content go through it; the photo's own pixels are never
+    resampled."""
     x0, y0, x1, y1 = window
     s = square.shape[0]
+    square = np.asarray(square, np.float32)
+    pad = np.pad(square, ((0, 1), (0, 1)) + ((0, 0),) * (square.ndim - 2), mode="edge")
+    hi = np.maximum(np.maximum(pad[:-1, :-1], pad[1:, :-1]), np.maximum(pad[:-1, 1:], pad[1:, 1:]))  # [S, S, C]
+    lo = np.minimum(np.minimum(pad[:-1, :-1], pad[1:, :-1]), np.minimum(pad[:-1, 1:], pad[1:, 1:]))
 
-    def taps(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        u = np.clip((np.arange(lo, hi) + 0.5) * s / side - 0.5, 0, s - 1)
+    def taps(first: int, last: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        u = (np.arange(first, last) + 0.5) * s / side - 0.5
         i0 = np.floor(u).astype(np.int64)
-        return i0, np.minimum(i0 + 1, s - 1), (u - i0).astype(np.float32)
+        t = (u - i0)[:, None] - np.arange(-1, 3)[None]  # [n, 4] offsets to the 4 taps
+        a, d = -0.5, np.abs(t)
+        weights = np.where(d <= 1, (a + 2) * d**3 - (a + 3) * d**2 + 1,
+                           np.where(d < 2, a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a, 0.0)).astype(np.float32)
+        return np.clip(i0[:, None] + np.arange(-1, 3)[None], 0, s - 1), weights, np.clip(i0, 0, s - 1)
 
-    r0, r1, fr = taps(y0, y1)
-    c0, c1, fc = taps(x0, x1)
-    fr, fc = fr.reshape(-1, *([1] * (square.ndim - 1))), fc.reshape(1, -1, *([1] * (square.ndim - 2)))
-    rows = square[r0] * (1 - fr) + square[r1] * fr  # [h, S, C]
-    return rows[:, c0] * (1 - fc) + rows[:, c1] * fc
+    rows, wr, r0 = taps(y0, y1)
+    cols, wc, c0 = taps(x0, x1)
+    extra = (1,) * (square.ndim - 2)
+    by_row = (square[rows] * wr.reshape(*wr.shape, 1, *extra)).sum(1)  # [h, S, C]
+    out = (by_row[:, cols] * wc.reshape(1, *wc.shape, *extra)).sum(2)  # [h, w, C]
+    return np.clip(out, lo[r0][:, c0], hi[r0][:, c0])
 
 
 def paste_alpha(photo: Photo, region: np.ndarray) -> np.ndarray:
@@ -154,16 +166,17 @@ def composite(photo: Photo, *, edited: np.ndarray, base: np.ndarray, painted: np
         raise ValueError("tone matching needs the latent's own render: pass latent_render=, or tone=0")
     tone, note = tone_shift(edited, base, np.asarray(latent_render if toned else base, np.float32), added,
                             strength=cfg.tone if toned else 0.0, ring=cfg.ring)
-    change = region[..., None] * (edited - base) + tone  # [S, S, 3]
-    alpha = np.clip(painted, 0, 1).astype(np.float32)[..., None]  # [S, S, 1] the strokes' content
+    change = region[..., None] * (edited - base) + tone  # [S, S, 3] what the photo takes around the strokes
+    content = edited + tone  # [S, S, 3] what it shows inside them
+    alpha = np.clip(painted, 0, 1).astype(np.float32)[..., None]  # [S, S, 1]
     window = _window(region, box, w, h)
     if window is None:  # the region lies where the square leaves the photo (padding)
         return Composite(image=original.copy(), changed=np.zeros((h, w), bool), notes=[n for n in [note] if n])
     x0, y0, x1, y1 = window  # in the square's pixels
     sq = (x0, y0, x1, y1)
     photo_px = original[y0 + box.top: y1 + box.top, x0 + box.left: x1 + box.left].astype(np.float32)
-    up_base = upsample(base, box.side, sq)
-    out = photo_px + upsample(change, box.side, sq) - upsample(alpha, box.side, sq) * (photo_px - up_base)
+    a = upsample(alpha, box.side, sq)
+    out = a * upsample(content, box.side, sq) + (1 - a) * (photo_px + upsample(change, box.side, sq))
     patch = np.clip(out.round(), 0, 255).astype(np.uint8)
     image = original.copy()
     image[y0 + box.top: y1 + box.top, x0 + box.left: x1 + box.left] = patch
