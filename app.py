@@ -162,17 +162,22 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
 
 
 def _edit_endpoint(page: EditPage):
+    # A generator, not a plain function: gradio closes a generator when its client cancels or disconnects,
+    # which stops the job (page.edit_steps); a plain function's thread would run its setup to the end.
     def edit(image: FileData, mask: FileData, concept: str, action: str = "add", strength: float = 0.75,
-             style: FileData | None = None, style_strength: float = 0.75, style_seed: int | None = None) -> FileData:
+             style: FileData | None = None, style_strength: float = 0.75,
+             style_seed: int | None = None) -> FileData:  # type: ignore[misc]  # yields progress (None) first
         """Edit one photo start to finish: returns the edited photo at the input's size (PNG). ``style``: a
         reference image whose look an "add" copies; ``style_seed``: a generated sample's look instead."""
         img, msk, ref = _path_of(image), _path_of(mask), _path_of(style)
         try:
-            png = page.edit(img and img[0], msk and msk[0], concept=concept, action=action, strength=strength,
-                            style=ref and ref[0], style_strength=style_strength, style_seed=style_seed)
-        except GanpaintError as exc:
-            raise gr.Error(str(exc)) from None
-        return FileData(path=str(png), orig_name=png.name, mime_type="image/png")
+            for item in page.edit_steps(img and img[0], msk and msk[0], concept=concept, action=action,
+                                        strength=strength, style=ref and ref[0], style_strength=style_strength,
+                                        style_seed=style_seed):
+                yield FileData(path=str(item), orig_name=item.name, mime_type="image/png") if isinstance(
+                    item, Path) else None
+        except GanpaintError as exc:  # the user's mistake: a message, not a traceback in the server log
+            raise gr.Error(str(exc), print_exception=False) from None
     return edit
 
 

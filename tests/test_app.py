@@ -261,6 +261,48 @@ def test_cancel_stops_a_running_setup_and_the_server_stays_up(served):
         demo.close()
 
 
+def test_cancelled_edit_requests_stop_their_setups_and_free_the_server(tmp_path, monkeypatch):
+    engine = make_engine()
+    calls: list[str] = []
+    real = engine.prepare
+
+    def prepare(photo, *, callback=None, **kwargs):  # 300×200 photos never finish unless stopped
+        if photo.original.shape[:2] != (200, 300):
+            return real(photo, callback=callback, **kwargs)
+        calls.append("start")
+        try:
+            while True:
+                if callback is not None:
+                    callback(0, 0, {"stage": "held"})
+                time.sleep(0.01)
+        finally:
+            calls.append("end")
+
+    monkeypatch.setattr(engine, "prepare", prepare)
+    page = EditPage(engine, out_dir=tmp_path / "out")
+    demo = app.build_demo(engine, examples=[], page=page)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        held, mask = photo_file(tmp_path, 9_000_280, (300, 200)), tmp_path / "mask.png"
+        Image.fromarray((box_mask(200, 300, 0.1, 0.5, 0.35, 0.65) * 255).astype(np.uint8)).save(mask)
+        jobs = [client.submit(handle_file(str(held)), handle_file(str(mask)), "tree", "add", 1.0, api_name="/edit")
+                for _ in range(6)]
+        wait_for(lambda: calls.count("start") >= 2, timeout=60, message="the held setups never started")
+        for job in jobs:
+            job.cancel()
+        wait_for(lambda: calls.count("end") == calls.count("start") and not page.jobs.running(), timeout=8,
+                 message=f"cancelled /edit setups kept running: {calls}")
+        t0 = time.monotonic()
+        out = client.predict(handle_file(str(photo_file(tmp_path, 9_000_281))), handle_file(str(mask)), "tree",
+                             "add", 1.0, api_name="/edit")
+        assert Path(out).suffix == ".png" and time.monotonic() - t0 < 30
+        assert calls.count("start") == calls.count("end")  # no cancelled request started later
+    finally:
+        demo.close()
+
+
 # -- bad inputs ------------------------------------------------------------------------------------------------
 def test_bad_uploads_show_a_message_and_leave_the_session_usable(served, tmp_path):
     client = Client(served.url, verbose=False)

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from ganpaint_core.page import UNCHANGED, Canvas, EditPage, PageUpdate, PaintSettings
+from ganpaint_core.page import EDIT_ORPHAN_S, UNCHANGED, Canvas, EditPage, PageUpdate, PaintSettings
 from ganpaint_core.jobs import JobUpdate
 from ganpaint_core.page_text import describe_progress
 from ganpaint_core.session import EditSession
@@ -114,3 +115,43 @@ def test_a_model_without_a_dictionary_is_offered_dissection_and_the_result_is_ca
     fresh = EditPage(make_engine(), out_dir=tmp_path / "renders2", dissect_cfg=quick)
     again = list(fresh.switch_model(EditSession(model=fresh.default_model), "synth-raw"))[-1]
     assert again.model == "synth-raw" and again.dissect is None
+
+
+def held_setup(engine, calls: list[str]):
+    """``engine.prepare`` that never finishes for 300×200 photos (reporting progress every step until its
+    callback stops it), and sets up any other photo as usual; ``calls`` records "start" / "end"."""
+    real = engine.prepare
+
+    def prepare(photo, *, callback=None, **kwargs):
+        if photo.original.shape[:2] != (200, 300):
+            return real(photo, callback=callback, **kwargs)
+        calls.append("start")
+        try:
+            while True:
+                if callback is not None:
+                    callback(0, 0, {"stage": "held"})
+                time.sleep(0.01)
+        finally:
+            calls.append("end")
+    return prepare
+
+
+def test_an_edit_nobody_waits_for_stops_its_setup(tmp_path, monkeypatch):
+    engine = make_engine()
+    calls: list[str] = []
+    monkeypatch.setattr(engine, "prepare", held_setup(engine, calls))
+    page = EditPage(engine, out_dir=tmp_path / "out")
+    mask = tmp_path / "mask.png"
+    Image.fromarray((box_mask(200, 300, 0.2, 0.6, 0.2, 0.6) * 255).astype(np.uint8)).save(mask)
+    steps = page.edit_steps(photo_file(tmp_path, 9_000_560, (300, 200)), str(mask), concept="tree")
+    assert isinstance(next(steps), JobUpdate)  # the setup is under way; then the caller goes silent
+    (job,) = page.jobs.running()
+    assert job.finished.wait(EDIT_ORPHAN_S + 5), "an abandoned /edit kept its setup running"
+    closed = page.edit_steps(photo_file(tmp_path, 9_000_561, (300, 200)), str(mask), concept="tree")
+    next(closed)
+    t0 = time.monotonic()
+    closed.close()  # what gradio does when the client cancels or disconnects
+    assert all(j.finished.wait(2) for j in page.jobs.running()) and time.monotonic() - t0 < 2
+    assert calls == ["start", "end", "start", "end"]
+    out = page.edit(photo_file(tmp_path, 9_000_562), str(mask), concept="tree")  # the next one runs as usual
+    assert out.suffix == ".png"
