@@ -30,6 +30,9 @@ from ganpaint_core.session import EditSession
 
 log = logging.getLogger("ganpaint.app")
 
+# Uploads above this are refused while they stream in (gradio stops reading and says so), so a huge file
+# never fills the temp folder. A 40-megapixel JPEG (the photo loader's own limit) is 10-25 MB.
+MAX_UPLOAD = "50mb"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "docs" / "examples"
 INTRO = """# GANPaint
 Paint where a concept should **appear** or **disappear**, and a GAN redraws that part of your photo. The photo is
@@ -306,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.share and not share:
         log.warning("--share: gradio's share service is unreachable (no internet?); serving locally only")
     log.info("serving %s on %s (http://%s:%d)", args.model, device, args.host, args.port)
-    build_demo(engine).launch(server_name=args.host, server_port=args.port, share=share, footer_links=["api"])
+    # quiet unless sharing: gradio's own banner says "set `share=True`", which is this app's --share flag
+    build_demo(engine).launch(server_name=args.host, server_port=args.port, share=share, footer_links=["api"],
+                              max_file_size=MAX_UPLOAD, quiet=not share)
     return 0
 
 

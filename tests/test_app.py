@@ -418,4 +418,26 @@ def test_share_without_internet_is_reported_and_served_locally(monkeypatch, capl
     with caplog.at_level("WARNING"):
         assert app.main(["--share", "--port", "7999"]) == 0
     assert launched["share"] is False and launched["server_port"] == 7999
+    assert launched["max_file_size"] == app.MAX_UPLOAD
+    assert launched["quiet"] is True  # no gradio banner telling the user to "set `share=True`"
     assert "share service is unreachable" in caplog.text
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_stored(served, tmp_path):
+    import httpx
+
+    demo = app.build_demo(served.engine, examples=[])
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size=app.MAX_UPLOAD)
+    try:
+        limit = demo.max_file_size
+        assert limit == 50 * 1024 * 1024
+        big = tmp_path / "big.png"
+        with open(big, "wb") as f:
+            f.truncate(limit + 1024)
+        with open(big, "rb") as f:
+            r = httpx.post(f"http://127.0.0.1:{port}/gradio_api/upload", files={"files": ("big.png", f)}, timeout=60)
+        assert r.status_code == 413 and "exceeded maximum allowed size" in r.text
+    finally:
+        demo.close()
