@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,16 +163,21 @@ class EditPage:
 
     # -- what the page starts with ---------------------------------------------------------------------
     def model_choices(self) -> Choices:
-        """Every registry model as "name · resolution · availability" (no network: nothing is probed)."""
+        """Every registry model as "name · resolution · availability", the same availability ``python -m
+        ganpaint_core models`` reports: a remote source is asked whether it answers (all at once, a few
+        seconds at most), so that a model offline is "missing", not "downloadable"."""
         reg = Registry.scan()
-        options = []
-        for name, manifest in reg.manifests.items():
+
+        def status(item: tuple[str, Any]) -> tuple[str, str]:
+            name, manifest = item
             try:
-                status = model_status(manifest, probe=False)["status"]
+                return f"{name} · {manifest.resolution}px · {model_status(manifest, probe=True)['status']}", name
             except GanpaintError as exc:  # a file failing its checksum, say: listed; loading says why
                 log.warning("%s: %s", name, exc)
-                status = "unusable"
-            options.append((f"{name} · {manifest.resolution}px · {status}", name))
+                return f"{name} · {manifest.resolution}px · unusable", name
+
+        with ThreadPoolExecutor(max_workers=max(1, len(reg.manifests))) as pool:
+            options = list(pool.map(status, reg.manifests.items()))
         if self.default_model not in reg.manifests:  # loaded from a manifest outside the registry (tests)
             engine = self.catalog.engine(self.default_model)
             options.insert(0, (f"{self.default_model} · {engine.resolution}px · loaded", self.default_model))

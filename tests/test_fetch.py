@@ -163,3 +163,30 @@ def test_hub_file_not_found_is_reported_with_the_place_tried(isolated_env, monke
         )
         with pytest.raises(FileUnavailable, match=rf"Hugging Face Hub {REPO_ID} / generator.safetensors @ main: .*"):
             load_model("tiny")
+
+
+def test_an_unreachable_hub_fails_in_seconds_with_whole_sentences(isolated_env, monkeypatch):
+    import time
+
+    from tests.helpers import free_port
+
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    write_model_folder(
+        isolated_env / "models" / "tiny", generator=tiny_generator(), write_file=False,
+        sources=[{"hub": {"repo_id": REPO_ID, "filename": "generator.safetensors", "revision": "main"}}],
+    )
+    t0 = time.monotonic()
+    with pytest.raises(FileUnavailable) as err:
+        load_model("tiny")
+    assert time.monotonic() - t0 < 5  # not the Hub client's retries with backoff
+    reason = next(line for line in str(err.value).splitlines() if "Hugging Face Hub" in line)
+    assert "unreachable (127.0.0.1" in reason
+    assert "\nTo supply it: " in str(err.value)
+
+
+def test_a_long_failure_reason_is_cut_at_a_sentence():
+    from ganpaint_core.fetch import REASON_CHARS, _short_reason
+
+    exc = OSError("We cannot find the file. " + "Please check your connection and try again or make sure " * 5)
+    reason = _short_reason(exc)
+    assert reason == "OSError: We cannot find the file." and len(reason) < REASON_CHARS + 20

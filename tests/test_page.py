@@ -155,3 +155,12 @@ def test_an_edit_nobody_waits_for_stops_its_setup(tmp_path, monkeypatch):
     assert calls == ["start", "end", "start", "end"]
     out = page.edit(photo_file(tmp_path, 9_000_562), str(mask), concept="tree")  # the next one runs as usual
     assert out.suffix == ".png"
+
+
+def test_the_model_list_calls_an_unreachable_model_missing_as_the_cli_does(tmp_path, isolated_env):
+    from tests.helpers import free_port, tiny_generator, write_model_folder
+
+    write_model_folder(isolated_env / "models" / "far", generator=tiny_generator(), write_file=False,
+                       sources=[{"url": f"http://127.0.0.1:{free_port()}/generator.safetensors"}])
+    labels = [label for label, _ in EditPage(make_engine(), out_dir=tmp_path).model_choices().options]
+    assert any(lab.startswith("far ·") and lab.endswith("· missing") for lab in labels), labels
