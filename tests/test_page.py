@@ -164,3 +164,23 @@ def test_the_model_list_calls_an_unreachable_model_missing_as_the_cli_does(tmp_p
                        sources=[{"url": f"http://127.0.0.1:{free_port()}/generator.safetensors"}])
     labels = [label for label, _ in EditPage(make_engine(), out_dir=tmp_path).model_choices().options]
     assert any(lab.startswith("far ·") and lab.endswith("· missing") for lab in labels), labels
+
+
+def test_a_setup_shows_an_estimate_of_the_time_left_in_its_stage():
+    from ganpaint_core.jobs import Job
+    from ganpaint_core.page_text import progress_line
+
+    line = progress_line(JobUpdate(step=10, total=100, info={"stage": "invert"}, seconds=6, stage_seconds=5))
+    assert "Inverting the photo into the GAN (10/100) · 6 s, about 45 s left in this stage" in line
+    assert "left" not in progress_line(JobUpdate(step=0, total=100, info={"stage": "invert"}, seconds=1))
+
+    def work(callback):
+        callback(1, 2, {"stage": "invert"})
+        time.sleep(0.3)
+        callback(1, 4, {"stage": "adapt"})  # a new stage: its own clock
+        time.sleep(0.2)
+        return "done"
+
+    updates = list(Job(work).updates(poll_s=0.05))
+    last_adapt = [u for u in updates if u.info.get("stage") == "adapt"][-1]
+    assert last_adapt.stage_seconds < last_adapt.seconds - 0.25
