@@ -33,6 +33,10 @@ log = logging.getLogger("ganpaint.app")
 # Uploads above this are refused while they stream in (gradio stops reading and says so), so a huge file
 # never fills the temp folder. A 40-megapixel JPEG (the photo loader's own limit) is 10-25 MB.
 MAX_UPLOAD = "50mb"
+# The editor has no upload area of its own (photos come in on the left), so gradio never shows its placeholder:
+# its label says what to do while it is empty.
+EDITOR_LABEL = "2 · Paint where to edit"
+EDITOR_EMPTY_LABEL = "2 · Paint where to edit (upload a photo on the left first)"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "docs" / "examples"
 INTRO = """# GANPaint
 Paint where a concept should **appear** or **disappear**, and a GAN redraws that part of your photo. The photo is
@@ -71,11 +75,10 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
                 gr.Examples(examples=[[e] for e in examples], inputs=[ui.photo], label="Examples", examples_per_page=8)
         with gr.Column(scale=2, min_width=360):  # 2 · painting
             ui.editor = gr.ImageEditor(
-                label="2 · Paint where to edit", type="numpy", image_mode="RGBA", sources=[], transforms=[],
+                label=EDITOR_EMPTY_LABEL, type="numpy", image_mode="RGBA", sources=[], transforms=[],
                 layers=False, canvas_size=(512, 512), brush=gr.Brush(colors=[("#ff3da5", 0.55)], color_mode="fixed",
                                                                      default_size=18),
-                eraser=gr.Eraser(default_size=18), buttons=[], elem_id="editor", height=440,
-                placeholder="Upload a photo on the left first")
+                eraser=gr.Eraser(default_size=18), buttons=[], elem_id="editor", height=440)
             with gr.Row():
                 ui.concept = gr.Dropdown(concepts, value=concepts[0], label="Concept", elem_id="concept")
                 ui.action = gr.Radio(["add", "remove"], value="add", label="Action", elem_id="action")
@@ -127,8 +130,8 @@ def _binder(ui: SimpleNamespace):
         out: dict[Any, Any] = {}
         for name, value in update.changed().items():
             if name == "canvas":
-                out[ui.editor] = None if value.background is None else {"background": value.background, "layers": [],
-                                                                        "composite": None}
+                out[ui.editor] = gr.update(value=None, label=EDITOR_EMPTY_LABEL) if value.background is None else \
+                    gr.update(value={"background": value.background, "layers": [], "composite": None}, label=EDITOR_LABEL)
             elif name in ("png", "sidecar"):
                 out[ui.png if name == "png" else ui.record] = gr.update(value=value, interactive=bool(value))
             elif name == "strokes":
@@ -215,15 +218,18 @@ def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
     photo_out = [ui.session, ui.editor, ui.preview, ui.slider, ui.status, ui.png, ui.record, *ui.stroke_views]
     model_out = [ui.session, ui.concept, ui.status, ui.editor, ui.preview, ui.slider, ui.gallery, ui.style_seed,
                  ui.style_kind, ui.model, *ui.stroke_views, ui.dissect, ui.dissect_target]
+    # A photo's setup shows its progress over the editor (nothing to paint yet); a model switch over the preview,
+    # so that the editor keeps the photo (and any unsaved paint) while the new model sets it up.
     setup = dict(concurrency_id="setup", show_progress_on=[ui.editor])
+    switch = dict(concurrency_id="setup", show_progress_on=[ui.preview])
     photo_in = [ui.photo, ui.fit, ui.session]
     long_jobs = [
         ui.photo.change(on_photo, photo_in, photo_out, preprocess=False, api_name="load_photo",
                         api_visibility="undocumented", **setup),
         ui.fit.input(on_photo, photo_in, photo_out, preprocess=False, api_visibility="private", **setup),
         ui.model.change(on_model, [ui.model, ui.session], model_out, api_name="switch_model",
-                        api_visibility="undocumented", **setup),
-        ui.dissect.click(on_dissect, [ui.dissect_target, ui.session], model_out, api_visibility="private", **setup),
+                        api_visibility="undocumented", **switch),
+        ui.dissect.click(on_dissect, [ui.dissect_target, ui.session], model_out, api_visibility="private", **switch),
         ui.reference.change(on_reference, [ui.reference, ui.session], [ui.session, ui.style_kind, ui.status],
                             preprocess=False, api_visibility="private", concurrency_id="setup"),
     ]
@@ -263,11 +269,13 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
                  outputs=ui.editor, api_visibility="private", show_progress="hidden")
     ui.add.click(stroke_action(page.add, reset_later=True), paint_in,
                  [ui.session, ui.canvas_reset, ui.preview, ui.status, *ui.stroke_views, ui.paint_info],
-                 api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit").then(**reset)
+                 api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit",
+                 show_progress="hidden").then(**reset)  # one tail pass: no queue timers flashing over the lines
     ui.render.click(stroke_action(page.render, reset_later=True), paint_in,
                     [ui.session, ui.canvas_reset, ui.preview, ui.slider, ui.status, ui.png, ui.record,
                      *ui.stroke_views, ui.paint_info],
-                    api_name="render", api_visibility="undocumented", concurrency_id="edit").then(**reset)
+                    api_name="render", api_visibility="undocumented", concurrency_id="edit",
+                    show_progress_on=[ui.slider]).then(**reset)  # the wait shows where the result will be
     ui.clear.click(lambda s: show(PageUpdate(canvas=canvas_of(s))), [ui.session], [ui.editor], api_visibility="private")
     list_out = [ui.session, ui.preview, ui.status, *ui.stroke_views]
     ui.strokes.input(lambda sel, s: show(page.toggle(s, sel)), [ui.strokes, ui.session], list_out,

@@ -127,6 +127,17 @@ def test_build_demo_wires_a_queued_page_with_a_public_edit_endpoint(served):
     assert any(lab.startswith("synth-remote") and lab.endswith("downloadable") for lab in labels)
 
 
+def test_quick_steps_flash_no_queue_timers_and_the_empty_editor_says_what_to_do(served):
+    config = served.demo.get_config_file()
+    named = {d["api_name"]: d for d in config["dependencies"] if d.get("api_name")}
+    by_id = {c["id"]: c for c in config["components"]}
+    elem = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    assert named["add_stroke"]["show_progress"] == "hidden" and named["preview"]["show_progress"] == "hidden"
+    assert named["render"]["show_progress_on"] == [elem["result"]]  # not over the status and preview lines
+    assert named["switch_model"]["show_progress_on"] == [elem["preview"]]  # the editor keeps the photo
+    assert by_id[elem["editor"]]["props"]["label"] == app.EDITOR_EMPTY_LABEL
+
+
 def test_no_model_ever_lives_in_session_state(served):
     states = [b for b in served.demo.blocks.values() if isinstance(b, gradio.State)]
     for state in states:
