@@ -165,7 +165,7 @@ def bench_service(*, model: str = "synth-church", n: int = 100, folder: Path | N
         out["idle_cpu"] = _idle_cpu(server.proc.pid)
         out["memory"] = _memory(server.proc.pid, n, lambda i: edit(photos[i % PHOTOS]))
         out["latency"] = _latency(server.url, photos, mask_path)
-        out["cancel"] = _cancel(client, folder, mask_path, lambda: edit(photos[0]))
+        out["cancel"] = _cancel(client, folder, mask_path, lambda: edit(photos[0]), edit)
         out["bad_inputs"] = _bad_inputs(server, folder, photos[0], mask_path)
         out["idle_cpu_after"] = _idle_cpu(server.proc.pid)
         out["final_rss_mb"] = round(_rss_mb(server.proc.pid), 1)
@@ -213,25 +213,36 @@ def _latency(url: str, photos: list[Path], mask: Path) -> dict[str, Any]:
     return out
 
 
-def _cancel(client: Any, folder: Path, mask: Path, fresh: Callable[[], float]) -> dict[str, Any]:
-    """A fresh request's time on an idle server, and again right after CANCELLED queued setups are cancelled."""
+def _cancel(client: Any, folder: Path, mask: Path, fresh: Callable[[], float],
+            fresh_setup: Callable[[Path], float]) -> dict[str, Any]:
+    """A fresh request's time on an idle server, and again right after CANCELLED queued submissions (each a
+    photo never seen, so each would need its own setup) are cancelled: once for a request whose photo is set
+    up already (its time is the queue's and the render's), once for a photo that needs its own setup."""
     from gradio_client import handle_file
 
+    def photo(name: str, seed: int) -> Path:
+        path = folder / f"{name}.png"
+        path.write_bytes(_noise_photo(seed))
+        return path
+
+    def cancel_a_full_queue(round_: int) -> float:
+        jobs = [client.submit(handle_file(str(photo(f"cancelled-{round_}-{i}", 50_000 + 100 * round_ + i))),
+                              handle_file(str(mask)), "tree", "add", 0.8, api_name="/edit") for i in range(CANCELLED)]
+        time.sleep(3.0)  # the first ones are running their setups
+        t0 = time.monotonic()
+        for job in jobs:
+            job.cancel()
+        return time.monotonic() - t0
+
     idle = float(np.median([fresh() for _ in range(5)]))
-    jobs = []
-    for i in range(CANCELLED):  # photos never seen: each would need its own setup
-        path = folder / f"cancelled-{i}.png"
-        path.write_bytes(_noise_photo(50_000 + i))
-        jobs.append(client.submit(handle_file(str(path)), handle_file(str(mask)), "tree", "add", 0.8,
-                                  api_name="/edit"))
-    time.sleep(3.0)  # the first ones are running their setups
-    t0 = time.monotonic()
-    for job in jobs:
-        job.cancel()
-    cancel_s = time.monotonic() - t0
+    cancel_a_full_queue(0)
     after = fresh()
+    idle_setup = fresh_setup(photo("fresh-idle", 70_001))
+    cancel_a_full_queue(1)
+    after_setup = fresh_setup(photo("fresh-after", 70_002))
     return {"cancelled": CANCELLED, "idle_s": round(idle, 3), "after_cancel_s": round(after, 3),
-            "ratio": round(after / idle, 2), "cancel_calls_s": round(cancel_s, 2)}
+            "ratio": round(after / idle, 2), "setup_idle_s": round(idle_setup, 2),
+            "setup_after_cancel_s": round(after_setup, 2), "setup_ratio": round(after_setup / idle_setup, 2)}
 
 
 def _bad_inputs(server: _Server, folder: Path, photo: Path, mask: Path) -> dict[str, Any]:
@@ -332,7 +343,8 @@ def print_service_table(result: dict[str, Any]) -> None:
     for level, lat in result["latency"].items():
         print(f"{level} client(s): p50 {lat['p50_s']} s, p95 {lat['p95_s']} s ({lat['requests']} requests)")
     print(f"after cancelling {cancel['cancelled']}: {cancel['after_cancel_s']} s vs {cancel['idle_s']} s idle "
-          f"(x{cancel['ratio']})")
+          f"(x{cancel['ratio']}); a photo needing setup {cancel['setup_after_cancel_s']} s vs "
+          f"{cancel['setup_idle_s']} s idle (x{cancel['setup_ratio']})")
     print(f"bad inputs: {bad['kinds']} kinds, {bad['refused']} refused, {bad['kept_serving']} kept the server "
           f"serving, slowest {bad['max_seconds']} s")
     for case in bad["cases"]:

@@ -190,3 +190,19 @@ def test_a_long_failure_reason_is_cut_at_a_sentence():
     exc = OSError("We cannot find the file. " + "Please check your connection and try again or make sure " * 5)
     reason = _short_reason(exc)
     assert reason == "OSError: We cannot find the file." and len(reason) < REASON_CHARS + 20
+
+
+def test_a_local_checkpoint_that_needs_unpickling_is_listed_as_unusable(isolated_env):
+    import argparse
+
+    folder = isolated_env / "models" / "pickled"
+    path = write_model_folder(folder, generator=tiny_generator())
+    weights = folder / "generator.pt"
+    torch.save({"state": tiny_generator().state_dict(), "args": argparse.Namespace(lr=1)}, weights)
+    manifest = json.loads(path.read_text())
+    manifest["files"]["generator"].update(filename="generator.pt", format="torch", sources=[{"path": "generator.pt"}],
+                                          sha256=sha256_bytes(weights.read_bytes()), size=weights.stat().st_size)
+    path.write_text(json.dumps(manifest))
+    status = model_status(load_manifest(path), probe=False)
+    assert status["status"] == "unusable" and "argparse.Namespace" in status["reason"]
+    assert "refused by safe loading" in status["reason"]
