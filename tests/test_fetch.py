@@ -206,3 +206,16 @@ def test_a_local_checkpoint_that_needs_unpickling_is_listed_as_unusable(isolated
     status = model_status(load_manifest(path), probe=False)
     assert status["status"] == "unusable" and "argparse.Namespace" in status["reason"]
     assert "refused by safe loading" in status["reason"]
+
+
+def test_a_url_serving_more_than_its_declared_size_is_stopped_at_that_size(isolated_env):
+    src = write_model_folder(isolated_env / "src" / "tiny", generator=tiny_generator())
+    data = _weights_bytes(src.parent)
+    with HubStandIn({}, plain={"tiny.safetensors": data + b"\0" * 5_000_000}) as server:
+        path = write_model_folder(isolated_env / "models" / "tiny", generator=tiny_generator(), write_file=False,
+                                  sources=[{"url": f"{server.endpoint}/files/tiny.safetensors"}])
+        seen = []
+        with pytest.raises(ChecksumMismatch, match=f"serves more than the {len(data):,} bytes its manifest declares"):
+            fetch(load_manifest(path), "generator", progress=lambda done, total, info: seen.append(done))
+    assert max(seen, default=0) <= len(data) + 1024 * 1024  # read to the declared size (and one chunk), not 5 MB on
+    assert not list((isolated_env / "cache").rglob("*.safetensors"))  # nothing refused is kept
