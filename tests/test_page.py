@@ -184,3 +184,16 @@ def test_a_setup_shows_an_estimate_of_the_time_left_in_its_stage():
     updates = list(Job(work).updates(poll_s=0.05))
     last_adapt = [u for u in updates if u.info.get("stage") == "adapt"][-1]
     assert last_adapt.stage_seconds < last_adapt.seconds - 0.25
+
+
+@pytest.mark.parametrize("field,value", [("strength", float("nan")), ("strength", 2.0), ("style_strength", float("nan")),
+                                         ("style_strength", -3.0), ("style_strength", float("inf"))])
+@pytest.mark.parametrize("action", ["add", "remove"])
+def test_every_number_the_page_sends_is_checked(page, tmp_path, field, value, action):
+    session = opened(page, EditSession(model=page.default_model), photo_file(tmp_path, 9_000_503)).session
+    settings = PaintSettings(**{"concept": "tree", "action": action, "strength": 0.5, field: value})
+    canvas = [layer(box_mask(300, 400, 0.3, 0.7, 0.3, 0.7))]
+    for act in (page.paint, page.add, page.render):
+        update = act(session, canvas, settings)
+        assert update.status.startswith("**Problem:**") and "must be a number in [0, 1]" in update.status
+        assert update.preview is UNCHANGED and update.png is UNCHANGED
