@@ -56,6 +56,9 @@ RENDER_MAX_AGE_S = 3600  # rendered downloads are deleted after this long
 # An /edit caller polls its job several times a second; one silent this long went away (closed its
 # connection, was cancelled) and its setup stops at the next step, freeing the CPU for the next request.
 EDIT_ORPHAN_S = 3.0
+# How often an /edit job reports: gradio closes a cancelled generator only between two reports, so this is
+# also how long a cancel waits for the job to stop.
+EDIT_POLL_S = 0.1
 UNCHANGED: Any = object()  # a PageUpdate field left as it is on the page
 
 
@@ -216,10 +219,10 @@ class EditPage:
                          status=ready_text(new.photo_name, new.model, new.state, time.monotonic() - t0), png=None,
                          sidecar=None, strokes=stroke_list(new))
 
-    def _run(self, work: Callable[[Any], Any], *, orphan_s: float = 15.0) -> Iterator[JobUpdate]:
+    def _run(self, work: Callable[[Any], Any], *, orphan_s: float = 15.0, poll_s: float = 0.25) -> Iterator[JobUpdate]:
         """A long job on this page's board: re-yields its progress, returns its result (``yield from`` it).
         Closing the iterator, or not advancing it for ``orphan_s``, stops the job at its next step."""
-        for update in run_job(work, board=self.jobs, orphan_s=orphan_s):
+        for update in run_job(work, board=self.jobs, orphan_s=orphan_s, poll_s=poll_s):
             if update.done:
                 return update.result
             yield update
@@ -426,8 +429,10 @@ class EditPage:
         name = file_stem(Path(image).name)
         engine = self.catalog.engine(self.default_model)
         outcome = yield from self._run(lambda cb: edit_files(engine, image, [stroke], options=EditOptions(), name=name,
-                                                             callback=cb), orphan_s=EDIT_ORPHAN_S)
+                                                             callback=cb), orphan_s=EDIT_ORPHAN_S,
+                                    poll_s=EDIT_POLL_S)
         yield self.save_render(name, outcome)[0]
+
 
 def shrink_for_slider(image: np.ndarray, side: int = SLIDER_SIDE) -> np.ndarray:
     """The image with its longer side at most ``side`` (area-averaged) for the before/after view."""
