@@ -272,6 +272,7 @@ def test_cancel_stops_a_running_setup_and_the_server_stays_up(served):
         demo.close()
 
 
+@pytest.mark.slow
 def test_cancelled_edit_requests_stop_their_setups_and_free_the_server(tmp_path, monkeypatch):
     engine = make_engine()
     calls: list[str] = []
@@ -434,6 +435,7 @@ def test_share_without_internet_is_reported_and_served_locally(monkeypatch, capl
     assert "share service is unreachable" in caplog.text
 
 
+@pytest.mark.slow
 def test_an_upload_over_the_limit_is_refused_before_it_is_stored(served, tmp_path):
     import httpx
 

@@ -136,6 +136,7 @@ def held_setup(engine, calls: list[str]):
     return prepare
 
 
+@pytest.mark.slow
 def test_an_edit_nobody_waits_for_stops_its_setup(tmp_path, monkeypatch):
     engine = make_engine()
     calls: list[str] = []
