@@ -30,6 +30,13 @@ from ganpaint_core.session import EditSession
 
 log = logging.getLogger("ganpaint.app")
 
+# Uploads above this are refused while they stream in (gradio stops reading and says so), so a huge file
+# never fills the temp folder. A 40-megapixel JPEG (the photo loader's own limit) is 10-25 MB.
+MAX_UPLOAD = "50mb"
+# The editor has no upload area of its own (photos come in on the left), so gradio never shows its placeholder:
+# its label says what to do while it is empty.
+EDITOR_LABEL = "2 · Paint where to edit"
+EDITOR_EMPTY_LABEL = "2 · Paint where to edit (upload a photo on the left first)"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "docs" / "examples"
 INTRO = """# GANPaint
 Paint where a concept should **appear** or **disappear**, and a GAN redraws that part of your photo. The photo is
@@ -68,11 +75,10 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
                 gr.Examples(examples=[[e] for e in examples], inputs=[ui.photo], label="Examples", examples_per_page=8)
         with gr.Column(scale=2, min_width=360):  # 2 · painting
             ui.editor = gr.ImageEditor(
-                label="2 · Paint where to edit", type="numpy", image_mode="RGBA", sources=[], transforms=[],
+                label=EDITOR_EMPTY_LABEL, type="numpy", image_mode="RGBA", sources=[], transforms=[],
                 layers=False, canvas_size=(512, 512), brush=gr.Brush(colors=[("#ff3da5", 0.55)], color_mode="fixed",
                                                                      default_size=18),
-                eraser=gr.Eraser(default_size=18), buttons=[], elem_id="editor", height=440,
-                placeholder="Upload a photo on the left first")
+                eraser=gr.Eraser(default_size=18), buttons=[], elem_id="editor", height=440)
             with gr.Row():
                 ui.concept = gr.Dropdown(concepts, value=concepts[0], label="Concept", elem_id="concept")
                 ui.action = gr.Radio(["add", "remove"], value="add", label="Action", elem_id="action")
@@ -126,8 +132,8 @@ def _binder(ui: SimpleNamespace):
         out: dict[Any, Any] = {}
         for name, value in update.changed().items():
             if name == "canvas":
-                out[ui.editor] = None if value.background is None else {"background": value.background, "layers": [],
-                                                                        "composite": None}
+                out[ui.editor] = gr.update(value=None, label=EDITOR_EMPTY_LABEL) if value.background is None else \
+                    gr.update(value={"background": value.background, "layers": [], "composite": None}, label=EDITOR_LABEL)
             elif name in ("png", "sidecar"):
                 out[ui.png if name == "png" else ui.record] = gr.update(value=value, interactive=bool(value))
             elif name == "strokes":
@@ -164,17 +170,22 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
 
 
 def _edit_endpoint(page: EditPage):
+    # A generator, not a plain function: gradio closes a generator when its client cancels or disconnects,
+    # which stops the job (page.edit_steps); a plain function's thread would run its setup to the end.
     def edit(image: FileData, mask: FileData, concept: str, action: str = "add", strength: float = 0.75,
-             style: FileData | None = None, style_strength: float = 0.75, style_seed: int | None = None) -> FileData:
+             style: FileData | None = None, style_strength: float = 0.75,
+             style_seed: int | None = None) -> FileData:  # type: ignore[misc]  # yields progress (None) first
         """Edit one photo start to finish: returns the edited photo at the input's size (PNG). ``style``: a
         reference image whose look an "add" copies; ``style_seed``: a generated sample's look instead."""
         img, msk, ref = _path_of(image), _path_of(mask), _path_of(style)
         try:
-            png = page.edit(img and img[0], msk and msk[0], concept=concept, action=action, strength=strength,
-                            style=ref and ref[0], style_strength=style_strength, style_seed=style_seed)
-        except GanpaintError as exc:
-            raise gr.Error(str(exc)) from None
-        return FileData(path=str(png), orig_name=png.name, mime_type="image/png")
+            for item in page.edit_steps(img and img[0], msk and msk[0], concept=concept, action=action,
+                                        strength=strength, style=ref and ref[0], style_strength=style_strength,
+                                        style_seed=style_seed):
+                yield FileData(path=str(item), orig_name=item.name, mime_type="image/png") if isinstance(
+                    item, Path) else None
+        except GanpaintError as exc:  # the user's mistake: a message, not a traceback in the server log
+            raise gr.Error(str(exc), print_exception=False) from None
     return edit
 
 
@@ -209,15 +220,18 @@ def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
     photo_out = [ui.session, ui.editor, ui.preview, ui.slider, ui.status, ui.png, ui.record, *ui.stroke_views]
     model_out = [ui.session, ui.concept, ui.status, ui.editor, ui.preview, ui.slider, ui.gallery, ui.style_seed,
                  ui.style_kind, ui.model, *ui.stroke_views, ui.dissect, ui.dissect_target]
+    # A photo's setup shows its progress over the editor (nothing to paint yet); a model switch over the preview,
+    # so that the editor keeps the photo (and any unsaved paint) while the new model sets it up.
     setup = dict(concurrency_id="setup", show_progress_on=[ui.editor])
+    switch = dict(concurrency_id="setup", show_progress_on=[ui.preview])
     photo_in = [ui.photo, ui.fit, ui.session]
     long_jobs = [
         ui.photo.change(on_photo, photo_in, photo_out, preprocess=False, api_name="load_photo",
                         api_visibility="undocumented", **setup),
         ui.fit.input(on_photo, photo_in, photo_out, preprocess=False, api_visibility="private", **setup),
         ui.model.change(on_model, [ui.model, ui.session], model_out, api_name="switch_model",
-                        api_visibility="undocumented", **setup),
-        ui.dissect.click(on_dissect, [ui.dissect_target, ui.session], model_out, api_visibility="private", **setup),
+                        api_visibility="undocumented", **switch),
+        ui.dissect.click(on_dissect, [ui.dissect_target, ui.session], model_out, api_visibility="private", **switch),
         ui.reference.change(on_reference, [ui.reference, ui.session], [ui.session, ui.style_kind, ui.status],
                             preprocess=False, api_visibility="private", concurrency_id="setup"),
     ]
@@ -257,11 +271,13 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
                  outputs=ui.editor, api_visibility="private", show_progress="hidden")
     ui.add.click(stroke_action(page.add, reset_later=True), paint_in,
                  [ui.session, ui.canvas_reset, ui.preview, ui.status, *ui.stroke_views, ui.paint_info],
-                 api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit").then(**reset)
+                 api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit",
+                 show_progress="hidden").then(**reset)  # one tail pass: no queue timers flashing over the lines
     ui.render.click(stroke_action(page.render, reset_later=True), paint_in,
                     [ui.session, ui.canvas_reset, ui.preview, ui.slider, ui.status, ui.png, ui.record,
                      *ui.stroke_views, ui.paint_info],
-                    api_name="render", api_visibility="undocumented", concurrency_id="edit").then(**reset).then(
+                    api_name="render", api_visibility="undocumented", concurrency_id="edit",
+                    show_progress_on=[ui.slider]).then(**reset).then(  # the wait shows where the result will be
         lambda on, s: show(page.outline(s, True)) if on else {ui.slider: gr.skip()}, [ui.outline, ui.session],
         [ui.slider, ui.status], api_visibility="private", show_progress="hidden")
     ui.outline.input(lambda on, s: show(page.outline(s, on)) or {ui.slider: gr.skip()}, [ui.outline, ui.session],
@@ -307,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.share and not share:
         log.warning("--share: gradio's share service is unreachable (no internet?); serving locally only")
     log.info("serving %s on %s (http://%s:%d)", args.model, device, args.host, args.port)
-    build_demo(engine).launch(server_name=args.host, server_port=args.port, share=share, footer_links=["api"])
+    # quiet unless sharing: gradio's own banner says "set `share=True`", which is this app's --share flag
+    build_demo(engine).launch(server_name=args.host, server_port=args.port, share=share, footer_links=["api"],
+                              max_file_size=MAX_UPLOAD, quiet=not share)
     return 0
 
 

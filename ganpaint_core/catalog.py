@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,8 @@ class EngineCatalog:
         self._lpips = default.use_lpips
         self._lock = threading.Lock()  # one model load at a time; lookups do not wait on it
         self._samples: dict[tuple[str, str, int], list[tuple[int, np.ndarray]]] = {}
+        self._pools: dict[tuple[str, int], SamplePool] = {}  # per model: the samples every concept ranks
+        self._pool_lock = threading.Lock()
         self._undissected: dict[str, Any] = {}  # loaded models waiting for a dissection (not loaded twice)
 
     def loaded(self) -> list[str]:
@@ -95,7 +98,11 @@ class EngineCatalog:
         model's segmenter when it has one, else by how many of the concept's top units fire."""
         key = (name, concept, count)
         if key not in self._samples:
-            self._samples[key] = concept_samples(self.engine(name), concept, count=count, pool=pool)
+            engine = self.engine(name)
+            with self._pool_lock:
+                if (name, pool) not in self._pools:
+                    self._pools[(name, pool)] = sample_pool(engine, pool=pool)
+            self._samples[key] = concept_samples(engine, concept, count=count, samples=self._pools[(name, pool)])
         return self._samples[key]
 
 
@@ -113,25 +120,46 @@ def sample_images(engine: EditEngine, seeds: Sequence[int]) -> list[np.ndarray]:
     return list(to_uint8(generate_samples(engine, seeds)[1]))
 
 
-def concept_samples(engine: EditEngine, concept: str, *, count: int = 6, pool: int = 48,
-                    seed_base: int = SAMPLE_SEED_BASE) -> list[tuple[int, np.ndarray]]:
-    """See :meth:`EngineCatalog.concept_samples`."""
-    ranking = engine.concepts.ranking(concept)
+@dataclass(frozen=True)
+class SamplePool:
+    """Generated samples a style gallery picks from, made once per model: every concept ranks the same pool,
+    so changing the concept costs no generation."""
+
+    seeds: list[int]
+    images: list[np.ndarray]  # uint8 [S, S, 3] each
+    features: torch.Tensor  # edit-layer features [N, C, h, w]
+    labels: torch.Tensor | None  # the segmenter's labels [N, S, S], when the model has one
+
+
+@torch.no_grad()
+def sample_pool(engine: EditEngine, *, pool: int = 48, seed_base: int = SAMPLE_SEED_BASE) -> SamplePool:
     seeds = list(range(seed_base, seed_base + pool))
     seg = engine.model.segmenter
-    label = seg.labels.index(concept) if seg is not None and concept in seg.labels else None
-    shares: list[float] = []
     images: list[np.ndarray] = []
+    features, labels = [], []
     for start in range(0, pool, 16):
-        features, imgs = generate_samples(engine, seeds[start: start + 16])
-        if label is not None:
-            labels = seg.predict(imgs.clamp(-1, 1))  # [n, S, S]
-            shares += (labels == label).float().mean(dim=(1, 2)).tolist()
-        else:
-            units = list(ranking.units[:12])
-            levels = torch.tensor(engine.concepts.levels, dtype=features.dtype, device=features.device)[units]
-            firing = (features[:, units] > 0.5 * levels.view(1, -1, 1, 1)).float().mean(dim=1)  # [n, h, w]
-            shares += (firing >= 0.5).float().mean(dim=(1, 2)).tolist()
+        feats, imgs = generate_samples(engine, seeds[start: start + 16])
+        features.append(feats.cpu())
+        if seg is not None:
+            labels.append(seg.predict(imgs.clamp(-1, 1)).to(torch.int16).cpu())  # [n, S, S]
         images += list(to_uint8(imgs))
-    order = sorted(range(pool), key=lambda i: -shares[i])[:count]
-    return [(seeds[i], images[i]) for i in order]
+    return SamplePool(seeds=seeds, images=images, features=torch.cat(features),
+                      labels=torch.cat(labels) if labels else None)
+
+
+def concept_samples(engine: EditEngine, concept: str, *, count: int = 6, pool: int = 48,
+                    seed_base: int = SAMPLE_SEED_BASE, samples: SamplePool | None = None) -> list[tuple[int, np.ndarray]]:
+    """See :meth:`EngineCatalog.concept_samples` (``samples``: a pool made before, else one is made)."""
+    samples = samples or sample_pool(engine, pool=pool, seed_base=seed_base)
+    ranking = engine.concepts.ranking(concept)
+    seg = engine.model.segmenter
+    label = seg.labels.index(concept) if seg is not None and concept in seg.labels else None
+    if label is not None and samples.labels is not None:
+        shares = (samples.labels == label).float().mean(dim=(1, 2)).tolist()
+    else:
+        units = list(ranking.units[:12])
+        levels = torch.tensor(engine.concepts.levels, dtype=samples.features.dtype)[units]
+        firing = (samples.features[:, units] > 0.5 * levels.view(1, -1, 1, 1)).float().mean(dim=1)  # [n, h, w]
+        shares = (firing >= 0.5).float().mean(dim=(1, 2)).tolist()
+    order = sorted(range(len(shares)), key=lambda i: -shares[i])[:count]
+    return [(samples.seeds[i], samples.images[i]) for i in order]

@@ -110,6 +110,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.suite == "service":  # the app in a child process, measured over loopback
+        from ganpaint_core import bench_service
+
+        result = bench_service.bench_service(model=args.model or "synth-church", n=args.n or 100)
+        bench_service.print_service_table(result)
+        return _write_bench_json(args, result)
     if args.suite == "stylegan2":  # random weights in the stylegan2-church layout: no model to load
         result = bench.bench_stylegan2_256(device=pick_device(args.device), seed=args.seed)
         bench.print_chain_table(result)
@@ -271,9 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure a model suite, the edit chain, or StyleGAN2-256 timings")
     p.add_argument("--model", help="the model to measure (suites model, chain and paste)")
-    p.add_argument("--suite", choices=["model", "chain", "paste", "stylegan2"], required=True,
+    p.add_argument("--suite", choices=["model", "chain", "paste", "stylegan2", "service"], required=True,
                    help="paste: the add gain real pixels, and the generator's own edit-layer features, pasted into "
-                        "the model suite's add-test squares get (what a perfect insertion would); stylegan2: forward / edit / setup times of a random-weight StyleGAN2-256, no model")
+                        "the model suite's add-test squares get (what a perfect insertion would); stylegan2: forward / edit / setup times of a random-weight StyleGAN2-256, no model; service: "
+                        "python app.py on 127.0.0.1: memory over --n edits, latency at 1/4/8 clients, a request "
+                        "after 30 cancelled, 27 kinds of bad input")
     p.add_argument("--images", help="chain: a folder of real photos to invert as well")
     p.add_argument("--no-church", action="store_true", help="chain: skip the church-size (256²) timings")
     p.add_argument("--seed", type=int, default=1, help="held-out renders and squares (never a training seed)")

@@ -12,7 +12,9 @@ import json
 import logging
 import os
 import shutil
+import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,13 +250,34 @@ def _probe(source: FileSource, *, timeout: float) -> str | None:
         return _short_reason(exc)
 
 
+REACH_TIMEOUT_S = 5.0  # how long a download source's host may take to accept a connection
+
+
 def _short_reason(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}"
     if isinstance(exc, urllib.error.URLError):
         return f"unreachable ({exc.reason})"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"[:200]
+    if len(text) > REASON_CHARS:  # whole sentences only: a reason cut mid-word reads as part of the next line
+        end = text.rfind(". ", 0, REASON_CHARS)
+        text = text[: end + 1] if end > 0 else text[:REASON_CHARS] + "…"
+    return f"{type(exc).__name__}: {text}"
+
+
+REASON_CHARS = 160  # a failure's reason is shown up to this long
+
+
+def _unreachable(url: str, timeout: float) -> str | None:
+    """None when ``url``'s host accepts a connection within ``timeout``, else why not. Asked before a download
+    so that a machine without network fails in seconds, not after the Hub client's ~25 s of retries."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+        return None
+    except OSError as exc:
+        return f"unreachable ({parts.hostname}: {exc.strerror or exc})"
 
 
 # -- downloads --------------------------------------------------------------------------------------
@@ -307,6 +330,11 @@ def fetch(
     if not is_offline():
         for source in mf.sources:
             if source.kind == "path" or (source.kind == "hub" and not source.resolved_repo_id()):
+                continue
+            down = _unreachable(source.url if source.kind == "url" else _hub_endpoint() or "https://huggingface.co",
+                                timeout=min(timeout, REACH_TIMEOUT_S))
+            if down is not None:
+                tried.append(f"{source.describe()}: {down}")
                 continue
             try:
                 path = _fetch_remote(source, mf, progress=progress, timeout=timeout)

@@ -32,6 +32,13 @@ class JobUpdate:
     done: bool = False  # True on the last update, which carries ``result``
     result: Any = None  # what the job returned
     seconds: float = 0.0  # since the job started
+    stage_seconds: float = 0.0  # since the current stage (``info["stage"]``) started
+
+    def seconds_left(self) -> float | None:
+        """The current stage's remaining time at its pace so far (None until a step of it is done)."""
+        if not self.total or self.step <= 0 or self.step >= self.total or self.stage_seconds <= 0:
+            return None
+        return self.stage_seconds * (self.total - self.step) / self.step
 
 
 class Job:
@@ -46,12 +53,15 @@ class Job:
         self.finished = threading.Event()  # set when the work returned, raised or was stopped
         self._cancel = threading.Event()
         self._polled = time.monotonic()
+        self._stage: tuple[Any, float] = (None, self.started)  # the current stage and when it started
         self._box: dict[str, Any] = {}
         self.thread = threading.Thread(target=self._target, name=JOB_THREAD_NAME, daemon=True)
 
     def _callback(self, step: int, total: int, info: dict[str, Any]) -> None:
         if self._cancel.is_set() or time.monotonic() - self._polled > self.orphan_s:
             raise JobCancelled()
+        if info.get("stage") != self._stage[0]:
+            self._stage = (info.get("stage"), time.monotonic())
         self.latest = JobUpdate(int(step), int(total), dict(info))
 
     def _target(self) -> None:
@@ -86,8 +96,9 @@ class Job:
             self.cancel()
 
     def _snapshot(self, **done: Any) -> JobUpdate:
-        latest = self.latest
-        return JobUpdate(latest.step, latest.total, dict(latest.info), seconds=time.monotonic() - self.started, **done)
+        latest, now = self.latest, time.monotonic()
+        return JobUpdate(latest.step, latest.total, dict(latest.info), seconds=now - self.started,
+                         stage_seconds=now - self._stage[1], **done)
 
 
 class JobBoard:

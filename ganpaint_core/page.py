@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,12 @@ APP_DISSECT = DissectConfig(samples=400, causal_samples=48, template_samples=200
 STYLE_KINDS = {"Default look": "dictionary", "Generated sample": "sample", "My reference": "reference"}
 SLIDER_SIDE = 1600  # before/after shown up to this side; the download is full size
 RENDER_MAX_AGE_S = 3600  # rendered downloads are deleted after this long
+# An /edit caller polls its job several times a second; one silent this long went away (closed its
+# connection, was cancelled) and its setup stops at the next step, freeing the CPU for the next request.
+EDIT_ORPHAN_S = 3.0
+# How often an /edit job reports: gradio closes a cancelled generator only between two reports, so this is
+# also how long a cancel waits for the job to stop.
+EDIT_POLL_S = 0.1
 UNCHANGED: Any = object()  # a PageUpdate field left as it is on the page
 
 
@@ -160,16 +167,21 @@ class EditPage:
 
     # -- what the page starts with ---------------------------------------------------------------------
     def model_choices(self) -> Choices:
-        """Every registry model as "name · resolution · availability" (no network: nothing is probed)."""
+        """Every registry model as "name · resolution · availability", the same availability ``python -m
+        ganpaint_core models`` reports: a remote source is asked whether it answers (all at once, a few
+        seconds at most), so that a model offline is "missing", not "downloadable"."""
         reg = Registry.scan()
-        options = []
-        for name, manifest in reg.manifests.items():
+
+        def status(item: tuple[str, Any]) -> tuple[str, str]:
+            name, manifest = item
             try:
-                status = model_status(manifest, probe=False)["status"]
+                return f"{name} · {manifest.resolution}px · {model_status(manifest, probe=True)['status']}", name
             except GanpaintError as exc:  # a file failing its checksum, say: listed; loading says why
                 log.warning("%s: %s", name, exc)
-                status = "unusable"
-            options.append((f"{name} · {manifest.resolution}px · {status}", name))
+                return f"{name} · {manifest.resolution}px · unusable", name
+
+        with ThreadPoolExecutor(max_workers=max(1, len(reg.manifests))) as pool:
+            options = list(pool.map(status, reg.manifests.items()))
         if self.default_model not in reg.manifests:  # loaded from a manifest outside the registry (tests)
             engine = self.catalog.engine(self.default_model)
             options.insert(0, (f"{self.default_model} · {engine.resolution}px · loaded", self.default_model))
@@ -208,9 +220,10 @@ class EditPage:
                          status=ready_text(new.photo_name, new.model, new.state, time.monotonic() - t0), png=None,
                          sidecar=None, strokes=stroke_list(new))
 
-    def _run(self, work: Callable[[Any], Any]) -> Iterator[JobUpdate]:
-        """A long job on this page's board: re-yields its progress, returns its result (``yield from`` it)."""
-        for update in run_job(work, board=self.jobs):
+    def _run(self, work: Callable[[Any], Any], *, orphan_s: float = 15.0, poll_s: float = 0.25) -> Iterator[JobUpdate]:
+        """A long job on this page's board: re-yields its progress, returns its result (``yield from`` it).
+        Closing the iterator, or not advancing it for ``orphan_s``, stops the job at its next step."""
+        for update in run_job(work, board=self.jobs, orphan_s=orphan_s, poll_s=poll_s):
             if update.done:
                 return update.result
             yield update
@@ -403,6 +416,18 @@ class EditPage:
         """One photo edited start to finish on the default model, as the CLI edits it: the PNG's path (its
         JSON record beside it). A reference image ``style``, or a generated sample ``style_seed``, or neither.
         ``GanpaintError`` on bad input, before any setup."""
+        for item in self.edit_steps(image, mask, concept=concept, action=action, strength=strength, style=style,
+                                    style_strength=style_strength, style_seed=style_seed):
+            if isinstance(item, Path):
+                return item
+        raise GanpaintError("the edit ended without a result")
+
+    def edit_steps(self, image: str | None, mask: str | None, *, concept: str, action: str = "add",
+                   strength: float = 0.75, style: str | None = None, style_strength: float = 0.75,
+                   style_seed: int | None = None) -> Iterator[JobUpdate | Path]:
+        """:meth:`edit` as a job on ``self.jobs``: its progress, then the PNG's path. The work stops at its next
+        step once the iteration is closed (a web client cancelled or went away) or left alone for
+        ``EDIT_ORPHAN_S``, so a request nobody waits for no longer holds the CPU."""
         if image is None or mask is None:
             raise GanpaintError("give both an image and a mask image (white or opaque where to edit)")
         if style is not None and style_seed is not None:
@@ -413,8 +438,11 @@ class EditPage:
                               style_seed=style_seed, style_path=Path(style) if style is not None else None,
                               style_strength=style_strength)
         name = file_stem(Path(image).name)
-        outcome = edit_files(self.catalog.engine(self.default_model), image, [stroke], options=EditOptions(), name=name)
-        return self.save_render(name, outcome)[0]
+        engine = self.catalog.engine(self.default_model)
+        outcome = yield from self._run(lambda cb: edit_files(engine, image, [stroke], options=EditOptions(), name=name,
+                                                             callback=cb), orphan_s=EDIT_ORPHAN_S,
+                                    poll_s=EDIT_POLL_S)
+        yield self.save_render(name, outcome)[0]
 
 
 def shrink_for_slider(image: np.ndarray, side: int = SLIDER_SIDE) -> np.ndarray:

@@ -48,7 +48,9 @@ def _dissect_line(stage: str, concept: str | None) -> str:
 
 
 def progress_line(update: JobUpdate) -> str:
-    return f"**Working:** {describe_progress(update)} · {update.seconds:.0f} s (Cancel stops it)"
+    left = update.seconds_left()
+    eta = f", about {left:.0f} s left in this stage" if left is not None and update.info.get("stage") else ""
+    return f"**Working:** {describe_progress(update)} · {update.seconds:.0f} s{eta} (Cancel stops it)"
 
 
 def ready_text(name: str, model: str, state: PhotoState, seconds: float) -> str:

@@ -256,14 +256,15 @@ def load_photo(
 def load_mask(source: str | Path | bytes | Image.Image | np.ndarray, *, size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
     """A mask as float [H, W] in [0, 1] for a photo of ``size`` (width, height); white/opaque = edit.
 
-    RGBA masks use alpha (painted strokes); others use luminance. A mask of another size is resized
-    (and noted).
+    RGBA masks use alpha (painted strokes); others use their brightest channel, so a stroke painted in any
+    full colour (red, blue…) counts as fully as white does (luminance would make pure blue a 0.11 mask and
+    silently weaken the edit). A mask of another size is resized (and noted).
     """
     notes: list[str] = []
     if isinstance(source, np.ndarray):
         arr = source.astype(np.float32)
         if arr.ndim == 3:
-            arr = arr[..., 3] if arr.shape[-1] == 4 else arr.mean(-1)
+            arr = arr[..., 3] if arr.shape[-1] == 4 else arr.max(-1)
         if arr.ndim != 2 or arr.size == 0:
             raise PhotoError(f"mask: expected a 2-D array, got shape {source.shape}")
         if arr.max() > 1.0:
@@ -271,7 +272,10 @@ def load_mask(source: str | Path | bytes | Image.Image | np.ndarray, *, size: tu
         img = Image.fromarray((arr.clip(0, 1) * 255).round().astype(np.uint8), "L")
     else:
         raw = decode_image(source, what="mask")
-        img = raw.getchannel("A") if raw.mode in ("RGBA", "LA") else raw.convert("L")
+        if raw.mode in ("RGBA", "LA"):
+            img = raw.getchannel("A")
+        else:
+            img = Image.fromarray(np.asarray(raw.convert("RGB")).max(-1), "L")
     if img.size != tuple(size):
         notes.append(f"mask resized from {img.width}×{img.height} to the photo's {size[0]}×{size[1]}")
         img = img.resize(tuple(size), Image.Resampling.BILINEAR)

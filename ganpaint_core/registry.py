@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ganpaint_core.checkpoint import _unsafe_globals, unsafe_checkpoint_message
 from ganpaint_core.concepts import ConceptDictionary
 from ganpaint_core.errors import ChecksumMismatch, ConceptDictionaryError, GanpaintError, ManifestError
 from ganpaint_core.fetch import locate, user_models_dir
@@ -14,7 +15,7 @@ from ganpaint_core.manifest import MANIFEST_NAME, ModelManifest, load_manifest
 
 log = logging.getLogger(__name__)
 
-_STATUS_ORDER = ("bundled", "local", "cached", "downloadable", "missing")  # best first
+_STATUS_ORDER = ("bundled", "local", "cached", "downloadable", "missing", "unusable")  # best first
 
 
 def bundled_weights_dir() -> Path:
@@ -70,6 +71,9 @@ def model_status(manifest: ModelManifest, *, probe: bool = True) -> dict[str, An
             found = locate(manifest, role, probe=probe)
             files[role] = {"filename": mf.filename, "status": found.status, "path": str(found.path) if found.path else None,
                            "tried": found.tried}
+            unsafe = _unsafe_globals(found.path) if found.path is not None and mf.format == "torch" else []
+            if unsafe:  # present, but safe loading will refuse it: say so now, not when it is picked
+                files[role].update(status="unusable", tried=[*found.tried, unsafe_checkpoint_message(found.path, unsafe)])
         except ChecksumMismatch as exc:
             files[role] = {"filename": mf.filename, "status": "missing", "path": None, "tried": [str(exc)]}
     status = max((files[r]["status"] for r in files if r in ("generator", "concepts")), key=_STATUS_ORDER.index)
@@ -90,8 +94,8 @@ def model_status(manifest: ModelManifest, *, probe: bool = True) -> dict[str, An
         except ConceptDictionaryError as exc:
             out["status"] = "missing"
             files["concepts"]["tried"].append(str(exc))
-    if out["status"] == "missing":
-        missing = [r for r, f in files.items() if f["status"] == "missing"]
+    if out["status"] in ("missing", "unusable"):
+        missing = [r for r, f in files.items() if f["status"] in ("missing", "unusable")]
         out["reason"] = "; ".join(f"{r}: " + " | ".join(files[r]["tried"]) for r in missing)
         out["how_to_supply"] = _how_to_supply(manifest, missing)
     return out

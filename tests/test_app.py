@@ -127,6 +127,17 @@ def test_build_demo_wires_a_queued_page_with_a_public_edit_endpoint(served):
     assert any(lab.startswith("synth-remote") and lab.endswith("downloadable") for lab in labels)
 
 
+def test_quick_steps_flash_no_queue_timers_and_the_empty_editor_says_what_to_do(served):
+    config = served.demo.get_config_file()
+    named = {d["api_name"]: d for d in config["dependencies"] if d.get("api_name")}
+    by_id = {c["id"]: c for c in config["components"]}
+    elem = {c["props"].get("elem_id"): c["id"] for c in config["components"]}
+    assert named["add_stroke"]["show_progress"] == "hidden" and named["preview"]["show_progress"] == "hidden"
+    assert named["render"]["show_progress_on"] == [elem["result"]]  # not over the status and preview lines
+    assert named["switch_model"]["show_progress_on"] == [elem["preview"]]  # the editor keeps the photo
+    assert by_id[elem["editor"]]["props"]["label"] == app.EDITOR_EMPTY_LABEL
+
+
 def test_no_model_ever_lives_in_session_state(served):
     states = [b for b in served.demo.blocks.values() if isinstance(b, gradio.State)]
     for state in states:
@@ -261,6 +272,49 @@ def test_cancel_stops_a_running_setup_and_the_server_stays_up(served):
         demo.close()
 
 
+@pytest.mark.slow
+def test_cancelled_edit_requests_stop_their_setups_and_free_the_server(tmp_path, monkeypatch):
+    engine = make_engine()
+    calls: list[str] = []
+    real = engine.prepare
+
+    def prepare(photo, *, callback=None, **kwargs):  # 300×200 photos never finish unless stopped
+        if photo.original.shape[:2] != (200, 300):
+            return real(photo, callback=callback, **kwargs)
+        calls.append("start")
+        try:
+            while True:
+                if callback is not None:
+                    callback(0, 0, {"stage": "held"})
+                time.sleep(0.01)
+        finally:
+            calls.append("end")
+
+    monkeypatch.setattr(engine, "prepare", prepare)
+    page = EditPage(engine, out_dir=tmp_path / "out")
+    demo = app.build_demo(engine, examples=[], page=page)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        held, mask = photo_file(tmp_path, 9_000_280, (300, 200)), tmp_path / "mask.png"
+        Image.fromarray((box_mask(200, 300, 0.1, 0.5, 0.35, 0.65) * 255).astype(np.uint8)).save(mask)
+        jobs = [client.submit(handle_file(str(held)), handle_file(str(mask)), "tree", "add", 1.0, api_name="/edit")
+                for _ in range(6)]
+        wait_for(lambda: calls.count("start") >= 2, timeout=60, message="the held setups never started")
+        for job in jobs:
+            job.cancel()
+        wait_for(lambda: calls.count("end") == calls.count("start") and not page.jobs.running(), timeout=8,
+                 message=f"cancelled /edit setups kept running: {calls}")
+        t0 = time.monotonic()
+        out = client.predict(handle_file(str(photo_file(tmp_path, 9_000_281))), handle_file(str(mask)), "tree",
+                             "add", 1.0, api_name="/edit")
+        assert Path(out).suffix == ".png" and time.monotonic() - t0 < 30
+        assert calls.count("start") == calls.count("end")  # no cancelled request started later
+    finally:
+        demo.close()
+
+
 # -- bad inputs ------------------------------------------------------------------------------------------------
 def test_bad_uploads_show_a_message_and_leave_the_session_usable(served, tmp_path):
     client = Client(served.url, verbose=False)
@@ -376,4 +430,27 @@ def test_share_without_internet_is_reported_and_served_locally(monkeypatch, capl
     with caplog.at_level("WARNING"):
         assert app.main(["--share", "--port", "7999"]) == 0
     assert launched["share"] is False and launched["server_port"] == 7999
+    assert launched["max_file_size"] == app.MAX_UPLOAD
+    assert launched["quiet"] is True  # no gradio banner telling the user to "set `share=True`"
     assert "share service is unreachable" in caplog.text
+
+
+@pytest.mark.slow
+def test_an_upload_over_the_limit_is_refused_before_it_is_stored(served, tmp_path):
+    import httpx
+
+    demo = app.build_demo(served.engine, examples=[])
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size=app.MAX_UPLOAD)
+    try:
+        limit = demo.max_file_size
+        assert limit == 50 * 1024 * 1024
+        big = tmp_path / "big.png"
+        with open(big, "wb") as f:
+            f.truncate(limit + 1024)
+        with open(big, "rb") as f:
+            r = httpx.post(f"http://127.0.0.1:{port}/gradio_api/upload", files={"files": ("big.png", f)}, timeout=60)
+        assert r.status_code == 413 and "exceeded maximum allowed size" in r.text
+    finally:
+        demo.close()

@@ -163,3 +163,59 @@ def test_hub_file_not_found_is_reported_with_the_place_tried(isolated_env, monke
         )
         with pytest.raises(FileUnavailable, match=rf"Hugging Face Hub {REPO_ID} / generator.safetensors @ main: .*"):
             load_model("tiny")
+
+
+def test_an_unreachable_hub_fails_in_seconds_with_whole_sentences(isolated_env, monkeypatch):
+    import time
+
+    from tests.helpers import free_port
+
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    write_model_folder(
+        isolated_env / "models" / "tiny", generator=tiny_generator(), write_file=False,
+        sources=[{"hub": {"repo_id": REPO_ID, "filename": "generator.safetensors", "revision": "main"}}],
+    )
+    t0 = time.monotonic()
+    with pytest.raises(FileUnavailable) as err:
+        load_model("tiny")
+    assert time.monotonic() - t0 < 5  # not the Hub client's retries with backoff
+    reason = next(line for line in str(err.value).splitlines() if "Hugging Face Hub" in line)
+    assert "unreachable (127.0.0.1" in reason
+    assert "\nTo supply it: " in str(err.value)
+
+
+def test_a_long_failure_reason_is_cut_at_a_sentence():
+    from ganpaint_core.fetch import REASON_CHARS, _short_reason
+
+    exc = OSError("We cannot find the file. " + "Please check your connection and try again or make sure " * 5)
+    reason = _short_reason(exc)
+    assert reason == "OSError: We cannot find the file." and len(reason) < REASON_CHARS + 20
+
+
+def test_a_local_checkpoint_that_needs_unpickling_is_listed_as_unusable(isolated_env):
+    import argparse
+
+    folder = isolated_env / "models" / "pickled"
+    path = write_model_folder(folder, generator=tiny_generator())
+    weights = folder / "generator.pt"
+    torch.save({"state": tiny_generator().state_dict(), "args": argparse.Namespace(lr=1)}, weights)
+    manifest = json.loads(path.read_text())
+    manifest["files"]["generator"].update(filename="generator.pt", format="torch", sources=[{"path": "generator.pt"}],
+                                          sha256=sha256_bytes(weights.read_bytes()), size=weights.stat().st_size)
+    path.write_text(json.dumps(manifest))
+    status = model_status(load_manifest(path), probe=False)
+    assert status["status"] == "unusable" and "argparse.Namespace" in status["reason"]
+    assert "refused by safe loading" in status["reason"]
+
+
+def test_a_url_serving_more_than_its_declared_size_is_stopped_at_that_size(isolated_env):
+    src = write_model_folder(isolated_env / "src" / "tiny", generator=tiny_generator())
+    data = _weights_bytes(src.parent)
+    with HubStandIn({}, plain={"tiny.safetensors": data + b"\0" * 5_000_000}) as server:
+        path = write_model_folder(isolated_env / "models" / "tiny", generator=tiny_generator(), write_file=False,
+                                  sources=[{"url": f"{server.endpoint}/files/tiny.safetensors"}])
+        seen = []
+        with pytest.raises(ChecksumMismatch, match=f"serves more than the {len(data):,} bytes its manifest declares"):
+            fetch(load_manifest(path), "generator", progress=lambda done, total, info: seen.append(done))
+    assert max(seen, default=0) <= len(data) + 1024 * 1024  # read to the declared size (and one chunk), not 5 MB on
+    assert not list((isolated_env / "cache").rglob("*.safetensors"))  # nothing refused is kept

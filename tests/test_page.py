@@ -4,12 +4,13 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from ganpaint_core.page import UNCHANGED, Canvas, EditPage, PageUpdate, PaintSettings
+from ganpaint_core.page import EDIT_ORPHAN_S, UNCHANGED, Canvas, EditPage, PageUpdate, PaintSettings
 from ganpaint_core.jobs import JobUpdate
 from ganpaint_core.page_text import describe_progress
 from ganpaint_core.session import EditSession
@@ -133,3 +134,86 @@ def test_a_model_without_a_dictionary_is_offered_dissection_and_the_result_is_ca
     fresh = EditPage(make_engine(), out_dir=tmp_path / "renders2", dissect_cfg=quick)
     again = list(fresh.switch_model(EditSession(model=fresh.default_model), "synth-raw"))[-1]
     assert again.model == "synth-raw" and again.dissect is None
+
+
+def held_setup(engine, calls: list[str]):
+    """``engine.prepare`` that never finishes for 300×200 photos (reporting progress every step until its
+    callback stops it), and sets up any other photo as usual; ``calls`` records "start" / "end"."""
+    real = engine.prepare
+
+    def prepare(photo, *, callback=None, **kwargs):
+        if photo.original.shape[:2] != (200, 300):
+            return real(photo, callback=callback, **kwargs)
+        calls.append("start")
+        try:
+            while True:
+                if callback is not None:
+                    callback(0, 0, {"stage": "held"})
+                time.sleep(0.01)
+        finally:
+            calls.append("end")
+    return prepare
+
+
+@pytest.mark.slow
+def test_an_edit_nobody_waits_for_stops_its_setup(tmp_path, monkeypatch):
+    engine = make_engine()
+    calls: list[str] = []
+    monkeypatch.setattr(engine, "prepare", held_setup(engine, calls))
+    page = EditPage(engine, out_dir=tmp_path / "out")
+    mask = tmp_path / "mask.png"
+    Image.fromarray((box_mask(200, 300, 0.2, 0.6, 0.2, 0.6) * 255).astype(np.uint8)).save(mask)
+    steps = page.edit_steps(photo_file(tmp_path, 9_000_560, (300, 200)), str(mask), concept="tree")
+    assert isinstance(next(steps), JobUpdate)  # the setup is under way; then the caller goes silent
+    (job,) = page.jobs.running()
+    assert job.finished.wait(EDIT_ORPHAN_S + 5), "an abandoned /edit kept its setup running"
+    closed = page.edit_steps(photo_file(tmp_path, 9_000_561, (300, 200)), str(mask), concept="tree")
+    next(closed)
+    t0 = time.monotonic()
+    closed.close()  # what gradio does when the client cancels or disconnects
+    assert all(j.finished.wait(2) for j in page.jobs.running()) and time.monotonic() - t0 < 2
+    assert calls == ["start", "end", "start", "end"]
+    out = page.edit(photo_file(tmp_path, 9_000_562), str(mask), concept="tree")  # the next one runs as usual
+    assert out.suffix == ".png"
+
+
+def test_the_model_list_calls_an_unreachable_model_missing_as_the_cli_does(tmp_path, isolated_env):
+    from tests.helpers import free_port, tiny_generator, write_model_folder
+
+    write_model_folder(isolated_env / "models" / "far", generator=tiny_generator(), write_file=False,
+                       sources=[{"url": f"http://127.0.0.1:{free_port()}/generator.safetensors"}])
+    labels = [label for label, _ in EditPage(make_engine(), out_dir=tmp_path).model_choices().options]
+    assert any(lab.startswith("far ·") and lab.endswith("· missing") for lab in labels), labels
+
+
+def test_a_setup_shows_an_estimate_of_the_time_left_in_its_stage():
+    from ganpaint_core.jobs import Job
+    from ganpaint_core.page_text import progress_line
+
+    line = progress_line(JobUpdate(step=10, total=100, info={"stage": "invert"}, seconds=6, stage_seconds=5))
+    assert "Inverting the photo into the GAN (10/100) · 6 s, about 45 s left in this stage" in line
+    assert "left" not in progress_line(JobUpdate(step=0, total=100, info={"stage": "invert"}, seconds=1))
+
+    def work(callback):
+        callback(1, 2, {"stage": "invert"})
+        time.sleep(0.3)
+        callback(1, 4, {"stage": "adapt"})  # a new stage: its own clock
+        time.sleep(0.2)
+        return "done"
+
+    updates = list(Job(work).updates(poll_s=0.05))
+    last_adapt = [u for u in updates if u.info.get("stage") == "adapt"][-1]
+    assert last_adapt.stage_seconds < last_adapt.seconds - 0.25
+
+
+@pytest.mark.parametrize("field,value", [("strength", float("nan")), ("strength", 2.0), ("style_strength", float("nan")),
+                                         ("style_strength", -3.0), ("style_strength", float("inf"))])
+@pytest.mark.parametrize("action", ["add", "remove"])
+def test_every_number_the_page_sends_is_checked(page, tmp_path, field, value, action):
+    session = opened(page, EditSession(model=page.default_model), photo_file(tmp_path, 9_000_503)).session
+    settings = PaintSettings(**{"concept": "tree", "action": action, "strength": 0.5, field: value})
+    canvas = [layer(box_mask(300, 400, 0.3, 0.7, 0.3, 0.7))]
+    for act in (page.paint, page.add, page.render):
+        update = act(session, canvas, settings)
+        assert update.status.startswith("**Problem:**") and "must be a number in [0, 1]" in update.status
+        assert update.preview is UNCHANGED and update.png is UNCHANGED

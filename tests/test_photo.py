@@ -89,3 +89,14 @@ def test_masks_use_alpha_or_luminance_and_are_resized_with_a_note():
     grey.paste(255, (0, 0, 60, 80))
     mask, notes = load_mask(_png_bytes(grey), size=(120, 80))
     assert not notes and mask[:, :60].min() == 1.0 and mask[:, 60:].max() == 0.0
+
+
+def test_a_mask_painted_in_any_colour_counts_as_fully_as_white():
+    for colour in [(255, 255, 255), (255, 0, 0), (0, 0, 255), (0, 255, 0)]:
+        rgb = np.zeros((20, 30, 3), np.uint8)
+        rgb[5:15, 10:20] = colour
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="PNG")
+        for source in (buf.getvalue(), rgb):
+            mask, _ = load_mask(source, size=(30, 20))
+            assert mask[5:15, 10:20].min() == 1.0 and mask.sum() == 100, colour

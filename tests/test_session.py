@@ -274,6 +274,23 @@ def test_concept_samples_are_the_ones_richest_in_the_concept(engine):
     assert list(picked) == sorted(picked, reverse=True)
 
 
+def test_changing_the_concept_generates_no_new_samples(engine, monkeypatch):
+    import ganpaint_core.catalog as C
+
+    catalog = EngineCatalog(engine)
+    calls = []
+    real = C.generate_samples
+    monkeypatch.setattr(C, "generate_samples", lambda e, seeds: calls.append(len(seeds)) or real(e, seeds))
+    first = catalog.concept_samples(catalog.default_name, "sky")
+    again = concept_samples(engine, "sky")  # the same choice as without a catalog
+    made = len(calls)
+    assert made > 0 and [s for s, _ in first] == [s for s, _ in again]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(first, again))
+    for concept in engine.concepts.names():
+        assert len(catalog.concept_samples(catalog.default_name, concept)) == 6
+    assert len(calls) == made  # every other concept ranked the same pool
+
+
 # -- bad inputs ------------------------------------------------------------------------------------------
 def test_bad_photos_are_refused_with_a_message_and_the_session_stays_usable(engine, ready):
     for source, message in ((b"this is not an image", "not an image"), (b"", "empty"),

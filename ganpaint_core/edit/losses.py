@@ -1,13 +1,17 @@
 """Reconstruction losses: pixel L1, plus LPIPS when its backbone can be loaded.
 
-LPIPS needs torchvision's AlexNet weights, which it downloads on first use. Offline, and without them in
-the torch hub cache, LPIPS is unavailable: this is logged once, and the loss falls back to L1 plus an L1
-on image gradients at two scales (sharpens edges the way a perceptual loss would, without a backbone).
+LPIPS needs torchvision's AlexNet weights, which it downloads on first use. Without them in the torch hub
+cache, the download is tried only when it can work: not in offline mode (``GANPAINT_OFFLINE`` /
+``HF_HUB_OFFLINE``) and only when torchvision's download host answers within 2 s. Otherwise LPIPS is
+unavailable: this is logged once, and the loss falls back to L1 plus an L1 on image gradients at two scales
+(sharpens edges the way a perceptual loss would, without a backbone).
 """
 from __future__ import annotations
 
 import logging
+import socket
 import threading
+import warnings
 from pathlib import Path
 
 import torch
@@ -17,12 +21,26 @@ from torch.nn import functional as F
 log = logging.getLogger(__name__)
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # what torchvision stores in <torch hub>/checkpoints
+ALEXNET_HOST = "download.pytorch.org"  # where torchvision downloads it from
+# lpips 0.1.4 builds AlexNet with torchvision's deprecated ``pretrained=`` argument: two warnings per load
+# that a user can do nothing about. Exactly those are silenced where LPIPS is built.
+TORCHVISION_PRETRAINED_WARNINGS = (r"The parameter 'pretrained' is deprecated",
+                                   r"Arguments other than a weight enum or `None` for 'weights' are deprecated")
 _lock = threading.Lock()
 _lpips: dict[str, nn.Module | None] = {}
 
 
 def lpips_backbone_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
+
+
+def download_reachable(host: str = ALEXNET_HOST, timeout: float = 2.0) -> bool:
+    """Whether ``host`` accepts a connection now (a download would not hang, then fail)."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def get_lpips(device: torch.device) -> nn.Module | None:
@@ -34,15 +52,19 @@ def get_lpips(device: torch.device) -> nn.Module | None:
         model = None
         from ganpaint_core.fetch import is_offline
 
-        if is_offline() and not lpips_backbone_path().is_file():
-            log.warning("LPIPS unavailable (offline mode and no %s in %s); reconstruction uses L1 + image-gradient "
-                        "L1 instead", ALEXNET_FILE, lpips_backbone_path().parent)
+        if not lpips_backbone_path().is_file() and (is_offline() or not download_reachable()):
+            log.warning("LPIPS unavailable (%s and no %s in %s); reconstruction uses L1 + image-gradient L1 instead",
+                        "offline mode" if is_offline() else f"{ALEXNET_HOST} unreachable", ALEXNET_FILE,
+                        lpips_backbone_path().parent)
             _lpips[key] = None
             return None
         try:
             import lpips  # noqa: PLC0415 - optional at run time
 
-            model = lpips.LPIPS(net="alex", verbose=False).to(device).eval().requires_grad_(False)
+            with warnings.catch_warnings():
+                for message in TORCHVISION_PRETRAINED_WARNINGS:
+                    warnings.filterwarnings("ignore", message=message, category=UserWarning)
+                model = lpips.LPIPS(net="alex", verbose=False).to(device).eval().requires_grad_(False)
             log.info("LPIPS(alex) loaded")
         except Exception as exc:  # noqa: BLE001 - any failure means the same fallback, reported once
             log.warning(

@@ -148,17 +148,31 @@ class RecipeStroke:
 
 
 def load_recipe(path: str | Path) -> list[RecipeStroke]:
-    """The strokes of a recipe or of an edit record (``GanpaintError`` says what is wrong, and where)."""
+    """The strokes of a recipe or of an edit record (``GanpaintError`` says what is wrong, and where); paths in
+    it are relative to its folder. A local CLI user's recipe may name any file they can read."""
     path = Path(path)
-    data = read_json(path, what="recipe")
+    return parse_recipe(read_json(path, what="recipe"), base=path.parent, name=f"recipe {path}")
+
+
+def parse_recipe(data: Any, *, base: Path | None, name: str = "recipe") -> list[RecipeStroke]:
+    """The strokes of a parsed recipe. ``base=None`` refuses every file path (masks must be embedded, styles
+    samples): the mode for a recipe that arrives from someone else (through the app), which must never make
+    the server read a file."""
     strokes = data.get("strokes") if isinstance(data, dict) else None
     if not isinstance(strokes, list) or not strokes:
-        raise GanpaintError(f"recipe {path}: needs a non-empty 'strokes' list")
-    return [recipe_stroke(raw, path.parent, f"recipe {path} stroke {i + 1}") for i, raw in enumerate(strokes)]
+        raise GanpaintError(f"{name}: needs a non-empty 'strokes' list")
+    return [recipe_stroke(raw, base, f"{name} stroke {i + 1}") for i, raw in enumerate(strokes)]
 
 
-def recipe_stroke(raw: Any, base: Path, where: str) -> RecipeStroke:
-    """One stroke of a recipe (paths relative to ``base``)."""
+def _file(base: Path | None, value: str, what: str) -> Path:
+    if base is None:
+        raise StrokeError(f"{what} names a file ({shown(value)}), which a shared recipe may not: embed the mask as "
+                          "'mask_png_base64' (an edit record does) and use a sample style")
+    return base / value
+
+
+def recipe_stroke(raw: Any, base: Path | None, where: str) -> RecipeStroke:
+    """One stroke of a recipe (paths relative to ``base``; ``base=None``: paths refused)."""
     if not isinstance(raw, dict):
         raise StrokeError(f"{where}: must be an object")
     unknown = set(raw) - STROKE_KEYS
@@ -170,7 +184,7 @@ def recipe_stroke(raw: Any, base: Path, where: str) -> RecipeStroke:
     if "mask_png_base64" in raw:
         mask: Path | np.ndarray = mask_from_png_base64(raw["mask_png_base64"], where=where)
     elif isinstance(raw.get("mask"), str) and raw["mask"]:
-        mask = base / raw["mask"]
+        mask = _file(base, raw["mask"], f"{where}: 'mask'")
     else:
         raise StrokeError(f"{where}: needs 'mask' (a mask image's path) or 'mask_png_base64'")
     enabled = raw.get("enabled", True)
@@ -185,12 +199,12 @@ def recipe_stroke(raw: Any, base: Path, where: str) -> RecipeStroke:
                         style_seed=seed, style_path=ref, style_strength=style_strength, enabled=enabled, where=where)
 
 
-def _style_fields(raw: dict[str, Any], base: Path) -> tuple[str, int | None, Path | None, float]:
+def _style_fields(raw: dict[str, Any], base: Path | None) -> tuple[str, int | None, Path | None, float]:
     style = raw.get("style")
     if style is None:  # a style strength without a style does nothing, but a bad one is still refused
         return "dictionary", None, None, unit_interval("style strength", raw.get("style_strength", 0.5))
     if isinstance(style, str):  # a reference image's path, with "style_strength" beside it
-        return "reference", None, base / style, unit_interval("style strength", raw.get("style_strength", 0.5))
+        return "reference", None, _file(base, style, "'style'"), unit_interval("style strength", raw.get("style_strength", 0.5))
     if not isinstance(style, dict):
         raise StrokeError(f"'style' must be a reference image's path or an object, got {shown(style)}")
     kind = style.get("kind", "dictionary")
@@ -207,5 +221,5 @@ def _style_fields(raw: dict[str, Any], base: Path) -> tuple[str, int | None, Pat
             name = style.get("reference", "the reference")
             raise StrokeError(f"its style reference ({shown(name)}) is not in the recipe: add its image's path as "
                               "\"path\" in the style")
-        return "reference", None, base / style["path"], strength
+        return "reference", None, _file(base, style["path"], "the style's 'path'"), strength
     raise StrokeError(f"style kind must be dictionary, sample or reference, got {shown(kind)}")

@@ -123,6 +123,7 @@ class StrokeSpec:
         if self.concept not in concepts.names():
             raise StrokeError(f"unknown concept {shown(self.concept)}; this model knows: {', '.join(concepts.names())}")
         unit_interval("strength", self.strength)
+        unit_interval("style strength", self.style.strength)  # even where unused ("remove"): no value passes unchecked
         if self.action == "add":
             self.style.check()
         mask = np.asarray(self.mask)
