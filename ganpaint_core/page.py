@@ -39,6 +39,7 @@ from ganpaint_core.edit.spec import EditOptions, StrokeSpec, StyleSpec, unit_int
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.jobs import JobBoard, JobUpdate, run_job
 from ganpaint_core.page_text import HOW_TO, problem, progress_line, ready_text
+from ganpaint_core.page_tools import ShareCompareActions
 from ganpaint_core.registry import Registry, model_status
 from ganpaint_core.session import (
     EditSession, add_stroke, check_stroke, clear_reference, clear_strokes, close_photo, delete_stroke, file_stem,
@@ -69,6 +70,7 @@ class Canvas:
     """What the paint canvas shows: the photo (display size, outside the model's square dimmed), no paint."""
 
     background: np.ndarray | None  # uint8 [h, w, 3]; None empties the canvas
+    paint: np.ndarray | None = None  # uint8 RGBA [h, w, 4]: a ready mask shown as paint (select by concept)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,11 @@ class PageUpdate:
     style_kind: Any = UNCHANGED  # str: a key of STYLE_KINDS
     model: Any = UNCHANGED  # str: the model the dropdown shows
     dissect: Any = UNCHANGED  # str | None: the model the "Dissect" button offers (None hides the button)
+    share: Any = UNCHANGED  # str (markdown): the share link
+    bundle: Any = UNCHANGED  # str path of the shared edit's JSON (record + photo) | None
+    compare: Any = UNCHANGED  # uint8 [h, w, 3]: the comparison grid | None
+    units: Any = UNCHANGED  # uint8 [S, S, 3]: the concept's units over the inverted photo
+    segmentation: Any = UNCHANGED  # uint8 [S, S, 3]: the segmenter's map of the render
 
     def changed(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not UNCHANGED}
@@ -142,8 +149,9 @@ def canvas_of(session: EditSession) -> Canvas:
     return Canvas(canvas_image(session.photo) if session.state is not None else None)
 
 
-class EditPage:
-    """The page's actions over a catalog of shared, read-only engines (the default one loaded)."""
+class EditPage(ShareCompareActions):
+    """The page's actions over a catalog of shared, read-only engines (the default one loaded); sharing,
+    comparing and inspecting units are in ``page_tools``."""
 
     def __init__(self, engine: EditEngine, *, out_dir: Path | None = None,
                  dissect_cfg: DissectConfig = APP_DISSECT) -> None:
