@@ -298,8 +298,8 @@ def _tools_layout(ui: SimpleNamespace) -> None:
                             "sees. *Select* paints its map on the canvas as a ready mask.")
                 ui.units_button = gr.Button("See the concept's units", elem_id="see-units")
                 ui.select_button = gr.Button("Select the concept where the segmenter sees it", elem_id="select")
-        ui.compare = gr.Image(label="Comparison (columns: strengths)", format="png", interactive=False, buttons=[],
-                              elem_id="compare-grid")
+        ui.compare = gr.Image(label="Comparison", show_label=False, format="png", interactive=False, buttons=[],
+                              elem_id="compare-grid")  # no label badge: it would cover the first cell's label
         with gr.Row():
             ui.units = gr.Image(label="Top units over the inverted photo", format="png", interactive=False,
                                 buttons=[], height=260, elem_id="units")

@@ -164,7 +164,7 @@ def _layout(images: Sequence[np.ndarray], labels: Sequence[str], *, rows: int, c
     cw, ch = max(1, round(w * scale)), max(1, round(h * scale))
     canvas = Image.new("RGB", (cols * cw, rows * (ch + LABEL_HEIGHT)), "white")
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default()
+    font = ImageFont.load_default(size=LABEL_HEIGHT - 8)  # Pillow's own TrueType font: draws "·"
     for i, (img, label) in enumerate(zip(images, labels)):
         r, c = divmod(i, cols)
         x, y = c * cw, r * (ch + LABEL_HEIGHT)

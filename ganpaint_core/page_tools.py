@@ -180,7 +180,8 @@ class ShareCompareActions:
             engine = self.engine(session)
             square = self._render_square(session)
             heat = unit_heatmap(engine, session.state, concept)
-            overlay = heatmap_overlay(to_uint8(session.state.base_render[0]), heat)  # over the reconstruction
+            peak = float(heat.max())  # shown scaled to its peak, so that weak firing is still visible
+            overlay = heatmap_overlay(to_uint8(session.state.base_render[0]), heat / max(peak, 1e-6))
             labels = segment(engine, square)
             seg_img, legend = segmentation_image(labels, list(engine.model.segmenter.labels))
         except GanpaintError as exc:
@@ -188,8 +189,9 @@ class ShareCompareActions:
         units = engine.concepts.top_units(concept, 12)
         shares = " · ".join(f"<span style='color:{c}'>■</span> {n} {s:.0%}" for n, c, s in legend if s >= 0.005)
         return _update(units=upscale(overlay, INSPECT_SIDE), segmentation=upscale(seg_img, INSPECT_SIDE),
-                       status=f"**{concept}**: units {', '.join(map(str, units))} (left: where they fire on your "
-                              f"photo, mean {heat.mean():.0%} of their level). Segmenter's map of the render: {shares}")
+                       status=f"**{concept}**: units {', '.join(map(str, units))}. Left: where they fire on your "
+                              f"inverted photo (scaled to its peak, {peak:.0%} of their insertion level; mean "
+                              f"{heat.mean():.0%}). Right: the segmenter's map of the render: {shares}")
 
     def select_concept(self, session: EditSession, concept: str) -> PageUpdate:
         """Paint the canvas where the segmenter sees ``concept`` in the render: a ready mask for a stroke."""
