@@ -30,6 +30,7 @@ def engine():
     return make_engine()
 
 
+@pytest.mark.slow  # photos set up and rendered
 def test_a_compare_grid_has_one_labelled_cell_per_setting(engine, one_thread):
     photo = load_photo(scene_png(9_400_001, (160, 120)), size=engine.resolution)
     spec = StrokeSpec(mask=box_mask(engine.resolution, engine.resolution, 0.3, 0.7, 0.3, 0.7), concept="tree",
@@ -60,6 +61,7 @@ def test_bad_vary_values_are_refused_in_one_line(tmp_path, capsys):
         assert words in capsys.readouterr().err
 
 
+@pytest.mark.slow  # photos set up and rendered
 def test_the_report_skips_a_corrupt_photo_and_its_table_matches_the_json(engine, tmp_path, one_thread):
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -91,6 +93,7 @@ def test_the_report_skips_a_corrupt_photo_and_its_table_matches_the_json(engine,
     assert f"<td>{med:.1f}</td>" in page.split("Per photo")[0]
 
 
+@pytest.mark.slow  # photos set up and rendered
 def test_units_and_select_by_concept_give_the_segmenters_map(engine, tmp_path, one_thread):
     page = EditPage(engine, out_dir=tmp_path / "renders")
     path = tmp_path / "scene.png"

@@ -14,6 +14,8 @@ from ganpaint_core.edit.setup_store import SetupStore
 from ganpaint_core.photo import load_photo
 from tests.helpers import make_engine, scene_png
 
+pytestmark = pytest.mark.slow  # each test sets photos up (a few seconds each on a 2-core CPU)
+
 
 def _photo(seed: int, engine: EditEngine):
     return load_photo(scene_png(seed, (96, 80)), size=engine.resolution)

@@ -47,6 +47,7 @@ def shared(tmp_path, monkeypatch, one_thread):
     return page, rendered.session, update, np.asarray(Image.open(rendered.png))
 
 
+@pytest.mark.slow  # a photo set up and rendered on two or three pages
 def test_a_share_link_opens_on_another_page_with_the_same_pixels(shared, tmp_path):
     page, session, update, pixels = shared
     assert "http://127.0.0.1:7860/?edit=" in update.share
@@ -64,6 +65,7 @@ def test_a_share_link_opens_on_another_page_with_the_same_pixels(shared, tmp_pat
     assert np.array_equal(np.asarray(Image.open(again.png)), pixels)
 
 
+@pytest.mark.slow  # a photo set up and rendered on two or three pages
 def test_a_recipe_without_its_photo_applies_its_strokes_to_the_open_photo(shared, tmp_path):
     page, session, update, pixels = shared
     bundle = json.loads(open(update.bundle).read())
@@ -75,6 +77,7 @@ def test_a_recipe_without_its_photo_applies_its_strokes_to_the_open_photo(shared
     assert np.array_equal(np.asarray(Image.open(on_photo.png)), pixels)
 
 
+@pytest.mark.slow  # a photo set up and rendered on two or three pages
 def test_bad_unknown_and_other_models_ids_say_so(shared):
     page, session, update, _ = shared
     fresh = EditSession(model=page.default_model)
