@@ -105,6 +105,8 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
         ui.slider = gr.ImageSlider(label="Before / after (drag)", format="png", type="numpy", elem_id="result",
                                    max_height=520, scale=3)
         with gr.Column(scale=1, min_width=220):
+            ui.outline = gr.Checkbox(False, label="Outline what changed", elem_id="outline",
+                                     info="every pixel the edit touched, inside the line")
             ui.png = gr.DownloadButton("Download PNG", interactive=False, elem_id="download-png")
             ui.record = gr.DownloadButton("Download JSON record", interactive=False, elem_id="download-json")
             gr.Markdown("The JSON records the model and its weights' sha256, every stroke (mask, concept, strength, "
@@ -264,7 +266,11 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
     ui.render.click(stroke_action(page.render, reset_later=True), paint_in,
                     [ui.session, ui.canvas_reset, ui.preview, ui.slider, ui.status, ui.png, ui.record,
                      *ui.stroke_views, ui.paint_info],
-                    api_name="render", api_visibility="undocumented", concurrency_id="edit").then(**reset)
+                    api_name="render", api_visibility="undocumented", concurrency_id="edit").then(**reset).then(
+        lambda on, s: show(page.outline(s, True)) if on else {ui.slider: gr.skip()}, [ui.outline, ui.session],
+        [ui.slider, ui.status], api_visibility="private", show_progress="hidden")
+    ui.outline.input(lambda on, s: show(page.outline(s, on)) or {ui.slider: gr.skip()}, [ui.outline, ui.session],
+                     [ui.slider, ui.status], api_visibility="private", concurrency_id="edit")
     ui.clear.click(lambda s: show(PageUpdate(canvas=canvas_of(s))), [ui.session], [ui.editor], api_visibility="private")
     list_out = [ui.session, ui.preview, ui.status, *ui.stroke_views]
     ui.strokes.input(lambda sel, s: show(page.toggle(s, sel)), [ui.strokes, ui.session], list_out,

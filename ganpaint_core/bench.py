@@ -241,90 +241,11 @@ def _time_forward(G: torch.nn.Module, device: torch.device, repeats: int = 10) -
     return float(np.median(times))
 
 
-def bench_chain(model: LoadedModel, *, seed: int = 1, n: int = 8, images_dir: Path | None = None,
-                church: bool = True, callback: Any = None) -> dict[str, Any]:
-    """Medians over ``n`` held-out renders (and real photos from ``images_dir``) with random strokes.
+def bench_chain(model: LoadedModel, **kwargs: Any) -> dict[str, Any]:
+    """The edit-chain suite; it lives in :mod:`ganpaint_core.bench_chain` (see there for its keys)."""
+    from ganpaint_core.bench_chain import bench_chain as run
 
-    ``add_gain`` is the segmenter's share of the added concept inside the stroke (a random square, 1/16 of
-    the image, a random concept) after the edit; ``add_rise`` subtracts the share that was there before.
-    ``remove_drop`` is the relative drop of a present concept's segmented area when it is painted over."""
-    from PIL import Image
-
-    from ganpaint_core.edit.engine import EditEngine
-    from ganpaint_core.metrics import psnr
-    from ganpaint_core.photo import load_photo
-    from ganpaint_core.synth.scenes import LABELS, render_batch
-
-    engine = EditEngine(model)
-    res, device, seg = engine.resolution, model.device, model.segmenter
-    rng = np.random.default_rng(seed)
-    renders, labels = render_batch(_held_out_seeds(seed, 900_000, n), resolution=res)
-    rows: dict[str, list[float]] = {k: [] for k in ("before", "after", "setup", "edit", "locality", "add", "add_rise",
-                                                         "remove")}
-    r = max(1, res // 16)
-    for i in range(n):
-        photo = load_photo(Image.fromarray(renders[i]), size=res)
-        t0 = time.perf_counter()
-        state = engine.prepare(photo, seed=seed)
-        rows["setup"].append(time.perf_counter() - t0)
-        rows["before"].append(state.recon_psnr_before)
-        rows["after"].append(state.recon_psnr_after)
-        base = engine.render(state, [], final=False).preview
-        present = [c for c in BENCH_CONCEPTS if (labels[i] == LABELS.index(c)).mean() > 0.01]
-        # add: a concept into a random square (1/16 of the image)
-        concept = BENCH_CONCEPTS[rng.integers(len(BENCH_CONCEPTS))]
-        mask = _square_mask(res, rng)
-        stroke = engine.stroke(mask, concept=concept, action="add", strength=1.0)
-        t0 = time.perf_counter()
-        result = engine.render(state, [stroke], final=True)
-        rows["edit"].append(time.perf_counter() - t0)
-        outside = _dilate(mask, r) == 0
-        a = torch.from_numpy(result.preview[outside].astype(np.float32) / 127.5 - 1)
-        b = torch.from_numpy(base[outside].astype(np.float32) / 127.5 - 1)
-        rows["locality"].append(psnr(a, b))
-        if seg is not None:
-            label = LABELS.index(concept)
-            pred = _segment_uint8(seg, np.stack([base, result.preview]), device)
-            inside = mask > 0
-            share_after, share_before = (pred[1][inside] == label).mean(), (pred[0][inside] == label).mean()
-            rows["add"].append(float(share_after))  # the issue's add_gain: the concept's share under the mask
-            rows["add_rise"].append(float(share_after - share_before))  # stricter: what the edit itself added
-            # remove: paint over a concept that is there (its segmented region, dilated a little)
-            if present:
-                concept = present[rng.integers(len(present))]
-                label = LABELS.index(concept)
-                region = _dilate((pred[0] == label).astype(np.float32), 1)
-                if region.sum() > 0:
-                    removed = engine.render(state, [engine.stroke(region, concept=concept, action="remove",
-                                                                  strength=1.0)], final=False).preview
-                    after = _segment_uint8(seg, removed[None], device)[0]
-                    before_share = (pred[0] == label).sum()
-                    rows["remove"].append(float(1 - (after == label).sum() / max(before_share, 1)))
-        if callback:
-            callback(i + 1, n, {"stage": "chain"})
-    med = lambda v: float(np.median(v)) if v else float("nan")  # noqa: E731
-    out: dict[str, Any] = {
-        "recon_psnr_before": med(rows["before"]),
-        "recon_psnr_after": med(rows["after"]),
-        "locality_psnr": med(rows["locality"]),
-        "add_gain": med(rows["add"]),
-        "add_rise": med(rows["add_rise"]),
-        "remove_drop": med(rows["remove"]),
-        "setup_s": med(rows["setup"]),
-        "edit_s": med(rows["edit"]),
-        "forward_s": _time_forward(model.generator, device),
-    }
-    if images_dir is not None:
-        before, after = [], []
-        for path in sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}):
-            state = engine.prepare(load_photo(path, size=res), seed=seed)
-            before.append(state.recon_psnr_before)
-            after.append(state.recon_psnr_after)
-        out["real_recon_psnr_before"], out["real_recon_psnr_after"] = med(before), med(after)
-    if church:
-        out.update(bench_church256(device=device, seed=seed))
-    out["device"] = _device_name(device)
-    return out
+    return run(model, **kwargs)
 
 
 def _device_name(device: torch.device) -> str:
@@ -444,5 +365,6 @@ def bench_stylegan2_256(*, device: torch.device, seed: int = 1, probe_steps: int
 
 
 def print_chain_table(r: dict[str, Any]) -> None:
-    for key, value in r.items():
-        print(f"{key:<26} {value:.4g}" if isinstance(value, float) else f"{key:<26} {value}")
+    from ganpaint_core.bench_chain import print_chain_table as show
+
+    show(r)

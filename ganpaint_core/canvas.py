@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from ganpaint_core.edit.composite import composite
+from ganpaint_core.edit.engine import RenderResult
 from ganpaint_core.edit.spec import StrokeSpec, StyleSpec
 from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.photo import Photo, mask_to_square
@@ -77,14 +79,13 @@ def stroke_from_layers(layers: Sequence[np.ndarray | None], photo: Photo, *, res
     return StrokeSpec(mask=square, concept=concept, action=action, strength=strength, style=style)
 
 
-def preview_image(photo: Photo, render: np.ndarray, region: np.ndarray, *, side: int = DISPLAY_SIDE) -> np.ndarray:
-    """The model-square ``render`` pasted into the display copy of the photo where ``region`` [S, S] > 0:
-    what the final will look like."""
-    from ganpaint_core.edit.engine import paste_back
-
+def preview_image(photo: Photo, result: RenderResult, *, side: int = DISPLAY_SIDE) -> np.ndarray:
+    """The render composited into the display copy of the photo as the final is into the photo (the same
+    :func:`~ganpaint_core.edit.composite.composite`): what the final will look like."""
     shown = display_image(photo, side=side)
     small = Photo(original=shown, model_image=photo.model_image, box=display_box(photo, shown), fit=photo.fit)
-    return paste_back(small, render, region)
+    return composite(small, edited=result.preview, base=result.base, painted=result.painted, added=result.added,
+                     latent_render=result.latent_render).image
 
 
 def upscale(image: np.ndarray, side: int) -> np.ndarray:

@@ -32,6 +32,7 @@ from PIL import Image
 from ganpaint_core.canvas import canvas_image, display_image, preview_image, stroke_from_layers, upscale
 from ganpaint_core.catalog import SAMPLE_SEED_BASE, EngineCatalog, NotDissected, sample_images
 from ganpaint_core.dissect import DissectConfig
+from ganpaint_core.edit.composite import outline_changed
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.pipeline import EditOutcome, edit_files
 from ganpaint_core.edit.record import RecipeStroke
@@ -296,7 +297,7 @@ class EditPage(ShareCompareActions):
         return None if spec is None else check_stroke(engine, session, spec)
 
     def _preview(self, session: EditSession, outcome: EditOutcome) -> np.ndarray:
-        return preview_image(session.photo, outcome.result.preview, outcome.result.region)
+        return preview_image(session.photo, outcome.result)
 
     @_reports_problems
     def paint(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
@@ -351,6 +352,16 @@ class EditPage(ShareCompareActions):
                           status=f"Rendered {w}×{h} with {active} active stroke(s) in "
                                  f"{sum(result.timings.values()):.2f} s. Drag the slider to compare; download "
                                  f"below.{notes}")
+
+    @_reports_problems
+    def outline(self, session: EditSession, on: bool) -> PageUpdate:
+        """The before/after view again, with the changed area outlined (``on``) or plain: the final is
+        rendered again from the kept setup (one tail pass and the composite), so it is the same image."""
+        if session.state is None or not session.strokes:
+            return PageUpdate()
+        result = render(self.engine(session), session, final=True).result
+        after = outline_changed(result.final, result.changed) if on else result.final
+        return PageUpdate(slider=(shrink_for_slider(session.photo.original), shrink_for_slider(after)))
 
     def save_render(self, name: str, outcome: EditOutcome) -> tuple[Path, Path]:
         """The final PNG and its JSON record in a fresh folder (older renders are pruned)."""

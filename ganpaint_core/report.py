@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganpaint_core.edit.engine import EditEngine, paste_alpha
+from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.pipeline import EditOutcome, edit_files
 from ganpaint_core.edit.record import RecipeStroke
 from ganpaint_core.edit.spec import EditOptions
@@ -83,7 +83,7 @@ def photo_figures(engine: EditEngine, outcome: EditOutcome) -> dict[str, Any]:
         "setup_s": round(float(timings.get("setup_s", 0.0)), 3),
         "edit_s": round(float(sum(v for k, v in timings.items() if k in ("style_s", "tail_s", "paste_s"))), 4),
         "timings_s": timings,
-        "changed_share": outcome.record["paste_region_share"],
+        "changed_share": outcome.record.get("changed_share", outcome.record["paste_region_share"]),  # of the photo
         "notes": outcome.record["notes"],
     }
 
@@ -116,10 +116,12 @@ def _shown(image: np.ndarray, path: Path) -> str:
 
 
 def overlay(outcome: EditOutcome) -> np.ndarray:
-    """The render with the changed area tinted orange (where the paste-back took the render)."""
-    alpha = paste_alpha(outcome.state.photo, outcome.result.region)[..., None] * 0.55
+    """The result with the changed area (every pixel that differs from the photo) tinted orange."""
+    final = outcome.result.final
+    changed = outcome.result.changed if outcome.result.changed is not None else np.zeros(final.shape[:2], bool)
+    alpha = changed[..., None].astype(np.float32) * 0.55
     tint = np.array([255, 120, 0], np.float32)
-    return np.clip(outcome.result.final * (1 - alpha) + tint * alpha, 0, 255).round().astype(np.uint8)
+    return np.clip(final * (1 - alpha) + tint * alpha, 0, 255).round().astype(np.uint8)
 
 
 def write_report(engines: Mapping[str, EditEngine] | Callable[[str], EditEngine], images: Path,
@@ -229,7 +231,7 @@ def render_html(report: Mapping[str, Any]) -> str:
                 for s in row["strokes"])
             imgs = row["images"]
             parts.append(f"<div class='photo'><h4>{html.escape(row['photo'])}</h4><p><small>{strokes} · changed "
-                         f"{row['changed_share']:.1%} of the square · setup {row['setup_s']:.1f} s</small></p>"
+                         f"{row['changed_share']:.1%} of the photo · setup {row['setup_s']:.1f} s</small></p>"
                          f"<img src='{imgs['before']}' alt='before'><img src='{imgs['after']}' alt='after'>"
                          f"<img src='{imgs['changed']}' alt='changed area'><br><small>before · after · changed area "
                          "(orange)</small></div>")

@@ -40,8 +40,11 @@ def test_the_chain_suite_reports_the_issue_keys_on_a_held_out_render():
     from ganpaint_core.bench import bench_chain
 
     r = bench_chain(load_model("synth-church"), seed=5, n=1, church=False)
-    assert set(r) == {"recon_psnr_before", "recon_psnr_after", "locality_psnr", "add_gain", "add_rise",
-                      "remove_drop", "setup_s", "edit_s", "forward_s", "device"}
+    assert {"recon_psnr_before", "recon_psnr_after", "locality_psnr", "add_gain", "add_rise", "remove_drop",
+            "setup_s", "edit_s", "forward_s", "device", "changed_margin", "changed_margin_max", "band_detail",
+            "seam_ratio", "add_gain_final", "relit_tone_error_0.5", "edits"} <= set(r)
+    assert r["changed_margin_max"] <= 0.06  # the composite changes nothing far from the stroke
+    assert r["band_detail"] > 0.9 and r["edits"][0]["action"] == "add"
     assert r["recon_psnr_after"] > r["recon_psnr_before"] + 3  # the adaptation is what makes the photo exact
     assert r["locality_psnr"] > 30  # an add in one square leaves the rest of the render alone
     assert 0 <= r["add_gain"] <= 1 and r["add_rise"] <= r["add_gain"]

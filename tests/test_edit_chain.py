@@ -8,7 +8,8 @@ import torch
 
 from ganpaint_core.concepts import ConceptDictionary
 from ganpaint_core.edit.adapt import AdaptConfig
-from ganpaint_core.edit.engine import EditEngine, paste_alpha
+from ganpaint_core.edit.composite import paste_alpha
+from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.invert import InversionConfig, invert
 from ganpaint_core.edit.strokes import StrokeError, apply_strokes
 from ganpaint_core.errors import ConceptDictionaryError

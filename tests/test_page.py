@@ -1,6 +1,8 @@
 """The page's actions without a browser or gradio: what each click changes and says."""
 from __future__ import annotations
 
+import base64
+import io
 import json
 
 import numpy as np
@@ -63,6 +65,23 @@ def test_a_painted_stroke_previews_is_kept_and_renders_with_downloads(page, tmp_
     assert record["strokes"][0]["concept"] == "tree" and record["model"] == page.default_model
     undone = page.undo(added.session)
     assert undone.strokes.labels == ()
+
+
+def test_the_changed_area_is_outlined_on_request_and_kept_in_the_record(page, tmp_path):
+    session = opened(page, EditSession(model=page.default_model), photo_file(tmp_path, 9_000_504)).session
+    final = page.render(session, [layer(box_mask(300, 400, 0.3, 0.6, 0.3, 0.6))], TREE)
+    png = np.asarray(Image.open(final.png))
+    record = json.loads(open(final.sidecar).read())
+    changed = np.asarray(Image.open(io.BytesIO(base64.b64decode(record["changed_area_png_base64"])))) > 0
+    original = np.asarray(Image.open(photo_file(tmp_path, 9_000_504)).convert("RGB"))
+    assert np.array_equal(changed, (png != original).any(-1)) and 0 < record["changed_share"] < 0.5
+    plain = page.outline(final.session, False).slider[1]
+    assert np.array_equal(plain, png)  # the same render, again from the kept setup
+    outlined = page.outline(final.session, True).slider[1]
+    line = (outlined != png).any(-1)
+    assert line.any() and not (line & changed).any()  # drawn just outside: every changed pixel stays visible
+    assert (outlined[line] == (255, 0, 255)).all()
+    assert page.outline(EditSession(model=page.default_model), True) == PageUpdate()  # nothing rendered: no change
 
 
 def test_refusals_become_the_message_line_and_leave_the_session_alone(page, tmp_path):

@@ -194,7 +194,7 @@ def test_the_preview_shows_the_edit_in_the_display_copy(engine, ready):
     stroke = spec(engine, ready, box_mask(192, 256, 0.2, 0.6, 0.3, 0.7), concept="tree", action="add", strength=1.0)
     result = S.render(engine, ready, pending=stroke, final=False).result
     assert result.final is None
-    shown = preview_image(ready.photo, result.preview, result.region)
+    shown = preview_image(ready.photo, result)
     display = display_image(ready.photo)
     assert shown.shape == display.shape and max(shown.shape[:2]) == DISPLAY_SIDE
     assert not np.array_equal(shown, display)

@@ -283,7 +283,7 @@ def test_an_encoders_z_starts_inversion_in_wplus(engine, photo):
 
 
 def test_edit_changes_inside_and_keeps_the_photo_exactly_outside(engine, photo, state):
-    from ganpaint_core.edit.engine import paste_alpha
+    from ganpaint_core.edit.composite import paste_alpha
 
     h, w = photo.original.shape[:2]
     mask = np.zeros((h, w), np.float32)

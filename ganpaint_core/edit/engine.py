@@ -30,6 +30,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from ganpaint_core.edit.adapt import AdaptConfig, FineLayerAdapter, adapt_fine_layers, adapter_shapes, refit_outside
+from ganpaint_core.edit.composite import CompositeConfig, change_region, composite
 from ganpaint_core.edit.invert import InversionConfig, invert
 from ganpaint_core.edit.layers import run_tail, tail_layer_shapes
 from ganpaint_core.edit.losses import get_lpips
@@ -45,8 +46,6 @@ from ganpaint_core.progress import Callback
 log = logging.getLogger(__name__)
 
 SETUP_CACHE_SIZE = 8  # photo setups kept per engine (a few MB each at 256 px), oldest dropped first
-
-CHANGE_THRESHOLD = 2 / 255 * 2  # a pixel counts as changed by the edit above 2 levels of 255 (in [-1, 1] units)
 
 
 @dataclass
@@ -69,10 +68,16 @@ class RenderResult:
     """A rendered edit: the model-resolution preview and the full-resolution paste-back."""
 
     preview: np.ndarray  # uint8 [S, S, 3] adapted render with the edits
-    final: np.ndarray | None  # uint8 [H, W, 3] the original with the edit pasted back (None for preview only)
-    region: np.ndarray  # float [S, S] in [0, 1]: where the paste-back takes the render
+    final: np.ndarray | None  # uint8 [H, W, 3] the original with the edit composited (None for preview only)
+    region: np.ndarray  # float [S, S] in [0, 1]: how much of the render's change the photo takes; 0 = photo's pixel
     timings: dict[str, float]  # seconds per stage
     notes: list[str]  # what was adjusted or skipped
+    changed: np.ndarray | None = None  # bool [H, W] over the photo: pixels of ``final`` that differ from it
+    base: np.ndarray | None = None  # uint8 [S, S, 3] the adapted render without edits (what ``preview`` changed)
+    painted: np.ndarray | None = None  # float [S, S] in [0, 1]: the active strokes' masks, joined
+    added: np.ndarray | None = None  # float [S, S] in [0, 1]: the active add strokes' masks, joined (tone matching)
+    latent_render: np.ndarray | None = None  # uint8 [S, S, 3] the inverted latent alone, no residual nor adaptation:
+    # the generator's own light, which tone matching maps to the photo's (None when tone is 0 or nothing is added)
 
 
 class EditEngine:
@@ -260,8 +265,9 @@ class EditEngine:
     # -- render ---------------------------------------------------------------------------------
     @torch.no_grad()
     def render(self, state: PhotoState, strokes: Sequence[EditStroke], *, final: bool = True,
-               refit: bool = False) -> RenderResult:
-        """Apply the strokes and render with the photo's adaptation; paste back into the original if ``final``."""
+               refit: bool = False, composite_cfg: CompositeConfig = CompositeConfig()) -> RenderResult:
+        """Apply the strokes and render with the photo's adaptation; composite into the original if ``final``
+        (:mod:`ganpaint_core.edit.composite`: the photo keeps its pixels and takes the edit's change)."""
         t0 = time.monotonic()
         notes = [n for s in strokes for n in s.notes]
         for s in strokes:
@@ -287,13 +293,25 @@ class EditEngine:
                 adapter.release = release
             edited = run_tail(self.tail, edited_features, latent=latent, modify=adapter)
         timings = {"tail_s": time.monotonic() - t0}
-        region = self.change_region(base, edited, [s.mask for s in active])
-        out = None
+        empty = np.zeros((self.resolution, self.resolution), np.float32)
+        painted = np.maximum.reduce([s.mask for s in active] + [empty])
+        added = np.maximum.reduce([s.mask for s in active if s.action == "add"] + [empty])
+        region = change_region(painted, reach=composite_cfg.reach)
+        out = changed = latent_render = None
+        if composite_cfg.tone > 0 and added.any():
+            latent_render = run_tail(self.tail, self.head(latent), latent=latent)
         if final:
             t1 = time.monotonic()
-            out = paste_back(state.photo, to_uint8(edited[0]), region)
+            as_float = lambda x: ((x[0].float().clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).cpu().numpy()  # noqa: E731
+            light = None if latent_render is None else as_float(latent_render)
+            result = composite(state.photo, edited=as_float(edited), base=as_float(base), painted=painted, added=added,
+                               latent_render=light, cfg=composite_cfg)
+            out, changed = result.image, result.changed
+            notes += result.notes
             timings["paste_s"] = time.monotonic() - t1
-        return RenderResult(preview=to_uint8(edited[0]), final=out, region=region, timings=timings, notes=notes)
+        return RenderResult(preview=to_uint8(edited[0]), final=out, region=region, timings=timings, notes=notes,
+                            changed=changed, base=to_uint8(base[0]), painted=painted, added=added,
+                            latent_render=None if latent_render is None else to_uint8(latent_render[0]))
 
     def release_mask(self, strokes: Sequence[EditStroke], *, grid: int) -> torch.Tensor:
         """[1, 1, S, S]: the strokes' edit-grid alpha (what the edit layer actually changes), upsampled."""
@@ -303,59 +321,6 @@ class EditEngine:
         return F.interpolate(alpha, size=(self.resolution, self.resolution), mode="bilinear",
                              align_corners=False).to(self.device)
 
-    def change_region(self, base: torch.Tensor, edited: torch.Tensor, masks: Sequence[np.ndarray]) -> np.ndarray:
-        """Where the paste-back takes the render: the painted masks, joined with the pixels the edit changed
-        within 1/16 of the side of them, dilated by 1/32 of the side and feathered. The tail's receptive field
-        lets an edit nudge pixels far from the stroke by a level or two; taking the (softer) render there
-        would blur the photo for no visible change, so the region stops near the stroke."""
-        size = base.shape[-1]
-        changed = ((edited - base).abs().amax(dim=1, keepdim=True) > CHANGE_THRESHOLD).float()  # [1, 1, S, S]
-        if masks:
-            painted = (torch.from_numpy(np.maximum.reduce(list(masks)))[None, None] > 0).float().to(changed.device)
-            reach = max(1, size // 16)
-            near = F.max_pool2d(painted, 2 * reach + 1, stride=1, padding=reach)
-            changed = torch.maximum(changed * near, painted)
-        r = max(1, size // 32)
-        grown = F.max_pool2d(changed, 2 * r + 1, stride=1, padding=r)
-        soft = F.avg_pool2d(grown, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
-        soft = torch.where(changed > 0, torch.ones_like(soft), soft)  # changed pixels are fully the render
-        return soft[0, 0].cpu().numpy().astype(np.float32)
-
     def copy_state(self, state: PhotoState) -> PhotoState:
         return copy.deepcopy(state)
 
-
-def paste_alpha(photo: Photo, region: np.ndarray) -> np.ndarray:
-    """float [H, W] over the original photo: how much of the render the paste-back takes at each pixel
-    (``region`` [S, S] resized to the photo's square, 0 outside the square). Where it is 0 the output is
-    the original's pixel, exactly."""
-    h, w = photo.original.shape[:2]
-    l, t, r, b = photo.box
-    side = r - l
-    alpha = np.asarray(Image.fromarray((region * 255).round().astype(np.uint8)).resize(
-        (side, side), Image.Resampling.BILINEAR), dtype=np.float32) / 255
-    full = np.zeros((h, w), np.float32)
-    x0, y0, x1, y1 = max(l, 0), max(t, 0), min(r, w), min(b, h)
-    full[y0:y1, x0:x1] = alpha[y0 - t: y1 - t, x0 - l: x1 - l]
-    return full
-
-
-def paste_back(photo: Photo, render: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """The original photo with ``render`` (uint8 [S, S, 3] over the photo's square) blended in where
-    ``region`` [S, S] > 0. Pixels outside the region are the original's, exactly."""
-    original = photo.original
-    h, w = original.shape[:2]
-    l, t, r, b = photo.box
-    side = r - l
-    if not region.any():
-        return original.copy()
-    big = np.asarray(Image.fromarray(render).resize((side, side), Image.Resampling.BICUBIC), dtype=np.float32)
-    # Intersect the square with the photo (padding lies outside it).
-    x0, y0, x1, y1 = max(l, 0), max(t, 0), min(r, w), min(b, h)
-    out = original.copy()
-    a = paste_alpha(photo, region)[y0:y1, x0:x1, None]
-    sub = big[y0 - t: y1 - t, x0 - l: x1 - l]
-    orig = original[y0:y1, x0:x1].astype(np.float32)
-    blended = np.where(a > 0, orig * (1 - a) + sub * a, orig)
-    out[y0:y1, x0:x1] = np.clip(blended.round(), 0, 255).astype(np.uint8)
-    return out

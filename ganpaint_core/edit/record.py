@@ -36,9 +36,12 @@ STROKE_KEYS = {"mask", "mask_png_base64", "mask_share", "concept", "action", "st
 
 
 def mask_png_base64(mask: np.ndarray) -> str:
-    """float [h, w] in [0, 1] -> a greyscale PNG, base64 (white = edit)."""
+    """float [h, w] in [0, 1] -> a greyscale PNG, base64 (white = edit); a bool mask -> a 1-bit PNG."""
+    mask = np.asarray(mask)
+    img = Image.fromarray(mask) if mask.dtype == bool else Image.fromarray(
+        (mask.clip(0, 1) * 255).round().astype(np.uint8), "L")
     buf = io.BytesIO()
-    Image.fromarray((np.asarray(mask).clip(0, 1) * 255).round().astype(np.uint8), "L").save(buf, format="PNG")
+    img.save(buf, format="PNG", optimize=True)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -73,10 +76,14 @@ def edit_record(engine: EditEngine, state: PhotoState, specs: Sequence[StrokeSpe
         "parameters": {"inversion": dataclasses.asdict(engine.inversion_cfg),
                        "adaptation": dataclasses.asdict(engine.adapt_cfg), "lpips": _lpips_used(state)},
         "strokes": [_stroke_json(spec, st) for spec, st in zip(specs, strokes)],
-        # Where the render was pasted into the photo ([S, S] over the square, white = render); the photo's
-        # pixels are unchanged wherever this is black.
+        # How much of the render's change the photo takes ([S, S] over the square); the photo's pixels are
+        # unchanged wherever this is black.
         "paste_region_png_base64": mask_png_base64(result.region),
         "paste_region_share": round(float((result.region > 0).mean()), 5),
+        # Every pixel of the result that differs from the photo ([H, W] over the photo, white = changed);
+        # only for a full-resolution result.
+        **({} if result.changed is None else {"changed_area_png_base64": mask_png_base64(result.changed),
+                                              "changed_share": round(float(result.changed.mean()), 6)}),
         "timings_s": {k: round(v, 4) for k, v in {**state.timings, **(timings or {}), **result.timings}.items()},
         "notes": list(dict.fromkeys([*state.notes, *notes, *result.notes])),
     }
