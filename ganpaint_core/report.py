@@ -81,6 +81,7 @@ def photo_figures(engine: EditEngine, outcome: EditOutcome) -> dict[str, Any]:
         "concept_share_after": round(float(np.mean([r["share_after"] for r in measured])), 4) if measured else None,
         "strokes": strokes,
         "setup_s": round(float(timings.get("setup_s", 0.0)), 3),
+        "setup_reused": any("set up before" in n for n in state.notes),  # from the setup cache (memory or disk)
         "edit_s": round(float(sum(v for k, v in timings.items() if k in ("style_s", "tail_s", "paste_s"))), 4),
         "timings_s": timings,
         "changed_share": outcome.record.get("changed_share", outcome.record["paste_region_share"]),  # of the photo
@@ -218,8 +219,10 @@ def render_html(report: Mapping[str, Any]) -> str:
         parts.append("<h3>Per photo</h3><table class='per-photo'><tr><th>photo</th>"
                      + "".join(f"<th>{t}</th>" for _, t, _ in COLUMNS) + "</tr>")
         for row in entry["photos"]:
+            reused = " (reused)" if row.get("setup_reused") else ""
             parts.append(f"<tr><td>{html.escape(row['photo'])}</td>"
-                         + "".join(f"<td>{_fmt(row[k], d)}</td>" for k, _, d in COLUMNS) + "</tr>")
+                         + "".join(f"<td>{_fmt(row[k], d)}{reused if k == 'setup_s' else ''}</td>"
+                                   for k, _, d in COLUMNS) + "</tr>")
         parts.append("</table>")
         for row in entry["skipped"]:
             parts.append(f"<p class='skipped'>Skipped <b>{html.escape(row['photo'])}</b>: "
