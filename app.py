@@ -126,16 +126,20 @@ def _binder(ui: SimpleNamespace):
     """``show(update)``: a PageUpdate's changed fields as gradio outputs."""
     plain = {"session": ui.session, "status": ui.status, "preview": ui.preview, "paint_info": ui.paint_info,
              "slider": ui.slider, "gallery": ui.gallery, "style_seed": ui.style_seed, "style_kind": ui.style_kind,
-             "model": ui.model}
+             "model": ui.model, "share": ui.share, "compare": ui.compare, "units": ui.units,
+             "segmentation": ui.segmentation}
 
     def show(update: PageUpdate) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for name, value in update.changed().items():
             if name == "canvas":
+                layers = [] if value.paint is None else [value.paint]
                 out[ui.editor] = gr.update(value=None, label=EDITOR_EMPTY_LABEL) if value.background is None else \
-                    gr.update(value={"background": value.background, "layers": [], "composite": None}, label=EDITOR_LABEL)
-            elif name in ("png", "sidecar"):
-                out[ui.png if name == "png" else ui.record] = gr.update(value=value, interactive=bool(value))
+                    gr.update(value={"background": value.background, "layers": layers, "composite": None},
+                              label=EDITOR_LABEL)
+            elif name in ("png", "sidecar", "bundle"):
+                button = {"png": ui.png, "sidecar": ui.record, "bundle": ui.bundle}[name]
+                out[button] = gr.update(value=value, interactive=bool(value))
             elif name == "strokes":
                 out[ui.strokes] = gr.update(choices=list(value.labels), value=list(value.enabled))
                 out[ui.delete_choice] = gr.update(choices=list(value.labels), value=(value.labels or (None,))[-1])
@@ -161,9 +165,11 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
         examples = sorted(str(p) for p in EXAMPLES_DIR.glob("*.png")) + page.sample_examples()
     with gr.Blocks(title="GANPaint", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
         ui = _layout(page, [str(e) for e in examples])
+        _tools_layout(ui)
         show = _binder(ui)
         _wire_jobs(page, ui, show)
         _wire_strokes(demo, page, ui, show)
+        _wire_tools(demo, page, ui, show)
         gr.api(_edit_endpoint(page), api_name="edit", concurrency_id="setup")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo
@@ -189,8 +195,8 @@ def _edit_endpoint(page: EditPage):
     return edit
 
 
-def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
-    """Long jobs (setup, model switch, dissection) stream their progress and can be cancelled."""
+def _streamer(ui: SimpleNamespace, show):
+    """``stream(items, progress)``: a long job's progress lines (and the bar), then its page update."""
     def stream(items: Iterator[JobUpdate | PageUpdate], progress: gr.Progress) -> Iterator[dict[Any, Any]]:
         nothing = True
         for item in items:
@@ -202,6 +208,12 @@ def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
                 yield show(item)
         if nothing:  # a generator that yields nothing would blank every output
             yield {ui.status: gr.skip()}
+    return stream
+
+
+def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
+    """Long jobs (setup, model switch, dissection) stream their progress and can be cancelled."""
+    stream = _streamer(ui, show)
 
     def on_photo(payload, fit, session, progress=gr.Progress()):
         path, name = _path_of(payload) or (None, "photo")
@@ -290,6 +302,79 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
                     api_visibility="private")
     ui.undo.click(lambda s: show(page.undo(s)), [ui.session], list_out, api_name="undo", api_visibility="undocumented")
     ui.clear_all.click(lambda s: show(page.clear_all(s)), [ui.session], list_out, api_visibility="private")
+
+
+def _tools_layout(ui: SimpleNamespace) -> None:
+    """Share, open a recipe, compare settings, see a concept's units, select a concept (issue 18)."""
+    with gr.Accordion("Share · compare · see the units", open=True, elem_id="tools"):
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=260):
+                ui.share_button = gr.Button("Share this edit", variant="secondary", elem_id="share")
+                ui.share = gr.Markdown("", elem_id="share-link")
+                ui.bundle = gr.DownloadButton("Download the edit (JSON with the photo)", interactive=False,
+                                              elem_id="download-share")
+                ui.recipe = gr.File(label="Open a recipe: a downloaded JSON (with its photo: the edit as it was; "
+                                          "without: its strokes on your photo)", file_types=[".json"],
+                                    type="filepath", elem_id="open-recipe", height=90)
+            with gr.Column(min_width=260):
+                ui.compare_strengths = gr.Textbox("0.25, 0.5, 0.75, 1", label="Strengths to compare",
+                                                  elem_id="compare-strengths")
+                ui.compare_adapt = gr.Checkbox(True, label="with and without adaptation")
+                ui.compare_models = gr.Checkbox(False, label="on every loaded model that has the concepts")
+                ui.compare_button = gr.Button("Compare the kept strokes", elem_id="compare")
+            with gr.Column(min_width=260):
+                gr.Markdown("For the concept chosen above: which units a stroke moves, and what the segmenter "
+                            "sees. *Select* paints its map on the canvas as a ready mask.")
+                ui.units_button = gr.Button("See the concept's units", elem_id="see-units")
+                ui.select_button = gr.Button("Select the concept where the segmenter sees it", elem_id="select")
+        ui.compare = gr.Image(label="Comparison", show_label=False, format="png", interactive=False, buttons=[],
+                              elem_id="compare-grid")  # no label badge: it would cover the first cell's label
+        with gr.Row():
+            ui.units = gr.Image(label="Top units over the inverted photo", format="png", interactive=False,
+                                buttons=[], height=260, elem_id="units")
+            ui.segmentation = gr.Image(label="Segmenter's map of the render", format="png", interactive=False,
+                                       buttons=[], height=260, elem_id="segmentation")
+
+
+def _public_url(demo: gr.Blocks, request: gr.Request) -> str:
+    """The address a share link starts with: the public one with --share, else the one this page came from."""
+    if getattr(demo, "share_url", None):
+        return str(demo.share_url)
+    headers = request.headers
+    host = (headers.get("x-forwarded-host") or headers.get("host") or "127.0.0.1:7860").split(",")[0].strip()
+    proto = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip()
+    return f"{proto}://{host}"
+
+
+def _wire_tools(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> None:
+    """Share links (opened on page load from ?edit=<id>), recipes, the comparison grid, units, selection."""
+    stream = _streamer(ui, show)
+
+    def on_load(session, request: gr.Request, progress=gr.Progress()):
+        yield from stream(page.open_shared(session, request.query_params.get("edit")), progress)
+
+    def on_recipe(path, session, progress=gr.Progress()):
+        yield from stream(page.open_recipe(session, path), progress)
+
+    def on_share(session, request: gr.Request):
+        return show(page.share(session, _public_url(demo, request)))
+
+    opened = [ui.session, ui.model, ui.concept, ui.editor, ui.preview, ui.slider, ui.status, ui.png, ui.record,
+              *ui.stroke_views]
+    demo.load(on_load, [ui.session], opened, api_visibility="private", concurrency_id="setup",
+              show_progress_on=[ui.editor])
+    ui.recipe.upload(on_recipe, [ui.recipe, ui.session], opened, api_visibility="private", concurrency_id="setup",
+                     show_progress_on=[ui.editor])
+    ui.share_button.click(on_share, [ui.session], [ui.share, ui.bundle, ui.status], api_visibility="private")
+    ui.compare_button.click(
+        lambda strengths, adapt, models, s: show(page.compare(s, strengths=strengths, adapt_both=adapt,
+                                                              across_models=models)),
+        [ui.compare_strengths, ui.compare_adapt, ui.compare_models, ui.session], [ui.compare, ui.status],
+        api_visibility="private", concurrency_id="setup")
+    ui.units_button.click(lambda concept, s: show(page.units(s, concept)), [ui.concept, ui.session],
+                          [ui.units, ui.segmentation, ui.status], api_visibility="private")
+    ui.select_button.click(lambda concept, s: show(page.select_concept(s, concept)), [ui.concept, ui.session],
+                           [ui.editor, ui.status], api_visibility="private")
 
 
 def share_possible(timeout: float = 3.0) -> bool:

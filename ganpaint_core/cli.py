@@ -11,6 +11,7 @@ from typing import Any
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.device import pick_device
 from ganpaint_core.cli_edit import add_edit_parser
+from ganpaint_core.cli_tools import add_tools_parsers
 from ganpaint_core.files import read_json, write_json
 from ganpaint_core.progress import tqdm_callback
 
@@ -274,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_fetch)
 
     add_edit_parser(sub)
+    add_tools_parsers(sub)
 
     p = sub.add_parser("bench", help="measure a model suite, the edit chain, or StyleGAN2-256 timings")
     p.add_argument("--model", help="the model to measure (suites model, chain and paste)")

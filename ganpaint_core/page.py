@@ -23,7 +23,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +36,14 @@ from ganpaint_core.edit.composite import outline_changed
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.pipeline import EditOutcome, edit_files
 from ganpaint_core.edit.record import RecipeStroke
-from ganpaint_core.edit.spec import EditOptions, StrokeSpec, StyleSpec, unit_interval
+from ganpaint_core.edit.spec import EditOptions, StrokeSpec, unit_interval
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.jobs import JobBoard, JobUpdate, run_job
 from ganpaint_core.page_text import HOW_TO, problem, progress_line, ready_text
+from ganpaint_core.page_values import (  # noqa: F401 - the page's value types, importable from here
+    STYLE_KINDS, UNCHANGED, Canvas, Choices, PageUpdate, PaintSettings, StrokeList,
+)
+from ganpaint_core.page_tools import ShareCompareActions
 from ganpaint_core.registry import Registry, model_status
 from ganpaint_core.session import (
     EditSession, add_stroke, check_stroke, clear_reference, clear_strokes, close_photo, delete_stroke, file_stem,
@@ -51,7 +54,6 @@ log = logging.getLogger(__name__)
 
 # Fewer samples than the CLI's default, so that a CPU host finishes sooner.
 APP_DISSECT = DissectConfig(samples=400, causal_samples=48, template_samples=200)
-STYLE_KINDS = {"Default look": "dictionary", "Generated sample": "sample", "My reference": "reference"}
 SLIDER_SIDE = 1600  # before/after shown up to this side; the download is full size
 RENDER_MAX_AGE_S = 3600  # rendered downloads are deleted after this long
 # An /edit caller polls its job several times a second; one silent this long went away (closed its
@@ -60,75 +62,6 @@ EDIT_ORPHAN_S = 3.0
 # How often an /edit job reports: gradio closes a cancelled generator only between two reports, so this is
 # also how long a cancel waits for the job to stop.
 EDIT_POLL_S = 0.1
-UNCHANGED: Any = object()  # a PageUpdate field left as it is on the page
-
-
-@dataclass(frozen=True)
-class StrokeList:
-    """The stroke list as the page shows it."""
-
-    labels: tuple[str, ...]  # one line per stroke, in order
-    enabled: tuple[str, ...]  # the labels of the strokes switched on
-    can_undo: bool  # whether "Undo" has something to undo
-
-
-@dataclass(frozen=True)
-class Canvas:
-    """What the paint canvas shows: the photo (display size, outside the model's square dimmed), no paint."""
-
-    background: np.ndarray | None  # uint8 [h, w, 3]; None empties the canvas
-
-
-@dataclass(frozen=True)
-class Choices:
-    """A dropdown's options (label, value) and its value."""
-
-    options: tuple[Any, ...]
-    value: Any
-
-
-@dataclass(frozen=True)
-class PageUpdate:
-    """What changes on the page after an action; fields left ``UNCHANGED`` stay as they are."""
-
-    session: Any = UNCHANGED  # EditSession: the tab's new state
-    status: Any = UNCHANGED  # str (markdown): the message line
-    canvas: Any = UNCHANGED  # Canvas
-    preview: Any = UNCHANGED  # uint8 [h, w, 3] | None
-    paint_info: Any = UNCHANGED  # str: the line under the preview
-    slider: Any = UNCHANGED  # (before, after) uint8 images | None
-    png: Any = UNCHANGED  # str path of the rendered PNG | None (no download)
-    sidecar: Any = UNCHANGED  # str path of its JSON record | None
-    strokes: Any = UNCHANGED  # StrokeList
-    concepts: Any = UNCHANGED  # Choices
-    gallery: Any = UNCHANGED  # list of (uint8 image, caption)
-    style_seed: Any = UNCHANGED  # int | None: the gallery sample picked for the look
-    style_kind: Any = UNCHANGED  # str: a key of STYLE_KINDS
-    model: Any = UNCHANGED  # str: the model the dropdown shows
-    dissect: Any = UNCHANGED  # str | None: the model the "Dissect" button offers (None hides the button)
-
-    def changed(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not UNCHANGED}
-
-
-@dataclass(frozen=True)
-class PaintSettings:
-    """The controls a stroke is made with."""
-
-    concept: str  # a concept of the model's dictionary
-    action: str  # "add" | "remove"
-    strength: float  # in [0, 1]
-    style_kind: str = "Default look"  # a key of STYLE_KINDS
-    style_strength: float = 0.75  # in [0, 1]
-    style_seed: int | None = None  # the gallery sample for "Generated sample"
-
-    def style(self, session: EditSession) -> StyleSpec:
-        """The look these settings ask for (the session's reference for "My reference")."""
-        kind = STYLE_KINDS.get(self.style_kind, "dictionary")
-        return StyleSpec(kind=kind, seed=self.style_seed, strength=self.style_strength,
-                         reference=session.reference if kind == "reference" else None)
-
-
 def _reports_problems(method: Callable[..., PageUpdate]) -> Callable[..., PageUpdate]:
     """A library refusal becomes the page's message line; the session stays as it was."""
     @functools.wraps(method)
@@ -150,8 +83,9 @@ def canvas_of(session: EditSession) -> Canvas:
     return Canvas(canvas_image(session.photo) if session.state is not None else None)
 
 
-class EditPage:
-    """The page's actions over a catalog of shared, read-only engines (the default one loaded)."""
+class EditPage(ShareCompareActions):
+    """The page's actions over a catalog of shared, read-only engines (the default one loaded); sharing,
+    comparing and inspecting units are in ``page_tools``."""
 
     def __init__(self, engine: EditEngine, *, out_dir: Path | None = None,
                  dissect_cfg: DissectConfig = APP_DISSECT) -> None:

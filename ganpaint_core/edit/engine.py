@@ -34,6 +34,7 @@ from ganpaint_core.edit.composite import CompositeConfig, change_region, composi
 from ganpaint_core.edit.invert import InversionConfig, invert
 from ganpaint_core.edit.layers import run_tail, tail_layer_shapes
 from ganpaint_core.edit.losses import get_lpips
+from ganpaint_core.edit.setup_store import SetupStore, setup_key
 from ganpaint_core.edit.strokes import EditStroke, apply_strokes, grid_alpha
 from ganpaint_core.edit.spec import Reference, StyleSpec
 from ganpaint_core.edit.style import StyleCache, blend_levels, concept_region, style_levels
@@ -83,7 +84,8 @@ class EditEngine:
     """Inversion, adaptation, edits and paste-back over a shared, read-only model."""
 
     def __init__(self, model: LoadedModel, *, inversion: InversionConfig = InversionConfig(),
-                 adaptation: AdaptConfig = AdaptConfig(), use_lpips: bool = True) -> None:
+                 adaptation: AdaptConfig = AdaptConfig(), use_lpips: bool = True,
+                 setup_store: SetupStore | None | str = "default") -> None:
         if model.concepts is None:
             raise ValueError(f"{model.manifest.name} has no concept dictionary; run dissection first")
         self.model = model
@@ -99,6 +101,8 @@ class EditEngine:
         self._lock = threading.Lock()  # torch ops are thread-safe; this guards lazy LPIPS creation and the setup cache
         self.styles = StyleCache()  # style levels at strength 1, by content (reference sha256, sample seed)
         self._setups: OrderedDict[tuple, dict[str, Any]] = OrderedDict()  # recent setups, by the square's sha256
+        # Setups on disk, read through by the cache above (None: memory only); "default": $GANPAINT_CACHE/setups.
+        self.setup_store = SetupStore.default() if setup_store == "default" else setup_store
 
     # -- per photo ------------------------------------------------------------------------------
     def _lpips(self):
@@ -116,15 +120,47 @@ class EditEngine:
             cached = self._setups.get(key)
             if cached is not None:
                 self._setups.move_to_end(key)
+        if cached is None and self.setup_store is not None:  # set up by an earlier process (CLI call, app run)
+            cached = self.setup_store.get(self.setup_disk_key(key))
+            if cached is not None:
+                self._remember(key, cached)
         if cached is not None:
             notes = [*photo.notes, *cached["notes"], "set up before: the inversion and adaptation were reused"]
             return PhotoState(photo=photo, **(cached | {"notes": notes, "timings": dict(cached["timings"])}))
         state = self._setup(photo, adapt=adapt, callback=callback, seed=seed)
+        fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "photo"}
+        self._remember(key, fields)
+        if self.setup_store is not None:
+            self.setup_store.put(self.setup_disk_key(key), fields)
+        return dataclasses.replace(state, notes=[*photo.notes, *state.notes])
+
+    def _remember(self, key: tuple, fields: dict[str, Any]) -> None:
         with self._lock:
-            self._setups[key] = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "photo"}
+            self._setups[key] = fields
             while len(self._setups) > SETUP_CACHE_SIZE:
                 self._setups.popitem(last=False)
-        return dataclasses.replace(state, notes=[*photo.notes, *state.notes])
+
+    def setup_disk_key(self, key: tuple) -> str:
+        """The setup store's key for the memory key (square sha256, adapt, seed): adds the weights' sha256
+        and every setting the setup depends on, so setups of other models or settings never meet."""
+        square, adapt, seed = key
+        settings = {"adapt": adapt, "seed": seed, "inversion": dataclasses.asdict(self.inversion_cfg),
+                    "adaptation": dataclasses.asdict(self.adapt_cfg), "lpips": self.use_lpips,
+                    "device": self.device.type, "layer": self.layer}
+        return setup_key(square_sha256=square, weights_sha256=self.weights_sha256(), settings=settings)
+
+    def weights_sha256(self) -> dict[str, str]:
+        """The model's files' sha256 by role; a model built in memory (no files) is named by its generator's
+        parameters instead, so that two such models never share a setup."""
+        if self.model.sha256:
+            return dict(self.model.sha256)
+        if not hasattr(self, "_params_sha256"):
+            h = hashlib.sha256()
+            for name, t in sorted(self.model.generator.state_dict().items()):
+                h.update(name.encode())
+                h.update(t.detach().cpu().contiguous().numpy().tobytes())
+            self._params_sha256 = h.hexdigest()
+        return {"generator_parameters": self._params_sha256}
 
     def _setup(self, photo: Photo, *, adapt: bool, callback: Callback | None, seed: int) -> PhotoState:
         """Inversion and adaptation of ``photo``'s square; the state's notes are the setup's own."""

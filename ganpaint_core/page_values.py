@@ -1,0 +1,86 @@
+"""The values the page exchanges with ``app.py``: what an action changes (``PageUpdate``) and the controls a
+stroke is made with (``PaintSettings``). Plain data, no gradio."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ganpaint_core.edit.spec import StyleSpec
+from ganpaint_core.session import EditSession
+
+STYLE_KINDS = {"Default look": "dictionary", "Generated sample": "sample", "My reference": "reference"}
+UNCHANGED: Any = object()  # a PageUpdate field left as it is on the page
+
+
+@dataclass(frozen=True)
+class StrokeList:
+    """The stroke list as the page shows it."""
+
+    labels: tuple[str, ...]  # one line per stroke, in order
+    enabled: tuple[str, ...]  # the labels of the strokes switched on
+    can_undo: bool  # whether "Undo" has something to undo
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """What the paint canvas shows: the photo (display size, outside the model's square dimmed), no paint."""
+
+    background: np.ndarray | None  # uint8 [h, w, 3]; None empties the canvas
+    paint: np.ndarray | None = None  # uint8 RGBA [h, w, 4]: a ready mask shown as paint (select by concept)
+
+
+@dataclass(frozen=True)
+class Choices:
+    """A dropdown's options (label, value) and its value."""
+
+    options: tuple[Any, ...]
+    value: Any
+
+
+@dataclass(frozen=True)
+class PageUpdate:
+    """What changes on the page after an action; fields left ``UNCHANGED`` stay as they are."""
+
+    session: Any = UNCHANGED  # EditSession: the tab's new state
+    status: Any = UNCHANGED  # str (markdown): the message line
+    canvas: Any = UNCHANGED  # Canvas
+    preview: Any = UNCHANGED  # uint8 [h, w, 3] | None
+    paint_info: Any = UNCHANGED  # str: the line under the preview
+    slider: Any = UNCHANGED  # (before, after) uint8 images | None
+    png: Any = UNCHANGED  # str path of the rendered PNG | None (no download)
+    sidecar: Any = UNCHANGED  # str path of its JSON record | None
+    strokes: Any = UNCHANGED  # StrokeList
+    concepts: Any = UNCHANGED  # Choices
+    gallery: Any = UNCHANGED  # list of (uint8 image, caption)
+    style_seed: Any = UNCHANGED  # int | None: the gallery sample picked for the look
+    style_kind: Any = UNCHANGED  # str: a key of STYLE_KINDS
+    model: Any = UNCHANGED  # str: the model the dropdown shows
+    dissect: Any = UNCHANGED  # str | None: the model the "Dissect" button offers (None hides the button)
+    share: Any = UNCHANGED  # str (markdown): the share link
+    bundle: Any = UNCHANGED  # str path of the shared edit's JSON (record + photo) | None
+    compare: Any = UNCHANGED  # uint8 [h, w, 3]: the comparison grid | None
+    units: Any = UNCHANGED  # uint8 [S, S, 3]: the concept's units over the inverted photo
+    segmentation: Any = UNCHANGED  # uint8 [S, S, 3]: the segmenter's map of the render
+
+    def changed(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not UNCHANGED}
+
+
+@dataclass(frozen=True)
+class PaintSettings:
+    """The controls a stroke is made with."""
+
+    concept: str  # a concept of the model's dictionary
+    action: str  # "add" | "remove"
+    strength: float  # in [0, 1]
+    style_kind: str = "Default look"  # a key of STYLE_KINDS
+    style_strength: float = 0.75  # in [0, 1]
+    style_seed: int | None = None  # the gallery sample for "Generated sample"
+
+    def style(self, session: EditSession) -> StyleSpec:
+        """The look these settings ask for (the session's reference for "My reference")."""
+        kind = STYLE_KINDS.get(self.style_kind, "dictionary")
+        return StyleSpec(kind=kind, seed=self.style_seed, strength=self.style_strength,
+                         reference=session.reference if kind == "reference" else None)
