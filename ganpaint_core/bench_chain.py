@@ -48,7 +48,7 @@ def bench_chain(model: LoadedModel, *, seed: int = 1, n: int = 8, images_dir: Pa
     from ganpaint_core.photo import load_photo
     from ganpaint_core.synth.scenes import LABELS, render_batch
 
-    engine = EditEngine(model)
+    engine = EditEngine(model, setup_store=None)  # setups are what it measures: none from the disk cache
     rng = np.random.default_rng(seed)
     renders, labels = render_batch(_held_out_seeds(seed, 900_000, n), resolution=engine.resolution)
     rows, edits, adds = [], [], []
