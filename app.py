@@ -273,6 +273,7 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
     gr.on([ui.editor.input, ui.concept.change, ui.action.change, ui.strength.release, ui.style_kind.change,
            ui.style_strength.release], stroke_action(page.paint), paint_in,
           [ui.preview, ui.session, ui.paint_info, ui.status], trigger_mode="always_last", show_progress="hidden",
+          show_progress_on=[ui.session],  # gr.on shows its timer despite "hidden"; on a State it shows nowhere
           api_name="preview", api_visibility="undocumented", concurrency_id="edit", concurrency_limit=4)
     for trigger in (ui.concept.change, demo.load):  # the gallery fills after the page is up
         trigger(lambda concept, s: show(page.concept_changed(s, concept)), [ui.concept, ui.session],

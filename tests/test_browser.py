@@ -109,6 +109,25 @@ def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_
             print(f"preview after a stroke (Chromium, {len(seconds)} strokes): median "
                   f"{np.median(seconds) * 1000:.0f} ms")
 
+            # Changing the concept re-previews without Gradio's queue timer over the preview or the lines.
+            before = page.evaluate(shown)
+            page.click("#concept input")
+            page.click("[role=option][aria-label=dome]")
+            timers = set()
+            deadline = time.monotonic() + 60
+            while page.evaluate(shown) == before or "loading" in page.evaluate(shown):
+                for where in ("#preview", "#status", "#paint-info"):
+                    text = page.inner_text(where)
+                    if "processing" in text or "queue" in text:
+                        timers.add(f"{where}: {text[:40]!r}")
+                assert time.monotonic() < deadline, "no preview after the concept changed"
+            assert not timers, f"timers shown while the preview updated: {sorted(timers)}"
+            page.click("#concept input")
+            page.click("[role=option][aria-label=tree]")
+            page.wait_for_function("document.querySelector('#paint-info').innerText.includes('add **tree**') || "
+                                   "document.querySelector('#paint-info').innerText.includes('add tree')",
+                                   timeout=120_000)
+
             # Add stroke keeps it and the page resets the canvas; the next stroke previews on top of it.
             page.click("#add-stroke")
             page.wait_for_function("document.querySelector('#paint-info').innerText.includes('Canvas cleared')",
