@@ -305,7 +305,8 @@ def bench_peers(model: LoadedModel, *, seed: int = 1, n: int | None = None, imag
                 t0 = _clock(device)
                 result = engine.render(ours_state, strokes, final=True)
                 rows["ours"]["edit_s"].append(_clock(device) - t0)
-                edited[kind] = torch.from_numpy(result.preview).permute(2, 0, 1)[None].float().div(127.5).sub(1).to(device)
+                preview = torch.from_numpy(result.preview).permute(2, 0, 1)[None].float()  # [1, 3, S, S] 0..255
+                edited[kind] = (preview / 127.5 - 1).to(device)
             _score(rows["ours"], photo=photo, base=ours_state.base_render.to(device), edited=edited, model=model)
         if "paper" in methods:
             rows["paper"]["setup_s"].append(ours_state.timings["invert_s"])  # the same inversion, no adaptation
@@ -378,8 +379,8 @@ def _settings(method: str, cfg: PeersConfig, engine: Any) -> dict[str, Any]:
     if method == "paper":
         reduced = cfg.paper_steps_run != cfg.paper_steps
         return {"inversion": "ours (same call; setup_s is its time)",
-                "adaptation": f"per edit: noise-fed network, (1+s) on the fine layers, loss {cfg.paper_penalty}·Σ mean(s²)"
-                              f" + L1 outside the stroke dilated and blurred by {cfg.paper_dilate:.3g} of the side, "
+                "adaptation": f"per edit: noise-fed network, (1+s) on the fine layers, loss "
+                              f"{cfg.paper_penalty}·Σ mean(s²) + L1 outside the stroke dilated and blurred by {cfg.paper_dilate:.3g} of the side, "
                               f"Adam lr {cfg.paper_lr}",
                 "steps_published": cfg.paper_steps, "steps_run": cfg.paper_steps_run,
                 "reduced": (f"{cfg.paper_steps_run} steps run per edit (CPU time), edit_s scaled ×"

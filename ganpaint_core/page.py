@@ -37,6 +37,7 @@ from ganpaint_core.edit.pipeline import EditOutcome, edit_files
 from ganpaint_core.edit.record import RecipeStroke
 from ganpaint_core.edit.spec import EditOptions, StrokeSpec, StyleSpec, unit_interval
 from ganpaint_core.errors import GanpaintError
+from ganpaint_core.hosting import GpuWork
 from ganpaint_core.jobs import JobBoard, JobUpdate, run_job
 from ganpaint_core.page_text import HOW_TO, problem, progress_line, ready_text
 from ganpaint_core.registry import Registry, model_status
@@ -153,6 +154,7 @@ class EditPage:
         self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="ganpaint-app-"))
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.jobs = JobBoard()  # setups, downloads and dissections running now
+        self.gpu = GpuWork()  # the GPU work's entry points (spaces.GPU calls on a ZeroGPU Space)
 
     def engine(self, session: EditSession) -> EditEngine:
         return self.catalog.engine(session.model or self.default_model)
@@ -197,8 +199,8 @@ class EditPage:
         engine = self.engine(session)
         t0 = time.monotonic()
         try:
-            new = yield from self._run(lambda cb: open_photo(engine, path, name=name, fit=fit, callback=cb,
-                                                             previous=session))
+            new = yield from self._run(lambda cb: self.gpu.setup(open_photo, engine, path, name=name, fit=fit,
+                                                                 callback=cb, previous=session))
         except GanpaintError as exc:
             keep = " The previous photo stays loaded." if session.state is not None else ""
             yield PageUpdate(status=problem(f"{exc}.{keep}"))
@@ -226,7 +228,8 @@ class EditPage:
         """Dissect a model that has no concept dictionary (once: the result is cached), then switch to it."""
         if not name:
             return
-        yield from self._switch(session, name, lambda cb: self.catalog.dissect(name, cfg=self.dissect_cfg, progress=cb))
+        yield from self._switch(session, name, lambda cb: self.gpu.dissect(self.catalog.dissect, name,
+                                                                   cfg=self.dissect_cfg, progress=cb))
 
     def _switch(self, session: EditSession, name: str,
                 load: Callable[[Any], EditEngine]) -> Iterator[JobUpdate | PageUpdate]:
@@ -235,7 +238,7 @@ class EditPage:
             engine = yield from self._run(load)
             new = EditSession(model=name)
             if session.state is not None:
-                new = yield from self._run(lambda cb: reprepare(engine, session, callback=cb))
+                new = yield from self._run(lambda cb: self.gpu.setup(reprepare, engine, session, callback=cb))
         except NotDissected as exc:
             yield PageUpdate(status=(f"{exc}\n\nPress **Dissect {name}** to run it here (a few minutes on a CPU "
                                      f"for a small model, much longer for a 256-px one; Cancel stops it and a later "
@@ -297,7 +300,7 @@ class EditPage:
         if session.state is None:
             return PageUpdate()
         pending = self._pending(session, layers, settings)
-        outcome = render(self.engine(session), session, pending=pending, final=False)
+        outcome = self.gpu.edit(render, self.engine(session), session, pending=pending, final=False)
         what = (f"{settings.action} **{settings.concept}** under the paint (not added yet)" if pending
                 else "no stroke on the canvas")
         return PageUpdate(preview=self._preview(session, outcome), session=session,
@@ -314,7 +317,7 @@ class EditPage:
                                 if session.state is not None else
                                 "no photo yet: upload a photo (or pick an example) first")
         session = add_stroke(session, pending)
-        outcome = render(self.engine(session), session, final=False)
+        outcome = self.gpu.edit(render, self.engine(session), session, final=False)
         n = len(session.strokes)
         return PageUpdate(session=session, canvas=canvas_of(session), preview=self._preview(session, outcome),
                           paint_info=f"Canvas cleared · {n} stroke(s) kept", strokes=stroke_list(session),
@@ -331,7 +334,7 @@ class EditPage:
             session = add_stroke(session, pending)
             fields.update(canvas=canvas_of(session), strokes=stroke_list(session),
                           paint_info=f"Canvas cleared · {len(session.strokes)} stroke(s) kept")
-        outcome = render(self.engine(session), session, final=True)
+        outcome = self.gpu.edit(render, self.engine(session), session, final=True)
         png, record = self.save_render(session.photo_name, outcome)
         result = outcome.result
         before, after = shrink_for_slider(session.photo.original), shrink_for_slider(result.final)
@@ -364,7 +367,7 @@ class EditPage:
     def change_strokes(self, session: EditSession, op: Callable[[EditSession], EditSession]) -> PageUpdate:
         """A stroke-list change (switch, delete, undo, clear), then a fresh preview."""
         new = op(session)
-        outcome = render(self.engine(new), new, final=False)
+        outcome = self.gpu.edit(render, self.engine(new), new, final=False)
         return PageUpdate(session=new, preview=self._preview(new, outcome), strokes=stroke_list(new))
 
     def toggle(self, session: EditSession, selected: Sequence[str] | None) -> PageUpdate:
@@ -402,7 +405,8 @@ class EditPage:
                               style_seed=style_seed, style_path=Path(style) if style is not None else None,
                               style_strength=style_strength)
         name = file_stem(Path(image).name)
-        outcome = edit_files(self.catalog.engine(self.default_model), image, [stroke], options=EditOptions(), name=name)
+        outcome = self.gpu.setup(edit_files, self.catalog.engine(self.default_model), image, [stroke],
+                                 options=EditOptions(), name=name)
         return self.save_render(name, outcome)[0]
 
 
