@@ -151,3 +151,12 @@ def test_the_time_budgeted_runner_trains_for_its_minutes_and_exports_a_complete_
     model = load_model(load_manifest(suite / "model.json"), device="cpu")
     assert model.segmenter is not None and model.encoder is not None and model.concepts is not None
     assert model.generator(torch.zeros(1, model.generator.latent_size)).shape == (1, 3, 32, 32)
+
+
+@pytest.mark.slow
+def test_rendering_in_worker_processes_gives_the_same_set_as_one_process():
+    from ganpaint_core.synth.data import render_set
+
+    one = render_set(7_000_000, 10, resolution=32)
+    two = render_set(7_000_000, 10, resolution=32, workers=2)
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
