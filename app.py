@@ -391,8 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="GANPaint web app")
     p.add_argument("--model", default="synth-church", help="model to start with (others load from the page)")
     p.add_argument("--device", default="auto", choices=list(DEVICE_CHOICES))
-    p.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0 for every interface)")
-    p.add_argument("--port", type=int, default=7860)
+    # A Hugging Face Space sets GRADIO_SERVER_NAME / _PORT (0.0.0.0:7860): an explicit default would override them.
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                   help="address to serve on (0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     p.add_argument("--share", action="store_true", help="also serve on a public gradio.live link (needs internet)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

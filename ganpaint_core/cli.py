@@ -130,6 +130,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     elif args.suite == "paste":
         result = bench.bench_paste_bound(model, seed=args.seed, n=args.n or 400)
         bench.print_paste_table(result)
+    elif args.suite == "peers":
+        from ganpaint_core import bench_peers
+
+        cfg = bench_peers.PeersConfig(paper_steps_run=args.paper_steps, pti_steps_run=args.pti_steps)
+        result = bench_peers.bench_peers(model, seed=args.seed, n=args.n, cfg=cfg,
+                                         images_dir=Path(args.images) if args.images else None)
+        bench_peers.print_peers_table(result)
     elif args.suite == "chain":
         result = bench.bench_chain(model, seed=args.seed, n=args.n or 8,
                                    images_dir=Path(args.images) if args.images else None, church=not args.no_church)
@@ -253,6 +260,29 @@ def _device_args(p: argparse.ArgumentParser, *, threads: bool = True) -> None:
         p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
 
 
+def _add_bench_parser(sub: Any) -> None:
+    p = sub.add_parser("bench", help="measure a model suite, the edit chain, or StyleGAN2-256 timings")
+    p.add_argument("--model", help="the model to measure (suites model, chain and paste)")
+    p.add_argument("--suite", choices=["model", "chain", "paste", "stylegan2", "service", "peers"], required=True,
+                   help="paste: the add gain real pixels, and the generator's own edit-layer features, pasted into "
+                        "the model suite's add-test squares get (what a perfect insertion would); stylegan2: forward / edit / setup times of a random-weight StyleGAN2-256, no model; service: "
+                        "python app.py on 127.0.0.1: memory over --n edits, latency at 1/4/8 clients, a request "
+                        "after 30 cancelled, 27 kinds of bad input; peers: ours beside the paper's recipe, PTI, "
+                        "optimisation only and the encoder only")
+    p.add_argument("--images", help="chain, peers: a folder of real photos to invert (peers: and edit) as well")
+    p.add_argument("--paper-steps", type=int, default=100,
+                   help="peers: adaptation steps run per edit for the paper's recipe (it publishes 1000; the time is "
+                        "scaled to 1000 and the reduction stated in the JSON)")
+    p.add_argument("--pti-steps", type=int, default=350,
+                   help="peers: generator-tuning steps run for pivotal tuning (published 350; time scaled likewise)")
+    p.add_argument("--no-church", action="store_true", help="chain: skip the church-size (256²) timings")
+    p.add_argument("--seed", type=int, default=1, help="held-out renders and squares (never a training seed)")
+    p.add_argument("--n", type=int, default=None, help="samples / renders per set (default 1000)")
+    p.add_argument("--json", help="write the figures to this file")
+    _device_args(p)
+    p.set_defaults(func=_cmd_bench)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ganpaint_core", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -277,20 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_edit_parser(sub)
     add_tools_parsers(sub)
 
-    p = sub.add_parser("bench", help="measure a model suite, the edit chain, or StyleGAN2-256 timings")
-    p.add_argument("--model", help="the model to measure (suites model, chain and paste)")
-    p.add_argument("--suite", choices=["model", "chain", "paste", "stylegan2", "service"], required=True,
-                   help="paste: the add gain real pixels, and the generator's own edit-layer features, pasted into "
-                        "the model suite's add-test squares get (what a perfect insertion would); stylegan2: forward / edit / setup times of a random-weight StyleGAN2-256, no model; service: "
-                        "python app.py on 127.0.0.1: memory over --n edits, latency at 1/4/8 clients, a request "
-                        "after 30 cancelled, 27 kinds of bad input")
-    p.add_argument("--images", help="chain: a folder of real photos to invert as well")
-    p.add_argument("--no-church", action="store_true", help="chain: skip the church-size (256²) timings")
-    p.add_argument("--seed", type=int, default=1, help="held-out renders and squares (never a training seed)")
-    p.add_argument("--n", type=int, default=None, help="samples / renders per set (default 1000)")
-    p.add_argument("--json", help="write the figures to this file")
-    _device_args(p)
-    p.set_defaults(func=_cmd_bench)
+    _add_bench_parser(sub)
 
     p = sub.add_parser("dissect", help="rank a layer's units per concept (GAN Dissection) for any model; resumable")
     p.add_argument("--model", required=True)

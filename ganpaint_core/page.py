@@ -38,6 +38,7 @@ from ganpaint_core.edit.pipeline import EditOutcome, edit_files
 from ganpaint_core.edit.record import RecipeStroke
 from ganpaint_core.edit.spec import EditOptions, StrokeSpec, unit_interval
 from ganpaint_core.errors import GanpaintError
+from ganpaint_core.hosting import GpuWork
 from ganpaint_core.jobs import JobBoard, JobUpdate, run_job
 from ganpaint_core.page_text import HOW_TO, problem, progress_line, ready_text
 from ganpaint_core.page_values import (  # noqa: F401 - the page's value types, importable from here
@@ -95,6 +96,7 @@ class EditPage(ShareCompareActions):
         self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="ganpaint-app-"))
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.jobs = JobBoard()  # setups, downloads and dissections running now
+        self.gpu = GpuWork()  # the GPU work's entry points (spaces.GPU calls on a ZeroGPU Space)
 
     def engine(self, session: EditSession) -> EditEngine:
         return self.catalog.engine(session.model or self.default_model)
@@ -144,8 +146,8 @@ class EditPage(ShareCompareActions):
         engine = self.engine(session)
         t0 = time.monotonic()
         try:
-            new = yield from self._run(lambda cb: open_photo(engine, path, name=name, fit=fit, callback=cb,
-                                                             previous=session))
+            new = yield from self._run(lambda cb: self.gpu.setup(open_photo, engine, path, name=name, fit=fit,
+                                                                 callback=cb, previous=session))
         except GanpaintError as exc:
             keep = " The previous photo stays loaded." if session.state is not None else ""
             yield PageUpdate(status=problem(f"{exc}.{keep}"))
@@ -174,7 +176,8 @@ class EditPage(ShareCompareActions):
         """Dissect a model that has no concept dictionary (once: the result is cached), then switch to it."""
         if not name:
             return
-        yield from self._switch(session, name, lambda cb: self.catalog.dissect(name, cfg=self.dissect_cfg, progress=cb))
+        yield from self._switch(session, name, lambda cb: self.gpu.dissect(self.catalog.dissect, name,
+                                                                   cfg=self.dissect_cfg, progress=cb))
 
     def _switch(self, session: EditSession, name: str,
                 load: Callable[[Any], EditEngine]) -> Iterator[JobUpdate | PageUpdate]:
@@ -183,7 +186,7 @@ class EditPage(ShareCompareActions):
             engine = yield from self._run(load)
             new = EditSession(model=name)
             if session.state is not None:
-                new = yield from self._run(lambda cb: reprepare(engine, session, callback=cb))
+                new = yield from self._run(lambda cb: self.gpu.setup(reprepare, engine, session, callback=cb))
         except NotDissected as exc:
             yield PageUpdate(status=(f"{exc}\n\nPress **Dissect {name}** to run it here (a few minutes on a CPU "
                                      f"for a small model, much longer for a 256-px one; Cancel stops it and a later "
@@ -245,7 +248,7 @@ class EditPage(ShareCompareActions):
         if session.state is None:
             return PageUpdate()
         pending = self._pending(session, layers, settings)
-        outcome = render(self.engine(session), session, pending=pending, final=False)
+        outcome = self.gpu.edit(render, self.engine(session), session, pending=pending, final=False)
         what = (f"{settings.action} **{settings.concept}** under the paint (not added yet)" if pending
                 else "no stroke on the canvas")
         return PageUpdate(preview=self._preview(session, outcome), session=session,
@@ -262,7 +265,7 @@ class EditPage(ShareCompareActions):
                                 if session.state is not None else
                                 "no photo yet: upload a photo (or pick an example) first")
         session = add_stroke(session, pending)
-        outcome = render(self.engine(session), session, final=False)
+        outcome = self.gpu.edit(render, self.engine(session), session, final=False)
         n = len(session.strokes)
         return PageUpdate(session=session, canvas=canvas_of(session), preview=self._preview(session, outcome),
                           paint_info=f"Canvas cleared · {n} stroke(s) kept", strokes=stroke_list(session),
@@ -279,7 +282,7 @@ class EditPage(ShareCompareActions):
             session = add_stroke(session, pending)
             fields.update(canvas=canvas_of(session), strokes=stroke_list(session),
                           paint_info=f"Canvas cleared · {len(session.strokes)} stroke(s) kept")
-        outcome = render(self.engine(session), session, final=True)
+        outcome = self.gpu.edit(render, self.engine(session), session, final=True)
         png, record = self.save_render(session.photo_name, outcome)
         result = outcome.result
         before, after = shrink_for_slider(session.photo.original), shrink_for_slider(result.final)
@@ -298,7 +301,7 @@ class EditPage(ShareCompareActions):
         rendered again from the kept setup (one tail pass and the composite), so it is the same image."""
         if session.state is None or not session.strokes:
             return PageUpdate()
-        result = render(self.engine(session), session, final=True).result
+        result = self.gpu.edit(render, self.engine(session), session, final=True).result
         after = outline_changed(result.final, result.changed) if on else result.final
         return PageUpdate(slider=(shrink_for_slider(session.photo.original), shrink_for_slider(after)))
 
@@ -322,7 +325,7 @@ class EditPage(ShareCompareActions):
     def change_strokes(self, session: EditSession, op: Callable[[EditSession], EditSession]) -> PageUpdate:
         """A stroke-list change (switch, delete, undo, clear), then a fresh preview."""
         new = op(session)
-        outcome = render(self.engine(new), new, final=False)
+        outcome = self.gpu.edit(render, self.engine(new), new, final=False)
         return PageUpdate(session=new, preview=self._preview(new, outcome), strokes=stroke_list(new))
 
     def toggle(self, session: EditSession, selected: Sequence[str] | None) -> PageUpdate:
@@ -373,9 +376,9 @@ class EditPage(ShareCompareActions):
                               style_strength=style_strength)
         name = file_stem(Path(image).name)
         engine = self.catalog.engine(self.default_model)
-        outcome = yield from self._run(lambda cb: edit_files(engine, image, [stroke], options=EditOptions(), name=name,
-                                                             callback=cb), orphan_s=EDIT_ORPHAN_S,
-                                    poll_s=EDIT_POLL_S)
+        outcome = yield from self._run(lambda cb: self.gpu.setup(edit_files, engine, image, [stroke],
+                                                                 options=EditOptions(), name=name, callback=cb),
+                                       orphan_s=EDIT_ORPHAN_S, poll_s=EDIT_POLL_S)
         yield self.save_render(name, outcome)[0]
 
 

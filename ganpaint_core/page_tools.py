@@ -57,7 +57,7 @@ class ShareCompareActions:
             if session.state is None or not session.strokes:
                 raise GanpaintError("add a stroke first: a shared edit is a photo with its strokes")
             engine = self.engine(session)
-            outcome = render(engine, session, final=False)
+            outcome = self.gpu.edit(render, engine, session, final=False)
             options = EditOptions(fit=session.state.photo.fit)
             bundle = share_bundle(engine, session.state, session.strokes, options=options, record=outcome.record)
             share_id = self.shares.put(bundle)
@@ -116,7 +116,7 @@ class ShareCompareActions:
             else:
                 state, photo_name = session.state, session.photo_name
             new = EditSession(model=name, state=state, photo_name=photo_name, strokes=tuple(specs))
-            outcome = render(engine, new, final=True)
+            outcome = self.gpu.edit(render, engine, new, final=True)
         except GanpaintError as exc:
             yield PageUpdate(status=problem(f"{exc}."))
             return
@@ -163,7 +163,7 @@ class ShareCompareActions:
     # -- units and concept selection -----------------------------------------------------------------
     def _render_square(self, session: EditSession) -> np.ndarray:
         """The model-square render of the kept strokes (the reconstruction when there are none)."""
-        return render(self.engine(session), session, final=False).result.preview
+        return self.gpu.edit(render, self.engine(session), session, final=False).result.preview
 
     def units(self, session: EditSession, concept: str) -> PageUpdate:
         """The concept's top units over the inverted photo, and the segmenter's map of the render."""

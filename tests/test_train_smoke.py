@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from ganpaint_core.synth.gan import GANConfig
 from tests.helpers import REPO
@@ -60,7 +61,6 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
 def test_a_run_can_start_from_an_exported_generator(tmp_path):
     """``--init-generator``: G and its EMA start from the given weights, the fresh discriminator trains
     alone for the warm-up, then both train; a generator of other widths is refused with its sizes."""
-    import torch
 
     from ganpaint_core.synth.gan import build_state, train_gan
     from ganpaint_core.synth.scenes import render_batch
@@ -125,3 +125,38 @@ def test_a_checkpoint_of_another_resolution_is_refused_in_one_line(tmp_path):
     main(["gan", "--smoke", "--threads", "1", "--out", str(tmp_path), "--kimg", "0.008"])
     with pytest.raises(SystemExit, match="another resolution or widths .* 64-px one: pass another --out"):
         main(["gan", "--smoke", "--threads", "1", "--out", str(tmp_path), "--resolution", "64"])
+
+
+@pytest.mark.slow
+def test_the_time_budgeted_runner_trains_for_its_minutes_and_exports_a_complete_suite_in_its_folder(tmp_path):
+    """``all --minutes M``: renders with worker processes, trains the GAN for M minutes with a checkpoint every
+    minute, runs the later stages and exports a suite inside ``--out`` that loads through ``load_model``."""
+    import time
+
+    from ganpaint_core.loading import load_model
+    from ganpaint_core.manifest import load_manifest
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ganpaint_core.synth.train", "all", "--smoke", "--minutes", "0.5", "--threads", "1",
+           "--workers", "2", "--out", str(out)]
+    t0 = time.monotonic()
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert time.monotonic() - t0 > 30  # the GAN trained for its half minute, not for the smoke kimg
+    assert "with 2 workers" in result.stderr
+    suite = out / "synth-church-32"  # everything in the one output folder
+    manifest = json.loads((suite / "model.json").read_text())
+    assert set(manifest["files"]) == {"generator", "segmenter", "encoder", "concepts"}
+    assert (out / "gan" / "gan.pt").is_file() and (out / "train.log").is_file()
+    model = load_model(load_manifest(suite / "model.json"), device="cpu")
+    assert model.segmenter is not None and model.encoder is not None and model.concepts is not None
+    assert model.generator(torch.zeros(1, model.generator.latent_size)).shape == (1, 3, 32, 32)
+
+
+@pytest.mark.slow
+def test_rendering_in_worker_processes_gives_the_same_set_as_one_process():
+    from ganpaint_core.synth.data import render_set
+
+    one = render_set(7_000_000, 10, resolution=32)
+    two = render_set(7_000_000, 10, resolution=32, workers=2)
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])

@@ -263,6 +263,7 @@ def train_gan(
     mixed_precision: bool = True,
     init_generator: dict[str, torch.Tensor] | None = None,
     d_warmup_steps: int = 0,
+    max_seconds: float | None = None,
 ) -> GANState:
     """Train on ``images`` (uint8 [N, R, R, 3]); checkpoints to ``out_dir/gan.pt``; returns the state.
 
@@ -274,6 +275,9 @@ def train_gan(
     the fresh discriminator first trains alone for ``d_warmup_steps`` steps, so that G's first gradients
     come from a critic that already tells its samples from renders rather than from a random one. A run
     with a checkpoint resumes from the checkpoint and ignores both.
+
+    ``max_seconds`` stops training after that long (this call's training loop, warm-up excluded) even short
+    of ``cfg.kimg``: a time-budgeted run (a GPU lent for minutes) ends with a checkpoint either way.
     """
     device = torch.device(device)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -283,8 +287,8 @@ def train_gan(
                     d_warmup_steps=d_warmup_steps)
     G, D, G_ema = state.generator, state.discriminator, state.generator_ema
     # channels_last lets oneDNN (CPU) and cuDNN pick their fastest convolution kernels.
-    G.to(memory_format=torch.channels_last)
-    D.to(memory_format=torch.channels_last)
+    for net in (G, D):
+        net.to(memory_format=torch.channels_last)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed_precision)
     data = torch.from_numpy(images)
     rng = np.random.default_rng(cfg.seed + state.step)
@@ -300,9 +304,9 @@ def train_gan(
         loss_d, _ = d_step(i % cfg.r1_every == 0)
         if callback is not None:
             callback(i + 1, warmup, {"stage": "discriminator warm-up", "loss_d": loss_d.item()})
-    last_save = time.monotonic()
-    t0, seen0 = time.monotonic(), state.images_seen
-    while state.images_seen < total:
+    last_save = t0 = time.monotonic()
+    seen0 = state.images_seen
+    while state.images_seen < total and (max_seconds is None or time.monotonic() - t0 < max_seconds):
         loss_d, r1 = d_step(state.step % cfg.r1_every == 0)
         with autocast:
             loss_g = F.softplus(-D(G(torch.randn(cfg.batch, cfg.latent_size, device=device)))).float().mean()

@@ -3,12 +3,20 @@
 Every stage is seeded, resumable (checkpoints in ``--out``, default ``runs/synth-church``), logs its
 progress, and uses a GPU when one is present. ``--smoke`` runs every stage for a few steps at tiny widths.
 ``--export`` writes the finished weights into ``weights/synth-church/`` as safetensors.
+
+``--minutes M`` makes a one-shot, time-budgeted run (a GPU lent for a quarter of an hour): the training
+renders are made in parallel worker processes, the GAN trains for M minutes (a checkpoint every minute),
+the later stages follow, and the suite is exported inside ``--out`` (``<out>/synth-church-<R>``), so one
+folder holds everything::
+
+    python -m ganpaint_core.synth.train all --resolution 128 --minutes 8 --device cuda --out runs/gpu128
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -82,7 +90,8 @@ def stage_gan(args: argparse.Namespace, device: torch.device) -> GANState:
             raise SystemExit(f"--init-generator {args.init_generator}: no such file")
         init = load_file(str(args.init_generator))
     count = 256 if args.smoke else args.gan_images
-    images, _ = render_set(GAN_SEEDS, count, resolution=cfg.resolution, cache_dir=args.out / "data")
+    images, _ = render_set(GAN_SEEDS, count, resolution=cfg.resolution, cache_dir=args.out / "data",
+                           workers=args.workers)
     out = args.out / "gan"
     fixed_z = torch.randn(32, cfg.latent_size, generator=torch.Generator().manual_seed(123)).to(device)
 
@@ -92,9 +101,10 @@ def stage_gan(args: argparse.Namespace, device: torch.device) -> GANState:
 
     log.info("GAN: %s, %d training renders, device %s", cfg, count, device)
     return train_gan(cfg, images, out_dir=out, device=device, resume=not args.restart,
-                     checkpoint_every_s=20 if args.smoke else 600, callback=ProgressLog("gan"),
-                     on_checkpoint=snapshot, mixed_precision=device.type == "cuda" or _cpu_has_bf16(),
-                     init_generator=init, d_warmup_steps=args.d_warmup)
+                     checkpoint_every_s=60 if args.minutes else 20 if args.smoke else 600,
+                     callback=ProgressLog("gan"), on_checkpoint=snapshot,
+                     mixed_precision=device.type == "cuda" or _cpu_has_bf16(), init_generator=init,
+                     d_warmup_steps=args.d_warmup, max_seconds=args.minutes * 60 if args.minutes else None)
 
 
 def _cpu_has_bf16() -> bool:
@@ -131,10 +141,12 @@ def stage_segmenter(args: argparse.Namespace, device: torch.device):
     cfg = (SegmenterConfig(resolution=suite_resolution(args), widths=(8, 16), steps=5, batch=8) if args.smoke
            else SegmenterConfig(resolution=suite_resolution(args)))
     count = 128 if args.smoke else args.segmenter_images
-    images, labels = render_set(SEGMENTER_SEEDS, count, resolution=cfg.resolution, cache_dir=args.out / "data")
+    images, labels = render_set(SEGMENTER_SEEDS, count, resolution=cfg.resolution, cache_dir=args.out / "data",
+                                workers=args.workers)
     seg = train_segmenter(cfg, images, labels, out_dir=args.out / "segmenter", device=device,
                           resume=not args.restart, callback=ProgressLog("segmenter"))
-    held_images, held_labels = render_set(HELD_OUT_SEEDS, 64 if args.smoke else 500, resolution=cfg.resolution)
+    held_images, held_labels = render_set(HELD_OUT_SEEDS, 64 if args.smoke else 500, resolution=cfg.resolution,
+                                          workers=args.workers)
     report = evaluate_segmenter(seg, held_images, held_labels)
     log.info("segmenter held-out mIoU %.3f %s", report["miou"], report["iou"])
     save_segmenter(seg, args.out / "segmenter.safetensors")
@@ -178,8 +190,9 @@ def stage_encoder(args: argparse.Namespace, device: torch.device):
         cfg = EncoderConfig(widths=tuple(min(8 * 2 ** max(0, i - 1), 16) for i in range(levels)), steps=3, batch=4)
     else:
         cfg = EncoderConfig(widths=default_widths(G.resolution), steps=args.encoder_steps, batch=16)
-    renders, _ = render_set(SEGMENTER_SEEDS, 128 if args.smoke else 5000, resolution=G.resolution,
-                            cache_dir=args.out / "data")
+    count = 128 if args.smoke else args.segmenter_images if args.minutes else 5000  # --minutes: the segmenter's
+    renders, _ = render_set(SEGMENTER_SEEDS, count, resolution=G.resolution, cache_dir=args.out / "data",
+                            workers=args.workers)
     enc = train_encoder(cfg, G, renders=renders, edit_layer=args.edit_layer, out_dir=args.out / "encoder",
                         device=device, resume=not args.restart, callback=ProgressLog("encoder"))
     save_encoder(enc, args.out / "encoder.safetensors")
@@ -227,7 +240,7 @@ def stage_export(args: argparse.Namespace, device: torch.device) -> Path:
     from ganpaint_core.synth.data import HELD_OUT_SEEDS
     from ganpaint_core.synth.gan import to_unit_range
 
-    renders, _ = render_set(HELD_OUT_SEEDS + 777, 32, resolution=G.resolution)
+    renders, _ = render_set(HELD_OUT_SEEDS + 777, 32, resolution=G.resolution, workers=min(args.workers, 2))
     save_grid(to_unit_range(torch.from_numpy(renders)), dest / "renders.png")
     with torch.no_grad():
         save_grid(G(torch.randn(32, G.latent_size, generator=torch.Generator().manual_seed(777))), dest / "samples.png")
@@ -258,19 +271,44 @@ def build_parser() -> argparse.ArgumentParser:
                         "discriminator, when --out holds no checkpoint; the image count starts at 0")
     p.add_argument("--d-warmup", type=int, default=300,
                    help="gan with --init-generator: discriminator-only steps before G trains")
-    p.add_argument("--gan-images", type=int, default=50_000, help="number of training renders for the GAN")
+    p.add_argument("--gan-images", type=int, default=None,
+                   help="number of training renders for the GAN (default 50 000; 12 000 with --minutes)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="one-shot run: train the GAN for this many minutes (checkpoint every minute; --kimg then "
+                        "caps it only when given), then the later stages; the suite is exported inside --out")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes rendering training data (default: every CPU with --minutes, else 1)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    p.add_argument("--segmenter-images", type=int, default=4000, help="training renders for the segmenter")
+    p.add_argument("--segmenter-images", type=int, default=4000,
+                   help="training renders for the segmenter (with --minutes the encoder reuses them)")
     p.add_argument("--encoder-steps", type=int, default=500, help="encoder training steps (batch 16)")
     p.add_argument("--edit-layer", default="layer6", help="layer dissected and edited (layer6: 16×16, 128 units)")
     p.add_argument("--generator", type=Path, default=None,
                    help="dissect / encoder / export: use this generator.safetensors instead of the GAN checkpoint")
-    p.add_argument("--export-dir", type=Path, default=Path("weights/synth-church"), help="where 'export' writes")
+    p.add_argument("--export-dir", type=Path, default=None,
+                   help="where 'export' writes (default weights/synth-church; with --minutes <out>/synth-church-<R>)")
     return p
 
 
+def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the defaults that depend on other arguments (``--minutes`` changes several)."""
+    budget = args.minutes is not None
+    if budget and args.minutes <= 0:
+        raise SystemExit(f"--minutes must be positive, got {args.minutes}")
+    if args.workers is None:
+        args.workers = (os.cpu_count() or 1) if budget else 1
+    if args.gan_images is None:
+        args.gan_images = 12_000 if budget else 50_000
+    if budget and args.kimg is None:
+        args.kimg = 1e6  # the clock stops it
+    if args.export_dir is None:
+        args.export_dir = (args.out / f"synth-church-{suite_resolution(args)}" if budget
+                           else Path("weights/synth-church"))
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = resolve_defaults(build_parser().parse_args(argv))
     args.out.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s",

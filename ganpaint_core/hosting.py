@@ -1,0 +1,66 @@
+"""Hosted GPUs: on a Hugging Face ZeroGPU Space the GPU is lent per call, to functions decorated with
+``spaces.GPU(duration=…)``; elsewhere (no ``spaces`` package) nothing changes.
+
+Example::
+
+    work = GpuWork()                                    # built with the page, before the app launches
+    session = work.setup(open_photo, engine, path)      # on ZeroGPU: inside a spaces.GPU(duration=120) call
+
+The page's GPU work goes through three functions, one per kind of job, each with a duration that fits it:
+a photo's setup (inversion + adaptation), an edit (one tail pass and the paste-back), a dissection. Their
+results are CPU values by construction (sessions and states hold CPU tensors and arrays, renders are uint8
+arrays), so nothing GPU-bound leaves the lent GPU.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Seconds asked of ZeroGPU per call: a 256-px setup (200 inversion + 240 adaptation steps) takes well under a
+# minute on a large GPU, a 64-px one seconds; an edit is one tail pass; the app's dissection settings take a
+# few minutes for a 256-px model. Asking more than a job needs costs the user's ZeroGPU quota, less aborts it.
+SETUP_S = 120
+EDIT_S = 30
+DISSECT_S = 300
+
+
+def gpu(duration: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """``spaces.GPU(duration=duration)`` when the ``spaces`` package is importable, else the identity."""
+    try:
+        import spaces  # noqa: PLC0415 - present only on Hugging Face Spaces
+    except ImportError:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
+
+
+def run_setup(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A photo's setup (``open_photo``, ``reprepare``, the ``/edit`` endpoint's whole edit)."""
+    return fn(*args, **kwargs)
+
+
+def run_edit(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A render of a set-up photo (``session.render``)."""
+    return fn(*args, **kwargs)
+
+
+def run_dissect(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A model's dissection (``EngineCatalog.dissect``)."""
+    return fn(*args, **kwargs)
+
+
+class GpuWork:
+    """The page's GPU entry points, decorated for ZeroGPU when ``spaces`` is present (checked once, here)."""
+
+    def __init__(self) -> None:
+        self.setup = gpu(SETUP_S)(run_setup)
+        self.edit = gpu(EDIT_S)(run_edit)
+        self.dissect = gpu(DISSECT_S)(run_dissect)
+        self.hosted = self.setup is not run_setup
+        if self.hosted:
+            log.info("spaces present: setup, edits and dissection run in spaces.GPU calls (%d / %d / %d s)",
+                     SETUP_S, EDIT_S, DISSECT_S)
