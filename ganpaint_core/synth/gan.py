@@ -286,8 +286,7 @@ def train_gan(
     warmup = _start(state, cfg, ckpt if resume else None, init_generator=init_generator,
                     d_warmup_steps=d_warmup_steps)
     G, D, G_ema = state.generator, state.discriminator, state.generator_ema
-    # channels_last lets oneDNN (CPU) and cuDNN pick their fastest convolution kernels.
-    for net in (G, D):
+    for net in (G, D):  # channels_last lets oneDNN (CPU) and cuDNN pick their fastest convolution kernels
         net.to(memory_format=torch.channels_last)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed_precision)
     data = torch.from_numpy(images)
