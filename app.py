@@ -127,7 +127,7 @@ def _binder(ui: SimpleNamespace):
     plain = {"session": ui.session, "status": ui.status, "preview": ui.preview, "paint_info": ui.paint_info,
              "slider": ui.slider, "gallery": ui.gallery, "style_seed": ui.style_seed, "style_kind": ui.style_kind,
              "model": ui.model, "share": ui.share, "compare": ui.compare, "units": ui.units,
-             "segmentation": ui.segmentation}
+             "segmentation": ui.segmentation, "outline": ui.outline}
 
     def show(update: PageUpdate) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -288,11 +288,9 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
                  show_progress="hidden").then(**reset)  # one tail pass: no queue timers flashing over the lines
     ui.render.click(stroke_action(page.render, reset_later=True), paint_in,
                     [ui.session, ui.canvas_reset, ui.preview, ui.slider, ui.status, ui.png, ui.record,
-                     *ui.stroke_views, ui.paint_info],
+                     *ui.stroke_views, ui.paint_info, ui.outline],
                     api_name="render", api_visibility="undocumented", concurrency_id="edit",
-                    show_progress_on=[ui.slider]).then(**reset).then(  # the wait shows where the result will be
-        lambda on, s: show(page.outline(s, True)) if on else {ui.slider: gr.skip()}, [ui.outline, ui.session],
-        [ui.slider, ui.status], api_visibility="private", show_progress="hidden")
+                    show_progress_on=[ui.slider]).then(**reset)  # the wait shows where the result will be
     ui.outline.input(lambda on, s: show(page.outline(s, on)) or {ui.slider: gr.skip()}, [ui.outline, ui.session],
                      [ui.slider, ui.status], api_visibility="private", concurrency_id="edit")
     ui.clear.click(lambda s: show(PageUpdate(canvas=canvas_of(s))), [ui.session], [ui.editor], api_visibility="private")

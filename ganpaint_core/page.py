@@ -290,7 +290,7 @@ class EditPage(ShareCompareActions):
         active = sum(1 for s in session.strokes if s.enabled)
         notes = "".join(f"<br>· {n}" for n in result.notes)
         return PageUpdate(session=session, slider=(before, after), preview=self._preview(session, outcome),
-                          png=str(png), sidecar=str(record), **fields,
+                          png=str(png), sidecar=str(record), outline=False, **fields,
                           status=f"Rendered {w}×{h} with {active} active stroke(s) in "
                                  f"{sum(result.timings.values()):.2f} s. Drag the slider to compare; download "
                                  f"below.{notes}")

@@ -49,6 +49,7 @@ class PageUpdate:
     preview: Any = UNCHANGED  # uint8 [h, w, 3] | None
     paint_info: Any = UNCHANGED  # str: the line under the preview
     slider: Any = UNCHANGED  # (before, after) uint8 images | None
+    outline: Any = UNCHANGED  # bool: whether the before/after view outlines the changed area
     png: Any = UNCHANGED  # str path of the rendered PNG | None (no download)
     sidecar: Any = UNCHANGED  # str path of its JSON record | None
     strokes: Any = UNCHANGED  # StrokeList

@@ -160,6 +160,14 @@ def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
 
+            # "Outline what changed" redraws the before/after view with the changed area outlined.
+            result_images = ("Array.from(document.querySelectorAll('#result img'))"
+                             ".map(img => img.complete ? img.src : 'loading').join(' ')")
+            plain = page.evaluate(result_images)
+            page.click("#outline input")
+            page.wait_for_function(f"(s => s !== {json.dumps(plain)} && !s.includes('loading'))({result_images})",
+                                   timeout=120_000)
+
             # After a render the page resets the canvas again: a new stroke still gets its preview.
             paint(page, -40, 40, 40, 40)
             page.wait_for_function("document.querySelector('#paint-info').innerText.includes('2 stroke(s) kept')"
