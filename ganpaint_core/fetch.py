@@ -195,7 +195,8 @@ def _describe_missing(manifest: ModelManifest, mf: ModelFile, tried: list[str]) 
     how.append(f"or point {manifest.folder / 'model.json'} at a Hub repo (a 'hub' source with repo_id, filename, revision)")
     if is_offline():
         how.append("or unset HF_HUB_OFFLINE / GANPAINT_OFFLINE to allow downloads")
-    lines.append("To supply it: " + "; ".join(how) + f"; then run `python -m ganpaint_core fetch {manifest.name}`.")
+    # A blank line first: shown as markdown (the page), the sentence would otherwise run on from the last item.
+    lines += ["", "To supply it: " + "; ".join(how) + f"; then run `python -m ganpaint_core fetch {manifest.name}`."]
     return "\n".join(lines)
 
 

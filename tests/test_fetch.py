@@ -181,7 +181,7 @@ def test_an_unreachable_hub_fails_in_seconds_with_whole_sentences(isolated_env, 
     assert time.monotonic() - t0 < 5  # not the Hub client's retries with backoff
     reason = next(line for line in str(err.value).splitlines() if "Hugging Face Hub" in line)
     assert "unreachable (127.0.0.1" in reason
-    assert "\nTo supply it: " in str(err.value)
+    assert "\n\nTo supply it: " in str(err.value)  # its own paragraph: as markdown it must not run on from the list
 
 
 def test_a_long_failure_reason_is_cut_at_a_sentence():
