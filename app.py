@@ -258,8 +258,13 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
             settings = PaintSettings(concept=concept, action=action, strength=strength, style_kind=kind,
                                      style_strength=style_strength, style_seed=seed)
             out = show(method(session, (layers_value or {}).get("layers") or [], settings))
-            if reset_later:  # an event that reads the editor must not also write it (it can stay "processing"):
-                out[ui.canvas_reset] = {"value": out.pop(ui.editor)} if ui.editor in out else None  # a 2nd step does
+            if reset_later and ui.editor in out:  # an event that reads the editor must not also write it (it can
+                # stay "processing"): a second step does. Its value only: with a label in the same update the editor
+                # kept the old paint (the label is the photo's already).
+                update = out.pop(ui.editor)
+                out[ui.canvas_reset] = {"value": update.get("value") if isinstance(update, dict) else update}
+            elif reset_later:
+                out[ui.canvas_reset] = None
             return out or {ui.session: gr.skip()}  # gradio reads an empty dict as a value
         return handler
 
