@@ -61,3 +61,33 @@ def read_json(path: str | Path, *, what: str, error: type[GanpaintError] = Ganpa
         raise error(f"{what} {path}: not valid JSON ({exc})") from None
     except OSError as exc:
         raise error(f"{what} {path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def evict_least_recent(folder: Path, pattern: str, *, max_bytes: int, keep: Path | None = None) -> list[Path]:
+    """Remove the files of ``folder`` matching ``pattern``, least recently used (oldest mtime) first, until
+    they take at most ``max_bytes``; ``keep`` is never removed. Returns what went. A file another process
+    removed meanwhile is skipped. The one bound of the on-disk caches (setups, shares)."""
+    files = []
+    for p in Path(folder).glob(pattern):
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue
+        files.append((st.st_mtime, st.st_size, p))
+    files.sort()
+    total = sum(size for _, size, _ in files)
+    gone = []
+    for _, size, p in files:
+        if total <= max_bytes:
+            break
+        if p == keep:
+            continue
+        p.unlink(missing_ok=True)
+        total -= size
+        gone.append(p)
+    return gone
+
+
+def files_size(folder: Path, pattern: str) -> int:
+    """Bytes taken by the files of ``folder`` matching ``pattern``."""
+    return sum(p.stat().st_size for p in Path(folder).glob(pattern))

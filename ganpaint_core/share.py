@@ -36,7 +36,7 @@ from ganpaint_core.edit.spec import EditOptions, Reference, StrokeSpec, StyleSpe
 from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.fetch import cache_dir
-from ganpaint_core.files import atomic_write_text
+from ganpaint_core.files import atomic_write_text, evict_least_recent, files_size
 from ganpaint_core.photo import Photo, load_photo
 
 if TYPE_CHECKING:
@@ -220,28 +220,10 @@ class ShareStore:
 
     def evict(self, *, keep: Path | None = None) -> list[Path]:
         """Remove the least recently used bundles until the folder is under the cap."""
-        files = []
-        for p in self.folder.glob("*.json"):
-            try:
-                st = p.stat()
-            except FileNotFoundError:
-                continue
-            files.append((st.st_mtime, st.st_size, p))
-        files.sort()
-        total = sum(size for _, size, _ in files)
-        gone = []
-        for _, size, p in files:
-            if total <= self.max_bytes:
-                break
-            if p == keep:
-                continue
-            p.unlink(missing_ok=True)
-            total -= size
-            gone.append(p)
-        return gone
+        return evict_least_recent(self.folder, "*.json", max_bytes=self.max_bytes, keep=keep)
 
     def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.folder.glob("*.json"))
+        return files_size(self.folder, "*.json")
 
 
 __all__ = ["BUNDLE_FORMAT", "RECORD_FORMAT", "ShareError", "ShareStore", "bundle_id", "check_model", "mask_png_base64",

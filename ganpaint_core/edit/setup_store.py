@@ -27,7 +27,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ganpaint_core.fetch import cache_dir
-from ganpaint_core.files import atomic_path
+from ganpaint_core.files import atomic_path, evict_least_recent, files_size
 
 log = logging.getLogger(__name__)
 
@@ -99,26 +99,10 @@ class SetupStore:
 
     def evict(self) -> list[Path]:
         """Remove the least recently used setups until the folder is under the cap; returns what went."""
-        files = []
-        for p in self.folder.glob("*.safetensors"):
-            try:
-                st = p.stat()
-            except FileNotFoundError:  # another process evicted it
-                continue
-            files.append((st.st_mtime, st.st_size, p))
-        files.sort()
-        total = sum(size for _, size, _ in files)
-        gone = []
-        for _, size, p in files:
-            if total <= self.max_bytes:
-                break
-            p.unlink(missing_ok=True)
-            total -= size
-            gone.append(p)
-        return gone
+        return evict_least_recent(self.folder, "*.safetensors", max_bytes=self.max_bytes)
 
     def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.folder.glob("*.safetensors"))
+        return files_size(self.folder, "*.safetensors")
 
 
 def tensor_sha256(t: torch.Tensor) -> str:
