@@ -253,3 +253,22 @@ def box_mask(h: int, w: int, y0: float, y1: float, x0: float, x1: float) -> np.n
     m = np.zeros((h, w), np.float32)
     m[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)] = 1
     return m
+
+
+def held_setup(engine, calls: list[str]):
+    """``engine.prepare`` that never finishes for 300×200 photos (reporting progress every step until its
+    callback stops it), and sets up any other photo as usual; ``calls`` records "start" / "end"."""
+    real = engine.prepare
+
+    def prepare(photo, *, callback=None, **kwargs):
+        if photo.original.shape[:2] != (200, 300):
+            return real(photo, callback=callback, **kwargs)
+        calls.append("start")
+        try:
+            while True:
+                if callback is not None:
+                    callback(0, 0, {"stage": "held"})
+                time.sleep(0.01)
+        finally:
+            calls.append("end")
+    return prepare

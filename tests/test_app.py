@@ -21,8 +21,8 @@ from ganpaint_core.canvas import DISPLAY_SIDE
 from ganpaint_core.edit.spec import StrokeSpec
 from ganpaint_core.photo import mask_to_square
 from ganpaint_core.page import SLIDER_SIDE, EditPage
-from tests.helpers import (REPO, app_model_manifest, box_mask, dilate, free_port, make_engine, scene_png,
-                           undissected_model, wait_for)
+from tests.helpers import (REPO, app_model_manifest, box_mask, dilate, free_port, held_setup, make_engine,
+                           scene_png, undissected_model, wait_for)
 from tests.hub_server import HubStandIn
 
 gradio = pytest.importorskip("gradio")
@@ -276,20 +276,7 @@ def test_cancel_stops_a_running_setup_and_the_server_stays_up(served):
 def test_cancelled_edit_requests_stop_their_setups_and_free_the_server(tmp_path, monkeypatch):
     engine = make_engine()
     calls: list[str] = []
-    real = engine.prepare
-
-    def prepare(photo, *, callback=None, **kwargs):  # 300×200 photos never finish unless stopped
-        if photo.original.shape[:2] != (200, 300):
-            return real(photo, callback=callback, **kwargs)
-        calls.append("start")
-        try:
-            while True:
-                if callback is not None:
-                    callback(0, 0, {"stage": "held"})
-                time.sleep(0.01)
-        finally:
-            calls.append("end")
-
+    prepare = held_setup(engine, calls)  # 300×200 photos never finish unless stopped
     monkeypatch.setattr(engine, "prepare", prepare)
     page = EditPage(engine, out_dir=tmp_path / "out")
     demo = app.build_demo(engine, examples=[], page=page)

@@ -14,7 +14,7 @@ from ganpaint_core.page import EDIT_ORPHAN_S, UNCHANGED, Canvas, EditPage, PageU
 from ganpaint_core.jobs import JobUpdate
 from ganpaint_core.page_text import describe_progress
 from ganpaint_core.session import EditSession
-from tests.helpers import box_mask, make_engine, scene_png, undissected_model
+from tests.helpers import box_mask, held_setup, make_engine, scene_png, undissected_model
 
 TREE = PaintSettings(concept="tree", action="add", strength=1.0)
 
@@ -134,25 +134,6 @@ def test_a_model_without_a_dictionary_is_offered_dissection_and_the_result_is_ca
     fresh = EditPage(make_engine(), out_dir=tmp_path / "renders2", dissect_cfg=quick)
     again = list(fresh.switch_model(EditSession(model=fresh.default_model), "synth-raw"))[-1]
     assert again.model == "synth-raw" and again.dissect is None
-
-
-def held_setup(engine, calls: list[str]):
-    """``engine.prepare`` that never finishes for 300×200 photos (reporting progress every step until its
-    callback stops it), and sets up any other photo as usual; ``calls`` records "start" / "end"."""
-    real = engine.prepare
-
-    def prepare(photo, *, callback=None, **kwargs):
-        if photo.original.shape[:2] != (200, 300):
-            return real(photo, callback=callback, **kwargs)
-        calls.append("start")
-        try:
-            while True:
-                if callback is not None:
-                    callback(0, 0, {"stage": "held"})
-                time.sleep(0.01)
-        finally:
-            calls.append("end")
-    return prepare
 
 
 @pytest.mark.slow
