@@ -157,8 +157,10 @@ def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_
                                    timeout=120_000)
             page.wait_for_function("Array.from(document.images).every(img => img.complete)", timeout=120_000)
             page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")  # painted
-            # Render kept the painted stroke and cleared the canvas: nothing is left there to preview.
-            assert "not added yet" not in page.inner_text("#paint-info"), page.inner_text("#paint-info")
+            # Render kept the painted stroke and cleared the canvas: nothing is left there to preview (before
+            # the fix the kept stroke stayed painted and its preview said "not added yet" for good).
+            page.wait_for_function("!document.querySelector('#paint-info').innerText.includes('not added yet')",
+                                   timeout=60_000)
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
 
