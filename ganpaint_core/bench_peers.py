@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -317,10 +317,6 @@ def _settings(method: str, cfg: PeersConfig, engine: Any) -> dict[str, Any]:
     if method == "optimise":
         return {"inversion": inversion + ", best of random starts, no encoder", "adaptation": None}
     return {"inversion": "encoder only", "adaptation": None}
-
-
-def peers_config_dict(cfg: PeersConfig) -> dict[str, Any]:
-    return asdict(cfg)
 
 
 def print_peers_table(r: dict[str, Any]) -> None:

@@ -22,7 +22,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
@@ -103,7 +102,3 @@ class SetupStore:
 
     def size_bytes(self) -> int:
         return files_size(self.folder, "*.safetensors")
-
-
-def tensor_sha256(t: torch.Tensor) -> str:
-    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
