@@ -150,16 +150,18 @@ def paste_alpha(photo: Photo, region: np.ndarray) -> np.ndarray:
 
 def composite(photo: Photo, *, edited: np.ndarray, base: np.ndarray, painted: np.ndarray,
               added: np.ndarray | None = None, latent_render: np.ndarray | None = None,
-              cfg: CompositeConfig = CompositeConfig()) -> Composite:
+              region: np.ndarray | None = None, cfg: CompositeConfig = CompositeConfig()) -> Composite:
     """The photo with the edit: ``edited`` and ``base`` are the adapted render with and without the edits
     ([S, S, 3], uint8 or float 0..255), ``painted`` [S, S] the union of the active strokes' masks, ``added``
     that of the add strokes and ``latent_render`` the inverted latent's own render (both for tone matching,
-    :func:`tone_shift`; without ``added`` it is off). See the module's formula."""
+    :func:`tone_shift`; without ``added`` it is off). ``region`` [S, S] replaces the default ``w``
+    (``change_region(painted)``) where an edit changes more than it paints (a brush's surroundings, a
+    whole-photo direction). See the module's formula."""
     original = photo.original
     h, w = original.shape[:2]
     box = SquareBox(*photo.box)
     edited, base = np.asarray(edited, np.float32), np.asarray(base, np.float32)
-    region = change_region(painted, reach=cfg.reach)
+    region = change_region(painted, reach=cfg.reach) if region is None else np.asarray(region, np.float32)
     if not region.any():
         return Composite(image=original.copy(), changed=np.zeros((h, w), bool), notes=[])
     added = np.zeros_like(painted) if added is None else added

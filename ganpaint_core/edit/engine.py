@@ -20,9 +20,9 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,18 +30,22 @@ from PIL import Image
 from torch.nn import functional as F
 
 from ganpaint_core.edit.adapt import AdaptConfig, FineLayerAdapter, adapt_fine_layers, adapter_shapes, refit_outside
+from ganpaint_core.edit.brush import BrushCandidate, BrushSpec, brush_candidates
 from ganpaint_core.edit.composite import CompositeConfig, change_region, composite
 from ganpaint_core.edit.invert import InversionConfig, invert
 from ganpaint_core.edit.layers import run_tail, tail_layer_shapes
 from ganpaint_core.edit.losses import get_lpips
 from ganpaint_core.edit.setup_store import SetupStore, setup_key
-from ganpaint_core.edit.strokes import EditStroke, apply_strokes, grid_alpha
+from ganpaint_core.edit.strokes import EditStroke, FeatureEdit, apply_strokes, grid_alpha
 from ganpaint_core.edit.spec import Reference, StyleSpec
 from ganpaint_core.edit.style import StyleCache, blend_levels, concept_region, style_levels
 from ganpaint_core.loading import LoadedModel
 from ganpaint_core.metrics import psnr
 from ganpaint_core.photo import Photo, mask_to_square, to_uint8
 from ganpaint_core.progress import Callback
+
+if TYPE_CHECKING:
+    from ganpaint_core.directions import Directions
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +104,9 @@ class EditEngine:
         self._shapes = adapter_shapes(tail_layer_shapes(model.generator, self.layer), model.manifest.fine_layers)
         self._lock = threading.Lock()  # torch ops are thread-safe; this guards lazy LPIPS creation and the setup cache
         self.styles = StyleCache()  # style levels at strength 1, by content (reference sha256, sample seed)
+        self._directions: Directions | None = None  # found or loaded on first use (engine.directions())
+        self._directions_lock = threading.Lock()
+        self.brushes = StyleCache(capacity=32)  # brush candidates, by the photo's setup and the brush's content
         self._setups: OrderedDict[tuple, dict[str, Any]] = OrderedDict()  # recent setups, by the square's sha256
         # Setups on disk, read through by the cache above (None: memory only); "default": $GANPAINT_CACHE/setups.
         self.setup_store = SetupStore.default() if setup_store == "default" else setup_store
@@ -194,7 +201,7 @@ class EditEngine:
                           recon_psnr_before=inv.psnr, recon_psnr_after=after, base_render=base.cpu(),
                           timings=timings, notes=notes)
 
-    def _adapter(self, state: PhotoState) -> FineLayerAdapter | None:
+    def adapter_for(self, state: PhotoState) -> FineLayerAdapter | None:
         if not state.adapter:
             return None
         adapter = FineLayerAdapter(self._shapes)
@@ -264,7 +271,7 @@ class EditEngine:
 
     # -- render ---------------------------------------------------------------------------------
     @torch.no_grad()
-    def render(self, state: PhotoState, strokes: Sequence[EditStroke], *, final: bool = True,
+    def render(self, state: PhotoState, strokes: Sequence[EditStroke | FeatureEdit], *, final: bool = True,
                refit: bool = False, composite_cfg: CompositeConfig = CompositeConfig()) -> RenderResult:
         """Apply the strokes and render with the photo's adaptation; composite into the original if ``final``
         (:mod:`ganpaint_core.edit.composite`: the photo keeps its pixels and takes the edit's change)."""
@@ -273,7 +280,7 @@ class EditEngine:
         for s in strokes:
             s.validate(self.concepts)
         active = [s for s in strokes if not s.is_noop()]
-        adapter = self._adapter(state)
+        adapter = self.adapter_for(state)
         features = state.features.to(self.device)
         latent = state.latent.to(self.device)
         base = state.base_render.to(self.device)
@@ -296,7 +303,8 @@ class EditEngine:
         empty = np.zeros((self.resolution, self.resolution), np.float32)
         painted = np.maximum.reduce([s.mask for s in active] + [empty])
         added = np.maximum.reduce([s.mask for s in active if s.action == "add"] + [empty])
-        region = change_region(painted, reach=composite_cfg.reach)
+        region = np.maximum.reduce([change_region(painted, reach=composite_cfg.reach)]
+                                   + [s.region for s in active if isinstance(s, FeatureEdit)])
         out = changed = latent_render = None
         if composite_cfg.tone > 0 and added.any():
             latent_render = run_tail(self.tail, self.head(latent), latent=latent)
@@ -305,7 +313,7 @@ class EditEngine:
             as_float = lambda x: ((x[0].float().clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).cpu().numpy()  # noqa: E731
             light = None if latent_render is None else as_float(latent_render)
             result = composite(state.photo, edited=as_float(edited), base=as_float(base), painted=painted, added=added,
-                               latent_render=light, cfg=composite_cfg)
+                               latent_render=light, region=region, cfg=composite_cfg)
             out, changed = result.image, result.changed
             notes += result.notes
             timings["paste_s"] = time.monotonic() - t1
@@ -313,10 +321,36 @@ class EditEngine:
                             changed=changed, base=to_uint8(base[0]), painted=painted, added=added,
                             latent_render=None if latent_render is None else to_uint8(latent_render[0]))
 
-    def release_mask(self, strokes: Sequence[EditStroke], *, grid: int) -> torch.Tensor:
-        """[1, 1, S, S]: the strokes' edit-grid alpha (what the edit layer actually changes), upsampled."""
+    def brush_candidates(self, state: PhotoState, spec: BrushSpec, *,
+                         on_candidate: Callable[[int, int, BrushCandidate], None] | None = None) -> list[BrushCandidate]:
+        """:func:`~ganpaint_core.edit.brush.brush_candidates`, kept by content: picking another candidate or
+        moving the morph slider renders again without optimising again."""
+        h = hashlib.sha256()
+        for t in (state.latent, state.features, *state.adapter.values()):
+            h.update(t.numpy().tobytes())
+        return self.brushes.get(("brush", h.hexdigest(), spec.key()),
+                                lambda: brush_candidates(self, state, spec, on_candidate=on_candidate))
+
+    def directions(self, *, callback: Callback | None = None) -> Directions:
+        """The model's latent directions (:func:`ganpaint_core.directions.load_directions`: found once per
+        generator and kept on disk; the first call for a model may take a minute, reported to ``callback``)."""
+        from ganpaint_core.directions import load_directions
+
+        with self._directions_lock:
+            if self._directions is None:
+                self._directions = load_directions(self.model, callback=callback)
+            return self._directions
+
+    def release_mask(self, strokes: Sequence[EditStroke | FeatureEdit], *, grid: int) -> torch.Tensor:
+        """[1, 1, S, S]: the strokes' edit-grid alpha (what the edit layer actually changes), upsampled. A
+        whole-photo edit releases nothing: its change is mild and everywhere, and the photo's adaptation
+        keeps the photo's own detail under it."""
         alpha = torch.zeros(1, 1, grid, grid)
         for s in strokes:
+            if isinstance(s, FeatureEdit):
+                if not s.whole:
+                    alpha = torch.maximum(alpha, grid_alpha(s.mask, grid))
+                continue
             alpha = torch.maximum(alpha, grid_alpha(s.mask, grid) * min(1.0, 2 * s.strength))
         return F.interpolate(alpha, size=(self.resolution, self.resolution), mode="bilinear",
                              align_corners=False).to(self.device)

@@ -22,7 +22,9 @@ from typing import Any
 from ganpaint_core.edit.engine import EditEngine, PhotoState, RenderResult
 from ganpaint_core.edit.record import RecipeStroke, edit_record
 from ganpaint_core.edit.spec import EditOptions, Reference, StrokeSpec
-from ganpaint_core.edit.strokes import EditStroke, StrokeError
+from ganpaint_core.edit.brush import BrushSpec, brush_edit
+from ganpaint_core.edit.direction_edit import DirectionSpec, direction_edit
+from ganpaint_core.edit.strokes import EditStroke, FeatureEdit, StrokeError
 from ganpaint_core.photo import DEFAULT_MAX_PIXELS, Photo, load_photo
 from ganpaint_core.progress import Callback
 
@@ -33,33 +35,53 @@ class EditOutcome:
 
     state: PhotoState  # the photo's inversion + adaptation: pass it back in to edit the same photo again
     result: RenderResult  # preview (model square) and, when final, the full-resolution paste-back
-    strokes: tuple[EditStroke, ...]  # what the engine applied, in order (styles resolved to levels)
+    strokes: tuple[EditStroke | FeatureEdit, ...]  # what the engine applied, in order (styles resolved to levels,
+    # brushes and directions to their change of the edit layer's features)
     record: dict[str, Any]  # JSON-ready record (ganpaint_core.edit.record); its strokes are a recipe
 
 
-def check_request(engine: EditEngine, strokes: Sequence[StrokeSpec], options: EditOptions) -> None:
-    """Every check that needs no setup: a bad value is refused before seconds of inversion are spent."""
+AnySpec = StrokeSpec | BrushSpec | DirectionSpec  # a concept stroke, a colour / sketch brush, a latent direction
+
+
+def check_request(engine: EditEngine, strokes: Sequence[AnySpec], options: EditOptions, *,
+                  callback: Callback | None = None) -> None:
+    """Every check that needs no setup: a bad value is refused before seconds of inversion are spent. A
+    direction needs the model's directions (found once per model, reported to ``callback``)."""
     options.check()
     for i, spec in enumerate(strokes):
         try:
-            spec.check(engine.concepts, resolution=engine.resolution)
+            if isinstance(spec, BrushSpec):
+                spec.check(resolution=engine.resolution)
+            elif isinstance(spec, DirectionSpec):
+                spec.check(resolution=engine.resolution, names=engine.directions(callback=callback).names())
+            else:
+                spec.check(engine.concepts, resolution=engine.resolution)
         except StrokeError as exc:
             if len(strokes) == 1:
                 raise
             raise StrokeError(f"stroke {i + 1}: {exc}") from None
 
 
-def resolve_strokes(engine: EditEngine, strokes: Sequence[StrokeSpec]) -> tuple[EditStroke, ...]:
-    """The engine's strokes for ``strokes``: each style resolved to insertion levels (cached by content)."""
-    out = []
+def resolve_strokes(engine: EditEngine, state: PhotoState, strokes: Sequence[AnySpec]) -> tuple[EditStroke | FeatureEdit, ...]:
+    """The engine's strokes for ``strokes`` on the photo set up as ``state``: each style resolved to insertion
+    levels, each brush to its picked candidate, each direction to its change at the edit layer (styles and
+    brush candidates are kept by content: a second render does not compute them again)."""
+    out: list[EditStroke | FeatureEdit] = []
     for spec in strokes:
+        if isinstance(spec, BrushSpec):
+            candidates = engine.brush_candidates(state, spec)
+            out.append(brush_edit(engine, state, spec, candidates[spec.pick]))
+            continue
+        if isinstance(spec, DirectionSpec):
+            out.append(direction_edit(engine, state, spec))
+            continue
         levels = engine.style_levels(spec.effective_style, spec.concept) if spec.action == "add" else None
         out.append(EditStroke(mask=spec.mask.astype("float32", copy=False), concept=spec.concept, action=spec.action,
                               strength=float(spec.strength), style_levels=levels, enabled=bool(spec.enabled)))
     return tuple(out)
 
 
-def edit_photo(engine: EditEngine, photo: Photo | PhotoState, strokes: Sequence[StrokeSpec], *,
+def edit_photo(engine: EditEngine, photo: Photo | PhotoState, strokes: Sequence[AnySpec], *,
                options: EditOptions = EditOptions(), final: bool = True, name: str = "photo",
                callback: Callback | None = None, extra_timings: dict[str, float] | None = None,
                notes: Sequence[str] = ()) -> EditOutcome:
@@ -70,7 +92,7 @@ def edit_photo(engine: EditEngine, photo: Photo | PhotoState, strokes: Sequence[
     ``final`` the render is pasted back into the full-resolution photo; without it only the model-square
     preview is made. Bad values raise ``GanpaintError`` subclasses before any setup.
     """
-    check_request(engine, strokes, options)
+    check_request(engine, strokes, options, callback=callback)
     timings = dict(extra_timings or {})
     if isinstance(photo, PhotoState):
         state = photo
@@ -79,7 +101,7 @@ def edit_photo(engine: EditEngine, photo: Photo | PhotoState, strokes: Sequence[
         state = engine.prepare(photo, adapt=options.adapt, callback=callback)
         timings["setup_s"] = time.monotonic() - t0
     t0 = time.monotonic()
-    resolved = resolve_strokes(engine, strokes)
+    resolved = resolve_strokes(engine, state, strokes)
     timings["style_s"] = time.monotonic() - t0
     result = engine.render(state, list(resolved), final=final, refit=options.refit)
     record = edit_record(engine, state, strokes, resolved, result, options=options, name=name, timings=timings,

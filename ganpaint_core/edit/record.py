@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ganpaint_core.edit.spec import EditOptions, Reference, StrokeSpec, StyleSpec, shown, unit_interval
-from ganpaint_core.edit.strokes import EditStroke, StrokeError
+from ganpaint_core.edit.strokes import EditStroke, FeatureEdit, StrokeError
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.files import read_json
 from ganpaint_core.photo import Photo, load_mask, mask_to_square
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from ganpaint_core.edit.engine import EditEngine, PhotoState, RenderResult
 
 RECORD_FORMAT = "ganpaint-edit/2"
-STROKE_KEYS = {"mask", "mask_png_base64", "mask_share", "concept", "action", "strength", "style", "style_strength",
-               "style_levels", "enabled"}
+STROKE_KEYS = {"kind", "mask", "mask_png_base64", "mask_share", "concept", "action", "strength", "style",
+               "style_strength", "style_levels", "enabled"}
 
 
 def mask_png_base64(mask: np.ndarray) -> str:
@@ -57,7 +57,7 @@ def mask_from_png_base64(text: Any, *, where: str) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.float32) / 255
 
 
-def edit_record(engine: EditEngine, state: PhotoState, specs: Sequence[StrokeSpec], strokes: Sequence[EditStroke],
+def edit_record(engine: EditEngine, state: PhotoState, specs: Sequence[Any], strokes: Sequence[EditStroke | FeatureEdit],
                 result: RenderResult, *, options: EditOptions, name: str, timings: dict[str, float] | None = None,
                 notes: Sequence[str] = ()) -> dict[str, Any]:
     """A JSON-ready record: model, weights, photo geometry, options, strokes, parameters, timings, notes."""
@@ -94,7 +94,13 @@ def _lpips_used(state: PhotoState) -> bool:
     return not any(n.startswith("LPIPS unavailable") for n in state.notes)
 
 
-def _stroke_json(spec: StrokeSpec, stroke: EditStroke) -> dict[str, Any]:
+def _stroke_json(spec: Any, stroke: EditStroke | FeatureEdit) -> dict[str, Any]:
+    from ganpaint_core.edit.recipe_modes import BrushSpec, DirectionSpec, brush_json, direction_json
+
+    if isinstance(spec, BrushSpec):
+        return brush_json(spec, stroke)
+    if isinstance(spec, DirectionSpec):
+        return direction_json(spec)
     return {
         "concept": spec.concept,
         "action": spec.action,
@@ -171,10 +177,18 @@ def _file(base: Path | None, value: str, what: str) -> Path:
     return base / value
 
 
-def recipe_stroke(raw: Any, base: Path | None, where: str) -> RecipeStroke:
-    """One stroke of a recipe (paths relative to ``base``; ``base=None``: paths refused)."""
+def recipe_stroke(raw: Any, base: Path | None, where: str) -> Any:
+    """One stroke of a recipe (paths relative to ``base``; ``base=None``: paths refused): a concept stroke
+    (:class:`RecipeStroke`), or by its ``kind`` a brush or a direction (:mod:`ganpaint_core.edit.recipe_modes`)."""
     if not isinstance(raw, dict):
         raise StrokeError(f"{where}: must be an object")
+    kind = raw.get("kind", "concept")
+    if kind in ("brush", "direction"):
+        from ganpaint_core.edit.recipe_modes import recipe_brush, recipe_direction
+
+        return (recipe_brush if kind == "brush" else recipe_direction)(raw, base, where, _file)
+    if kind != "concept":
+        raise StrokeError(f"{where}: 'kind' must be concept, brush or direction, got {shown(kind)}")
     unknown = set(raw) - STROKE_KEYS
     if unknown:
         raise StrokeError(f"{where}: unknown keys {sorted(unknown)[:5]}")

@@ -71,6 +71,36 @@ class EditStroke:
         return not self.enabled or self.strength == 0 or float(self.mask.max(initial=0)) == 0
 
 
+@dataclass(frozen=True)
+class FeatureEdit:
+    """A change of the edit layer's features computed from the photo's own latent: a colour / sketch brush's
+    picked candidate, or a latent direction. Resolved for one photo (its ``delta`` depends on the inversion).
+
+    Example::
+
+        edit = FeatureEdit(kind="direction", delta=head(z + 2 * n) - head(z), mask=none, region=ones, whole=True)
+        features = apply_strokes(features, [edit], concepts)          # features + delta
+    """
+
+    kind: str  # "brush" | "direction"
+    delta: torch.Tensor  # [1, C, h, w] added to the edit layer's features (0 outside what it may change)
+    mask: np.ndarray  # float32 [S, S] in [0, 1]: what the user painted (the render's content replaces the photo there)
+    region: np.ndarray  # float32 [S, S] in [0, 1]: how much of the render's change the photo takes (1 = all)
+    whole: bool = False  # a whole-photo edit: the adaptation stays on everywhere, the photo takes the change everywhere
+    enabled: bool = True
+    notes: tuple[str, ...] = field(default=())
+    action: str = "change"  # not "add": tone matching is for added concepts only
+    info: dict = field(default_factory=dict)  # JSON-ready figures for the record (a brush's constraint errors…)
+
+    def validate(self, concepts: ConceptDictionary) -> None:
+        if self.delta.dim() != 4 or self.delta.shape[1] != concepts.num_units:
+            raise StrokeError(f"a {self.kind} edit's change has shape {list(self.delta.shape)}, the edit layer has "
+                              f"{concepts.num_units} units")
+
+    def is_noop(self) -> bool:
+        return not self.enabled or not bool(self.delta.abs().max() > 0)
+
+
 def units_for(concepts: ConceptDictionary, concept: str, action: Action, strength: float) -> list[int]:
     top = ADD_MAX_UNITS if action == "add" else REMOVE_MAX_UNITS
     return concepts.top_units(concept, math.ceil(top * strength), action)
@@ -99,13 +129,16 @@ def template_target(template: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor
     return out
 
 
-def apply_strokes(features: torch.Tensor, strokes: list[EditStroke], concepts: ConceptDictionary) -> torch.Tensor:
+def apply_strokes(features: torch.Tensor, strokes: list[EditStroke | FeatureEdit], concepts: ConceptDictionary) -> torch.Tensor:
     """Edit-layer features [1, C, h, w] with every enabled stroke applied in order (a new tensor)."""
     out = features.clone()
     grid = features.shape[-1]
     levels = torch.tensor(concepts.levels, dtype=features.dtype, device=features.device)
     for stroke in strokes:
         if stroke.is_noop():
+            continue
+        if isinstance(stroke, FeatureEdit):
+            out = out + stroke.delta.to(device=out.device, dtype=out.dtype)
             continue
         alpha = grid_alpha(stroke.mask, grid).to(features.device) * min(1.0, 2 * stroke.strength)  # [1, 1, g, g]
         template = concepts.template(stroke.concept) if stroke.action == "add" else None
