@@ -121,6 +121,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         result = bench.bench_stylegan2_256(device=pick_device(args.device), seed=args.seed)
         bench.print_chain_table(result)
         return _write_bench_json(args, result)
+    if args.suite == "modes":
+        from ganpaint_core import bench_modes
+
+        model = load_model(args.model or "synth-church", device=pick_device(args.device))
+        result = bench_modes.bench_modes(model, seed=args.seed, n=4 if args.n is None else args.n,
+                                         images_dir=Path(args.images) if args.images else None)
+        bench_modes.print_modes_table(result)
+        return _write_bench_json(args, result)
     if not args.model:
         raise GanpaintError(f"--suite {args.suite} needs --model NAME (see `python -m ganpaint_core models`)")
     model = load_model(args.model, device=pick_device(args.device))
@@ -263,13 +271,14 @@ def _device_args(p: argparse.ArgumentParser, *, threads: bool = True) -> None:
 def _add_bench_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="measure a model suite, the edit chain, or StyleGAN2-256 timings")
     p.add_argument("--model", help="the model to measure (suites model, chain and paste)")
-    p.add_argument("--suite", choices=["model", "chain", "paste", "stylegan2", "service", "peers"], required=True,
+    p.add_argument("--suite", choices=["model", "chain", "paste", "stylegan2", "service", "peers", "modes"], required=True,
                    help="paste: the add gain real pixels, and the generator's own edit-layer features, pasted into "
                         "the model suite's add-test squares get (what a perfect insertion would); stylegan2: forward / edit / setup times of a random-weight StyleGAN2-256, no model; service: "
                         "python app.py on 127.0.0.1: memory over --n edits, latency at 1/4/8 clients, a request "
                         "after 30 cancelled, 27 kinds of bad input; peers: ours beside the paper's recipe, PTI, "
-                        "optimisation only and the encoder only")
-    p.add_argument("--images", help="chain, peers: a folder of real photos to invert (peers: and edit) as well")
+                        "optimisation only and the encoder only; modes: colour / sketch brushes, latent directions and "
+                        "segment inversion (default model synth-church)")
+    p.add_argument("--images", help="chain, peers, modes: a folder of real photos to invert (peers: and edit) as well")
     p.add_argument("--paper-steps", type=int, default=100,
                    help="peers: adaptation steps run per edit for the paper's recipe (it publishes 1000; the time is "
                         "scaled to 1000 and the reduction stated in the JSON)")

@@ -24,6 +24,20 @@ def add_edit_parser(sub: Any) -> None:
     p.add_argument("--style", help="reference image whose look the added concept copies")
     p.add_argument("--style-seed", type=int, help="a generated sample whose look the added concept copies")
     p.add_argument("--style-strength", type=float, default=0.5, help="0 = the default look … 1 = the style's")
+    p.add_argument("--color-strokes", metavar="PNG",
+                   help="colour brush (iGAN): an image over the photo (any scale), transparent (or black) where nothing "
+                        "is painted, in the colours wanted there")
+    p.add_argument("--sketch", metavar="PNG", help="sketch brush: an image over the photo, white or opaque on the lines "
+                                                   "where edges are wanted")
+    p.add_argument("--candidates", type=int, default=4, help="brush results to find (diverse starts; default 4)")
+    p.add_argument("--pick", type=int, default=0, help="which brush result to use: 0 = the best (default)")
+    p.add_argument("--morph", type=float, default=1.0, help="0 = the photo … 1 = the picked brush result (default 1)")
+    p.add_argument("--brush-seed", type=int, default=0, help="seeds the brush results' starts")
+    p.add_argument("--save-candidates", action="store_true",
+                   help="also write every brush result as <out>-candidate-N.png, to pick from")
+    p.add_argument("--direction", action="append", metavar="NAME=AMOUNT",
+                   help="move the photo along a latent direction (see the `directions` command), AMOUNT in [-3, 3]; "
+                        "repeatable; with --mask and no --concept only under the mask")
     p.add_argument("--recipe", action="append",
                    help="JSON file with several strokes, or an edit record (the app's JSON download); repeat it to "
                         "apply several recipes to one setup of each photo (--out is then a folder)")
@@ -49,9 +63,13 @@ def _edit_recipes(args: argparse.Namespace) -> list[tuple[str, list[Any]]]:
         if len(set(names)) < len(names):
             raise GanpaintError("two --recipe files have the same name; their outputs would overwrite each other")
         return [(Path(r).stem, load_recipe(Path(r))) for r in args.recipe]
+    entries = _mode_entries(args)
+    if not (args.concept or args.action) and entries:
+        return [("edit", [recipe_stroke(raw, Path("."), raw["kind"]) for raw in entries])]
     missing = [f"--{k}" for k in ("mask", "concept", "action") if not getattr(args, k)]
     if missing:
-        raise GanpaintError(f"give {', '.join(missing)} (or a --recipe with several strokes)")
+        raise GanpaintError(f"give {', '.join(missing)} (or --color-strokes / --sketch, --direction NAME=AMOUNT, or a "
+                            "--recipe with several strokes)")
     if args.style and args.style_seed is not None:
         raise GanpaintError("give --style (a reference image) or --style-seed (a generated sample), not both")
     raw: dict[str, Any] = {"mask": str(Path(args.mask).resolve()), "concept": args.concept, "action": args.action,
@@ -62,7 +80,27 @@ def _edit_recipes(args: argparse.Namespace) -> list[tuple[str, list[Any]]]:
         raw["style"] = {"kind": "sample", "seed": args.style_seed, "strength": args.style_strength}
     else:
         raw["style_strength"] = args.style_strength  # checked even with no style to apply it to
-    return [("edit", [recipe_stroke(raw, Path("."), "")])]
+    return [("edit", [recipe_stroke(raw, Path("."), "")] + [recipe_stroke(e, Path("."), e["kind"]) for e in entries])]
+
+
+def _mode_entries(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Recipe entries for the brush and direction flags."""
+    entries: list[dict[str, Any]] = []
+    if args.color_strokes or args.sketch:
+        entries.append({"kind": "brush", "color": args.color_strokes and str(Path(args.color_strokes).resolve()),
+                        "sketch": args.sketch and str(Path(args.sketch).resolve()), "candidates": args.candidates,
+                        "pick": args.pick, "morph": args.morph, "seed": args.brush_seed})
+    for text in args.direction or []:
+        name, _, amount = text.partition("=")
+        try:
+            value = float(amount)
+        except ValueError:
+            raise GanpaintError(f"--direction {text}: write NAME=AMOUNT with AMOUNT a number in [-3, 3], e.g. sky=1.5") from None
+        entry: dict[str, Any] = {"kind": "direction", "direction": name, "amount": value}
+        if args.mask and not args.concept:
+            entry["mask"] = str(Path(args.mask).resolve())
+        entries.append(entry)
+    return entries
 
 
 def _check_output(out: Path, *, folder: bool) -> None:
@@ -92,12 +130,34 @@ def _edit_one(engine: Any, image: Path, strokes: list[Any], args: argparse.Names
                          callback=tqdm_callback(f"{image.name}: setup"))
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(outcome.result.final).save(out)
+    if args.save_candidates:
+        _save_candidates(engine, image, strokes, outcome, out)
     record = outcome.record | {"files": {"image": str(image), "output": str(out)}}
     if report_path is not None:
         write_json(report_path, record)
     for note in record["notes"]:
         print(f"note: {note}", file=sys.stderr)
     return record
+
+
+def _save_candidates(engine: Any, image: Path, strokes: list[Any], outcome: Any, out: Path) -> None:
+    """Every result of the first brush as ``<out>-candidate-N.png`` (the setup and the candidates are reused)."""
+    import dataclasses
+
+    from PIL import Image
+
+    from ganpaint_core.edit.pipeline import edit_photo
+    from ganpaint_core.edit.recipe_modes import BrushSpec
+
+    specs = list(outcome.specs)
+    at = next((i for i, s in enumerate(specs) if isinstance(s, BrushSpec)), None)
+    if at is None:
+        print("note: --save-candidates: there is no brush in this edit", file=sys.stderr)
+        return
+    for pick in range(specs[at].candidates):
+        specs[at] = dataclasses.replace(specs[at], pick=pick)
+        result = edit_photo(engine, outcome.state, specs).result
+        Image.fromarray(result.final).save(out.with_name(f"{out.stem}-candidate-{pick}.png"))
 
 
 def cmd_edit(args: argparse.Namespace) -> int:

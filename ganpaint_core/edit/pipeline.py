@@ -29,6 +29,9 @@ from ganpaint_core.photo import DEFAULT_MAX_PIXELS, Photo, load_photo
 from ganpaint_core.progress import Callback
 
 
+AnySpec = StrokeSpec | BrushSpec | DirectionSpec  # a concept stroke, a colour / sketch brush, a latent direction
+
+
 @dataclass(frozen=True)
 class EditOutcome:
     """An edited photo: the setup it used, the render, the strokes as applied, and its record."""
@@ -38,9 +41,7 @@ class EditOutcome:
     strokes: tuple[EditStroke | FeatureEdit, ...]  # what the engine applied, in order (styles resolved to levels,
     # brushes and directions to their change of the edit layer's features)
     record: dict[str, Any]  # JSON-ready record (ganpaint_core.edit.record); its strokes are a recipe
-
-
-AnySpec = StrokeSpec | BrushSpec | DirectionSpec  # a concept stroke, a colour / sketch brush, a latent direction
+    specs: tuple[AnySpec, ...] = ()  # the strokes as they were asked for
 
 
 def check_request(engine: EditEngine, strokes: Sequence[AnySpec], options: EditOptions, *,
@@ -106,7 +107,7 @@ def edit_photo(engine: EditEngine, photo: Photo | PhotoState, strokes: Sequence[
     result = engine.render(state, list(resolved), final=final, refit=options.refit)
     record = edit_record(engine, state, strokes, resolved, result, options=options, name=name, timings=timings,
                          notes=notes)
-    return EditOutcome(state=state, result=result, strokes=resolved, record=record)
+    return EditOutcome(state=state, result=result, strokes=resolved, record=record, specs=tuple(strokes))
 
 
 def edit_files(engine: EditEngine, image: str | Path | bytes, strokes: Sequence[RecipeStroke], *,

@@ -129,8 +129,9 @@ class RecipeDirection:
 
 
 def _image(path: Path, photo: Photo) -> np.ndarray:
-    """RGBA uint8 of an image file, resized to the photo when its shape differs."""
-    img = decode_image(path, what="brush image").convert("RGBA")
+    """uint8 RGBA of an image file with transparency, else RGB (black or dark = not painted)."""
+    img = decode_image(path, what="brush image")
+    img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info else "RGB")
     if abs(img.width / img.height - photo.size[0] / photo.size[1]) > 0.02 * photo.size[0] / photo.size[1]:
         raise StrokeError(f"{path.name} is {img.width}×{img.height} but the photo is {photo.size[0]}×{photo.size[1]} "
                           "(another shape): paint over the photo, at any scale")
