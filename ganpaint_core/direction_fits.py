@@ -127,7 +127,7 @@ def principal_directions(latents: torch.Tensor, features: torch.Tensor,
 
 
 def scaled(direction: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
-    """``direction`` ``[L]`` as a float32 CPU vector whose length is the samples' std along it."""
+    """``direction`` ``[L]`` as a float32 CPU vector whose length is the std of ``latents`` ``[M, L]`` along it."""
     unit = direction.double().cpu() / direction.double().norm().clamp_min(1e-12)
     return (unit * (latents.double().cpu() @ unit).std()).float()
 

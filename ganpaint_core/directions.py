@@ -15,7 +15,7 @@ the fit's gradient, back in latent units, is the direction. *PCA* directions (H�
 NeurIPS 2020): the principal components of an early layer's features (ProGAN: the first layer) or of ``w``
 itself (StyleGAN2), carried back to the latent by least-squares regression of the latents on the component
 scores (GANSpace's recipe for generators without a mapping network). Every vector is scaled so that amount 1
-moves the samples one standard deviation along it. The numerics are in :mod:`ganpaint_core.direction_fits`.
+moves a latent one standard deviation of the prior along it. The numerics are in :mod:`ganpaint_core.direction_fits`.
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ class Direction:
 
     name: str  # supervised: the concept ("sky"); pca: "pc1", "pc2", …
     kind: str  # "supervised" or "pca"
-    vector: torch.Tensor  # float32 [L] on the CPU; amount 1 moves the samples one std along it; never modify
+    vector: torch.Tensor  # float32 [L] on the CPU; its length is the prior's std along it; never modify
     label: str  # for people: "more sky", or the shares a component changes most ("+sky −tree")
     score: float  # supervised: R² of the fit of the concept's share; pca: explained-variance ratio
 
@@ -179,6 +179,8 @@ class Directions:
 
 # -- finding and measuring ------------------------------------------------------------------------------------
 LABEL_SEED_OFFSET = 1000  # the samples that name components are drawn from seed + this (not the fit's samples)
+SCALE_SEED_OFFSET = 2000  # …and the latents that measure one std along each direction
+SCALE_SAMPLES = 4096  # latents (never rendered) that measure one std along each direction
 
 
 def find_directions(model: "LoadedModel", *, samples: int = DEFAULT_SAMPLES, components: int = DEFAULT_COMPONENTS,
@@ -206,15 +208,19 @@ def find_directions(model: "LoadedModel", *, samples: int = DEFAULT_SAMPLES, com
     for concept, why in skipped.items():
         log.warning("%s: no %s direction (%s)", model.manifest.name, concept, why)
     x = latents.double().cpu()  # [N, L]
+    # One std is measured on fresh latents of the prior: along a direction fitted to the samples, the samples'
+    # own spread is biased (a fit leans on directions where they happen to vary little, PCA on those where
+    # they vary much), by 20-50 % with a few hundred samples.
+    prior = fits.sample_latents(g, SCALE_SAMPLES, seed=seed + SCALE_SEED_OFFSET, device=model.device)
     found: dict[str, Direction] = {}
     for concept, k in columns.items():
         vector, r2 = fits.ridge_direction(x, shares[:, k])
-        found[concept] = Direction(name=concept, kind="supervised", vector=fits.scaled(vector, x),
+        found[concept] = Direction(name=concept, kind="supervised", vector=fits.scaled(vector, prior),
                                    label=f"more {concept}", score=r2)
     pcs, ratios = fits.principal_directions(x, x if features is None else features, components)
     base = fits.sample_latents(g, fits.LABEL_SAMPLES, seed=seed + LABEL_SEED_OFFSET, device=model.device)
     for i, pc in enumerate(pcs):
-        vector = fits.scaled(pc, x)
+        vector = fits.scaled(pc, prior)
         changes = _share_changes(g, segmenter, base, vector, columns)
         strongest = max(changes.values(), key=abs, default=0.0)
         if strongest < 0:  # the sign of a component is arbitrary: make + raise the share it changes most
