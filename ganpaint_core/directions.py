@@ -254,7 +254,9 @@ def direction_metrics(model: "LoadedModel", directions: Directions, *, samples: 
     ``directions_spearman`` {concept: ρ between the amounts and the concept's share averaged over samples},
     ``directions_spearman_per_sample`` {concept: mean per-sample ρ; a sample whose share does not vary: 0},
     ``directions_max_side_effect`` {concept: largest |change| of another concept's mean share from the first
-    amount to the last}, ``directions_share_range`` {concept: [share at the first amount, at the last]},
+    amount to the last} and ``directions_max_side_effect_on`` {concept: that other concept},
+    ``directions_share_range`` {concept: [share at the first amount, at the last]}, ``directions_unmoved_samples``
+    {concept: share of the samples whose share of it is the same at every amount (often 0: none to grow)},
     ``pca_explained_variance_top10`` and ``directions_skipped`` {concept: why it has no direction}."""
     from ganpaint_core.segmenters import segmenter_for
 
@@ -264,8 +266,9 @@ def direction_metrics(model: "LoadedModel", directions: Directions, *, samples: 
     base = fits.sample_latents(g, samples, seed=seed, device=model.device)  # [S, L]
     concepts = [n for n in segmenter.label_names if n != "other"]
     column = {n: segmenter.label_names.index(n) for n in concepts}
-    out: dict[str, Any] = {key: {} for key in ("directions_spearman", "directions_spearman_per_sample",
-                                               "directions_max_side_effect", "directions_share_range")}
+    out: dict[str, Any] = {key: {} for key in (
+        "directions_spearman", "directions_spearman_per_sample", "directions_max_side_effect",
+        "directions_max_side_effect_on", "directions_share_range", "directions_unmoved_samples")}
     names = directions.names(kind="supervised")
     for i, name in enumerate(names):
         moved = torch.cat([directions.shift(base, name, a) for a in amounts])  # [A·S, L]
@@ -275,9 +278,12 @@ def direction_metrics(model: "LoadedModel", directions: Directions, *, samples: 
         per_sample = [fits.rank_correlation(amounts, shares[:, s, k]) for s in range(samples)]
         out["directions_spearman"][name] = round(fits.rank_correlation(amounts, mean[:, k]), 4)
         out["directions_spearman_per_sample"][name] = round(float(np.mean(per_sample)), 4)
-        out["directions_max_side_effect"][name] = round(max(
-            (abs(float(mean[-1, column[o]] - mean[0, column[o]])) for o in concepts if o != name), default=0.0), 4)
+        side = {o: abs(float(mean[-1, column[o]] - mean[0, column[o]])) for o in concepts if o != name}
+        worst = max(side, key=side.get, default="")
+        out["directions_max_side_effect"][name] = round(side.get(worst, 0.0), 4)
+        out["directions_max_side_effect_on"][name] = worst
         out["directions_share_range"][name] = [round(float(mean[0, k]), 4), round(float(mean[-1, k]), 4)]
+        out["directions_unmoved_samples"][name] = round(float((np.ptp(shares[:, :, k], axis=0) == 0).mean()), 4)
         report(callback, i + 1, len(names), stage="direction metrics", concept=name)
     out["pca_explained_variance_top10"] = [round(v, 4) for v in directions.explained_variance_top10]
     out["directions_skipped"] = dict(directions.skipped)

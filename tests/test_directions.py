@@ -86,6 +86,8 @@ def test_metrics_on_the_found_directions(church, church_dirs):
     low, high = m["directions_share_range"]["sky"]
     assert high > low
     assert all(0 <= v <= 1 for v in m["directions_max_side_effect"].values())
+    assert m["directions_max_side_effect_on"]["sky"] in {"cloud", "grass", "tree", "brick", "dome", "door"}
+    assert all(0 <= v <= 1 for v in m["directions_unmoved_samples"].values())
     assert m["pca_explained_variance_top10"] == [round(v, 4) for v in church_dirs.explained_variance_top10]
 
 
