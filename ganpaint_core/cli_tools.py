@@ -1,5 +1,5 @@
-"""``python -m ganpaint_core compare`` and ``report``: a settings grid for one photo, and an evaluation report
-over a folder of photos, both through the one edit path."""
+"""``python -m ganpaint_core compare``, ``report`` and ``directions``: a settings grid for one photo, an evaluation
+report over a folder of photos (both through the one edit path), and a model's latent directions."""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +34,16 @@ def add_tools_parsers(sub: Any) -> None:
     p.add_argument("--out", required=True, help="the report's folder (index.html, images/, report.json)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("directions", help="find a model's latent directions (one per concept, and the top principal "
+                                          "components), once: they are cached by the generator's sha256")
+    p.add_argument("--model", required=True)
+    p.add_argument("--samples", type=int, default=2048, help="latents the directions are found from (default 2048)")
+    p.add_argument("--components", type=int, default=10, help="principal components kept (default 10)")
+    p.add_argument("--force", action="store_true", help="find them again even when cached")
+    p.add_argument("--json", help="write the table to this file")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_directions)
 
 
 class _Engines:
@@ -106,3 +116,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"wrote {Path(args.out) / 'index.html'}")
     edited = sum(len(e["photos"]) for e in report["models"].values())
     return 0 if edited else 1
+
+
+def cmd_directions(args: argparse.Namespace) -> int:
+    from ganpaint_core.directions import directions_path, load_directions
+    from ganpaint_core.files import write_json
+    from ganpaint_core.loading import load_model
+
+    model = load_model(args.model, device=pick_device(args.device))
+    bar = tqdm_callback(model.manifest.name)
+    found = []  # the callback is called only when the directions are found, not read back
+
+    def callback(step: int, total: int, info: dict[str, Any]) -> None:
+        found.append(step)
+        bar(step, total, info)
+
+    dirs = load_directions(model, samples=args.samples, components=args.components, force=args.force,
+                           callback=callback)
+    rows = dirs.table()
+    print(f"{'name':<8}{'kind':<12}{'score':>7}  label")
+    for row in rows:
+        print(f"{row['name']:<8}{row['kind']:<12}{row['score']:>7.3f}  {row['label']}")
+    for concept, why in dirs.skipped.items():
+        print(f"no {concept} direction: {why}")
+    path = directions_path(model)
+    how = f"found in {dirs.seconds:.0f} s" if found else "read from the cache"
+    print(f"{model.manifest.name}: {len(rows)} directions in {dirs.space} ({how}); score: R² of the concept-share "
+          f"fit (supervised), explained-variance ratio (pca); file: {path}")
+    if args.json:
+        write_json(args.json, {"model": model.manifest.name, "space": dirs.space, "file": str(path),
+                               "generator_sha256": dirs.generator_sha256, "settings": dirs.settings,
+                               "seconds": round(dirs.seconds, 1), "directions": rows,
+                               "explained_variance_top10": dirs.explained_variance_top10, "skipped": dirs.skipped})
+    return 0

@@ -1,0 +1,210 @@
+"""Latent directions: found on the bundled synth-church (few samples), cached per generator, checked inputs."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ganpaint_core.direction_fits import observe, rank_correlation
+from ganpaint_core.directions import (
+    AMOUNT_LIMIT,
+    Direction,
+    DirectionError,
+    Directions,
+    check_amount,
+    direction_metrics,
+    directions_path,
+    find_directions,
+    forget_cached_directions,
+    load_directions,
+)
+from ganpaint_core.loading import LoadedModel, load_model
+from ganpaint_core.segmenters import segmenter_for
+from tests.helpers import TINY_STYLEGAN2, run_cli
+
+
+@pytest.fixture(scope="module")
+def church():
+    torch.set_num_threads(1)
+    model = load_model("synth-church")
+    return model, segmenter_for(model)
+
+
+@pytest.fixture(scope="module")
+def church_dirs(church):
+    model, seg = church
+    return find_directions(model, samples=256, components=2, segmenter=seg)
+
+
+@pytest.fixture(autouse=True)
+def fresh_memory():
+    forget_cached_directions()
+    yield
+    forget_cached_directions()
+
+
+def _share(model, seg, latents, concept):
+    shares, _ = observe(model.generator, seg, latents)
+    return float(shares[:, seg.label_names.index(concept)].mean())
+
+
+def made_up(space: str = "z", dim: int = 4) -> Directions:
+    vectors = {"sky": torch.arange(dim, dtype=torch.float32), "pc1": torch.ones(dim)}
+    rows = {"sky": Direction(name="sky", kind="supervised", vector=vectors["sky"], label="more sky", score=0.5),
+            "pc1": Direction(name="pc1", kind="pca", vector=vectors["pc1"], label="+sky", score=0.1)}
+    return Directions(space=space, generator_sha256="ab" * 32, directions=rows, explained_variance_top10=[0.1],
+                      skipped={"dome": "never seen"}, settings={"samples": 16})
+
+
+def test_church_directions_have_every_concept_then_components(church_dirs):
+    assert church_dirs.space == "z" and church_dirs.skipped == {}
+    assert church_dirs.names() == ["sky", "cloud", "grass", "tree", "brick", "dome", "door", "pc1", "pc2"]
+    assert church_dirs.get("pc1").kind == "pca" and church_dirs.get("sky").label == "more sky"
+    ev = church_dirs.explained_variance_top10
+    assert len(ev) == 10 and all(a >= b > 0 for a, b in zip(ev, ev[1:])) and sum(ev) < 1
+    std = torch.stack([d.vector for d in church_dirs.directions.values()]).norm(dim=1)
+    assert torch.allclose(std, torch.ones_like(std), atol=0.05)  # z ~ N(0, I): one std is unit length
+
+
+def test_sky_direction_raises_the_sky_share(church, church_dirs):
+    model, seg = church
+    z = model.generator.sample_latents(8, seed=5)
+    more = _share(model, seg, church_dirs.shift(z, "sky", 2), "sky")
+    less = _share(model, seg, church_dirs.shift(z, "sky", -2), "sky")
+    assert more > less + 0.05, (less, more)
+
+
+def test_metrics_on_the_found_directions(church, church_dirs):
+    model, seg = church
+    m = direction_metrics(model, church_dirs, samples=6, amounts=(-3, 0, 3), segmenter=seg)
+    assert set(m["directions_spearman"]) == set(church_dirs.names(kind="supervised"))
+    assert m["directions_spearman"]["sky"] == 1.0 and m["directions_spearman"]["grass"] == 1.0
+    low, high = m["directions_share_range"]["sky"]
+    assert high > low
+    assert all(0 <= v <= 1 for v in m["directions_max_side_effect"].values())
+    assert m["directions_max_side_effect_on"]["sky"] in {"cloud", "grass", "tree", "brick", "dome", "door"}
+    assert all(0 <= v <= 1 for v in m["directions_unmoved_samples"].values())
+    assert m["pca_explained_variance_top10"] == [round(v, 4) for v in church_dirs.explained_variance_top10]
+
+
+def test_rank_correlation_matches_scipy_with_ties():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a, b = rng.integers(0, 4, 7), rng.integers(0, 3, 7)
+        want = stats.spearmanr(a, b).statistic
+        assert rank_correlation(a, b) == pytest.approx(0.0 if math.isnan(want) else want, abs=1e-9)
+    assert rank_correlation([1, 2, 3], [5, 5, 5]) == 0.0
+
+
+def test_load_writes_the_cache_file_and_reuses_it(church, isolated_env):
+    model, _ = church
+    calls = []
+    first = load_directions(model, samples=64, components=1, callback=lambda s, t, i: calls.append(i["stage"]))
+    path = directions_path(model)
+    assert calls and set(calls) == {"directions"}
+    assert path.is_file() and path.is_relative_to(isolated_env / "cache" / "derived" / "synth-church")
+    mtime = path.stat().st_mtime_ns
+    assert load_directions(model, samples=64, components=1, callback=lambda *a: calls.append("again")) is first
+    forget_cached_directions()  # a new process: only the file is left
+    again = load_directions(model, samples=64, components=1, callback=lambda *a: calls.append("again"))
+    assert "again" not in calls and path.stat().st_mtime_ns == mtime
+    assert again.names() == first.names() and torch.equal(again.get("sky").vector, first.get("sky").vector)
+    assert again.settings == first.settings and again.generator_sha256 == model.sha256["generator"]
+    other = load_directions(model, samples=80, components=1, callback=lambda *a: calls.append("other"))
+    assert "other" in calls and other.settings["samples"] == 80  # other settings: found again
+
+
+def test_corrupt_or_foreign_cache_file_is_found_again(church, caplog):
+    model, _ = church
+    path = directions_path(model)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not safetensors")
+    calls = []
+    with caplog.at_level(logging.WARNING, logger="ganpaint_core.directions"):
+        found = load_directions(model, samples=64, components=1, callback=lambda *a: calls.append(1))
+    assert calls and "not a readable safetensors file" in caplog.text
+    assert Directions.load(path).settings == found.settings  # rewritten
+    forget_cached_directions()
+    foreign = made_up(dim=model.generator.latent_size)
+    foreign.save(path)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ganpaint_core.directions"):
+        load_directions(model, samples=64, components=1)
+    assert "was made for generator abababababab" in caplog.text
+    assert Directions.load(path).generator_sha256 == model.sha256["generator"]
+
+
+def test_stylegan2_directions_live_in_w_and_stay_in_memory(church, isolated_env):
+    from ganpaint_core.models.stylegan2 import StyleGAN2Generator
+
+    church_model, _ = church
+    torch.manual_seed(0)
+    g = StyleGAN2Generator(TINY_STYLEGAN2).eval().requires_grad_(False)  # 64 px: the church segmenter reads it
+    model = LoadedModel(manifest=church_model.manifest, generator=g, concepts=None, device=torch.device("cpu"),
+                        paths={"segmenter": church_model.paths["segmenter"]})  # no sha256: built in memory
+    dirs = load_directions(model, samples=32, components=2)
+    assert dirs.space == "w" and dirs.generator_sha256 == "" and directions_path(model) is None
+    assert load_directions(model, samples=32, components=2) is dirs
+    assert not (isolated_env / "cache" / "derived").exists()
+    assert dirs.names(kind="pca") == ["pc1", "pc2"] and dirs.get("pc1").vector.shape == (g.latent_size,)
+    wplus = g.to_wplus(g.mapping(g.sample_latents(2, seed=0)))  # [2, n, L]
+    moved = dirs.shift(wplus, "pc1", 1.0)
+    assert torch.allclose(moved - wplus, dirs.get("pc1").vector.expand_as(wplus), atol=1e-6)
+
+
+def test_shift_moves_z_and_every_row_of_w_plus():
+    z = torch.zeros(3, 4)
+    assert torch.equal(made_up().shift(z, "sky", 2), torch.arange(4.0).expand(3, 4) * 2)
+    wplus = torch.randn(2, 5, 4)
+    moved = made_up("w").shift(wplus, "pc1", -1.5)
+    assert torch.allclose(moved, wplus - 1.5)
+    with pytest.raises(DirectionError, match=r"shift z \[N, L\] with L = 4"):
+        made_up().shift(wplus, "pc1", 1)  # a ProGAN's directions are for z only
+    with pytest.raises(DirectionError, match="got a latent of shape"):
+        made_up("w").shift(torch.zeros(2, 7), "pc1", 1)
+
+
+def test_unknown_direction_names_the_ones_there_are():
+    with pytest.raises(DirectionError, match="unknown direction 'dom'; this model has: sky, pc1"):
+        made_up().get("dom")
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, 3.5, -4, True, "2", [1], None, "x" * 500])
+def test_amounts_out_of_range_or_not_numbers_are_refused(bad):
+    with pytest.raises(DirectionError, match=r"direction amount must be a number in \[-3, 3\]") as err:
+        made_up().shift(torch.zeros(1, 4), "sky", bad)
+    assert len(str(err.value)) < 150
+    assert check_amount(np.float32(-AMOUNT_LIMIT)) == -3.0 and check_amount(2) == 2.0
+
+
+def test_save_and_load_round_trip(tmp_path):
+    dirs = made_up()
+    dirs.save(tmp_path / "d.safetensors")
+    back = Directions.load(tmp_path / "d.safetensors")
+    assert back.names() == dirs.names() and back.skipped == dirs.skipped and back.space == "z"
+    assert all(torch.equal(back.get(n).vector, dirs.get(n).vector) for n in dirs.names())
+    rows = [(d.label, d.score) for d in back.directions.values()]
+    assert rows == [(d.label, d.score) for d in dirs.directions.values()]
+
+
+def test_cli_finds_then_reads_back(tmp_path):
+    out = tmp_path / "dirs.json"
+    args = ("directions", "--model", "synth-church", "--samples", "32", "--components", "1", "--device", "cpu")
+    result = run_cli(*args, "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "more sky" in result.stdout and "found in" in result.stdout and "directions.safetensors" in result.stdout
+    table = json.loads(out.read_text())
+    assert [r["name"] for r in table["directions"]][-1] == "pc1" and table["space"] == "z"
+    again = run_cli(*args)
+    assert again.returncode == 0 and "read from the cache" in again.stdout
+
+
+def test_cli_unknown_model_is_one_line():
+    result = run_cli("directions", "--model", "nope")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == result.stderr.strip().splitlines()[0] and "unknown model 'nope'" in result.stderr
