@@ -326,13 +326,21 @@ def forget_cached_directions() -> None:
 
 
 def load_directions(model: "LoadedModel", *, callback: Callback | None = None, force: bool = False,
-                    samples: int = DEFAULT_SAMPLES, components: int = DEFAULT_COMPONENTS) -> Directions:
+                    samples: int | None = None, components: int | None = None) -> Directions:
     """``model``'s directions: from memory, else from its file in ``derived_dir`` when that matches the generator
     and the settings, else found (``find_directions``; minutes for a large model) and written there. A file that
-    is unreadable or made for something else is found again with a warning. ``force`` finds them again."""
+    is unreadable or made for something else is found again with a warning. ``force`` finds them again.
+
+    Without ``samples`` and ``components`` (how the editor asks) any file found for this generator and
+    segmenter is used, whatever its settings (``directions --samples N`` chose them); when there is none they
+    are found with the defaults."""
     sha = model.sha256.get("generator", "")
-    wanted = direction_settings(model, samples=samples, components=components, seed=DEFAULT_SEED, segmenter="")
-    key = json.dumps({k: v for k, v in wanted.items() if k != "segmenter"}, sort_keys=True)
+    strict = samples is not None or components is not None
+    wanted = direction_settings(model, samples=DEFAULT_SAMPLES if samples is None else samples,
+                                components=DEFAULT_COMPONENTS if components is None else components,
+                                seed=DEFAULT_SEED, segmenter="")
+    samples, components = wanted["samples"], wanted["components"]
+    key = json.dumps({k: v for k, v in wanted.items() if k != "segmenter"}, sort_keys=True) if strict else "any"
     with _LOCK:
         held = _BY_SHA.get((sha, key)) if sha else _IN_MEMORY.get(model.generator, {}).get(key)
     if held is not None and not force:
@@ -340,22 +348,24 @@ def load_directions(model: "LoadedModel", *, callback: Callback | None = None, f
     path = directions_path(model)
     found = None
     if path is not None and path.is_file() and not force:
-        found = _read_matching(path, sha=sha, wanted=wanted, segmenter=expected_segmenter(model))
+        found = _read_matching(path, sha=sha, wanted=wanted if strict else None, segmenter=expected_segmenter(model))
     if found is None:
         found = find_directions(model, samples=samples, components=components, seed=DEFAULT_SEED, callback=callback)
         if path is not None:
             found.save(path)
             log.info("%s: directions written to %s", model.manifest.name, path)
-    with _LOCK:
-        if sha:
-            _BY_SHA[(sha, key)] = found
-        else:
-            _IN_MEMORY.setdefault(model.generator, {})[key] = found
+    with _LOCK:  # the editor's request (any settings) is answered by the first directions held for the generator
+        held_by = _BY_SHA if sha else _IN_MEMORY.setdefault(model.generator, {})
+        for k in (key, "any"):
+            name = (sha, k) if sha else k
+            if k == key or name not in held_by:
+                held_by[name] = found
     return found
 
 
-def _read_matching(path: Path, *, sha: str, wanted: dict[str, Any], segmenter: str | None) -> Directions | None:
-    """The directions in ``path`` when they were found for this generator with these settings; else None."""
+def _read_matching(path: Path, *, sha: str, wanted: dict[str, Any] | None, segmenter: str | None) -> Directions | None:
+    """The directions in ``path`` when they were found for this generator with these settings (any settings
+    when ``wanted`` is None); else None."""
     try:
         found = Directions.load(path)
     except DirectionError as exc:
@@ -366,7 +376,7 @@ def _read_matching(path: Path, *, sha: str, wanted: dict[str, Any], segmenter: s
         log.warning("directions file %s was made for generator %s…, not %s…; finding the directions again",
                     path, found.generator_sha256[:12], sha[:12])
         return None
-    if settings != {k: v for k, v in wanted.items() if k != "segmenter"} or \
+    if (wanted is not None and settings != {k: v for k, v in wanted.items() if k != "segmenter"}) or \
             (segmenter is not None and found.settings.get("segmenter") != segmenter):
         log.info("directions file %s was made with other settings (%s); finding the directions again", path,
                  found.settings)
