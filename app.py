@@ -72,6 +72,8 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
                               info="crop: edit the centre square; pad: the whole photo, at lower detail")
             ui.invert = gr.Radio(["single", "segments"], value="single", label="Inversion",
                                  info="segments: one latent code per part of the photo; closer, slower setup")
+            # The choice as state: /load_photo's API callers keep their (photo, fit) arguments.
+            ui.invert_choice = gr.State("single")
             ui.cancel = gr.Button("Cancel setup", size="sm", variant="secondary")
             if examples:
                 gr.Examples(examples=[[e] for e in examples], inputs=[ui.photo], label="Examples", examples_per_page=8)
@@ -219,7 +221,7 @@ def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
     """Long jobs (setup, model switch, dissection) stream their progress and can be cancelled."""
     stream = _streamer(ui, show)
 
-    def on_photo(payload, fit, invert, session, progress=gr.Progress()):
+    def on_photo(payload, fit, session, invert, progress=gr.Progress()):
         path, name = _path_of(payload) or (None, "photo")
         yield from stream(page.open_photo(session, path, name=name, fit=fit, invert=invert), progress)
 
@@ -240,12 +242,13 @@ def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
     # so that the editor keeps the photo (and any unsaved paint) while the new model sets it up.
     setup = dict(concurrency_id="setup", show_progress_on=[ui.editor])
     switch = dict(concurrency_id="setup", show_progress_on=[ui.preview])
-    photo_in = [ui.photo, ui.fit, ui.invert, ui.session]
+    photo_in = [ui.photo, ui.fit, ui.session, ui.invert_choice]
     long_jobs = [
         ui.photo.change(on_photo, photo_in, photo_out, preprocess=False, api_name="load_photo",
                         api_visibility="undocumented", **setup),
         ui.fit.input(on_photo, photo_in, photo_out, preprocess=False, api_visibility="private", **setup),
-        ui.invert.input(on_photo, photo_in, photo_out, preprocess=False, api_visibility="private", **setup),
+        ui.invert.input(lambda v: v, ui.invert, ui.invert_choice, api_visibility="private").then(
+            on_photo, photo_in, photo_out, preprocess=False, api_visibility="private", **setup),
         ui.model.change(on_model, [ui.model, ui.session], model_out, api_name="switch_model",
                         api_visibility="undocumented", **switch),
         ui.dissect.click(on_dissect, [ui.dissect_target, ui.session], model_out, api_visibility="private", **switch),
