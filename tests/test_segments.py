@@ -32,8 +32,8 @@ def test_masks_sum_to_one_and_follow_the_label_map():
     labels[:24] = 1  # "sky" on top
     labels[40:, :32] = 3  # "grass" bottom left
     labels[40:44, 60:] = 7  # a sliver of "door", below min_share: joins a neighbour
-    masks, names, shares = segment_masks(labels, grid=16, cfg=SegmentConfig(softness=0.5),
-                                         label_names=("other", "sky", "cloud", "grass", "tree", "brick", "dome", "door"))
+    names8 = ("other", "sky", "cloud", "grass", "tree", "brick", "dome", "door")
+    masks, names, shares = segment_masks(labels, grid=16, cfg=SegmentConfig(softness=0.5), label_names=names8)
     assert masks.shape == (3, 1, 16, 16) and set(names) == {"sky", "other", "grass"}
     assert torch.allclose(masks.sum(0), torch.ones(1, 16, 16), atol=1e-5)
     assert abs(sum(shares) - 1) < 1e-3 and "door" not in names

@@ -35,7 +35,8 @@ from ganpaint_core.edit.invert import InversionConfig
 from ganpaint_core.edit.invert import invert as invert_photo  # ``invert`` names prepare's option
 from ganpaint_core.edit.layers import run_tail, tail_layer_shapes
 from ganpaint_core.edit.losses import get_lpips
-from ganpaint_core.edit.segments import INVERT_MODES, SegmentConfig, SegmentError, describe, invert_segments, model_segment
+from ganpaint_core.edit.segments import (INVERT_MODES, SegmentConfig, SegmentError, describe, invert_segments,
+                                         model_segment)
 from ganpaint_core.edit.setup_store import SetupStore, setup_key
 from ganpaint_core.edit.strokes import EditStroke, apply_strokes, grid_alpha
 from ganpaint_core.edit.spec import Reference, StyleSpec
