@@ -70,6 +70,10 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
                                 buttons=[], elem_id="photo")
             ui.fit = gr.Radio(["crop", "pad"], value="crop", label="Fit to the model's square",
                               info="crop: edit the centre square; pad: the whole photo, at lower detail")
+            ui.invert = gr.Radio(["single", "segments"], value="single", label="Inversion",
+                                 info="segments: one latent code per part of the photo; closer, slower setup")
+            # The choice as state: /load_photo's API callers keep their (photo, fit) arguments.
+            ui.invert_choice = gr.State("single")
             ui.cancel = gr.Button("Cancel setup", size="sm", variant="secondary")
             if examples:
                 gr.Examples(examples=[[e] for e in examples], inputs=[ui.photo], label="Examples", examples_per_page=8)
@@ -180,14 +184,16 @@ def _edit_endpoint(page: EditPage):
     # which stops the job (page.edit_steps); a plain function's thread would run its setup to the end.
     def edit(image: FileData, mask: FileData, concept: str, action: str = "add", strength: float = 0.75,
              style: FileData | None = None, style_strength: float = 0.75,
-             style_seed: int | None = None) -> FileData:  # type: ignore[misc]  # yields progress (None) first
+             style_seed: int | None = None, invert: str = "single") -> FileData:  # type: ignore[misc]
         """Edit one photo start to finish: returns the edited photo at the input's size (PNG). ``style``: a
-        reference image whose look an "add" copies; ``style_seed``: a generated sample's look instead."""
+        reference image whose look an "add" copies; ``style_seed``: a generated sample's look instead;
+        ``invert``: "single" (one latent code) or "segments" (one per segment: closer, slower)."""
+        # (a generator: it yields progress, None, before the file)
         img, msk, ref = _path_of(image), _path_of(mask), _path_of(style)
         try:
             for item in page.edit_steps(img and img[0], msk and msk[0], concept=concept, action=action,
                                         strength=strength, style=ref and ref[0], style_strength=style_strength,
-                                        style_seed=style_seed):
+                                        style_seed=style_seed, invert=invert):
                 yield FileData(path=str(item), orig_name=item.name, mime_type="image/png") if isinstance(
                     item, Path) else None
         except GanpaintError as exc:  # the user's mistake: a message, not a traceback in the server log
@@ -215,9 +221,9 @@ def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
     """Long jobs (setup, model switch, dissection) stream their progress and can be cancelled."""
     stream = _streamer(ui, show)
 
-    def on_photo(payload, fit, session, progress=gr.Progress()):
+    def on_photo(payload, fit, session, invert, progress=gr.Progress()):
         path, name = _path_of(payload) or (None, "photo")
-        yield from stream(page.open_photo(session, path, name=name, fit=fit), progress)
+        yield from stream(page.open_photo(session, path, name=name, fit=fit, invert=invert), progress)
 
     def on_model(name, session, progress=gr.Progress()):
         yield from stream(page.switch_model(session, name), progress)
@@ -236,11 +242,13 @@ def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
     # so that the editor keeps the photo (and any unsaved paint) while the new model sets it up.
     setup = dict(concurrency_id="setup", show_progress_on=[ui.editor])
     switch = dict(concurrency_id="setup", show_progress_on=[ui.preview])
-    photo_in = [ui.photo, ui.fit, ui.session]
+    photo_in = [ui.photo, ui.fit, ui.session, ui.invert_choice]
     long_jobs = [
         ui.photo.change(on_photo, photo_in, photo_out, preprocess=False, api_name="load_photo",
                         api_visibility="undocumented", **setup),
         ui.fit.input(on_photo, photo_in, photo_out, preprocess=False, api_visibility="private", **setup),
+        ui.invert.input(lambda v: v, ui.invert, ui.invert_choice, api_visibility="private").then(
+            on_photo, photo_in, photo_out, preprocess=False, api_visibility="private", **setup),
         ui.model.change(on_model, [ui.model, ui.session], model_out, api_name="switch_model",
                         api_visibility="undocumented", **switch),
         ui.dissect.click(on_dissect, [ui.dissect_target, ui.session], model_out, api_visibility="private", **switch),

@@ -44,6 +44,8 @@ def add_edit_parser(sub: Any) -> None:
     p.add_argument("--no-adapt", action="store_true", help="skip image-specific adaptation")
     p.add_argument("--refit", action="store_true", help="short refit of the adaptation outside the edit")
     p.add_argument("--fit", choices=["crop", "pad"], default="crop", help="how the photo becomes square")
+    p.add_argument("--invert", default="single", help="single: one latent code; segments: one code per segment "
+                   "of the photo (ChunkyGAN; closer reconstruction, more setup time)")
     p.add_argument("--max-megapixels", type=float, default=40.0)
     p.add_argument("--out", required=True, help="output PNG (a folder when --image is a folder)")
     p.add_argument("--report", help="JSON report (timings, PSNR, weights sha256); with a folder: any value")
@@ -124,8 +126,8 @@ def _edit_one(engine: Any, image: Path, strokes: list[Any], args: argparse.Names
     from ganpaint_core.edit.pipeline import edit_files
     from ganpaint_core.edit.spec import EditOptions
 
-    outcome = edit_files(engine, image, strokes, options=EditOptions(fit=args.fit, adapt=not args.no_adapt,
-                                                                       refit=args.refit),
+    options = EditOptions(fit=args.fit, adapt=not args.no_adapt, refit=args.refit, invert=args.invert)
+    outcome = edit_files(engine, image, strokes, options=options,
                          max_pixels=int(args.max_megapixels * 1e6), references=references,
                          callback=tqdm_callback(f"{image.name}: setup"))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -162,10 +164,12 @@ def _save_candidates(engine: Any, image: Path, strokes: list[Any], outcome: Any,
 
 def cmd_edit(args: argparse.Namespace) -> int:
     from ganpaint_core.edit.engine import EditEngine
+    from ganpaint_core.edit.spec import EditOptions
     from ganpaint_core.loading import load_model
     from ganpaint_core.photo import PhotoError
 
     recipes = _edit_recipes(args)
+    EditOptions(invert=args.invert).check()  # before the model loads
     if not args.max_megapixels > 0:
         raise GanpaintError(f"--max-megapixels must be a positive number, got {args.max_megapixels}")
     image, out = Path(args.image), Path(args.out)

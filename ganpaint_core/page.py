@@ -135,9 +135,10 @@ class EditPage(ShareCompareActions):
         return paths
 
     # -- photo and model -------------------------------------------------------------------------------
-    def open_photo(self, session: EditSession, path: str | None, *, name: str = "photo",
-                   fit: str = "crop") -> Iterator[JobUpdate | PageUpdate]:
-        """Progress while the photo is inverted and adapted, then the page with it (or the problem)."""
+    def open_photo(self, session: EditSession, path: str | None, *, name: str = "photo", fit: str = "crop",
+                   invert: str = "single") -> Iterator[JobUpdate | PageUpdate]:
+        """Progress while the photo is inverted (``invert``: "single" code or "segments") and adapted, then
+        the page with it (or the problem)."""
         if path is None:  # the photo was removed
             new = close_photo(session)
             yield PageUpdate(session=new, canvas=Canvas(None), preview=None, slider=None, status=HOW_TO, png=None,
@@ -147,7 +148,7 @@ class EditPage(ShareCompareActions):
         t0 = time.monotonic()
         try:
             new = yield from self._run(lambda cb: self.gpu.setup(open_photo, engine, path, name=name, fit=fit,
-                                                                 callback=cb, previous=session))
+                                                                 invert=invert, callback=cb, previous=session))
         except GanpaintError as exc:
             keep = " The previous photo stays loaded." if session.state is not None else ""
             yield PageUpdate(status=problem(f"{exc}.{keep}"))
@@ -349,19 +350,19 @@ class EditPage(ShareCompareActions):
     # -- the stateless endpoint ------------------------------------------------------------------------
     def edit(self, image: str | None, mask: str | None, *, concept: str, action: str = "add",
              strength: float = 0.75, style: str | None = None, style_strength: float = 0.75,
-             style_seed: int | None = None) -> Path:
+             style_seed: int | None = None, invert: str = "single") -> Path:
         """One photo edited start to finish on the default model, as the CLI edits it: the PNG's path (its
-        JSON record beside it). A reference image ``style``, or a generated sample ``style_seed``, or neither.
-        ``GanpaintError`` on bad input, before any setup."""
+        JSON record beside it). A reference image ``style``, or a generated sample ``style_seed``, or neither;
+        ``invert``: "single" code or "segments". ``GanpaintError`` on bad input, before any setup."""
         for item in self.edit_steps(image, mask, concept=concept, action=action, strength=strength, style=style,
-                                    style_strength=style_strength, style_seed=style_seed):
+                                    style_strength=style_strength, style_seed=style_seed, invert=invert):
             if isinstance(item, Path):
                 return item
         raise GanpaintError("the edit ended without a result")
 
     def edit_steps(self, image: str | None, mask: str | None, *, concept: str, action: str = "add",
                    strength: float = 0.75, style: str | None = None, style_strength: float = 0.75,
-                   style_seed: int | None = None) -> Iterator[JobUpdate | Path]:
+                   style_seed: int | None = None, invert: str = "single") -> Iterator[JobUpdate | Path]:
         """:meth:`edit` as a job on ``self.jobs``: its progress, then the PNG's path. The work stops at its next
         step once the iteration is closed (a web client cancelled or went away) or left alone for
         ``EDIT_ORPHAN_S``, so a request nobody waits for no longer holds the CPU."""
@@ -370,6 +371,8 @@ class EditPage(ShareCompareActions):
         if style is not None and style_seed is not None:
             raise GanpaintError("give a style image or a style sample seed, not both")
         unit_interval("style strength", style_strength)  # checked even when there is no style to apply it to
+        options = EditOptions(invert=invert)
+        options.check()
         kind = "reference" if style is not None else "sample" if style_seed is not None else "dictionary"
         stroke = RecipeStroke(mask=Path(mask), concept=concept, action=action, strength=strength, style_kind=kind,
                               style_seed=style_seed, style_path=Path(style) if style is not None else None,
@@ -377,7 +380,7 @@ class EditPage(ShareCompareActions):
         name = file_stem(Path(image).name)
         engine = self.catalog.engine(self.default_model)
         outcome = yield from self._run(lambda cb: self.gpu.setup(edit_files, engine, image, [stroke],
-                                                                 options=EditOptions(), name=name, callback=cb),
+                                                                 options=options, name=name, callback=cb),
                                        orphan_s=EDIT_ORPHAN_S, poll_s=EDIT_POLL_S)
         yield self.save_render(name, outcome)[0]
 

@@ -22,7 +22,6 @@ from PIL import Image
 
 from ganpaint_core.canvas import canvas_image, display_box, display_image, upscale
 from ganpaint_core.compare import compare_grid, parse_vary
-from ganpaint_core.edit.spec import EditOptions
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.files import read_json, write_json
 from ganpaint_core.inspect_units import concept_mask, heatmap_overlay, segment, segmentation_image, unit_heatmap
@@ -30,7 +29,7 @@ from ganpaint_core.jobs import JobUpdate
 from ganpaint_core.page_text import problem
 from ganpaint_core.page_values import Canvas, PageUpdate
 from ganpaint_core.photo import to_uint8
-from ganpaint_core.session import EditSession, file_stem, render
+from ganpaint_core.session import EditSession, file_stem, render, session_options
 from ganpaint_core.share import ShareStore, check_model, restore, share_bundle
 
 
@@ -58,7 +57,7 @@ class ShareCompareActions:
                 raise GanpaintError("add a stroke first: a shared edit is a photo with its strokes")
             engine = self.engine(session)
             outcome = self.gpu.edit(render, engine, session, final=False)
-            options = EditOptions(fit=session.state.photo.fit)
+            options = session_options(session)
             bundle = share_bundle(engine, session.state, session.strokes, options=options, record=outcome.record)
             share_id = self.shares.put(bundle)
         except GanpaintError as exc:
@@ -111,7 +110,8 @@ class ShareCompareActions:
             same_model = session.model == name and session.state is not None
             photo, specs, options = restore(engine, bundle, photo=session.state.photo if same_model else None)
             if "photo_png_base64" in bundle:
-                state = yield from self._run(lambda cb: engine.prepare(photo, adapt=options.adapt, callback=cb))
+                state = yield from self._run(lambda cb: engine.prepare(photo, adapt=options.adapt, invert=options.invert,
+                                                                            callback=cb))
                 photo_name = file_stem(str((bundle.get("photo") or {}).get("name", "photo")))
             else:
                 state, photo_name = session.state, session.photo_name

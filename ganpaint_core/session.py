@@ -49,19 +49,26 @@ class EditSession:
 
     @property
     def photo(self) -> Photo:
+        return self.photo_state.photo
+
+    @property
+    def photo_state(self) -> PhotoState:
         if self.state is None:
             raise GanpaintError(NO_PHOTO)
-        return self.state.photo
+        return self.state
 
 
 # -- photo lifecycle --------------------------------------------------------------------------------
 def open_photo(engine: EditEngine, source: str | Path | bytes | Image.Image, *, name: str = "photo",
-               fit: Literal["crop", "pad"] = "crop", max_pixels: int = DEFAULT_MAX_PIXELS,
-               callback: Callback | None = None, previous: EditSession | None = None) -> EditSession:
-    """A new session on ``source``: the photo is read (``PhotoError`` if unusable), inverted and adapted.
-    A style reference of ``previous`` on the same model is kept."""
+               fit: Literal["crop", "pad"] = "crop", invert: Literal["single", "segments"] = "single",
+               max_pixels: int = DEFAULT_MAX_PIXELS, callback: Callback | None = None,
+               previous: EditSession | None = None) -> EditSession:
+    """A new session on ``source``: the photo is read (``PhotoError`` if unusable), inverted (one code, or
+    ``invert="segments"``: one per segment) and adapted. A style reference of ``previous`` on the same model
+    is kept."""
+    EditOptions(fit=fit, invert=invert).check()  # a bad value is refused before the photo is read
     photo = load_photo(source, size=engine.resolution, fit=fit, max_pixels=max_pixels)
-    state = engine.prepare(photo, adapt=True, callback=callback)
+    state = engine.prepare(photo, adapt=True, invert=invert, callback=callback)
     model = engine.model.manifest.name
     keep = previous.reference if previous is not None and previous.model == model else None
     return EditSession(model=model, state=state, photo_name=file_stem(name), reference=keep)
@@ -73,11 +80,11 @@ def close_photo(session: EditSession) -> EditSession:
 
 
 def reprepare(engine: EditEngine, session: EditSession, *, callback: Callback | None = None) -> EditSession:
-    """The same photo on another model: inverted again; strokes and the style reference are dropped
-    (they are in the other model's units)."""
+    """The same photo on another model: inverted again (the same way); strokes and the style reference are
+    dropped (they are in the other model's units)."""
     original = session.photo
     photo = load_photo(Image.fromarray(original.original), size=engine.resolution, fit=original.fit)
-    state = engine.prepare(photo, adapt=True, callback=callback)
+    state = engine.prepare(photo, adapt=True, invert=session.state.invert, callback=callback)
     return EditSession(model=engine.model.manifest.name, state=state, photo_name=session.photo_name)
 
 
@@ -166,6 +173,11 @@ def stroke_labels(session: EditSession) -> list[str]:
 
 
 # -- rendering --------------------------------------------------------------------------------------
+def session_options(session: EditSession) -> EditOptions:
+    """The options the session's photo was set up with (its fit and inversion), for renders and shares."""
+    return EditOptions(fit=session.photo.fit, invert=session.photo_state.invert)
+
+
 def render(engine: EditEngine, session: EditSession, *, pending: StrokeSpec | None = None,
            final: bool = True, extra_timings: dict[str, float] | None = None) -> EditOutcome:
     """The session's strokes (and an uncommitted ``pending`` one) through the one edit path: one tail
@@ -173,6 +185,6 @@ def render(engine: EditEngine, session: EditSession, *, pending: StrokeSpec | No
     if session.state is None:
         raise GanpaintError(NO_PHOTO)
     strokes = session.strokes + ((pending,) if pending is not None else ())
-    return edit_photo(engine, session.state, strokes, options=EditOptions(fit=session.state.photo.fit), final=final,
+    return edit_photo(engine, session.state, strokes, options=session_options(session), final=final,
                       name=session.photo_name, extra_timings=extra_timings)
 

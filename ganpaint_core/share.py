@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import io
 import json
@@ -78,7 +79,7 @@ def share_bundle(engine: EditEngine, state: PhotoState, strokes: Sequence[Stroke
         if ref is not None:
             references[ref.sha256] = png_base64(ref.image.original)
     return record | {"share_format": BUNDLE_FORMAT, "weights_sha256": engine.weights_sha256(),
-                     "options": {"fit": options.fit, "adapt": options.adapt, "refit": options.refit},
+                     "options": options.to_json(),
                      "photo_png_base64": png_base64(state.photo.original), "references_png_base64": references}
 
 
@@ -112,17 +113,14 @@ def restore(engine: EditEngine, bundle: dict[str, Any], *,
     inside the bundle."""
     if not isinstance(bundle, dict) or not isinstance(bundle.get("strokes"), list) or not bundle["strokes"]:
         raise ShareError("not an edit record or recipe: it needs a non-empty 'strokes' list")
-    raw_options = bundle.get("options") if isinstance(bundle.get("options"), dict) else {}
-    options = EditOptions(fit=raw_options.get("fit", "crop"), adapt=bool(raw_options.get("adapt", True)),
-                          refit=bool(raw_options.get("refit", False)))
-    options.check()
+    options = EditOptions.from_json(bundle.get("options"))
     if "photo_png_base64" in bundle:
         data = png_from_base64(bundle["photo_png_base64"], what="the bundle's photo")
         photo = load_photo(data, size=engine.resolution, fit=options.fit)
     elif photo is None:
         raise ShareError("this recipe carries no photo: upload the photo first, then open the recipe")
     else:
-        options = EditOptions(fit=photo.fit, adapt=options.adapt, refit=options.refit)
+        options = dataclasses.replace(options, fit=photo.fit)
     refs = bundle.get("references_png_base64") or {}
     specs = [_stroke(raw, refs, engine, where=f"stroke {i + 1}") for i, raw in enumerate(bundle["strokes"])]
     return photo, specs, options

@@ -32,9 +32,12 @@ from torch.nn import functional as F
 from ganpaint_core.edit.adapt import AdaptConfig, FineLayerAdapter, adapt_fine_layers, adapter_shapes, refit_outside
 from ganpaint_core.edit.brush import BrushCandidate, BrushSpec, brush_candidates
 from ganpaint_core.edit.composite import CompositeConfig, change_region, composite
-from ganpaint_core.edit.invert import InversionConfig, invert
+from ganpaint_core.edit.invert import InversionConfig
+from ganpaint_core.edit.invert import invert as invert_photo  # ``invert`` names prepare's option
 from ganpaint_core.edit.layers import run_tail, tail_layer_shapes
 from ganpaint_core.edit.losses import get_lpips
+from ganpaint_core.edit.segments import (INVERT_MODES, SegmentConfig, SegmentError, describe, invert_segments,
+                                         model_segment)
 from ganpaint_core.edit.setup_store import SetupStore, setup_key
 from ganpaint_core.edit.strokes import EditStroke, FeatureEdit, apply_strokes, grid_alpha
 from ganpaint_core.edit.spec import Reference, StyleSpec
@@ -65,6 +68,7 @@ class PhotoState:
     base_render: torch.Tensor  # [1, 3, S, S] the adapted render without edits (computed once)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     notes: list[str] = field(default_factory=list)  # what the user should know
+    invert: str = "single"  # how it was inverted: "single" (one code) or "segments" (one code per segment)
 
 
 @dataclass
@@ -88,8 +92,8 @@ class EditEngine:
     """Inversion, adaptation, edits and paste-back over a shared, read-only model."""
 
     def __init__(self, model: LoadedModel, *, inversion: InversionConfig = InversionConfig(),
-                 adaptation: AdaptConfig = AdaptConfig(), use_lpips: bool = True,
-                 setup_store: SetupStore | None | str = "default") -> None:
+                 adaptation: AdaptConfig = AdaptConfig(), segments: SegmentConfig = SegmentConfig(),
+                 use_lpips: bool = True, setup_store: SetupStore | None | str = "default") -> None:
         if model.concepts is None:
             raise ValueError(f"{model.manifest.name} has no concept dictionary; run dissection first")
         self.model = model
@@ -100,6 +104,7 @@ class EditEngine:
         self.resolution = model.manifest.resolution
         self.inversion_cfg = inversion
         self.adapt_cfg = adaptation
+        self.segment_cfg = segments
         self.use_lpips = use_lpips
         self._shapes = adapter_shapes(tail_layer_shapes(model.generator, self.layer), model.manifest.fine_layers)
         self._lock = threading.Lock()  # torch ops are thread-safe; this guards lazy LPIPS creation and the setup cache
@@ -116,13 +121,17 @@ class EditEngine:
         with self._lock:
             return get_lpips(self.device) if self.use_lpips else None
 
-    def prepare(self, photo: Photo, *, adapt: bool = True, callback: Callback | None = None, seed: int = 0) -> PhotoState:
-        """Invert the photo and fit its adaptation, once; the state then serves every edit.
+    def prepare(self, photo: Photo, *, adapt: bool = True, invert: str = "single", callback: Callback | None = None,
+                seed: int = 0) -> PhotoState:
+        """Invert the photo (one code, or with ``invert="segments"`` one per segment: :mod:`.segments`) and fit
+        its adaptation, once; the state then serves every edit.
 
         A photo whose model square this engine set up recently (the same pixels, another request: the API
         called again, a page reload, another crop of the same square) reuses that setup: it is deterministic,
         so the result is the same, minus seconds of inversion."""
-        key = (hashlib.sha256(photo.model_image.numpy().tobytes()).hexdigest(), bool(adapt), int(seed))
+        if invert not in INVERT_MODES:
+            raise SegmentError(f"invert must be one of {', '.join(INVERT_MODES)}, got {invert!r}")
+        key = (hashlib.sha256(photo.model_image.numpy().tobytes()).hexdigest(), bool(adapt), int(seed), invert)
         with self._lock:
             cached = self._setups.get(key)
             if cached is not None:
@@ -133,8 +142,9 @@ class EditEngine:
                 self._remember(key, cached)
         if cached is not None:
             notes = [*photo.notes, *cached["notes"], "set up before: the inversion and adaptation were reused"]
-            return PhotoState(photo=photo, **(cached | {"notes": notes, "timings": dict(cached["timings"])}))
-        state = self._setup(photo, adapt=adapt, callback=callback, seed=seed)
+            return PhotoState(photo=photo, **(cached | {"notes": notes, "timings": dict(cached["timings"]),
+                                                        "invert": invert}))
+        state = self._setup(photo, adapt=adapt, invert=invert, callback=callback, seed=seed)
         fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "photo"}
         self._remember(key, fields)
         if self.setup_store is not None:
@@ -148,12 +158,14 @@ class EditEngine:
                 self._setups.popitem(last=False)
 
     def setup_disk_key(self, key: tuple) -> str:
-        """The setup store's key for the memory key (square sha256, adapt, seed): adds the weights' sha256
-        and every setting the setup depends on, so setups of other models or settings never meet."""
-        square, adapt, seed = key
+        """The setup store's key for the memory key (square sha256, adapt, seed, invert): adds the weights'
+        sha256 and every setting the setup depends on, so setups of other models or settings never meet."""
+        square, adapt, seed, invert = key
         settings = {"adapt": adapt, "seed": seed, "inversion": dataclasses.asdict(self.inversion_cfg),
                     "adaptation": dataclasses.asdict(self.adapt_cfg), "lpips": self.use_lpips,
                     "device": self.device.type, "layer": self.layer}
+        if invert != "single":  # only then: single-code setups stored before the option existed stay valid
+            settings |= {"invert": invert, "segments": dataclasses.asdict(self.segment_cfg)}
         return setup_key(square_sha256=square, weights_sha256=self.weights_sha256(), settings=settings)
 
     def weights_sha256(self) -> dict[str, str]:
@@ -169,18 +181,28 @@ class EditEngine:
             self._params_sha256 = h.hexdigest()
         return {"generator_parameters": self._params_sha256}
 
-    def _setup(self, photo: Photo, *, adapt: bool, callback: Callback | None, seed: int) -> PhotoState:
+    def _setup(self, photo: Photo, *, adapt: bool, invert: str, callback: Callback | None, seed: int) -> PhotoState:
         """Inversion and adaptation of ``photo``'s square; the state's notes are the setup's own."""
         target = photo.model_image.to(self.device)
         lpips_model = self._lpips()
-        inv = invert(self.model.generator, target, layer=self.layer, encoder=self.model.encoder,
-                     cfg=self.inversion_cfg, lpips_model=lpips_model, seed=seed, callback=callback)
+        inv = invert_photo(self.model.generator, target, layer=self.layer, encoder=self.model.encoder,
+                           cfg=self.inversion_cfg, lpips_model=lpips_model, seed=seed, callback=callback)
         notes: list[str] = []
         if lpips_model is None:
             notes.append("LPIPS unavailable: reconstruction used L1 + image gradients")
         if inv.stopped:
             notes.append(inv.stopped)
         timings = {"invert_s": inv.seconds}
+        if invert == "segments":
+            segment, label_names = model_segment(self.model)
+            seg = invert_segments(self.model.generator, target, layer=self.layer, first=inv, segment=segment,
+                                  label_names=label_names, encoder=self.model.encoder, cfg=self.segment_cfg,
+                                  lpips_model=lpips_model, callback=callback)
+            inv = seg.inversion
+            timings["segments_s"] = seg.seconds
+            notes.append(describe(seg) + ("" if segment is not None else " (no segmenter: a fixed grid)"))
+            if inv.stopped:
+                notes.append(inv.stopped)
         adapter_state: dict[str, torch.Tensor] = {}
         after = inv.psnr
         latent = inv.latent.to(self.device)
@@ -199,7 +221,7 @@ class EditEngine:
                 after = psnr(base, target)
         return PhotoState(photo=photo, latent=inv.latent, features=inv.features, adapter=adapter_state,
                           recon_psnr_before=inv.psnr, recon_psnr_after=after, base_render=base.cpu(),
-                          timings=timings, notes=notes)
+                          timings=timings, notes=notes, invert=invert)
 
     def adapter_for(self, state: PhotoState) -> FineLayerAdapter | None:
         if not state.adapter:
@@ -248,7 +270,7 @@ class EditEngine:
     def _reference_levels(self, image: Photo, concept: str, steps: int) -> tuple[float, ...]:
         target = image.model_image.to(self.device)
         quick = InversionConfig(latent_steps=steps, joint_steps=0, candidates=8)
-        inv = invert(self.model.generator, target, layer=self.layer, encoder=self.model.encoder, cfg=quick)
+        inv = invert_photo(self.model.generator, target, layer=self.layer, encoder=self.model.encoder, cfg=quick)
         seg = self.model.segmenter
         label = seg.labels.index(concept) if seg is not None and concept in seg.labels else None
         with torch.no_grad():

@@ -13,6 +13,7 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,8 +89,9 @@ def edit_photo(engine: EditEngine, photo: Photo | PhotoState, strokes: Sequence[
                notes: Sequence[str] = ()) -> EditOutcome:
     """Edit ``photo`` with ``strokes`` (in order; switched-off ones are kept in the record but change nothing).
 
-    ``photo`` is a loaded photo (set up here: inverted, and adapted unless ``options.adapt`` is off, with
-    ``callback(step, total, info)`` reporting progress) or the state of an earlier call (no setup). With
+    ``photo`` is a loaded photo (set up here: inverted as ``options.invert`` says, and adapted unless
+    ``options.adapt`` is off, with ``callback(step, total, info)`` reporting progress) or the state of an
+    earlier call (no setup; its own inversion stands, and the record says which). With
     ``final`` the render is pasted back into the full-resolution photo; without it only the model-square
     preview is made. Bad values raise ``GanpaintError`` subclasses before any setup.
     """
@@ -99,8 +101,9 @@ def edit_photo(engine: EditEngine, photo: Photo | PhotoState, strokes: Sequence[
         state = photo
     else:
         t0 = time.monotonic()
-        state = engine.prepare(photo, adapt=options.adapt, callback=callback)
+        state = engine.prepare(photo, adapt=options.adapt, invert=options.invert, callback=callback)
         timings["setup_s"] = time.monotonic() - t0
+    options = dataclasses.replace(options, invert=state.invert)  # the record names the inversion the state has
     t0 = time.monotonic()
     resolved = resolve_strokes(engine, state, strokes)
     timings["style_s"] = time.monotonic() - t0

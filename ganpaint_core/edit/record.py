@@ -74,7 +74,8 @@ def edit_record(engine: EditEngine, state: PhotoState, specs: Sequence[Any], str
         "reconstruction_psnr_db": {"inverted": round(state.recon_psnr_before, 3),
                                    "adapted": round(state.recon_psnr_after, 3)},
         "parameters": {"inversion": dataclasses.asdict(engine.inversion_cfg),
-                       "adaptation": dataclasses.asdict(engine.adapt_cfg), "lpips": _lpips_used(state)},
+                       "adaptation": dataclasses.asdict(engine.adapt_cfg), "lpips": _lpips_used(state),
+                       **({"segments": dataclasses.asdict(engine.segment_cfg)} if state.invert == "segments" else {})},
         "strokes": [_stroke_json(spec, st) for spec, st in zip(specs, strokes)],
         # How much of the render's change the photo takes ([S, S] over the square); the photo's pixels are
         # unchanged wherever this is black.

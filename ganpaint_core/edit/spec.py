@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ganpaint_core.concepts import ConceptDictionary
+from ganpaint_core.edit.segments import INVERT_MODES
 from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.photo import Photo, load_photo, to_uint8
 
@@ -147,7 +148,27 @@ class EditOptions:
     fit: Literal["crop", "pad"] = "crop"  # crop: the centre square; pad: all of the photo, at lower detail
     adapt: bool = True  # image-specific adaptation of the fine layers (off: the plain inversion)
     refit: bool = False  # a short warm-started refit outside the edit region, per render
+    invert: Literal["single", "segments"] = "single"  # one latent code, or one per segment (edit.segments)
 
     def check(self) -> None:
         if self.fit not in ("crop", "pad"):
             raise StrokeError(f"fit must be 'crop' or 'pad', got {shown(self.fit)}")
+        if self.invert not in INVERT_MODES:
+            raise StrokeError(f"invert must be 'single' (one latent code) or 'segments' (one code per segment), "
+                              f"got {shown(self.invert)}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The options as a bundle keeps them; ``invert`` only when not the default, so that the ids of
+        bundles made before the option existed stay the same."""
+        out: dict[str, Any] = {"fit": self.fit, "adapt": self.adapt, "refit": self.refit}
+        return out if self.invert == "single" else out | {"invert": self.invert}
+
+    @classmethod
+    def from_json(cls, raw: Any) -> EditOptions:
+        """The options a record or bundle saved (``"options"``), checked; missing keys (older records) take
+        the defaults."""
+        raw = raw if isinstance(raw, dict) else {}
+        options = cls(fit=raw.get("fit", "crop"), adapt=bool(raw.get("adapt", True)),
+                      refit=bool(raw.get("refit", False)), invert=raw.get("invert", "single"))
+        options.check()
+        return options

@@ -1,0 +1,247 @@
+"""Segment inversion (after ChunkyGAN, Kocasari et al. 2022): after the usual inversion, the photo is cut
+into a few segments and each segment gets its own latent; the edit layer's features are the soft-masked
+sum of the codes' features plus the residual, so one part of the photo no longer has to share its code
+with every other part.
+
+Example::
+
+    first = invert(G, image, layer="layer6", encoder=E)                       # one code
+    seg = invert_segments(G, image, layer="layer6", first=first, segment=model.segmenter.predict, encoder=E)
+    seg.inversion.features                     # [1, C, h, w]: Σ_k m_k · head(latent_k) + residual
+    seg.names, seg.shares                      # ("sky", "brick", "rest"), (0.31, 0.42, 0.27)
+
+Segments come from the segmenter's label map of the first inversion's render (a render is what the
+segmenter was trained on); a model without a segmenter uses a fixed grid. Everything after the edit layer
+(the tail, edits, adaptation) takes one latent: the first inversion's, which the result keeps.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ganpaint_core.edit.invert import Inversion
+from ganpaint_core.edit.layers import run_tail
+from ganpaint_core.edit.losses import reconstruction_loss
+from ganpaint_core.errors import GanpaintError
+from ganpaint_core.metrics import psnr
+from ganpaint_core.progress import Callback
+
+log = logging.getLogger(__name__)
+
+Segment = Callable[[torch.Tensor], torch.Tensor]  # images [N, 3, S, S] in [-1, 1] -> labels int64 [N, S, S]
+INVERT_MODES: tuple[str, ...] = ("single", "segments")  # EditOptions.invert's values
+
+
+class SegmentError(GanpaintError):
+    """A segment inversion setting that cannot work."""
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """How the photo is cut into segments, and the optimisation of their codes."""
+
+    max_segments: int = 6  # codes at most (the largest labels); more codes fit better but cost time per step
+    min_share: float = 0.04  # a label covering less of the square joins its neighbour (too small to fit a code)
+    grid: tuple[int, int] = (2, 2)  # rows, columns of the fixed grid used when the model has no segmenter
+    softness: float = 1.0  # Gaussian blur of the masks, in edit-grid cells (0: hard edges; seams show)
+    latent_steps: int = 0  # steps optimising the codes only (0: the residual is fitted already, go joint)
+    joint_steps: int = 100  # then steps optimising the codes and the residual together
+    latent_lr: float = 0.05  # Adam rate for the codes, in units of the latent's spread
+    residual_lr: float = 0.02  # Adam rate for the residual
+    residual_penalty: float = 0.02  # weight of mean(residual²) relative to the features' mean square
+    encoder_weight: float = 0.1  # weight of ||E(G(z_k)) - z_k||² per code, in units of the spread (with an encoder)
+
+    def check(self) -> None:
+        if not (isinstance(self.max_segments, int) and self.max_segments >= 1):
+            raise SegmentError(f"max_segments must be a whole number ≥ 1, got {self.max_segments!r}")
+        if not 0 <= self.min_share < 1:
+            raise SegmentError(f"min_share must be in [0, 1), got {self.min_share!r}")
+        if len(self.grid) != 2 or min(self.grid) < 1:
+            raise SegmentError(f"grid must be (rows, columns), each ≥ 1, got {self.grid!r}")
+        if self.softness < 0 or self.latent_steps < 0 or self.joint_steps < 0:
+            raise SegmentError("softness and step counts must be ≥ 0")
+
+
+@dataclass
+class SegmentInversion:
+    """A segment inversion: the composed inversion and the segments it found."""
+
+    inversion: Inversion  # latent = the first inversion's (the tail's); features = the composed features
+    names: tuple[str, ...]  # segment k's name: a label ("sky"), or a grid cell ("row 1 col 2")
+    shares: tuple[float, ...]  # segment k's share of the square, summing to 1
+    masks: torch.Tensor  # [K, 1, h, w] soft masks at the edit grid, summing to 1 over K
+    first_psnr: float  # the first inversion's PSNR, dB
+    seconds: float  # wall time of the segment stage alone
+
+
+def _neighbour_merge(onehot: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """[L, S, S] one-hot labels -> [K, S, S] one-hot over the kept labels: a pixel of a dropped label goes to
+    the kept label most present around it (a blur wide enough to reach across small regions)."""
+    kept = onehot[keep]  # [K, S, S]
+    side = onehot.shape[-1]
+    radius = max(1, side // 8)
+    near = F.avg_pool2d(kept[None], 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)[0]
+    dropped = 1 - kept.sum(0, keepdim=True)  # [1, S, S]: 1 where the label was dropped
+    # Dropped pixels far from every kept label (near is 0 everywhere) fall back to the largest kept label.
+    near = near + 1e-6 * kept.sum(dim=(1, 2), keepdim=True) / kept.sum()
+    winner = F.one_hot(near.argmax(0), kept.shape[0]).permute(2, 0, 1).to(kept.dtype)  # [K, S, S]
+    return kept + dropped * winner
+
+
+def _soft(hard: torch.Tensor, *, grid: int, softness: float) -> torch.Tensor:
+    """[K, S, S] one-hot -> [K, 1, g, g] soft masks summing to 1: area-averaged to the grid, then blurred."""
+    masks = F.interpolate(hard[:, None].float(), size=(grid, grid), mode="area")  # [K, 1, g, g]
+    if softness > 0:
+        radius = max(1, math.ceil(2 * softness))
+        x = torch.arange(-radius, radius + 1, dtype=masks.dtype)
+        k1 = torch.exp(-0.5 * (x / softness) ** 2)
+        k1 = k1 / k1.sum()
+        padded = F.pad(masks, (radius, radius, radius, radius), mode="replicate")
+        masks = F.conv2d(F.conv2d(padded, k1.view(1, 1, 1, -1)), k1.view(1, 1, -1, 1))
+    return masks / masks.sum(0, keepdim=True).clamp_min(1e-8)
+
+
+def segment_masks(labels: torch.Tensor | None, *, grid: int, cfg: SegmentConfig = SegmentConfig(),
+                  label_names: Sequence[str] | None = None, size: int | None = None,
+                  ) -> tuple[torch.Tensor, tuple[str, ...], tuple[float, ...]]:
+    """Soft masks ``[K, 1, grid, grid]`` summing to 1 over K, their names and shares of the square.
+
+    ``labels`` is a label map int ``[S, S]`` (or ``[1, S, S]``): each label covering at least ``min_share``
+    is a segment (the ``max_segments`` largest), the pixels of the others join a neighbouring segment.
+    Fewer than two segments (or ``labels=None``: no segmenter) fall back to ``cfg.grid``'s cells over a
+    ``size``-pixel square (default: the label map's, else the grid)."""
+    cfg.check()
+    if labels is not None:
+        labels = labels.reshape(labels.shape[-2:]).long().cpu()
+        n = int(labels.max()) + 1
+        onehot = F.one_hot(labels, n).permute(2, 0, 1).float()  # [L, S, S]
+        shares = onehot.mean(dim=(1, 2))
+        order = [int(i) for i in shares.argsort(descending=True) if shares[i] >= cfg.min_share][: cfg.max_segments]
+        if len(order) >= 2:
+            hard = _neighbour_merge(onehot, torch.tensor(order))
+            names = tuple(label_names[i] if label_names is not None and i < len(label_names) else f"label {i}"
+                          for i in order)
+            return _finish(hard, names, grid=grid, cfg=cfg)
+        size = size or labels.shape[-1]
+    rows, cols = cfg.grid
+    side = size or grid
+    ys = (torch.arange(side) * rows // side)[:, None]
+    xs = (torch.arange(side) * cols // side)[None, :]
+    cell = (ys * cols + xs).expand(side, side)
+    hard = F.one_hot(cell, rows * cols).permute(2, 0, 1).float()
+    names = tuple(f"row {r + 1} col {c + 1}" for r in range(rows) for c in range(cols))
+    return _finish(hard, names, grid=grid, cfg=cfg)
+
+
+def _finish(hard: torch.Tensor, names: tuple[str, ...], *, grid: int,
+            cfg: SegmentConfig) -> tuple[torch.Tensor, tuple[str, ...], tuple[float, ...]]:
+    shares = tuple(round(float(s), 4) for s in hard.mean(dim=(1, 2)))
+    return _soft(hard, grid=grid, softness=cfg.softness), names, shares
+
+
+def model_segment(model: object) -> tuple[Segment | None, tuple[str, ...] | None]:
+    """A loaded model's segmenter as ``(labels of images, label names)``, or ``(None, None)`` without one."""
+    seg = getattr(model, "segmenter", None)
+    if seg is None:
+        return None, None
+    return seg.predict, tuple(seg.labels)
+
+
+def _codes_loss(generator: nn.Module, head: nn.Module, tail: nn.Module, codes: torch.Tensor, *,
+                encoder: nn.Module | None, weight: float, spread: float) -> torch.Tensor | float:
+    """In-Domain regulariser per code: each code's own render, encoded, should give the code back."""
+    if encoder is None or weight <= 0:
+        return 0.0
+    rendered = run_tail(tail, head(codes), latent=codes)  # [K, 3, S, S]
+    predicted = generator.to_inversion_latent(encoder(rendered))
+    return weight * (predicted - codes).pow(2).mean() / spread**2
+
+
+def invert_segments(
+    generator: nn.Module,
+    image: torch.Tensor,
+    *,
+    layer: str,
+    first: Inversion,
+    segment: Segment | None = None,
+    label_names: Sequence[str] | None = None,
+    encoder: nn.Module | None = None,
+    cfg: SegmentConfig = SegmentConfig(),
+    lpips_model: nn.Module | None = None,
+    callback: Callback | None = None,
+) -> SegmentInversion:
+    """Refine ``first`` (an :func:`~ganpaint_core.edit.invert.invert` of ``image`` [1, 3, S, S] in [-1, 1])
+    with one code per segment: features = Σ_k m_k · head(z_k) + residual, every z_k and the residual started
+    from ``first``'s, optimised with invert()'s losses. The best state seen is kept, so the PSNR is never
+    below ``first``'s. ``segment`` labels images (None: ``cfg.grid``'s cells)."""
+    t0 = time.monotonic()
+    cfg.check()
+    head, tail = generator.split(layer)
+    device = image.device
+    latent = first.latent.to(device)  # the tail's latent, kept: edits and adaptation take one latent
+    start = first.features.to(device)
+    labels = None
+    if segment is not None:
+        with torch.no_grad():
+            labels = segment(run_tail(tail, start, latent=latent))[0]  # [S, S]
+    masks, names, shares = segment_masks(labels, grid=start.shape[-1], cfg=cfg, label_names=label_names,
+                                         size=image.shape[-1])
+    masks = masks.to(device)  # [K, 1, h, w]
+    codes = latent.repeat(len(names), *[1] * (latent.dim() - 1)).clone().requires_grad_(True)  # [K, L] or [K, n, L]
+    residual = first.residual.to(device).clone().requires_grad_(True)  # [1, C, h, w]
+    spread = generator.latent_std()
+    with torch.no_grad():
+        scale = head(latent).pow(2).mean().item() + 1e-8
+    opt_z = torch.optim.Adam([codes], lr=cfg.latent_lr * spread)
+    opt_r = torch.optim.Adam([residual], lr=cfg.residual_lr * math.sqrt(scale))
+    total = cfg.latent_steps + cfg.joint_steps
+    best = (first.psnr, start.detach().clone(), residual.detach().clone())  # never worse than the first
+    stopped = None
+    for step in range(1, total + 2):  # the last pass only measures the final state
+        joint = step > cfg.latent_steps
+        features = (masks * head(codes)).sum(0, keepdim=True) + (residual if joint else residual.detach())
+        output = run_tail(tail, features, latent=latent)
+        now = psnr(output.detach(), image)
+        if now > best[0]:
+            best = (now, features.detach().clone(), residual.detach().clone())
+        if step > total:
+            break
+        loss = reconstruction_loss(output, image, lpips_model=lpips_model)
+        if joint:
+            loss = loss + cfg.residual_penalty * residual.pow(2).mean() / scale
+        loss = loss + _codes_loss(generator, head, tail, codes, encoder=encoder, weight=cfg.encoder_weight,
+                                  spread=spread)
+        if not math.isfinite(loss.item()):
+            stopped = f"segment inversion stopped at step {step}: the loss became non-finite; kept the best state"
+            log.warning(stopped)
+            break
+        opt_z.zero_grad(set_to_none=True)
+        opt_r.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_z.step()
+        if joint:
+            opt_r.step()
+        if callback is not None and (step % 10 == 0 or step == total):
+            callback(step, total, {"stage": "segments", "loss": loss.item(), "psnr": now, "segments": len(names)})
+    seconds = time.monotonic() - t0
+    inversion = Inversion(latent=first.latent, features=best[1].cpu(), residual=best[2].cpu(), psnr=best[0],
+                          seconds=seconds, stopped=stopped)
+    return SegmentInversion(inversion=inversion, names=names, shares=shares, masks=masks.cpu(),
+                            first_psnr=first.psnr, seconds=seconds)
+
+
+def describe(seg: SegmentInversion) -> str:
+    """One line for the setup's notes: what was found and what it gained."""
+    return (f"segment inversion: {len(seg.names)} segments ({', '.join(seg.names)}): "
+            f"{seg.first_psnr:.1f} → {seg.inversion.psnr:.1f} dB in {seg.seconds:.1f} s")
+
+
+__all__ = ["INVERT_MODES", "SegmentConfig", "SegmentError", "SegmentInversion", "describe", "invert_segments",
+           "model_segment", "segment_masks"]
