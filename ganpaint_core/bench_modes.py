@@ -138,7 +138,7 @@ def bench_brushes(engine: EditEngine, photos: list[tuple[str, Photo]], *, seed: 
 def bench_modes(model: LoadedModel, *, seed: int = 1, n: int = 4, images_dir: Path | None = None) -> dict[str, Any]:
     """Every figure of the modes suite (see the module docstring)."""
     from ganpaint_core.directions import direction_metrics
-    from ganpaint_core.edit.segments import segment_metrics
+    from ganpaint_core.bench_segments import segment_metrics
 
     engine = EditEngine(model, setup_store=None)
     photos = bench_photos(model, images_dir=images_dir, n=n, seed=seed)
@@ -151,8 +151,9 @@ def bench_modes(model: LoadedModel, *, seed: int = 1, n: int = 4, images_dir: Pa
     directions = engine.directions()
     result["directions_find_s"] = time.monotonic() - t0
     result |= direction_metrics(model, directions, seed=seed)
-    real = [photo for name, photo in photos if not name.startswith("render-")] or [p for _, p in photos]
-    result |= segment_metrics(engine, real)
+    real = [(name, photo) for name, photo in photos if not name.startswith("render-")] or photos
+    segments = segment_metrics(engine, [p for _, p in real], names=[n for n, _ in real])
+    result |= {("segments_per_photo" if k == "per_photo" else k): v for k, v in segments.items()}
     return result
 
 

@@ -73,7 +73,7 @@ def test_brush_from_images_keeps_colours_and_thin_lines(state):
     inside = spec.color_mask > 0.99
     assert inside.sum() > 50 and np.allclose(spec.color[inside], (200, 30, 30), atol=1)
     row = spec.sketch.max(1)
-    assert row.max() == 1 and (spec.sketch > 0.5).sum(0).max() <= 2  # kept, one or two model pixels thick
+    assert row.max() > 0.9 and (spec.sketch > 0.5).sum(0).max() <= 2  # kept, one or two model pixels thick
     spec.check(resolution=S)
 
 
