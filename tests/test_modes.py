@@ -157,3 +157,28 @@ def test_cli_brush_and_direction_flags(tmp_path, directions, capsys):
         err = capsys.readouterr().err.strip()
         assert message in err or __import__("re").search(message, err), err
         assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_brush_and_direction_on_a_stylegan2(one_thread):
+    """W+ latents: the brush's diverse starts move every row, a direction shifts w; the photo stays exact
+    beyond the changed region."""
+    from ganpaint_core.directions import find_directions
+    from ganpaint_core.edit.adapt import AdaptConfig
+    from ganpaint_core.edit.engine import EditEngine
+    from ganpaint_core.edit.invert import InversionConfig
+    from ganpaint_core.loading import load_model
+    from ganpaint_core.segmenters import segmenter_for
+    from tests.helpers import tiny_stylegan2_model
+
+    model = tiny_stylegan2_model()
+    engine = EditEngine(model, inversion=InversionConfig(latent_steps=4, joint_steps=4), adaptation=AdaptConfig(steps=4),
+                        use_lpips=False, setup_store=None)
+    engine.use_directions(find_directions(model, samples=64, components=1,
+                                          segmenter=segmenter_for(load_model("synth-church"))))
+    state = engine.prepare(load_photo(scene_png(9_000_703, (200, 200)), size=64))
+    assert state.latent.dim() == 3  # W+
+    name = engine.directions().names()[0]
+    for spec in (blue_brush(candidates=3), DirectionSpec(name=name, amount=3.0, mask=box_mask(S, S, 0.5, 0.9, 0.5, 0.9))):
+        out = edit_photo(engine, state, [spec])
+        beyond = paste_alpha(state.photo, out.result.region) == 0
+        assert out.result.changed.any() and np.array_equal(out.result.final[beyond], state.photo.original[beyond])

@@ -363,6 +363,11 @@ class EditEngine:
                 self._directions = load_directions(self.model, callback=callback)
             return self._directions
 
+    def use_directions(self, directions: Directions) -> None:
+        """Edit with ``directions`` (found elsewhere: another segmenter, other settings) instead of loading them."""
+        with self._directions_lock:
+            self._directions = directions
+
     def release_mask(self, strokes: Sequence[EditStroke | FeatureEdit], *, grid: int) -> torch.Tensor:
         """[1, 1, S, S]: the strokes' edit-grid alpha (what the edit layer actually changes), upsampled. A
         whole-photo edit releases nothing: its change is mild and everywhere, and the photo's adaptation
