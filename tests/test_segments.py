@@ -70,6 +70,45 @@ def test_segment_inversion_never_returns_a_lower_psnr_than_the_first():
     assert wild.inversion.psnr >= first.psnr
 
 
+def test_optimised_masks_still_sum_to_one_move_and_never_cost_psnr():
+    model = tiny_loaded_model()
+    G, layer = model.generator, model.manifest.edit_layer
+    image = torch.rand(1, 3, 64, 64) * 2 - 1
+    first = invert(G, image, layer=layer, cfg=InversionConfig(latent_steps=4, joint_steps=4, candidates=2))
+    fixed = invert_segments(G, image, layer=layer, first=first, cfg=QUICK)
+    moved = invert_segments(G, image, layer=layer, first=first, cfg=dataclasses.replace(
+        QUICK, mask_lr=0.2, mask_smoothness=0.1, mask_entropy=0.01, encoder_every=3))
+    assert moved.masks.shape == fixed.masks.shape and moved.masks.min() >= 0
+    assert torch.allclose(moved.masks.sum(0), torch.ones_like(moved.masks[0]), atol=1e-5)
+    assert (moved.masks - fixed.masks).abs().max() > 1e-3  # the masks were optimised, not kept as cut
+    assert moved.inversion.psnr >= first.psnr and moved.codes.shape == (4, *first.latent.shape[1:])
+    with pytest.raises(SegmentError, match="encoder_every"):
+        SegmentConfig(encoder_every=0).check()
+    with pytest.raises(SegmentError, match="mask_lr"):
+        SegmentConfig(mask_lr=-1).check()
+
+
+def test_the_codes_only_render_and_the_residual_share_measure_what_they_name():
+    from ganpaint_core.bench_segments import codes_only_psnr, residual_share
+
+    model = tiny_loaded_model()
+    G, layer = model.generator, model.manifest.edit_layer
+    z = G.sample_latents(1, seed=3)
+    with torch.no_grad():
+        image = G(z)
+    head, _ = G.split(layer)
+    # A render of the generator is reached by its own code with no residual: a very high PSNR, and share 0.
+    assert codes_only_psnr(G, image, layer=layer, masks=torch.ones(1, 1, 1, 1), codes=z, latent=z) > 60
+    other = G.sample_latents(1, seed=4)
+    assert codes_only_psnr(G, image, layer=layer, masks=torch.ones(1, 1, 1, 1), codes=other, latent=z) < 40
+    features = head(z).detach()
+    from ganpaint_core.edit.invert import Inversion
+
+    none = Inversion(latent=z, features=features, residual=torch.zeros_like(features), psnr=0.0, seconds=0.0)
+    half = dataclasses.replace(none, residual=features / 2)
+    assert residual_share(none) == 0 and abs(residual_share(half) - 0.5) < 1e-4
+
+
 @pytest.fixture(scope="module")
 def engine() -> EditEngine:
     base = make_engine()  # the app's model: it has a segmenter and an encoder
