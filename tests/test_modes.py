@@ -182,3 +182,20 @@ def test_brush_and_direction_on_a_stylegan2(one_thread):
         out = edit_photo(engine, state, [spec])
         beyond = paste_alpha(state.photo, out.result.region) == 0
         assert out.result.changed.any() and np.array_equal(out.result.final[beyond], state.photo.original[beyond])
+
+
+@pytest.mark.slow
+def test_bench_modes_writes_every_key(tmp_path, directions, one_thread):
+    """``bench --suite modes`` on one held-out render (the directions held for the model are used)."""
+    out = tmp_path / "modes.json"
+    assert cli.main(["bench", "--suite", "modes", "--model", "synth-church", "--n", "1", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    for key in ("brush_color_error_before", "brush_color_error_after", "brush_edge_error_before",
+                "brush_edge_error_after", "brush_first_candidate_s", "brush_all_candidates_s", "brush_candidate_spread",
+                "brush_outside_exact", "directions_spearman", "directions_max_side_effect",
+                "pca_explained_variance_top10", "psnr_single_code", "psnr_segments", "segments_s"):
+        assert key in r, key
+    assert r["brush_outside_exact"] is True
+    assert r["brush_color_error_after"] < r["brush_color_error_before"]
+    assert set(r["directions_spearman"]) <= set(directions.names())
+    assert r["psnr_segments"] >= r["psnr_single_code"]
