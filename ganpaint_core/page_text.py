@@ -10,7 +10,8 @@ from ganpaint_core.jobs import JobUpdate
 HOW_TO = ("**1** Upload a photo or pick an example. **2** Paint on it, choose a concept and *add* or *remove*: the "
           "preview follows. **Add stroke** keeps it and clears the canvas for the next one. **3** *Render full "
           "resolution* for the PNG and its JSON record.")
-STAGE_NAMES = {"invert": "Inverting the photo into the GAN", "adapt": "Adapting the generator to the photo"}
+STAGE_NAMES = {"invert": "Inverting the photo into the GAN", "adapt": "Adapting the generator to the photo",
+               "directions": "Finding the model's latent directions (once per model, then cached)"}
 DISSECT_STAGES = ("concept", "sample", "iou", "causal", "ace-add", "ace-remove")  # dissect_run's stages
 
 
