@@ -24,7 +24,8 @@ from ganpaint_core.device import DEVICE_CHOICES, pick_device
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.jobs import JobUpdate
-from ganpaint_core.page import STYLE_KINDS, EditPage, PageUpdate, PaintSettings, canvas_of
+from ganpaint_core.page import (BRUSH_MODES, DIRECTION_WHERE, STYLE_KINDS, DirectionSettings, EditPage, PageUpdate,
+                                PaintSettings, canvas_of)
 from ganpaint_core.page_text import HOW_TO, describe_progress, problem, progress_line
 from ganpaint_core.session import EditSession
 
@@ -38,6 +39,12 @@ MAX_UPLOAD = "50mb"
 EDITOR_LABEL = "2 · Paint where to edit"
 EDITOR_EMPTY_LABEL = "2 · Paint where to edit (upload a photo on the left first)"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "docs" / "examples"
+# The editor's brush per mode: see-through pink marks where a concept changes; opaque colours (a palette and the
+# editor's picker) are colours to match; thin dark lines are edges to draw.
+BRUSHES = {"concept": dict(colors=[("#ff3da5", 0.55)], color_mode="fixed", default_size=18),
+           "colour": dict(colors=["#3a6fd8", "#4c9a3c", "#f2f2ee", "#2a2a2a", "#a8643c", "#e6c24a"],
+                          color_mode="defaults", default_size=14),
+           "sketch": dict(colors=["#161616"], color_mode="fixed", default_size=3)}
 INTRO = """# GANPaint
 Paint where a concept should **appear** or **disappear**, and a GAN redraws that part of your photo. The photo is
 inverted into the GAN and the generator adapted to it once (15–30 s on a 2-core CPU; a photo set up before is
@@ -76,14 +83,17 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
         with gr.Column(scale=2, min_width=360):  # 2 · painting
             ui.editor = gr.ImageEditor(
                 label=EDITOR_EMPTY_LABEL, type="numpy", image_mode="RGBA", sources=[], transforms=[],
-                layers=False, canvas_size=(512, 512), brush=gr.Brush(colors=[("#ff3da5", 0.55)], color_mode="fixed",
-                                                                     default_size=18),
+                layers=False, canvas_size=(512, 512), brush=gr.Brush(**BRUSHES["concept"]),
                 eraser=gr.Eraser(default_size=18), buttons=[], elem_id="editor", height=440)
-            with gr.Row():
-                ui.concept = gr.Dropdown(concepts, value=concepts[0], label="Concept", elem_id="concept")
-                ui.action = gr.Radio(["add", "remove"], value="add", label="Action", elem_id="action")
-            ui.strength = gr.Slider(0, 1, value=0.75, step=0.05, label="Strength",
-                                    info="0: nothing · 0.5: half the concept's units fully · 1: all of them")
+            ui.mode = gr.Radio(list(BRUSH_MODES), value="Concept", label="Brush", elem_id="brush-mode",
+                               info="concept: where a concept changes · colour: colours to match · sketch: edges")
+            with gr.Group() as ui.concept_panel:
+                with gr.Row():
+                    ui.concept = gr.Dropdown(concepts, value=concepts[0], label="Concept", elem_id="concept")
+                    ui.action = gr.Radio(["add", "remove"], value="add", label="Action", elem_id="action")
+                ui.strength = gr.Slider(0, 1, value=0.75, step=0.05, label="Strength",
+                                        info="0: nothing · 0.5: half the concept's units fully · 1: all of them")
+            _brush_layout(ui)
             with gr.Row():
                 ui.add = gr.Button("Add stroke", variant="secondary", elem_id="add-stroke")
                 ui.clear = gr.Button("Clear canvas", variant="secondary")
@@ -95,6 +105,7 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
                 ui.reference = gr.Image(label="My reference", type="filepath", height=160, elem_id="reference",
                                         sources=["upload", "clipboard"])
                 ui.style_strength = gr.Slider(0, 1, value=0.75, step=0.05, label="Style strength")
+            _directions_layout(ui)
         with gr.Column(scale=2, min_width=360):  # 3 · preview and strokes
             ui.preview = gr.Image(label="3 · Live preview (what the render will look like)", interactive=False,
                                   buttons=[], elem_id="preview", height=440)
@@ -122,12 +133,37 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
     return ui
 
 
+def _brush_layout(ui: SimpleNamespace) -> None:
+    """A colour / sketch brush's candidates (finals, best first) and the morph from the photo to the picked one."""
+    ui.brush_pick = gr.State(0)
+    with gr.Group(visible=False) as ui.brush_panel:
+        with gr.Row(equal_height=True):
+            ui.morph = gr.Slider(0, 1, value=1, step=0.05, label="Morph: your photo (0) → the candidate (1)",
+                                 elem_id="morph", scale=3)
+            ui.find = gr.Button("Find candidates", variant="primary", elem_id="find-candidates", scale=1)
+        ui.candidates = gr.Gallery(None, columns=4, height=170, allow_preview=False, elem_id="candidates",
+                                   label="Candidates, best first (click one)")
+
+
+def _directions_layout(ui: SimpleNamespace) -> None:
+    """The model's latent directions: one, an amount, the whole photo or under the paint."""
+    with gr.Accordion("Latent directions (the whole photo, or under the paint)", open=False, elem_id="directions"):
+        with gr.Row(equal_height=True):
+            ui.direction = gr.Dropdown([], label="Direction", elem_id="direction", scale=3)
+            ui.find_dirs = gr.Button("Find directions", elem_id="find-directions", scale=1)
+        ui.amount = gr.Slider(-3, 3, value=1.5, step=0.1, label="Amount (standard deviations)", elem_id="amount")
+        with gr.Row(equal_height=True):
+            ui.where = gr.Radio(list(DIRECTION_WHERE), value="Whole photo", label="Where", elem_id="direction-where")
+            ui.add_dir = gr.Button("Add direction", elem_id="add-direction")
+
+
 def _binder(ui: SimpleNamespace):
     """``show(update)``: a PageUpdate's changed fields as gradio outputs."""
     plain = {"session": ui.session, "status": ui.status, "preview": ui.preview, "paint_info": ui.paint_info,
              "slider": ui.slider, "gallery": ui.gallery, "style_seed": ui.style_seed, "style_kind": ui.style_kind,
              "model": ui.model, "share": ui.share, "compare": ui.compare, "units": ui.units,
-             "segmentation": ui.segmentation, "outline": ui.outline}
+             "segmentation": ui.segmentation, "outline": ui.outline, "candidates": ui.candidates,
+             "brush_pick": ui.brush_pick}
 
     def show(update: PageUpdate) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -148,8 +184,9 @@ def _binder(ui: SimpleNamespace):
                 out[ui.dissect] = gr.update(visible=value is not None, value=f"Dissect {value} (once; cached)"
                                             if value else "Dissect")
                 out[ui.dissect_target] = value
-            elif name == "concepts":
-                out[ui.concept] = gr.update(choices=list(value.options), value=value.value)
+            elif name in ("concepts", "directions"):
+                out[ui.concept if name == "concepts" else ui.direction] = gr.update(choices=list(value.options),
+                                                                                    value=value.value)
             else:
                 out[plain[name]] = value
         return out
@@ -169,30 +206,52 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
         show = _binder(ui)
         _wire_jobs(page, ui, show)
         _wire_strokes(demo, page, ui, show)
+        _wire_modes(page, ui, show)
         _wire_tools(demo, page, ui, show)
-        gr.api(_edit_endpoint(page), api_name="edit", concurrency_id="setup")
+        for name, endpoint in _endpoints(page).items():
+            gr.api(endpoint, api_name=name, concurrency_id="setup")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo
 
 
-def _edit_endpoint(page: EditPage):
-    # A generator, not a plain function: gradio closes a generator when its client cancels or disconnects,
-    # which stops the job (page.edit_steps); a plain function's thread would run its setup to the end.
+def _files(items: Iterator[Any]) -> Iterator[Any]:
+    """An endpoint's job: None while it runs, then its PNG (or list of PNGs); a refusal as a message, not a
+    traceback in the server log. Endpoints are generators: gradio closes one when its client cancels or goes
+    away, which stops the job (``page.edit_steps``); a plain function's thread would run its setup to the end."""
+    png = lambda p: FileData(path=str(p), orig_name=p.name, mime_type="image/png")  # noqa: E731
+    try:
+        for item in items:
+            # a list as plain dicts: gradio moves files it finds in dicts (and in a bare FileData) into its cache
+            yield [png(p).model_dump() for p in item] if isinstance(item, list) else png(item) if isinstance(
+                item, Path) else None
+    except GanpaintError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+
+
+def _endpoints(page: EditPage) -> dict[str, Any]:
+    """The stateless endpoints for scripts (docs/api.md), by name."""
+    path = lambda payload: (_path_of(payload) or (None,))[0]  # noqa: E731
+
     def edit(image: FileData, mask: FileData, concept: str, action: str = "add", strength: float = 0.75,
              style: FileData | None = None, style_strength: float = 0.75,
              style_seed: int | None = None) -> FileData:  # type: ignore[misc]  # yields progress (None) first
         """Edit one photo start to finish: returns the edited photo at the input's size (PNG). ``style``: a
         reference image whose look an "add" copies; ``style_seed``: a generated sample's look instead."""
-        img, msk, ref = _path_of(image), _path_of(mask), _path_of(style)
-        try:
-            for item in page.edit_steps(img and img[0], msk and msk[0], concept=concept, action=action,
-                                        strength=strength, style=ref and ref[0], style_strength=style_strength,
-                                        style_seed=style_seed):
-                yield FileData(path=str(item), orig_name=item.name, mime_type="image/png") if isinstance(
-                    item, Path) else None
-        except GanpaintError as exc:  # the user's mistake: a message, not a traceback in the server log
-            raise gr.Error(str(exc), print_exception=False) from None
-    return edit
+        yield from _files(page.edit_steps(path(image), path(mask), concept=concept, action=action, strength=strength,
+                                          style=path(style), style_strength=style_strength, style_seed=style_seed))
+
+    def edit_recipe(image: FileData, recipe_json: str) -> FileData:  # type: ignore[misc]
+        """Edit one photo with a recipe (JSON text as the CLI takes it: concept strokes, colour / sketch brushes,
+        directions; masks and paint embedded as base64 PNGs, no file paths): the edited photo (PNG)."""
+        yield from _files(page.edit_recipe_steps(path(image), recipe_json))
+
+    def brush_candidates(image: FileData, color_strokes: FileData | None = None, sketch: FileData | None = None,
+                         candidates: int = 4, seed: int = 0) -> list[FileData]:  # type: ignore[misc]
+        """A colour / sketch brush's candidates on one photo, each as the edited photo (PNG), best first. Colour
+        strokes: an image over the photo, opaque (or not black) where painted; sketch: lines likewise."""
+        yield from _files(page.brush_candidate_steps(path(image), path(color_strokes), path(sketch),
+                                                     candidates=candidates, seed=seed))
+    return {"edit": edit, "edit_recipe": edit_recipe, "brush_candidates": brush_candidates}
 
 
 def _streamer(ui: SimpleNamespace, show):
@@ -254,9 +313,9 @@ def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
 def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> None:
     """Painting previews live; Add stroke and Render keep the stroke; the stroke list re-previews."""
     def stroke_action(method, *, reset_later: bool = False):
-        def handler(layers_value, concept, action, strength, kind, style_strength, seed, session):
+        def handler(layers_value, concept, action, strength, kind, style_strength, seed, mode, morph, pick, session):
             settings = PaintSettings(concept=concept, action=action, strength=strength, style_kind=kind,
-                                     style_strength=style_strength, style_seed=seed)
+                                     style_strength=style_strength, style_seed=seed, mode=mode, morph=morph, pick=pick)
             out = show(method(session, (layers_value or {}).get("layers") or [], settings))
             if reset_later and ui.editor in out:  # an event that reads the editor must not also write it (it can
                 # stay "processing"): a second step does. Its value only: with a label in the same update the editor
@@ -271,12 +330,13 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
     def on_gallery_select(concept, session, evt: gr.SelectData):
         return show(page.gallery_picked(session, concept, evt.index))
 
-    paint_in = [ui.editor, ui.concept, ui.action, ui.strength, ui.style_kind, ui.style_strength, ui.style_seed,
-                ui.session]
+    paint_in = ui.paint_in = [ui.editor, ui.concept, ui.action, ui.strength, ui.style_kind, ui.style_strength,
+                              ui.style_seed, ui.mode, ui.morph, ui.brush_pick, ui.session]
+    ui.stroke_action = stroke_action
     # One listener for every trigger, "always_last": at most one preview running and one waiting per tab, so
     # previews never arrive out of order. The editor triggers on `input` (the user's paint), not `change`.
     gr.on([ui.editor.input, ui.concept.change, ui.action.change, ui.strength.release, ui.style_kind.change,
-           ui.style_strength.release], stroke_action(page.paint), paint_in,
+           ui.style_strength.release, ui.mode.change, ui.morph.release], stroke_action(page.paint), paint_in,
           [ui.preview, ui.session, ui.paint_info, ui.status], trigger_mode="always_last", show_progress="hidden",
           show_progress_on=[ui.session],  # gr.on shows its timer despite "hidden"; on a State it shows nowhere
           api_name="preview", api_visibility="undocumented", concurrency_id="edit", concurrency_limit=4)
@@ -288,12 +348,12 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
     reset = dict(fn=lambda pending: gr.skip() if pending is None else pending["value"], inputs=ui.canvas_reset,
                  outputs=ui.editor, api_visibility="private", show_progress="hidden")
     ui.add.click(stroke_action(page.add, reset_later=True), paint_in,
-                 [ui.session, ui.canvas_reset, ui.preview, ui.status, *ui.stroke_views, ui.paint_info],
-                 api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit",
+                 [ui.session, ui.canvas_reset, ui.preview, ui.status, *ui.stroke_views, ui.paint_info, ui.candidates,
+                  ui.brush_pick], api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit",
                  show_progress="hidden").then(**reset)  # one tail pass: no queue timers flashing over the lines
     ui.render.click(stroke_action(page.render, reset_later=True), paint_in,
                     [ui.session, ui.canvas_reset, ui.preview, ui.slider, ui.status, ui.png, ui.record,
-                     *ui.stroke_views, ui.paint_info, ui.outline],
+                     *ui.stroke_views, ui.paint_info, ui.outline, ui.candidates, ui.brush_pick],
                     api_name="render", api_visibility="undocumented", concurrency_id="edit",
                     show_progress_on=[ui.slider]).then(**reset)  # the wait shows where the result will be
     ui.outline.input(lambda on, s: show(page.outline(s, on)) or {ui.slider: gr.skip()}, [ui.outline, ui.session],
@@ -306,6 +366,50 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
                     api_visibility="private")
     ui.undo.click(lambda s: show(page.undo(s)), [ui.session], list_out, api_name="undo", api_visibility="undocumented")
     ui.clear_all.click(lambda s: show(page.clear_all(s)), [ui.session], list_out, api_visibility="private")
+
+
+def _wire_modes(page: EditPage, ui: SimpleNamespace, show) -> None:
+    """The brush mode switches the editor's brush and panels; candidates are found and picked; directions are
+    found (a job, with progress), previewed and added."""
+    def on_mode(mode):
+        kind = BRUSH_MODES.get(mode, "concept")
+        return {ui.editor: gr.update(brush=gr.Brush(**BRUSHES[kind])), ui.concept_panel: gr.update(
+            visible=kind == "concept"), ui.brush_panel: gr.update(visible=kind != "concept")}
+
+    def on_pick(*values, evt: gr.SelectData):
+        layers_value, *fields, session = values
+        settings = PaintSettings(*fields[:6], mode=fields[6], morph=fields[7])
+        return show(page.pick_candidate(session, (layers_value or {}).get("layers") or [], settings, evt.index))
+
+    def direction_action(method, reset_later: bool = False):
+        def handler(layers_value, name, amount, where, session):
+            out = show(method(session, (layers_value or {}).get("layers") or [], DirectionSettings(name, amount, where)))
+            if reset_later:
+                out[ui.canvas_reset] = {"value": out.pop(ui.editor)["value"]} if ui.editor in out else None
+            return out or {ui.session: gr.skip()}
+        return handler
+
+    def on_find_dirs(session, progress=gr.Progress()):
+        yield from _streamer(ui, show)(page.find_directions(session), progress)
+
+    quiet = dict(api_visibility="private", concurrency_id="edit", show_progress="hidden")
+    ui.mode.change(on_mode, ui.mode, [ui.editor, ui.concept_panel, ui.brush_panel], queue=False,
+                   api_visibility="private")
+    picked = [ui.brush_pick, ui.preview, ui.paint_info, ui.status, ui.session]
+    ui.find.click(ui.stroke_action(page.find_candidates), ui.paint_in, [ui.candidates, *picked],
+                  api_visibility="private", concurrency_id="edit", show_progress_on=[ui.candidates])
+    ui.candidates.select(on_pick, ui.paint_in[:-2] + [ui.session], picked, **quiet)
+    dir_in = [ui.editor, ui.direction, ui.amount, ui.where, ui.session]
+    finding = ui.find_dirs.click(on_find_dirs, [ui.session], [ui.direction, ui.status], api_visibility="private",
+                                 concurrency_id="setup", show_progress_on=[ui.direction])
+    ui.cancel.click(None, cancels=[finding], queue=False, api_visibility="private")
+    gr.on([ui.direction.input, ui.amount.release, ui.where.input], direction_action(page.direction_preview), dir_in,
+          [ui.preview, ui.paint_info, ui.status, ui.session], trigger_mode="always_last",
+          show_progress_on=[ui.session], **quiet)
+    ui.add_dir.click(direction_action(page.add_direction, reset_later=True), dir_in,
+                     [ui.session, ui.canvas_reset, ui.preview, ui.status, *ui.stroke_views, ui.paint_info],
+                     **quiet).then(lambda pending: gr.skip() if pending is None else pending["value"], ui.canvas_reset,
+                                   ui.editor, api_visibility="private", show_progress="hidden")
 
 
 def _tools_layout(ui: SimpleNamespace) -> None:

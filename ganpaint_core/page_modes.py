@@ -14,10 +14,13 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -25,14 +28,17 @@ from ganpaint_core.canvas import mask_from_layers
 from ganpaint_core.directions import Directions
 from ganpaint_core.edit.brush import BrushCandidate, BrushSpec, brush_from_images
 from ganpaint_core.edit.direction_edit import DirectionSpec
-from ganpaint_core.edit.recipe_modes import brush_json, recipe_brush
+from ganpaint_core.edit.pipeline import EditOutcome, edit_files, edit_photo
+from ganpaint_core.edit.recipe_modes import RecipeBrush, brush_json, recipe_brush
+from ganpaint_core.edit.record import parse_recipe
+from ganpaint_core.edit.spec import EditOptions
 from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.jobs import JobUpdate
 from ganpaint_core.page_text import problem
 from ganpaint_core.page_values import Choices, DirectionSettings, PageUpdate, PaintSettings, reports_problems
-from ganpaint_core.photo import mask_to_square
-from ganpaint_core.session import EditSession, add_stroke, check_stroke, render
+from ganpaint_core.photo import load_photo, mask_to_square
+from ganpaint_core.session import EditSession, add_stroke, check_stroke, file_stem, render
 
 OUTSIDE = ("the paint is outside the bright square the model sees; paint inside it, or load the photo with fit "
            "'pad' to edit all of it")
@@ -226,3 +232,50 @@ class ModeActions:
         return PageUpdate(session=session, preview=self._preview(session, outcome), strokes=stroke_list(session),
                           paint_info=f"{n} stroke(s) kept", **fields,
                           status=f"Stroke {n} added: {spec.describe()}. Add more, or render full resolution.")
+
+    # -- the stateless endpoints -----------------------------------------------------------------------
+    def edit_recipe_steps(self, image: str | None, recipe_json: str) -> Iterator[JobUpdate | Path]:
+        """A recipe (JSON text, as the CLI takes it, with its masks and paint inside: no file paths) on one
+        photo, start to finish on the default model, as a job: its progress, then the PNG's path."""
+        from ganpaint_core.page import EDIT_ORPHAN_S, EDIT_POLL_S
+
+        if image is None:
+            raise GanpaintError("give an image to edit")
+        try:
+            data = json.loads(recipe_json)
+        except (TypeError, ValueError) as exc:
+            raise GanpaintError(f"the recipe is not JSON text ({exc})") from None
+        strokes = parse_recipe(data, base=None, name="recipe")
+        raw = data.get("options") if isinstance(data.get("options"), dict) else {}
+        options = EditOptions(fit=raw.get("fit", "crop"), adapt=raw.get("adapt", True), refit=raw.get("refit", False))
+        options.check()
+        name = file_stem(Path(image).name)
+        engine = self.catalog.engine(self.default_model)
+        outcome = yield from self._run(lambda cb: self.gpu.setup(edit_files, engine, image, strokes, options=options,
+                                                                 name=name, callback=cb),
+                                       orphan_s=EDIT_ORPHAN_S, poll_s=EDIT_POLL_S)
+        yield self.save_render(name, outcome)[0]
+
+    def brush_candidate_steps(self, image: str | None, color: str | None, sketch: str | None, *, candidates: int = 4,
+                              seed: int = 0) -> Iterator[JobUpdate | list[Path]]:
+        """A colour / sketch brush's candidates on one photo (images over the photo at any scale: colours
+        opaque, or bright on black, where painted; lines likewise), each as the final PNG, best first."""
+        from ganpaint_core.page import EDIT_ORPHAN_S, EDIT_POLL_S
+
+        if image is None or (color is None and sketch is None):
+            raise GanpaintError("give the photo and colour strokes or a sketch (or both), as images over the photo")
+        engine = self.catalog.engine(self.default_model)
+        photo = load_photo(image, size=engine.resolution)
+        brush = RecipeBrush(color=color and Path(color), sketch=sketch and Path(sketch), candidates=candidates,
+                            seed=seed, where="the brush")
+        spec = brush.to_spec(photo, engine, {})[0]
+        spec.check(resolution=engine.resolution)  # before the setup
+        name = file_stem(Path(image).name)
+
+        def work(cb: Any) -> list[EditOutcome]:
+            state = engine.prepare(photo, adapt=True, callback=cb)
+            found = engine.brush_candidates(state, spec)
+            return [edit_photo(engine, state, [dataclasses.replace(spec, pick=i)], name=name) for i in range(len(found))]
+
+        outcomes = yield from self._run(lambda cb: self.gpu.setup(work, cb), orphan_s=EDIT_ORPHAN_S, poll_s=EDIT_POLL_S)
+        yield [self.save_render(f"{name}-candidate-{i + 1}", o)[0] for i, o in enumerate(outcomes)]
