@@ -39,6 +39,7 @@ MAX_UPLOAD = "50mb"
 EDITOR_LABEL = "2 · Paint where to edit"
 EDITOR_EMPTY_LABEL = "2 · Paint where to edit (upload a photo on the left first)"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "docs" / "examples"
+NO_BRUSH = ("Concept", 1.0, 0)  # (brush mode, morph, candidate picked)
 # The editor's brush per mode: see-through pink marks where a concept changes; opaque colours (a palette and the
 # editor's picker) are colours to match; thin dark lines are edges to draw.
 BRUSHES = {"concept": dict(colors=[("#ff3da5", 0.55)], color_mode="fixed", default_size=18),
@@ -135,14 +136,14 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
 
 def _brush_layout(ui: SimpleNamespace) -> None:
     """A colour / sketch brush's candidates (finals, best first) and the morph from the photo to the picked one."""
-    ui.brush_pick = gr.State(0)
+    ui.brush = gr.State(NO_BRUSH)  # (mode, morph, pick) in one State: the stroke endpoints keep their parameters
     with gr.Group(visible=False) as ui.brush_panel:
         with gr.Row(equal_height=True):
             ui.morph = gr.Slider(0, 1, value=1, step=0.05, label="Morph: your photo (0) → the candidate (1)",
                                  elem_id="morph", scale=3)
             ui.find = gr.Button("Find candidates", variant="primary", elem_id="find-candidates", scale=1)
-        ui.candidates = gr.Gallery(None, columns=4, height=170, allow_preview=False, elem_id="candidates",
-                                   label="Candidates, best first (click one)")
+        ui.candidates = gr.Gallery(None, columns=4, height=130, allow_preview=False, elem_id="candidates",
+                                   label="Candidates, best first (off: mean colour error; click one)")
 
 
 def _directions_layout(ui: SimpleNamespace) -> None:
@@ -162,13 +163,14 @@ def _binder(ui: SimpleNamespace):
     plain = {"session": ui.session, "status": ui.status, "preview": ui.preview, "paint_info": ui.paint_info,
              "slider": ui.slider, "gallery": ui.gallery, "style_seed": ui.style_seed, "style_kind": ui.style_kind,
              "model": ui.model, "share": ui.share, "compare": ui.compare, "units": ui.units,
-             "segmentation": ui.segmentation, "outline": ui.outline, "candidates": ui.candidates,
-             "brush_pick": ui.brush_pick}
+             "segmentation": ui.segmentation, "outline": ui.outline, "candidates": ui.candidates}
 
-    def show(update: PageUpdate) -> dict[Any, Any]:
+    def show(update: PageUpdate, brush: tuple | None = None) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for name, value in update.changed().items():
-            if name == "canvas":
+            if name == "brush_pick":  # into the (mode, morph, pick) State the handler read
+                out[ui.brush] = (*(brush or NO_BRUSH)[:2], value)
+            elif name == "canvas":
                 layers = [] if value.paint is None else [value.paint]
                 out[ui.editor] = gr.update(value=None, label=EDITOR_EMPTY_LABEL) if value.background is None else \
                     gr.update(value={"background": value.background, "layers": layers, "composite": None},
@@ -306,17 +308,17 @@ def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
         ui.reference.change(on_reference, [ui.reference, ui.session], [ui.session, ui.style_kind, ui.status],
                             preprocess=False, api_visibility="private", concurrency_id="setup"),
     ]
-    ui.cancel.click(lambda: problem("Cancelled. Whatever was loaded before stays loaded."), None, ui.status,
-                    cancels=long_jobs, queue=False, api_visibility="private")
+    ui.long_jobs = long_jobs  # the Cancel button stops them all (wired once the directions' job is there too)
 
 
 def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> None:
     """Painting previews live; Add stroke and Render keep the stroke; the stroke list re-previews."""
     def stroke_action(method, *, reset_later: bool = False):
-        def handler(layers_value, concept, action, strength, kind, style_strength, seed, mode, morph, pick, session):
+        def handler(layers_value, concept, action, strength, kind, style_strength, seed, brush, session):
+            mode, morph, pick = brush or NO_BRUSH
             settings = PaintSettings(concept=concept, action=action, strength=strength, style_kind=kind,
                                      style_strength=style_strength, style_seed=seed, mode=mode, morph=morph, pick=pick)
-            out = show(method(session, (layers_value or {}).get("layers") or [], settings))
+            out = show(method(session, (layers_value or {}).get("layers") or [], settings), brush)
             if reset_later and ui.editor in out:  # an event that reads the editor must not also write it (it can
                 # stay "processing"): a second step does. Its value only: with a label in the same update the editor
                 # kept the old paint (the label is the photo's already).
@@ -331,12 +333,12 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
         return show(page.gallery_picked(session, concept, evt.index))
 
     paint_in = ui.paint_in = [ui.editor, ui.concept, ui.action, ui.strength, ui.style_kind, ui.style_strength,
-                              ui.style_seed, ui.mode, ui.morph, ui.brush_pick, ui.session]
+                              ui.style_seed, ui.brush, ui.session]
     ui.stroke_action = stroke_action
     # One listener for every trigger, "always_last": at most one preview running and one waiting per tab, so
     # previews never arrive out of order. The editor triggers on `input` (the user's paint), not `change`.
     gr.on([ui.editor.input, ui.concept.change, ui.action.change, ui.strength.release, ui.style_kind.change,
-           ui.style_strength.release, ui.mode.change, ui.morph.release], stroke_action(page.paint), paint_in,
+           ui.style_strength.release], stroke_action(page.paint), paint_in,
           [ui.preview, ui.session, ui.paint_info, ui.status], trigger_mode="always_last", show_progress="hidden",
           show_progress_on=[ui.session],  # gr.on shows its timer despite "hidden"; on a State it shows nowhere
           api_name="preview", api_visibility="undocumented", concurrency_id="edit", concurrency_limit=4)
@@ -349,11 +351,11 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
                  outputs=ui.editor, api_visibility="private", show_progress="hidden")
     ui.add.click(stroke_action(page.add, reset_later=True), paint_in,
                  [ui.session, ui.canvas_reset, ui.preview, ui.status, *ui.stroke_views, ui.paint_info, ui.candidates,
-                  ui.brush_pick], api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit",
+                  ui.brush], api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit",
                  show_progress="hidden").then(**reset)  # one tail pass: no queue timers flashing over the lines
     ui.render.click(stroke_action(page.render, reset_later=True), paint_in,
                     [ui.session, ui.canvas_reset, ui.preview, ui.slider, ui.status, ui.png, ui.record,
-                     *ui.stroke_views, ui.paint_info, ui.outline, ui.candidates, ui.brush_pick],
+                     *ui.stroke_views, ui.paint_info, ui.outline, ui.candidates, ui.brush],
                     api_name="render", api_visibility="undocumented", concurrency_id="edit",
                     show_progress_on=[ui.slider]).then(**reset)  # the wait shows where the result will be
     ui.outline.input(lambda on, s: show(page.outline(s, on)) or {ui.slider: gr.skip()}, [ui.outline, ui.session],
@@ -376,10 +378,17 @@ def _wire_modes(page: EditPage, ui: SimpleNamespace, show) -> None:
         return {ui.editor: gr.update(brush=gr.Brush(**BRUSHES[kind])), ui.concept_panel: gr.update(
             visible=kind == "concept"), ui.brush_panel: gr.update(visible=kind != "concept")}
 
-    def on_pick(*values, evt: gr.SelectData):
-        layers_value, *fields, session = values
-        settings = PaintSettings(*fields[:6], mode=fields[6], morph=fields[7])
-        return show(page.pick_candidate(session, (layers_value or {}).get("layers") or [], settings, evt.index))
+    def on_brush(layers_value, *fields):  # the mode or the morph moved: the State follows, and the preview
+        *settings, mode, morph, brush, session = fields
+        brush = (mode, morph, (brush or NO_BRUSH)[2])
+        return ui.stroke_action(page.paint)(layers_value, *settings, brush, session) | {ui.brush: brush}
+
+    def on_pick(layers_value, concept, action, strength, kind, style_strength, seed, brush, session,
+                evt: gr.SelectData):
+        mode, morph, _ = brush or NO_BRUSH
+        settings = PaintSettings(concept, action, strength, kind, style_strength, seed, mode=mode, morph=morph)
+        return show(page.pick_candidate(session, (layers_value or {}).get("layers") or [], settings, evt.index),
+                    (mode, morph, 0))
 
     def direction_action(method, reset_later: bool = False):
         def handler(layers_value, name, amount, where, session):
@@ -395,14 +404,17 @@ def _wire_modes(page: EditPage, ui: SimpleNamespace, show) -> None:
     quiet = dict(api_visibility="private", concurrency_id="edit", show_progress="hidden")
     ui.mode.change(on_mode, ui.mode, [ui.editor, ui.concept_panel, ui.brush_panel], queue=False,
                    api_visibility="private")
-    picked = [ui.brush_pick, ui.preview, ui.paint_info, ui.status, ui.session]
+    picked = [ui.brush, ui.preview, ui.paint_info, ui.status, ui.session]
+    gr.on([ui.mode.change, ui.morph.release], on_brush, [*ui.paint_in[:-2], ui.mode, ui.morph, ui.brush, ui.session],
+          picked, trigger_mode="always_last", show_progress_on=[ui.session], **quiet)
     ui.find.click(ui.stroke_action(page.find_candidates), ui.paint_in, [ui.candidates, *picked],
                   api_visibility="private", concurrency_id="edit", show_progress_on=[ui.candidates])
-    ui.candidates.select(on_pick, ui.paint_in[:-2] + [ui.session], picked, **quiet)
+    ui.candidates.select(on_pick, ui.paint_in, picked, **quiet)
     dir_in = [ui.editor, ui.direction, ui.amount, ui.where, ui.session]
     finding = ui.find_dirs.click(on_find_dirs, [ui.session], [ui.direction, ui.status], api_visibility="private",
                                  concurrency_id="setup", show_progress_on=[ui.direction])
-    ui.cancel.click(None, cancels=[finding], queue=False, api_visibility="private")
+    ui.cancel.click(lambda: problem("Cancelled. Whatever was loaded before stays loaded."), None, ui.status,
+                    cancels=[*ui.long_jobs, finding], queue=False, api_visibility="private")
     gr.on([ui.direction.input, ui.amount.release, ui.where.input], direction_action(page.direction_preview), dir_in,
           [ui.preview, ui.paint_info, ui.status, ui.session], trigger_mode="always_last",
           show_progress_on=[ui.session], **quiet)

@@ -62,7 +62,7 @@ def test_a_colour_brush_finds_candidates_picks_morphs_adds_and_renders(page, pho
     assert "status" in found.changed() and "3 candidates" in found.status, found.status
     assert len(found.candidates) == 3 and found.brush_pick == 0
     assert all(img.shape == (300, 400, 3) for img, _ in found.candidates)  # finals at display size
-    assert found.candidates[0][1].startswith("#1 · colour off by")
+    assert found.candidates[0][1].startswith("#1 · off ")
     assert np.array_equal(found.preview, found.candidates[0][0])
     picked = page.pick_candidate(session, canvas, COLOUR, 2)
     assert picked.brush_pick == 2 and np.array_equal(picked.preview, found.candidates[2][0])
