@@ -4,14 +4,14 @@
 
 Only the layout and its wiring live here: every action is a method of ``ganpaint_core.page.EditPage``
 (gradio-free, tested on its own) that returns a ``PageUpdate``; ``show`` binds its fields to components.
-``/edit`` is a stateless endpoint for scripts (see docs/api.md), registered with ``gr.api``.
+``/edit``, ``/edit_recipe`` and ``/brush_candidates`` are stateless endpoints for scripts (see docs/api.md),
+registered with ``gr.api``.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,9 +24,11 @@ from ganpaint_core.device import DEVICE_CHOICES, pick_device
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.jobs import JobUpdate
-from ganpaint_core.page import (BRUSH_MODES, DIRECTION_WHERE, STYLE_KINDS, DirectionSettings, EditPage, PageUpdate,
-                                PaintSettings, canvas_of)
-from ganpaint_core.page_text import HOW_TO, describe_progress, problem, progress_line
+from ganpaint_core.page import (BRUSH_MODES, DIRECTION_WHERE, EDITOR_BRUSHES, STYLE_KINDS, DirectionSettings,
+                                EditPage, PageUpdate, PaintSettings, canvas_of)
+from ganpaint_core.hosting import public_url, share_possible
+from ganpaint_core.page_text import (EDITOR_EMPTY_LABEL, EDITOR_LABEL, HOW_TO, INTRO, RECORD_NOTE, describe_progress,
+                                     problem, progress_line)
 from ganpaint_core.session import EditSession
 
 log = logging.getLogger("ganpaint.app")
@@ -34,23 +36,8 @@ log = logging.getLogger("ganpaint.app")
 # Uploads above this are refused while they stream in (gradio stops reading and says so), so a huge file
 # never fills the temp folder. A 40-megapixel JPEG (the photo loader's own limit) is 10-25 MB.
 MAX_UPLOAD = "50mb"
-# The editor has no upload area of its own (photos come in on the left), so gradio never shows its placeholder:
-# its label says what to do while it is empty.
-EDITOR_LABEL = "2 · Paint where to edit"
-EDITOR_EMPTY_LABEL = "2 · Paint where to edit (upload a photo on the left first)"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "docs" / "examples"
 NO_BRUSH = ("Concept", 1.0, 0)  # (brush mode, morph, candidate picked)
-# The editor's brush per mode: see-through pink marks where a concept changes; opaque colours (a palette and the
-# editor's picker) are colours to match; thin dark lines are edges to draw.
-BRUSHES = {"concept": dict(colors=[("#ff3da5", 0.55)], color_mode="fixed", default_size=18),
-           "colour": dict(colors=["#3a6fd8", "#4c9a3c", "#f2f2ee", "#2a2a2a", "#a8643c", "#e6c24a"],
-                          color_mode="defaults", default_size=14),
-           "sketch": dict(colors=["#161616"], color_mode="fixed", default_size=3)}
-INTRO = """# GANPaint
-Paint where a concept should **appear** or **disappear**, and a GAN redraws that part of your photo. The photo is
-inverted into the GAN and the generator adapted to it once (15–30 s on a 2-core CPU; a photo set up before is
-reused); each stroke then re-renders in one pass, and only the painted area (slightly grown) is pasted back into
-your full-size photo."""
 
 
 def _path_of(payload: Any) -> tuple[str, str] | None:
@@ -84,7 +71,7 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
         with gr.Column(scale=2, min_width=360):  # 2 · painting
             ui.editor = gr.ImageEditor(
                 label=EDITOR_EMPTY_LABEL, type="numpy", image_mode="RGBA", sources=[], transforms=[],
-                layers=False, canvas_size=(512, 512), brush=gr.Brush(**BRUSHES["concept"]),
+                layers=False, canvas_size=(512, 512), brush=gr.Brush(**EDITOR_BRUSHES["concept"]),
                 eraser=gr.Eraser(default_size=18), buttons=[], elem_id="editor", height=440)
             ui.mode = gr.Radio(list(BRUSH_MODES), value="Concept", label="Brush", elem_id="brush-mode",
                                info="concept: where a concept changes · colour: colours to match · sketch: edges")
@@ -127,9 +114,7 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
                                      info="every pixel the edit touched, inside the line")
             ui.png = gr.DownloadButton("Download PNG", interactive=False, elem_id="download-png")
             ui.record = gr.DownloadButton("Download JSON record", interactive=False, elem_id="download-json")
-            gr.Markdown("The JSON records the model and its weights' sha256, every stroke (mask, concept, strength, "
-                        "style), the parameters and timings; it is also a recipe for the CLI. Scripts: the `/edit` "
-                        "endpoint (see *Use via API* below).")
+            gr.Markdown(RECORD_NOTE)
     ui.stroke_views = [ui.strokes, ui.delete_choice, ui.undo]
     return ui
 
@@ -375,7 +360,7 @@ def _wire_modes(page: EditPage, ui: SimpleNamespace, show) -> None:
     found (a job, with progress), previewed and added."""
     def on_mode(mode):
         kind = BRUSH_MODES.get(mode, "concept")
-        return {ui.editor: gr.update(brush=gr.Brush(**BRUSHES[kind])), ui.concept_panel: gr.update(
+        return {ui.editor: gr.update(brush=gr.Brush(**EDITOR_BRUSHES[kind])), ui.concept_panel: gr.update(
             visible=kind == "concept"), ui.brush_panel: gr.update(visible=kind != "concept")}
 
     def on_brush(layers_value, *fields):  # the mode or the morph moved: the State follows, and the preview
@@ -456,16 +441,6 @@ def _tools_layout(ui: SimpleNamespace) -> None:
                                        buttons=[], height=260, elem_id="segmentation")
 
 
-def _public_url(demo: gr.Blocks, request: gr.Request) -> str:
-    """The address a share link starts with: the public one with --share, else the one this page came from."""
-    if getattr(demo, "share_url", None):
-        return str(demo.share_url)
-    headers = request.headers
-    host = (headers.get("x-forwarded-host") or headers.get("host") or "127.0.0.1:7860").split(",")[0].strip()
-    proto = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip()
-    return f"{proto}://{host}"
-
-
 def _wire_tools(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> None:
     """Share links (opened on page load from ?edit=<id>), recipes, the comparison grid, units, selection."""
     stream = _streamer(ui, show)
@@ -477,7 +452,7 @@ def _wire_tools(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> N
         yield from stream(page.open_recipe(session, path), progress)
 
     def on_share(session, request: gr.Request):
-        return show(page.share(session, _public_url(demo, request)))
+        return show(page.share(session, public_url(getattr(demo, "share_url", None), request.headers)))
 
     opened = [ui.session, ui.model, ui.concept, ui.editor, ui.preview, ui.slider, ui.status, ui.png, ui.record,
               *ui.stroke_views]
@@ -495,15 +470,6 @@ def _wire_tools(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> N
                           [ui.units, ui.segmentation, ui.status], api_visibility="private")
     ui.select_button.click(lambda concept, s: show(page.select_concept(s, concept)), [ui.concept, ui.session],
                            [ui.editor, ui.status], api_visibility="private")
-
-
-def share_possible(timeout: float = 3.0) -> bool:
-    """Whether Gradio's share service can be reached (a share link needs the internet)."""
-    try:
-        socket.create_connection(("api.gradio.app", 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,7 +42,7 @@ from ganpaint_core.hosting import GpuWork
 from ganpaint_core.jobs import JobBoard, JobUpdate, run_job
 from ganpaint_core.page_text import HOW_TO, problem, progress_line, ready_text
 from ganpaint_core.page_values import (  # noqa: F401 - the page's value types, importable from here
-    BRUSH_MODES, DIRECTION_WHERE, STYLE_KINDS, UNCHANGED, Canvas, Choices, DirectionSettings, PageUpdate,
+    BRUSH_MODES, DIRECTION_WHERE, EDITOR_BRUSHES, STYLE_KINDS, UNCHANGED, Canvas, Choices, DirectionSettings, PageUpdate,
     PaintSettings, StrokeList, reports_problems,
 )
 from ganpaint_core.page_modes import ModeActions

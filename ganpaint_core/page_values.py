@@ -19,6 +19,12 @@ STYLE_KINDS = {"Default look": "dictionary", "Generated sample": "sample", "My r
 # should become edges (its sketch brush).
 BRUSH_MODES = {"Concept": "concept", "Colour brush": "colour", "Sketch brush": "sketch"}
 DIRECTION_WHERE = {"Whole photo": "whole", "Under the painted mask": "mask"}
+# The editor's brush (gr.Brush's arguments) per brush mode: see-through pink marks where a concept changes; opaque
+# colours (a palette, and the editor's own picker) are colours to match; thin dark lines are edges to draw.
+EDITOR_BRUSHES = {"concept": {"colors": [("#ff3da5", 0.55)], "color_mode": "fixed", "default_size": 18},
+                  "colour": {"colors": ["#3a6fd8", "#4c9a3c", "#f2f2ee", "#2a2a2a", "#a8643c", "#e6c24a"],
+                             "color_mode": "defaults", "default_size": 14},
+                  "sketch": {"colors": ["#161616"], "color_mode": "fixed", "default_size": 3}}
 UNCHANGED: Any = object()  # a PageUpdate field left as it is on the page
 
 
