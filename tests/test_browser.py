@@ -50,6 +50,25 @@ def page_url():
         demo.close()
 
 
+@pytest.fixture(scope="module")
+def directions_url():
+    """The app over an engine that holds synth-church's directions found on few samples (seconds, where the
+    page's own first search takes a minute or two): "Find directions" then reads them at once."""
+    import app
+    from ganpaint_core.directions import find_directions
+
+    torch.set_num_threads(1)
+    engine = make_engine()
+    engine._directions = find_directions(engine.model, samples=256, components=2)
+    demo = app.build_demo(engine, examples=[])
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
 def screenshot_path(tmp_path: Path) -> Path:
     """The README's docs/screenshot.png under ``GANPAINT_WRITE_SCREENSHOT=1``, else a file in ``tmp_path``."""
     if os.environ.get("GANPAINT_WRITE_SCREENSHOT") == "1":
@@ -232,6 +251,46 @@ def test_colour_brush_candidates_pick_one_and_render_in_a_real_browser(page_url,
             stroke = (slice(122, 134), slice(130, 190))  # the middle of the stroke, in the photo's pixels
             assert np.abs(result[stroke] - original[stroke]).mean() > 5
             assert np.array_equal(result[:40, 40:90], original[:40, 40:90])  # the square's far corner: exact
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print("status:", page.inner_text("#status"), "| preview:", page.inner_text("#paint-info"),
+                  "| screenshot:", tmp_path / "failure.png")
+            raise
+        finally:
+            browser.close()
+
+
+def test_a_direction_is_found_previewed_added_and_rendered_in_a_real_browser(directions_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    photo = tmp_path / "church.png"
+    photo.write_bytes(scene_png(9_000_312, (320, 256)))
+    original = np.asarray(Image.open(photo).convert("RGB")).astype(int)
+    info = "document.querySelector('#paint-info').innerText"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(120_000)
+            page.goto(directions_url)
+            page.set_input_files("#photo input[type=file]", str(photo))
+            page.wait_for_function("document.querySelector('#status').innerText.includes('is ready on')")
+            page.click("#directions button")  # open the accordion
+            page.click("#find-directions")
+            page.wait_for_function("document.querySelector('#status').innerText.includes('directions of')")
+            page.click("#direction input")
+            page.click("[role=option][aria-label='sky — more sky']")
+            page.wait_for_function(f"{info}.includes('direction sky +1.5 · whole photo (not added yet)')")
+            page.click("#add-direction")
+            page.wait_for_function("document.querySelector('#strokes').innerText.includes('1 · direction sky +1.5')")
+            page.click("#render")
+            page.wait_for_function("document.querySelector('#status').innerText.includes('Rendered 320×256')")
+            with page.expect_download() as download:
+                page.click("#download-png")
+            result = np.asarray(Image.open(download.value.path()).convert("RGB")).astype(int)
+            square = (slice(0, 256), slice(32, 288))  # a whole-photo direction moves the model's square
+            assert np.abs(result[square] - original[square]).mean() > 1
+            assert np.array_equal(result[:, :20], original[:, :20])  # beyond the square (crop): the photo's own
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
             print("status:", page.inner_text("#status"), "| preview:", page.inner_text("#paint-info"),
