@@ -275,9 +275,10 @@ def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
         path, name = _path_of(payload) or (None, "reference")
         return show(page.reference(session, path, name=name))
 
-    photo_out = [ui.session, ui.editor, ui.preview, ui.slider, ui.status, ui.png, ui.record, *ui.stroke_views]
+    photo_out = [ui.session, ui.editor, ui.preview, ui.slider, ui.status, ui.png, ui.record, *ui.stroke_views,
+                 ui.candidates]
     model_out = [ui.session, ui.concept, ui.status, ui.editor, ui.preview, ui.slider, ui.gallery, ui.style_seed,
-                 ui.style_kind, ui.model, *ui.stroke_views, ui.dissect, ui.dissect_target]
+                 ui.style_kind, ui.model, *ui.stroke_views, ui.dissect, ui.dissect_target, ui.candidates, ui.direction]
     # A photo's setup shows its progress over the editor (nothing to paint yet); a model switch over the preview,
     # so that the editor keeps the photo (and any unsaved paint) while the new model sets it up.
     setup = dict(concurrency_id="setup", show_progress_on=[ui.editor])

@@ -148,7 +148,7 @@ class EditPage(ShareCompareActions, ModeActions):
             return
         yield PageUpdate(session=new, canvas=canvas_of(new), preview=display_image(new.photo), slider=None,
                          status=ready_text(new.photo_name, new.model, new.state, time.monotonic() - t0), png=None,
-                         sidecar=None, strokes=stroke_list(new))
+                         sidecar=None, strokes=stroke_list(new), candidates=[])
 
     def _run(self, work: Callable[[Any], Any], *, orphan_s: float = 15.0, poll_s: float = 0.25) -> Iterator[JobUpdate]:
         """A long job on this page's board: re-yields its progress, returns its result (``yield from`` it).
@@ -197,7 +197,8 @@ class EditPage(ShareCompareActions, ModeActions):
         yield PageUpdate(session=new, concepts=Choices(tuple(names), names[0]), status=text, canvas=canvas_of(new),
                          preview=display_image(new.photo) if new.state is not None else None, slider=None,
                          gallery=self.gallery(new, names[0]), style_seed=None, style_kind="Default look",
-                         strokes=stroke_list(new), model=name, dissect=None)
+                         strokes=stroke_list(new), model=name, dissect=None, candidates=[],
+                         directions=Choices((), None))  # the other model's directions are found on request
 
     # -- style -----------------------------------------------------------------------------------------
     def gallery(self, session: EditSession, concept: str | None) -> list[tuple[np.ndarray, str]]:

@@ -105,6 +105,8 @@ def test_a_shared_brush_and_direction_reopen_to_the_same_pixels(page, photo, mon
     assert np.array_equal(np.asarray(Image.open(reopened.png)), np.asarray(Image.open(final.png)))
     assert reopened.strokes.labels == tuple(stroke_labels(session))
     page._shares = None
+    grid = page.compare(session, strengths="0.5, 1", adapt_both=True, across_models=True)  # no strength to vary
+    assert grid.status.startswith("Compared 4 settings") and grid.compare is not None, grid.status
 
 
 def test_bad_brushes_are_refused_and_the_session_stays_usable(page, photo):
