@@ -297,6 +297,16 @@ def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
     ui.long_jobs = long_jobs  # the Cancel button stops them all (wired once the directions' job is there too)
 
 
+def _canvas_later(ui: SimpleNamespace, out: dict[Any, Any]) -> dict[Any, Any]:
+    """An event that reads the editor must not also write it (it can stay "processing"): its canvas goes to
+    ``canvas_reset`` for a second step (``ui.reset``) to write. Its value only: with a label in the same update
+    the editor kept the old paint (the label is the photo's already)."""
+    update = out.pop(ui.editor, None)
+    out[ui.canvas_reset] = None if update is None else {"value": update.get("value") if isinstance(update, dict)
+                                                        else update}
+    return out
+
+
 def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> None:
     """Painting previews live; Add stroke and Render keep the stroke; the stroke list re-previews."""
     def stroke_action(method, *, reset_later: bool = False):
@@ -305,14 +315,7 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
             settings = PaintSettings(concept=concept, action=action, strength=strength, style_kind=kind,
                                      style_strength=style_strength, style_seed=seed, mode=mode, morph=morph, pick=pick)
             out = show(method(session, (layers_value or {}).get("layers") or [], settings), brush)
-            if reset_later and ui.editor in out:  # an event that reads the editor must not also write it (it can
-                # stay "processing"): a second step does. Its value only: with a label in the same update the editor
-                # kept the old paint (the label is the photo's already).
-                update = out.pop(ui.editor)
-                out[ui.canvas_reset] = {"value": update.get("value") if isinstance(update, dict) else update}
-            elif reset_later:
-                out[ui.canvas_reset] = None
-            return out or {ui.session: gr.skip()}  # gradio reads an empty dict as a value
+            return _canvas_later(ui, out) if reset_later else out or {ui.session: gr.skip()}
         return handler
 
     def on_gallery_select(concept, session, evt: gr.SelectData):
@@ -333,8 +336,8 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
                 [ui.gallery, ui.style_seed], api_visibility="private", show_progress="hidden")
     ui.gallery.select(on_gallery_select, [ui.concept, ui.session], [ui.style_seed, ui.style_kind],
                       api_visibility="private")
-    reset = dict(fn=lambda pending: gr.skip() if pending is None else pending["value"], inputs=ui.canvas_reset,
-                 outputs=ui.editor, api_visibility="private", show_progress="hidden")
+    reset = ui.reset = dict(fn=lambda pending: gr.skip() if pending is None else pending["value"],
+                            inputs=ui.canvas_reset, outputs=ui.editor, api_visibility="private", show_progress="hidden")
     ui.add.click(stroke_action(page.add, reset_later=True), paint_in,
                  [ui.session, ui.canvas_reset, ui.preview, ui.status, *ui.stroke_views, ui.paint_info, ui.candidates,
                   ui.brush], api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit",
@@ -379,9 +382,7 @@ def _wire_modes(page: EditPage, ui: SimpleNamespace, show) -> None:
     def direction_action(method, reset_later: bool = False):
         def handler(layers_value, name, amount, where, session):
             out = show(method(session, (layers_value or {}).get("layers") or [], DirectionSettings(name, amount, where)))
-            if reset_later:
-                out[ui.canvas_reset] = {"value": out.pop(ui.editor)["value"]} if ui.editor in out else None
-            return out or {ui.session: gr.skip()}
+            return _canvas_later(ui, out) if reset_later else out or {ui.session: gr.skip()}
         return handler
 
     def on_find_dirs(session, progress=gr.Progress()):
@@ -406,8 +407,7 @@ def _wire_modes(page: EditPage, ui: SimpleNamespace, show) -> None:
           show_progress_on=[ui.session], **quiet)
     ui.add_dir.click(direction_action(page.add_direction, reset_later=True), dir_in,
                      [ui.session, ui.canvas_reset, ui.preview, ui.status, *ui.stroke_views, ui.paint_info],
-                     **quiet).then(lambda pending: gr.skip() if pending is None else pending["value"], ui.canvas_reset,
-                                   ui.editor, api_visibility="private", show_progress="hidden")
+                     **quiet).then(**ui.reset)
 
 
 def _tools_layout(ui: SimpleNamespace) -> None:
