@@ -128,7 +128,7 @@ def _brush_layout(ui: SimpleNamespace) -> None:
                                  elem_id="morph", scale=3)
             ui.find = gr.Button("Find candidates", variant="primary", elem_id="find-candidates", scale=1)
         ui.candidates = gr.Gallery(None, columns=4, height=130, allow_preview=False, elem_id="candidates",
-                                   label="Candidates, best first (off: mean colour error; click one)")
+                                   label="Candidates, best first (off: colour error; edges: lines drawn; click one)")
 
 
 def _directions_layout(ui: SimpleNamespace) -> None:

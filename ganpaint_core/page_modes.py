@@ -70,13 +70,13 @@ def as_recorded(spec: BrushSpec, session: EditSession, engine) -> BrushSpec:
 
 
 def candidate_caption(index: int, candidate: BrushCandidate) -> str:
-    """"#2 · off 31": the colours' mean error (0..255) and, for a sketch, the share of the lines without an edge
-    (short: a thumbnail's caption shows a dozen characters)."""
+    """"#2 · off 31": the colours' mean error (0..255); "#2 · edges 88%": how much of the sketched lines got
+    an edge (short: a thumbnail's caption shows a dozen characters)."""
     parts = [f"#{index + 1}"]
     if not math.isnan(candidate.color_error):
         parts.append(f"off {candidate.color_error:.0f}")
     if not math.isnan(candidate.edge_error):
-        parts.append(f"no edge {candidate.edge_error:.0%}")
+        parts.append(f"edges {1 - candidate.edge_error:.0%}")
     return " · ".join(parts)
 
 

@@ -8,8 +8,9 @@ from ganpaint_core.edit.engine import PhotoState
 from ganpaint_core.jobs import JobUpdate
 
 HOW_TO = ("**1** Upload a photo or pick an example. **2** Paint on it, choose a concept and *add* or *remove*: the "
-          "preview follows. **Add stroke** keeps it and clears the canvas for the next one. **3** *Render full "
-          "resolution* for the PNG and its JSON record.")
+          "preview follows. **Add stroke** keeps it and clears the canvas for the next one. Or pick the *colour* or "
+          "*sketch* brush, paint, **Find candidates** and click one; or move the photo along a *latent direction*. "
+          "**3** *Render full resolution* for the PNG and its JSON record.")
 INTRO = """# GANPaint
 Paint where a concept should **appear** or **disappear**, and a GAN redraws that part of your photo. The photo is
 inverted into the GAN and the generator adapted to it once (15–30 s on a 2-core CPU; a photo set up before is

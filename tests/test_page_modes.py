@@ -121,7 +121,7 @@ def test_bad_brushes_are_refused_and_the_session_stays_usable(page, photo):
     bad_pick = page.pick_candidate(session, [colour_layer(stroke_box())], COLOUR, 7)
     assert bad_pick.status.startswith("**Problem:** there is no candidate 7")
     ok = page.find_candidates(session, [colour_layer(stroke_box())], SKETCH)  # still usable
-    assert len(ok.candidates) == 3
+    assert len(ok.candidates) == 3 and ok.candidates[0][1].startswith("#1 · edges ")
 
 
 def test_directions_are_found_with_progress_previewed_added_and_checked(page, photo):
