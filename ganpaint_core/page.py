@@ -397,5 +397,6 @@ def shrink_for_slider(image: np.ndarray, side: int = SLIDER_SIDE) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
 
 
-__all__ = ["EditPage", "PageUpdate", "PaintSettings", "StrokeList", "Canvas", "Choices", "STYLE_KINDS", "HOW_TO",
-           "UNCHANGED", "problem", "progress_line", "stroke_list", "canvas_of"]
+__all__ = ["EditPage", "PageUpdate", "PaintSettings", "DirectionSettings", "StrokeList", "Canvas", "Choices",
+           "STYLE_KINDS", "BRUSH_MODES", "DIRECTION_WHERE", "EDITOR_BRUSHES", "HOW_TO", "UNCHANGED", "problem",
+           "progress_line", "stroke_list", "canvas_of"]
