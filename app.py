@@ -139,7 +139,8 @@ def _directions_layout(ui: SimpleNamespace) -> None:
             ui.find_dirs = gr.Button("Find directions", elem_id="find-directions", scale=1)
         ui.amount = gr.Slider(-3, 3, value=1.5, step=0.1, label="Amount (standard deviations)", elem_id="amount")
         with gr.Row(equal_height=True):
-            ui.where = gr.Radio(list(DIRECTION_WHERE), value="Whole photo", label="Where", elem_id="direction-where")
+            ui.where = gr.Radio(list(DIRECTION_WHERE), value="Whole photo", label="Where", elem_id="direction-where",
+                                info="under the mask: paint it on the canvas, then move Amount to preview")
             ui.add_dir = gr.Button("Add direction", elem_id="add-direction")
 
 
