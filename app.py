@@ -4,14 +4,14 @@
 
 Only the layout and its wiring live here: every action is a method of ``ganpaint_core.page.EditPage``
 (gradio-free, tested on its own) that returns a ``PageUpdate``; ``show`` binds its fields to components.
-``/edit`` is a stateless endpoint for scripts (see docs/api.md), registered with ``gr.api``.
+``/edit``, ``/edit_recipe`` and ``/brush_candidates`` are stateless endpoints for scripts (see docs/api.md),
+registered with ``gr.api``.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import socket
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,8 +24,11 @@ from ganpaint_core.device import DEVICE_CHOICES, pick_device
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.jobs import JobUpdate
-from ganpaint_core.page import STYLE_KINDS, EditPage, PageUpdate, PaintSettings, canvas_of
-from ganpaint_core.page_text import HOW_TO, describe_progress, problem, progress_line
+from ganpaint_core.page import (BRUSH_MODES, DIRECTION_WHERE, EDITOR_BRUSHES, STYLE_KINDS, DirectionSettings,
+                                EditPage, PageUpdate, PaintSettings, canvas_of)
+from ganpaint_core.hosting import public_url, share_possible
+from ganpaint_core.page_text import (EDITOR_EMPTY_LABEL, EDITOR_LABEL, HOW_TO, INTRO, RECORD_NOTE, describe_progress,
+                                     problem, progress_line)
 from ganpaint_core.session import EditSession
 
 log = logging.getLogger("ganpaint.app")
@@ -33,16 +36,8 @@ log = logging.getLogger("ganpaint.app")
 # Uploads above this are refused while they stream in (gradio stops reading and says so), so a huge file
 # never fills the temp folder. A 40-megapixel JPEG (the photo loader's own limit) is 10-25 MB.
 MAX_UPLOAD = "50mb"
-# The editor has no upload area of its own (photos come in on the left), so gradio never shows its placeholder:
-# its label says what to do while it is empty.
-EDITOR_LABEL = "2 · Paint where to edit"
-EDITOR_EMPTY_LABEL = "2 · Paint where to edit (upload a photo on the left first)"
 EXAMPLES_DIR = Path(__file__).resolve().parent / "docs" / "examples"
-INTRO = """# GANPaint
-Paint where a concept should **appear** or **disappear**, and a GAN redraws that part of your photo. The photo is
-inverted into the GAN and the generator adapted to it once (15–30 s on a 2-core CPU; a photo set up before is
-reused); each stroke then re-renders in one pass, and only the painted area (slightly grown) is pasted back into
-your full-size photo."""
+NO_BRUSH = ("Concept", 1.0, 0)  # (brush mode, morph, candidate picked)
 
 
 def _path_of(payload: Any) -> tuple[str, str] | None:
@@ -80,14 +75,17 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
         with gr.Column(scale=2, min_width=360):  # 2 · painting
             ui.editor = gr.ImageEditor(
                 label=EDITOR_EMPTY_LABEL, type="numpy", image_mode="RGBA", sources=[], transforms=[],
-                layers=False, canvas_size=(512, 512), brush=gr.Brush(colors=[("#ff3da5", 0.55)], color_mode="fixed",
-                                                                     default_size=18),
+                layers=False, canvas_size=(512, 512), brush=gr.Brush(**EDITOR_BRUSHES["concept"]),
                 eraser=gr.Eraser(default_size=18), buttons=[], elem_id="editor", height=440)
-            with gr.Row():
-                ui.concept = gr.Dropdown(concepts, value=concepts[0], label="Concept", elem_id="concept")
-                ui.action = gr.Radio(["add", "remove"], value="add", label="Action", elem_id="action")
-            ui.strength = gr.Slider(0, 1, value=0.75, step=0.05, label="Strength",
-                                    info="0: nothing · 0.5: half the concept's units fully · 1: all of them")
+            ui.mode = gr.Radio(list(BRUSH_MODES), value="Concept", label="Brush", elem_id="brush-mode",
+                               info="concept: where a concept changes · colour: colours to match · sketch: edges")
+            with gr.Group() as ui.concept_panel:
+                with gr.Row():
+                    ui.concept = gr.Dropdown(concepts, value=concepts[0], label="Concept", elem_id="concept")
+                    ui.action = gr.Radio(["add", "remove"], value="add", label="Action", elem_id="action")
+                ui.strength = gr.Slider(0, 1, value=0.75, step=0.05, label="Strength",
+                                        info="0: nothing · 0.5: half the concept's units fully · 1: all of them")
+            _brush_layout(ui)
             with gr.Row():
                 ui.add = gr.Button("Add stroke", variant="secondary", elem_id="add-stroke")
                 ui.clear = gr.Button("Clear canvas", variant="secondary")
@@ -99,6 +97,7 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
                 ui.reference = gr.Image(label="My reference", type="filepath", height=160, elem_id="reference",
                                         sources=["upload", "clipboard"])
                 ui.style_strength = gr.Slider(0, 1, value=0.75, step=0.05, label="Style strength")
+            _directions_layout(ui)
         with gr.Column(scale=2, min_width=360):  # 3 · preview and strokes
             ui.preview = gr.Image(label="3 · Live preview (what the render will look like)", interactive=False,
                                   buttons=[], elem_id="preview", height=440)
@@ -119,11 +118,34 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
                                      info="every pixel the edit touched, inside the line")
             ui.png = gr.DownloadButton("Download PNG", interactive=False, elem_id="download-png")
             ui.record = gr.DownloadButton("Download JSON record", interactive=False, elem_id="download-json")
-            gr.Markdown("The JSON records the model and its weights' sha256, every stroke (mask, concept, strength, "
-                        "style), the parameters and timings; it is also a recipe for the CLI. Scripts: the `/edit` "
-                        "endpoint (see *Use via API* below).")
+            gr.Markdown(RECORD_NOTE)
     ui.stroke_views = [ui.strokes, ui.delete_choice, ui.undo]
     return ui
+
+
+def _brush_layout(ui: SimpleNamespace) -> None:
+    """A colour / sketch brush's candidates (finals, best first) and the morph from the photo to the picked one."""
+    ui.brush = gr.State(NO_BRUSH)  # (mode, morph, pick) in one State: the stroke endpoints keep their parameters
+    with gr.Group(visible=False) as ui.brush_panel:
+        with gr.Row(equal_height=True):
+            ui.morph = gr.Slider(0, 1, value=1, step=0.05, label="Morph: your photo (0) → the candidate (1)",
+                                 elem_id="morph", scale=3)
+            ui.find = gr.Button("Find candidates", variant="primary", elem_id="find-candidates", scale=1)
+        ui.candidates = gr.Gallery(None, columns=4, height=130, allow_preview=False, elem_id="candidates",
+                                   label="Candidates, best first (off: colour error; edges: lines drawn; click one)")
+
+
+def _directions_layout(ui: SimpleNamespace) -> None:
+    """The model's latent directions: one, an amount, the whole photo or under the paint."""
+    with gr.Accordion("Latent directions (the whole photo, or under the paint)", open=False, elem_id="directions"):
+        with gr.Row(equal_height=True):
+            ui.direction = gr.Dropdown([], label="Direction", elem_id="direction", scale=3)
+            ui.find_dirs = gr.Button("Find directions", elem_id="find-directions", scale=1)
+        ui.amount = gr.Slider(-3, 3, value=1.5, step=0.1, label="Amount (standard deviations)", elem_id="amount")
+        with gr.Row(equal_height=True):
+            ui.where = gr.Radio(list(DIRECTION_WHERE), value="Whole photo", label="Where", elem_id="direction-where",
+                                info="under the mask: paint it on the canvas, then move Amount to preview")
+            ui.add_dir = gr.Button("Add direction", elem_id="add-direction")
 
 
 def _binder(ui: SimpleNamespace):
@@ -131,12 +153,14 @@ def _binder(ui: SimpleNamespace):
     plain = {"session": ui.session, "status": ui.status, "preview": ui.preview, "paint_info": ui.paint_info,
              "slider": ui.slider, "gallery": ui.gallery, "style_seed": ui.style_seed, "style_kind": ui.style_kind,
              "model": ui.model, "share": ui.share, "compare": ui.compare, "units": ui.units,
-             "segmentation": ui.segmentation, "outline": ui.outline}
+             "segmentation": ui.segmentation, "outline": ui.outline, "candidates": ui.candidates}
 
-    def show(update: PageUpdate) -> dict[Any, Any]:
+    def show(update: PageUpdate, brush: tuple | None = None) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for name, value in update.changed().items():
-            if name == "canvas":
+            if name == "brush_pick":  # into the (mode, morph, pick) State the handler read
+                out[ui.brush] = (*(brush or NO_BRUSH)[:2], value)
+            elif name == "canvas":
                 layers = [] if value.paint is None else [value.paint]
                 out[ui.editor] = gr.update(value=None, label=EDITOR_EMPTY_LABEL) if value.background is None else \
                     gr.update(value={"background": value.background, "layers": layers, "composite": None},
@@ -152,8 +176,9 @@ def _binder(ui: SimpleNamespace):
                 out[ui.dissect] = gr.update(visible=value is not None, value=f"Dissect {value} (once; cached)"
                                             if value else "Dissect")
                 out[ui.dissect_target] = value
-            elif name == "concepts":
-                out[ui.concept] = gr.update(choices=list(value.options), value=value.value)
+            elif name in ("concepts", "directions"):
+                out[ui.concept if name == "concepts" else ui.direction] = gr.update(choices=list(value.options),
+                                                                                    value=value.value)
             else:
                 out[plain[name]] = value
         return out
@@ -173,32 +198,54 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
         show = _binder(ui)
         _wire_jobs(page, ui, show)
         _wire_strokes(demo, page, ui, show)
+        _wire_modes(page, ui, show)
         _wire_tools(demo, page, ui, show)
-        gr.api(_edit_endpoint(page), api_name="edit", concurrency_id="setup")
+        for name, endpoint in _endpoints(page).items():
+            gr.api(endpoint, api_name=name, concurrency_id="setup")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo
 
 
-def _edit_endpoint(page: EditPage):
-    # A generator, not a plain function: gradio closes a generator when its client cancels or disconnects,
-    # which stops the job (page.edit_steps); a plain function's thread would run its setup to the end.
+def _files(items: Iterator[Any]) -> Iterator[Any]:
+    """An endpoint's job: None while it runs, then its PNG (or list of PNGs); a refusal as a message, not a
+    traceback in the server log. Endpoints are generators: gradio closes one when its client cancels or goes
+    away, which stops the job (``page.edit_steps``); a plain function's thread would run its setup to the end."""
+    png = lambda p: FileData(path=str(p), orig_name=p.name, mime_type="image/png")  # noqa: E731
+    try:
+        for item in items:
+            # a list as plain dicts: gradio moves files it finds in dicts (and in a bare FileData) into its cache
+            yield [png(p).model_dump() for p in item] if isinstance(item, list) else png(item) if isinstance(
+                item, Path) else None
+    except GanpaintError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+
+
+def _endpoints(page: EditPage) -> dict[str, Any]:
+    """The stateless endpoints for scripts (docs/api.md), by name."""
+    path = lambda payload: (_path_of(payload) or (None,))[0]  # noqa: E731
+
     def edit(image: FileData, mask: FileData, concept: str, action: str = "add", strength: float = 0.75,
              style: FileData | None = None, style_strength: float = 0.75,
              style_seed: int | None = None, invert: str = "single") -> FileData:  # type: ignore[misc]
         """Edit one photo start to finish: returns the edited photo at the input's size (PNG). ``style``: a
         reference image whose look an "add" copies; ``style_seed``: a generated sample's look instead;
         ``invert``: "single" (one latent code) or "segments" (one per segment: closer, slower)."""
-        # (a generator: it yields progress, None, before the file)
-        img, msk, ref = _path_of(image), _path_of(mask), _path_of(style)
-        try:
-            for item in page.edit_steps(img and img[0], msk and msk[0], concept=concept, action=action,
-                                        strength=strength, style=ref and ref[0], style_strength=style_strength,
-                                        style_seed=style_seed, invert=invert):
-                yield FileData(path=str(item), orig_name=item.name, mime_type="image/png") if isinstance(
-                    item, Path) else None
-        except GanpaintError as exc:  # the user's mistake: a message, not a traceback in the server log
-            raise gr.Error(str(exc), print_exception=False) from None
-    return edit
+        yield from _files(page.edit_steps(path(image), path(mask), concept=concept, action=action, strength=strength,
+                                          style=path(style), style_strength=style_strength, style_seed=style_seed,
+                                          invert=invert))
+
+    def edit_recipe(image: FileData, recipe_json: str) -> FileData:  # type: ignore[misc]
+        """Edit one photo with a recipe (JSON text as the CLI takes it: concept strokes, colour / sketch brushes,
+        directions; masks and paint embedded as base64 PNGs, no file paths): the edited photo (PNG)."""
+        yield from _files(page.edit_recipe_steps(path(image), recipe_json))
+
+    def brush_candidates(image: FileData, color_strokes: FileData | None = None, sketch: FileData | None = None,
+                         candidates: int = 4, seed: int = 0) -> list[FileData]:  # type: ignore[misc]
+        """A colour / sketch brush's candidates on one photo, each as the edited photo (PNG), best first. Colour
+        strokes: an image over the photo, opaque (or not black) where painted; sketch: lines likewise."""
+        yield from _files(page.brush_candidate_steps(path(image), path(color_strokes), path(sketch),
+                                                     candidates=candidates, seed=seed))
+    return {"edit": edit, "edit_recipe": edit_recipe, "brush_candidates": brush_candidates}
 
 
 def _streamer(ui: SimpleNamespace, show):
@@ -235,9 +282,10 @@ def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
         path, name = _path_of(payload) or (None, "reference")
         return show(page.reference(session, path, name=name))
 
-    photo_out = [ui.session, ui.editor, ui.preview, ui.slider, ui.status, ui.png, ui.record, *ui.stroke_views]
+    photo_out = [ui.session, ui.editor, ui.preview, ui.slider, ui.status, ui.png, ui.record, *ui.stroke_views,
+                 ui.candidates]
     model_out = [ui.session, ui.concept, ui.status, ui.editor, ui.preview, ui.slider, ui.gallery, ui.style_seed,
-                 ui.style_kind, ui.model, *ui.stroke_views, ui.dissect, ui.dissect_target]
+                 ui.style_kind, ui.model, *ui.stroke_views, ui.dissect, ui.dissect_target, ui.candidates, ui.direction]
     # A photo's setup shows its progress over the editor (nothing to paint yet); a model switch over the preview,
     # so that the editor keeps the photo (and any unsaved paint) while the new model sets it up.
     setup = dict(concurrency_id="setup", show_progress_on=[ui.editor])
@@ -255,32 +303,36 @@ def _wire_jobs(page: EditPage, ui: SimpleNamespace, show) -> None:
         ui.reference.change(on_reference, [ui.reference, ui.session], [ui.session, ui.style_kind, ui.status],
                             preprocess=False, api_visibility="private", concurrency_id="setup"),
     ]
-    ui.cancel.click(lambda: problem("Cancelled. Whatever was loaded before stays loaded."), None, ui.status,
-                    cancels=long_jobs, queue=False, api_visibility="private")
+    ui.long_jobs = long_jobs  # the Cancel button stops them all (wired once the directions' job is there too)
+
+
+def _canvas_later(ui: SimpleNamespace, out: dict[Any, Any]) -> dict[Any, Any]:
+    """An event that reads the editor must not also write it (it can stay "processing"): its canvas goes to
+    ``canvas_reset`` for a second step (``ui.reset``) to write. Its value only: with a label in the same update
+    the editor kept the old paint (the label is the photo's already)."""
+    update = out.pop(ui.editor, None)
+    out[ui.canvas_reset] = None if update is None else {"value": update.get("value") if isinstance(update, dict)
+                                                        else update}
+    return out
 
 
 def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> None:
     """Painting previews live; Add stroke and Render keep the stroke; the stroke list re-previews."""
     def stroke_action(method, *, reset_later: bool = False):
-        def handler(layers_value, concept, action, strength, kind, style_strength, seed, session):
+        def handler(layers_value, concept, action, strength, kind, style_strength, seed, brush, session):
+            mode, morph, pick = brush or NO_BRUSH
             settings = PaintSettings(concept=concept, action=action, strength=strength, style_kind=kind,
-                                     style_strength=style_strength, style_seed=seed)
-            out = show(method(session, (layers_value or {}).get("layers") or [], settings))
-            if reset_later and ui.editor in out:  # an event that reads the editor must not also write it (it can
-                # stay "processing"): a second step does. Its value only: with a label in the same update the editor
-                # kept the old paint (the label is the photo's already).
-                update = out.pop(ui.editor)
-                out[ui.canvas_reset] = {"value": update.get("value") if isinstance(update, dict) else update}
-            elif reset_later:
-                out[ui.canvas_reset] = None
-            return out or {ui.session: gr.skip()}  # gradio reads an empty dict as a value
+                                     style_strength=style_strength, style_seed=seed, mode=mode, morph=morph, pick=pick)
+            out = show(method(session, (layers_value or {}).get("layers") or [], settings), brush)
+            return _canvas_later(ui, out) if reset_later else out or {ui.session: gr.skip()}
         return handler
 
     def on_gallery_select(concept, session, evt: gr.SelectData):
         return show(page.gallery_picked(session, concept, evt.index))
 
-    paint_in = [ui.editor, ui.concept, ui.action, ui.strength, ui.style_kind, ui.style_strength, ui.style_seed,
-                ui.session]
+    paint_in = ui.paint_in = [ui.editor, ui.concept, ui.action, ui.strength, ui.style_kind, ui.style_strength,
+                              ui.style_seed, ui.brush, ui.session]
+    ui.stroke_action = stroke_action
     # One listener for every trigger, "always_last": at most one preview running and one waiting per tab, so
     # previews never arrive out of order. The editor triggers on `input` (the user's paint), not `change`.
     gr.on([ui.editor.input, ui.concept.change, ui.action.change, ui.strength.release, ui.style_kind.change,
@@ -293,15 +345,15 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
                 [ui.gallery, ui.style_seed], api_visibility="private", show_progress="hidden")
     ui.gallery.select(on_gallery_select, [ui.concept, ui.session], [ui.style_seed, ui.style_kind],
                       api_visibility="private")
-    reset = dict(fn=lambda pending: gr.skip() if pending is None else pending["value"], inputs=ui.canvas_reset,
-                 outputs=ui.editor, api_visibility="private", show_progress="hidden")
+    reset = ui.reset = dict(fn=lambda pending: gr.skip() if pending is None else pending["value"],
+                            inputs=ui.canvas_reset, outputs=ui.editor, api_visibility="private", show_progress="hidden")
     ui.add.click(stroke_action(page.add, reset_later=True), paint_in,
-                 [ui.session, ui.canvas_reset, ui.preview, ui.status, *ui.stroke_views, ui.paint_info],
-                 api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit",
+                 [ui.session, ui.canvas_reset, ui.preview, ui.status, *ui.stroke_views, ui.paint_info, ui.candidates,
+                  ui.brush], api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit",
                  show_progress="hidden").then(**reset)  # one tail pass: no queue timers flashing over the lines
     ui.render.click(stroke_action(page.render, reset_later=True), paint_in,
                     [ui.session, ui.canvas_reset, ui.preview, ui.slider, ui.status, ui.png, ui.record,
-                     *ui.stroke_views, ui.paint_info, ui.outline],
+                     *ui.stroke_views, ui.paint_info, ui.outline, ui.candidates, ui.brush],
                     api_name="render", api_visibility="undocumented", concurrency_id="edit",
                     show_progress_on=[ui.slider]).then(**reset)  # the wait shows where the result will be
     ui.outline.input(lambda on, s: show(page.outline(s, on)) or {ui.slider: gr.skip()}, [ui.outline, ui.session],
@@ -314,6 +366,57 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) ->
                     api_visibility="private")
     ui.undo.click(lambda s: show(page.undo(s)), [ui.session], list_out, api_name="undo", api_visibility="undocumented")
     ui.clear_all.click(lambda s: show(page.clear_all(s)), [ui.session], list_out, api_visibility="private")
+
+
+def _wire_modes(page: EditPage, ui: SimpleNamespace, show) -> None:
+    """The brush mode switches the editor's brush and panels; candidates are found and picked; directions are
+    found (a job, with progress), previewed and added."""
+    def on_mode(mode):
+        kind = BRUSH_MODES.get(mode, "concept")
+        return {ui.editor: gr.update(brush=gr.Brush(**EDITOR_BRUSHES[kind])), ui.concept_panel: gr.update(
+            visible=kind == "concept"), ui.brush_panel: gr.update(visible=kind != "concept")}
+
+    def on_brush(layers_value, *fields):  # the mode or the morph moved: the State follows, and the preview
+        *settings, mode, morph, brush, session = fields
+        brush = (mode, morph, (brush or NO_BRUSH)[2])
+        return ui.stroke_action(page.paint)(layers_value, *settings, brush, session) | {ui.brush: brush}
+
+    def on_pick(layers_value, concept, action, strength, kind, style_strength, seed, brush, session,
+                evt: gr.SelectData):
+        mode, morph, _ = brush or NO_BRUSH
+        settings = PaintSettings(concept, action, strength, kind, style_strength, seed, mode=mode, morph=morph)
+        return show(page.pick_candidate(session, (layers_value or {}).get("layers") or [], settings, evt.index),
+                    (mode, morph, 0))
+
+    def direction_action(method, reset_later: bool = False):
+        def handler(layers_value, name, amount, where, session):
+            out = show(method(session, (layers_value or {}).get("layers") or [], DirectionSettings(name, amount, where)))
+            return _canvas_later(ui, out) if reset_later else out or {ui.session: gr.skip()}
+        return handler
+
+    def on_find_dirs(session, progress=gr.Progress()):
+        yield from _streamer(ui, show)(page.find_directions(session), progress)
+
+    quiet = dict(api_visibility="private", concurrency_id="edit", show_progress="hidden")
+    ui.mode.change(on_mode, ui.mode, [ui.editor, ui.concept_panel, ui.brush_panel], queue=False,
+                   api_visibility="private")
+    picked = [ui.brush, ui.preview, ui.paint_info, ui.status, ui.session]
+    gr.on([ui.mode.change, ui.morph.release], on_brush, [*ui.paint_in[:-2], ui.mode, ui.morph, ui.brush, ui.session],
+          picked, trigger_mode="always_last", show_progress_on=[ui.session], **quiet)
+    ui.find.click(ui.stroke_action(page.find_candidates), ui.paint_in, [ui.candidates, *picked],
+                  api_visibility="private", concurrency_id="edit", show_progress_on=[ui.candidates])
+    ui.candidates.select(on_pick, ui.paint_in, picked, **quiet)
+    dir_in = [ui.editor, ui.direction, ui.amount, ui.where, ui.session]
+    finding = ui.find_dirs.click(on_find_dirs, [ui.session], [ui.direction, ui.status], api_visibility="private",
+                                 concurrency_id="setup", show_progress_on=[ui.direction])
+    ui.cancel.click(lambda: problem("Cancelled. Whatever was loaded before stays loaded."), None, ui.status,
+                    cancels=[*ui.long_jobs, finding], queue=False, api_visibility="private")
+    gr.on([ui.direction.input, ui.amount.release, ui.where.input], direction_action(page.direction_preview), dir_in,
+          [ui.preview, ui.paint_info, ui.status, ui.session], trigger_mode="always_last",
+          show_progress_on=[ui.session], **quiet)
+    ui.add_dir.click(direction_action(page.add_direction, reset_later=True), dir_in,
+                     [ui.session, ui.canvas_reset, ui.preview, ui.status, *ui.stroke_views, ui.paint_info],
+                     **quiet).then(**ui.reset)
 
 
 def _tools_layout(ui: SimpleNamespace) -> None:
@@ -348,16 +451,6 @@ def _tools_layout(ui: SimpleNamespace) -> None:
                                        buttons=[], height=260, elem_id="segmentation")
 
 
-def _public_url(demo: gr.Blocks, request: gr.Request) -> str:
-    """The address a share link starts with: the public one with --share, else the one this page came from."""
-    if getattr(demo, "share_url", None):
-        return str(demo.share_url)
-    headers = request.headers
-    host = (headers.get("x-forwarded-host") or headers.get("host") or "127.0.0.1:7860").split(",")[0].strip()
-    proto = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip()
-    return f"{proto}://{host}"
-
-
 def _wire_tools(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> None:
     """Share links (opened on page load from ?edit=<id>), recipes, the comparison grid, units, selection."""
     stream = _streamer(ui, show)
@@ -369,7 +462,7 @@ def _wire_tools(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> N
         yield from stream(page.open_recipe(session, path), progress)
 
     def on_share(session, request: gr.Request):
-        return show(page.share(session, _public_url(demo, request)))
+        return show(page.share(session, public_url(getattr(demo, "share_url", None), request.headers)))
 
     opened = [ui.session, ui.model, ui.concept, ui.editor, ui.preview, ui.slider, ui.status, ui.png, ui.record,
               *ui.stroke_views]
@@ -387,15 +480,6 @@ def _wire_tools(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> N
                           [ui.units, ui.segmentation, ui.status], api_visibility="private")
     ui.select_button.click(lambda concept, s: show(page.select_concept(s, concept)), [ui.concept, ui.session],
                            [ui.editor, ui.status], api_visibility="private")
-
-
-def share_possible(timeout: float = 3.0) -> bool:
-    """Whether Gradio's share service can be reached (a share link needs the internet)."""
-    try:
-        socket.create_connection(("api.gradio.app", 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:

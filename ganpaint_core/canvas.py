@@ -85,7 +85,8 @@ def preview_image(photo: Photo, result: RenderResult, *, side: int = DISPLAY_SID
     shown = display_image(photo, side=side)
     small = Photo(original=shown, model_image=photo.model_image, box=display_box(photo, shown), fit=photo.fit)
     return composite(small, edited=result.preview, base=result.base, painted=result.painted, added=result.added,
-                     latent_render=result.latent_render).image
+                     latent_render=result.latent_render, region=result.region).image  # region: what brushes and
+    # directions change beyond their paint (the whole photo for a whole-photo direction), as in the final
 
 
 def upscale(image: np.ndarray, side: int) -> np.ndarray:

@@ -100,9 +100,13 @@ def without_adaptation(engine: EditEngine, state: PhotoState) -> PhotoState:
 
 
 def strokes_for(engine: EditEngine, specs: Sequence[StrokeSpec]) -> list[StrokeSpec]:
-    """``specs`` (masks on any model's square) with their masks on ``engine``'s square."""
+    """``specs`` (masks on any model's square) with their masks on ``engine``'s square. Brushes and
+    directions pass as they are (compared on their own model only: see ``page_tools.compare_models``)."""
     out = []
     for spec in specs:
+        if not isinstance(spec, StrokeSpec):
+            out.append(spec)
+            continue
         mask = np.asarray(spec.mask, dtype=np.float32)
         if mask.shape != (engine.resolution, engine.resolution):
             img = Image.fromarray((mask * 255).round().astype(np.uint8)).resize(
@@ -148,7 +152,8 @@ def compare_grid(engines: Mapping[str, EditEngine] | Callable[[str], EditEngine]
         state = states[name] if cell.get("adapt", options.adapt) else without_adaptation(engine, states[name])
         cell_specs = strokes_for(engine, specs)
         if "strength" in cell:
-            cell_specs = [dataclasses.replace(s, strength=cell["strength"]) for s in cell_specs]
+            cell_specs = [dataclasses.replace(s, strength=cell["strength"]) if isinstance(s, StrokeSpec) else s
+                          for s in cell_specs]  # brushes and directions have no strength: they stay
         out = edit_photo(engine, state, cell_specs, options=dataclasses.replace(options, fit=photo.fit), final=True)
         images.append(out.result.final)
         report(callback, n + 1, len(combos), stage="compare")

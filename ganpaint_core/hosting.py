@@ -14,6 +14,7 @@ arrays), so nothing GPU-bound leaves the lent GPU.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -64,3 +65,22 @@ class GpuWork:
         if self.hosted:
             log.info("spaces present: setup, edits and dissection run in spaces.GPU calls (%d / %d / %d s)",
                      SETUP_S, EDIT_S, DISSECT_S)
+
+
+def share_possible(timeout: float = 3.0) -> bool:
+    """Whether Gradio's share service can be reached (a share link needs the internet)."""
+    try:
+        socket.create_connection(("api.gradio.app", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def public_url(share_url: str | None, headers: Any) -> str:
+    """The address a share link starts with: the public one (``--share``), else the one the page came from
+    (a proxy's forwarded host first)."""
+    if share_url:
+        return str(share_url)
+    host = (headers.get("x-forwarded-host") or headers.get("host") or "127.0.0.1:7860").split(",")[0].strip()
+    proto = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip()
+    return f"{proto}://{host}"

@@ -15,7 +15,6 @@ Example::
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import shutil
@@ -34,7 +33,8 @@ from ganpaint_core.catalog import SAMPLE_SEED_BASE, EngineCatalog, NotDissected,
 from ganpaint_core.dissect import DissectConfig
 from ganpaint_core.edit.composite import outline_changed
 from ganpaint_core.edit.engine import EditEngine
-from ganpaint_core.edit.pipeline import EditOutcome, edit_files
+from ganpaint_core.edit.brush import BrushSpec
+from ganpaint_core.edit.pipeline import AnySpec, EditOutcome, edit_files
 from ganpaint_core.edit.record import RecipeStroke
 from ganpaint_core.edit.spec import EditOptions, StrokeSpec, unit_interval
 from ganpaint_core.errors import GanpaintError
@@ -42,8 +42,10 @@ from ganpaint_core.hosting import GpuWork
 from ganpaint_core.jobs import JobBoard, JobUpdate, run_job
 from ganpaint_core.page_text import HOW_TO, problem, progress_line, ready_text
 from ganpaint_core.page_values import (  # noqa: F401 - the page's value types, importable from here
-    STYLE_KINDS, UNCHANGED, Canvas, Choices, PageUpdate, PaintSettings, StrokeList,
+    BRUSH_MODES, DIRECTION_WHERE, EDITOR_BRUSHES, STYLE_KINDS, UNCHANGED, Canvas, Choices, DirectionSettings, PageUpdate,
+    PaintSettings, StrokeList, reports_problems,
 )
+from ganpaint_core.page_modes import ModeActions
 from ganpaint_core.page_tools import ShareCompareActions
 from ganpaint_core.registry import Registry, model_status
 from ganpaint_core.session import (
@@ -63,15 +65,6 @@ EDIT_ORPHAN_S = 3.0
 # How often an /edit job reports: gradio closes a cancelled generator only between two reports, so this is
 # also how long a cancel waits for the job to stop.
 EDIT_POLL_S = 0.1
-def _reports_problems(method: Callable[..., PageUpdate]) -> Callable[..., PageUpdate]:
-    """A library refusal becomes the page's message line; the session stays as it was."""
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> PageUpdate:
-        try:
-            return method(*args, **kwargs)
-        except GanpaintError as exc:
-            return PageUpdate(status=problem(str(exc)))
-    return wrapper
 
 
 def stroke_list(session: EditSession) -> StrokeList:
@@ -84,9 +77,10 @@ def canvas_of(session: EditSession) -> Canvas:
     return Canvas(canvas_image(session.photo) if session.state is not None else None)
 
 
-class EditPage(ShareCompareActions):
+class EditPage(ShareCompareActions, ModeActions):
     """The page's actions over a catalog of shared, read-only engines (the default one loaded); sharing,
-    comparing and inspecting units are in ``page_tools``."""
+    comparing and inspecting units are in ``page_tools``, colour / sketch brushes and directions in
+    ``page_modes``."""
 
     def __init__(self, engine: EditEngine, *, out_dir: Path | None = None,
                  dissect_cfg: DissectConfig = APP_DISSECT) -> None:
@@ -155,7 +149,7 @@ class EditPage(ShareCompareActions):
             return
         yield PageUpdate(session=new, canvas=canvas_of(new), preview=display_image(new.photo), slider=None,
                          status=ready_text(new.photo_name, new.model, new.state, time.monotonic() - t0), png=None,
-                         sidecar=None, strokes=stroke_list(new))
+                         sidecar=None, strokes=stroke_list(new), candidates=[])
 
     def _run(self, work: Callable[[Any], Any], *, orphan_s: float = 15.0, poll_s: float = 0.25) -> Iterator[JobUpdate]:
         """A long job on this page's board: re-yields its progress, returns its result (``yield from`` it).
@@ -204,7 +198,8 @@ class EditPage(ShareCompareActions):
         yield PageUpdate(session=new, concepts=Choices(tuple(names), names[0]), status=text, canvas=canvas_of(new),
                          preview=display_image(new.photo) if new.state is not None else None, slider=None,
                          gallery=self.gallery(new, names[0]), style_seed=None, style_kind="Default look",
-                         strokes=stroke_list(new), model=name, dissect=None)
+                         strokes=stroke_list(new), model=name, dissect=None, candidates=[],
+                         directions=Choices((), None))  # the other model's directions are found on request
 
     # -- style -----------------------------------------------------------------------------------------
     def gallery(self, session: EditSession, concept: str | None) -> list[tuple[np.ndarray, str]]:
@@ -220,7 +215,7 @@ class EditPage(ShareCompareActions):
         seed = self.catalog.concept_samples(session.model or self.default_model, concept)[index][0]
         return PageUpdate(style_seed=seed, style_kind="Generated sample")
 
-    @_reports_problems
+    @reports_problems
     def reference(self, session: EditSession, path: str | None, *, name: str = "reference") -> PageUpdate:
         if path is None:
             return PageUpdate(session=clear_reference(session), style_kind="Default look")
@@ -230,10 +225,13 @@ class EditPage(ShareCompareActions):
 
     # -- strokes ---------------------------------------------------------------------------------------
     def _pending(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
-                 settings: PaintSettings) -> StrokeSpec | None:
-        """The stroke painted on the canvas but not yet added (None if the canvas is blank or no photo)."""
+                 settings: PaintSettings) -> AnySpec | None:
+        """The stroke painted on the canvas but not yet added (None if the canvas is blank or no photo): a
+        concept stroke, or in a brush mode a colour / sketch brush."""
         if session.state is None:
             return None
+        if settings.brush != "concept":
+            return self._pending_brush(session, layers, settings)
         engine = self.engine(session)
         spec = stroke_from_layers(layers or [], session.photo, resolution=engine.resolution, concept=settings.concept,
                                   action=settings.action, strength=settings.strength, style=settings.style(session))
@@ -242,12 +240,14 @@ class EditPage(ShareCompareActions):
     def _preview(self, session: EditSession, outcome: EditOutcome) -> np.ndarray:
         return preview_image(session.photo, outcome.result)
 
-    @_reports_problems
+    @reports_problems
     def paint(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
               settings: PaintSettings) -> PageUpdate:
         """The live preview of the kept strokes plus what is painted on the canvas now."""
         if session.state is None:
             return PageUpdate()
+        if settings.brush != "concept":
+            return self._paint_brush(session, layers, settings)
         pending = self._pending(session, layers, settings)
         outcome = self.gpu.edit(render, self.engine(session), session, pending=pending, final=False)
         what = (f"{settings.action} **{settings.concept}** under the paint (not added yet)" if pending
@@ -256,7 +256,7 @@ class EditPage(ShareCompareActions):
                           paint_info=f"Preview: {what} · {len(session.strokes)} stroke(s) kept · "
                                      f"{outcome.result.timings['tail_s'] * 1000:.0f} ms")
 
-    @_reports_problems
+    @reports_problems
     def add(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
             settings: PaintSettings) -> PageUpdate:
         """Keep the painted stroke and clear the canvas for the next one."""
@@ -268,12 +268,13 @@ class EditPage(ShareCompareActions):
         session = add_stroke(session, pending)
         outcome = self.gpu.edit(render, self.engine(session), session, final=False)
         n = len(session.strokes)
+        what = f"{pending.action} {pending.concept}" if isinstance(pending, StrokeSpec) else pending.describe()
         return PageUpdate(session=session, canvas=canvas_of(session), preview=self._preview(session, outcome),
                           paint_info=f"Canvas cleared · {n} stroke(s) kept", strokes=stroke_list(session),
-                          status=f"Stroke {n} added: {settings.action} {settings.concept}. Paint the next one, or "
-                                 "render full resolution.")
+                          status=f"Stroke {n} added: {what}. Paint the next one, or render full resolution.",
+                          **_brush_done(pending))
 
-    @_reports_problems
+    @reports_problems
     def render(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
                settings: PaintSettings) -> PageUpdate:
         """Keep any painted stroke, render at full resolution, write the PNG and its JSON record."""
@@ -281,7 +282,7 @@ class EditPage(ShareCompareActions):
         pending = self._pending(session, layers, settings)
         if pending is not None:
             session = add_stroke(session, pending)
-            fields.update(canvas=canvas_of(session), strokes=stroke_list(session),
+            fields.update(canvas=canvas_of(session), strokes=stroke_list(session), **_brush_done(pending),
                           paint_info=f"Canvas cleared · {len(session.strokes)} stroke(s) kept")
         outcome = self.gpu.edit(render, self.engine(session), session, final=True)
         png, record = self.save_render(session.photo_name, outcome)
@@ -296,7 +297,7 @@ class EditPage(ShareCompareActions):
                                  f"{sum(result.timings.values()):.2f} s. Drag the slider to compare; download "
                                  f"below.{notes}")
 
-    @_reports_problems
+    @reports_problems
     def outline(self, session: EditSession, on: bool) -> PageUpdate:
         """The before/after view again, with the changed area outlined (``on``) or plain: the final is
         rendered again from the kept setup (one tail pass and the composite), so it is the same image."""
@@ -322,7 +323,7 @@ class EditPage(ShareCompareActions):
         side.write_text(json.dumps(record, indent=1) + "\n")
         return png, side
 
-    @_reports_problems
+    @reports_problems
     def change_strokes(self, session: EditSession, op: Callable[[EditSession], EditSession]) -> PageUpdate:
         """A stroke-list change (switch, delete, undo, clear), then a fresh preview."""
         new = op(session)
@@ -385,6 +386,11 @@ class EditPage(ShareCompareActions):
         yield self.save_render(name, outcome)[0]
 
 
+def _brush_done(pending: AnySpec) -> dict[str, Any]:
+    """A brush once kept: its candidates leave the page, and the next brush starts from the best one."""
+    return {"candidates": [], "brush_pick": 0} if isinstance(pending, BrushSpec) else {}
+
+
 def shrink_for_slider(image: np.ndarray, side: int = SLIDER_SIDE) -> np.ndarray:
     """The image with its longer side at most ``side`` (area-averaged) for the before/after view."""
     h, w = image.shape[:2]
@@ -394,5 +400,6 @@ def shrink_for_slider(image: np.ndarray, side: int = SLIDER_SIDE) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
 
 
-__all__ = ["EditPage", "PageUpdate", "PaintSettings", "StrokeList", "Canvas", "Choices", "STYLE_KINDS", "HOW_TO",
-           "UNCHANGED", "problem", "progress_line", "stroke_list", "canvas_of"]
+__all__ = ["EditPage", "PageUpdate", "PaintSettings", "DirectionSettings", "StrokeList", "Canvas", "Choices",
+           "STYLE_KINDS", "BRUSH_MODES", "DIRECTION_WHERE", "EDITOR_BRUSHES", "HOW_TO", "UNCHANGED", "problem",
+           "progress_line", "stroke_list", "canvas_of"]

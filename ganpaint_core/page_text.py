@@ -8,9 +8,25 @@ from ganpaint_core.edit.engine import PhotoState
 from ganpaint_core.jobs import JobUpdate
 
 HOW_TO = ("**1** Upload a photo or pick an example. **2** Paint on it, choose a concept and *add* or *remove*: the "
-          "preview follows. **Add stroke** keeps it and clears the canvas for the next one. **3** *Render full "
-          "resolution* for the PNG and its JSON record.")
-STAGE_NAMES = {"invert": "Inverting the photo into the GAN", "adapt": "Adapting the generator to the photo"}
+          "preview follows. **Add stroke** keeps it and clears the canvas for the next one. Or pick the *colour* or "
+          "*sketch* brush, paint, **Find candidates** and click one; or move the photo along a *latent direction*. "
+          "**3** *Render full resolution* for the PNG and its JSON record.")
+INTRO = """# GANPaint
+Paint where a concept should **appear** or **disappear**, and a GAN redraws that part of your photo. The photo is
+inverted into the GAN and the generator adapted to it once (15–30 s on a 2-core CPU; a photo set up before is
+reused); each stroke then re-renders in one pass, and only the painted area (slightly grown) is pasted back into
+your full-size photo. Or paint colours or sketch lines (the colour / sketch brush), or move the whole photo along
+a latent direction."""
+# The editor has no upload area of its own (photos come in on the left), so gradio never shows its placeholder:
+# its label says what to do while it is empty.
+EDITOR_LABEL = "2 · Paint where to edit"
+EDITOR_EMPTY_LABEL = "2 · Paint where to edit (upload a photo on the left first)"
+RECORD_NOTE = ("The JSON records the model and its weights' sha256, every stroke (mask, concept, strength, style; a "
+               "brush's paint and pick; a direction and its amount), the parameters and timings; it is also a recipe "
+               "for the CLI. Scripts: the `/edit`, `/edit_recipe` and `/brush_candidates` endpoints (see *Use via "
+               "API* below).")
+STAGE_NAMES = {"invert": "Inverting the photo into the GAN", "adapt": "Adapting the generator to the photo",
+               "directions": "Finding the model's latent directions (once per model, then cached)"}
 DISSECT_STAGES = ("concept", "sample", "iou", "causal", "ace-add", "ace-remove")  # dissect_run's stages
 
 

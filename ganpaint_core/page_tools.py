@@ -22,6 +22,8 @@ from PIL import Image
 
 from ganpaint_core.canvas import canvas_image, display_box, display_image, upscale
 from ganpaint_core.compare import compare_grid, parse_vary
+from ganpaint_core.edit.direction_edit import DirectionSpec
+from ganpaint_core.edit.spec import StrokeSpec
 from ganpaint_core.errors import GanpaintError
 from ganpaint_core.files import read_json, write_json
 from ganpaint_core.inspect_units import concept_mask, heatmap_overlay, segment, segmentation_image, unit_heatmap
@@ -109,6 +111,9 @@ class ShareCompareActions:
                 check_model(engine, bundle)
             same_model = session.model == name and session.state is not None
             photo, specs, options = restore(engine, bundle, photo=session.state.photo if same_model else None)
+            if any(isinstance(s, DirectionSpec) for s in specs):  # found once per model: progress, not a freeze
+                yield from self._run(lambda cb: engine.directions(callback=cb))
+                self.directions_found.add(name)
             if "photo_png_base64" in bundle:
                 state = yield from self._run(lambda cb: engine.prepare(photo, adapt=options.adapt, invert=options.invert,
                                                                             callback=cb))
@@ -125,7 +130,8 @@ class ShareCompareActions:
 
         names = engine.concepts.names()
         reused = any("set up before" in n for n in state.notes)
-        yield PageUpdate(session=new, model=name, concepts=Choices(tuple(names), specs[0].concept), canvas=canvas_of(new),
+        concept = next((s.concept for s in specs if isinstance(s, StrokeSpec)), names[0])
+        yield PageUpdate(session=new, model=name, concepts=Choices(tuple(names), concept), canvas=canvas_of(new),
                       preview=self._preview(new, outcome), strokes=stroke_list(new), png=str(png),
                       sidecar=str(sidecar), slider=(shrink_for_slider(new.photo.original),
                                                     shrink_for_slider(outcome.result.final)),
@@ -134,7 +140,10 @@ class ShareCompareActions:
 
     # -- compare -------------------------------------------------------------------------------------
     def compare_models(self, session: EditSession) -> list[str]:
-        """Loaded models that know every concept of the session's strokes."""
+        """Loaded models that know every concept of the session's strokes (only the session's own model when
+        it has a brush or a direction: those are made on its square, in its latent space)."""
+        if not all(isinstance(s, StrokeSpec) for s in session.strokes):
+            return [session.model or self.default_model]
         concepts = {s.concept for s in session.strokes}
         return [n for n in self.catalog.loaded() if concepts <= set(self.catalog.engine(n).concepts.names())]
 

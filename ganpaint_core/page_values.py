@@ -2,15 +2,29 @@
 stroke is made with (``PaintSettings``). Plain data, no gradio."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ganpaint_core.edit.spec import StyleSpec
+from ganpaint_core.errors import GanpaintError
+from ganpaint_core.page_text import problem
 from ganpaint_core.session import EditSession
 
 STYLE_KINDS = {"Default look": "dictionary", "Generated sample": "sample", "My reference": "reference"}
+# What the canvas's paint is: where a concept changes, colours to match (iGAN's colour brush), or lines that
+# should become edges (its sketch brush).
+BRUSH_MODES = {"Concept": "concept", "Colour brush": "colour", "Sketch brush": "sketch"}
+DIRECTION_WHERE = {"Whole photo": "whole", "Under the painted mask": "mask"}
+# The editor's brush (gr.Brush's arguments) per brush mode: see-through pink marks where a concept changes; opaque
+# colours (a palette, and the editor's own picker) are colours to match; thin dark lines are edges to draw.
+EDITOR_BRUSHES = {"concept": {"colors": [("#ff3da5", 0.55)], "color_mode": "fixed", "default_size": 18},
+                  "colour": {"colors": ["#3a6fd8", "#4c9a3c", "#f2f2ee", "#2a2a2a", "#a8643c", "#e6c24a"],
+                             "color_mode": "defaults", "default_size": 14},
+                  "sketch": {"colors": ["#161616"], "color_mode": "fixed", "default_size": 3}}
 UNCHANGED: Any = object()  # a PageUpdate field left as it is on the page
 
 
@@ -64,6 +78,9 @@ class PageUpdate:
     compare: Any = UNCHANGED  # uint8 [h, w, 3]: the comparison grid | None
     units: Any = UNCHANGED  # uint8 [S, S, 3]: the concept's units over the inverted photo
     segmentation: Any = UNCHANGED  # uint8 [S, S, 3]: the segmenter's map of the render
+    candidates: Any = UNCHANGED  # list of (uint8 image, caption): a brush's candidates as finals, best first
+    brush_pick: Any = UNCHANGED  # int: the candidate the brush uses (0 = the best)
+    directions: Any = UNCHANGED  # Choices: the model's latent directions ("sky — more sky", name)
 
     def changed(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not UNCHANGED}
@@ -79,9 +96,43 @@ class PaintSettings:
     style_kind: str = "Default look"  # a key of STYLE_KINDS
     style_strength: float = 0.75  # in [0, 1]
     style_seed: int | None = None  # the gallery sample for "Generated sample"
+    mode: str = "Concept"  # a key of BRUSH_MODES: what the canvas's paint is
+    candidates: int = 4  # how many results a colour / sketch brush offers
+    pick: int = 0  # the brush's candidate, best first
+    morph: float = 1.0  # in [0, 1]: from the photo's inversion (0) to the picked candidate (1)
+    seed: int = 0  # seeds the brush's diverse starts
+
+    @property
+    def brush(self) -> str:
+        """"concept", "colour" or "sketch"."""
+        return BRUSH_MODES.get(self.mode, "concept")
 
     def style(self, session: EditSession) -> StyleSpec:
         """The look these settings ask for (the session's reference for "My reference")."""
         kind = STYLE_KINDS.get(self.style_kind, "dictionary")
         return StyleSpec(kind=kind, seed=self.style_seed, strength=self.style_strength,
                          reference=session.reference if kind == "reference" else None)
+
+
+@dataclass(frozen=True)
+class DirectionSettings:
+    """The direction panel's controls."""
+
+    name: str | None  # a direction of the model ("sky", "pc3"); None before the directions are found
+    amount: float  # in [-3, 3]: standard deviations of the model's samples along it
+    where: str = "Whole photo"  # a key of DIRECTION_WHERE
+
+    @property
+    def whole(self) -> bool:
+        return DIRECTION_WHERE.get(self.where, "whole") == "whole"
+
+
+def reports_problems(method: Callable[..., PageUpdate]) -> Callable[..., PageUpdate]:
+    """A library refusal becomes the page's message line; the session stays as it was."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> PageUpdate:
+        try:
+            return method(*args, **kwargs)
+        except GanpaintError as exc:
+            return PageUpdate(status=problem(str(exc)))
+    return wrapper

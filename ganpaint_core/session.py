@@ -25,7 +25,9 @@ from typing import Literal
 from PIL import Image
 
 from ganpaint_core.edit.engine import EditEngine, PhotoState
-from ganpaint_core.edit.pipeline import EditOutcome, edit_photo
+from ganpaint_core.edit.brush import BrushSpec
+from ganpaint_core.edit.direction_edit import DirectionSpec
+from ganpaint_core.edit.pipeline import AnySpec, EditOutcome, edit_photo
 from ganpaint_core.edit.spec import EditOptions, Reference, StrokeSpec
 from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.errors import GanpaintError
@@ -43,8 +45,8 @@ class EditSession:
     model: str | None = None  # the model the photo state belongs to
     state: PhotoState | None = None  # inversion + adaptation of the current photo (None: no photo yet)
     photo_name: str = "photo"  # file stem for downloads
-    strokes: tuple[StrokeSpec, ...] = ()  # the edit, applied in order
-    undo_stack: tuple[tuple[StrokeSpec, ...], ...] = ()  # earlier stroke lists, newest last
+    strokes: tuple[AnySpec, ...] = ()  # the edit, applied in order: concept strokes, brushes, directions
+    undo_stack: tuple[tuple[AnySpec, ...], ...] = ()  # earlier stroke lists, newest last
     reference: Reference | None = None  # the user's style reference, reduced to the model's square
 
     @property
@@ -106,20 +108,26 @@ def clear_reference(session: EditSession) -> EditSession:
 
 
 # -- the stroke stack -------------------------------------------------------------------------------
-def check_stroke(engine: EditEngine, session: EditSession, spec: StrokeSpec) -> StrokeSpec:
-    """``spec`` if the session can take it (``GanpaintError`` says what to change)."""
+def check_stroke(engine: EditEngine, session: EditSession, spec: AnySpec) -> AnySpec:
+    """``spec`` if the session can take it (``GanpaintError`` says what to change). A direction is checked
+    against the model's directions, so they must have been found before (``engine.directions()``)."""
     if session.state is None:
         raise GanpaintError(NO_PHOTO)
-    spec.check(engine.concepts, resolution=engine.resolution)
+    if isinstance(spec, BrushSpec):
+        spec.check(resolution=engine.resolution)
+    elif isinstance(spec, DirectionSpec):
+        spec.check(resolution=engine.resolution, names=engine.directions().names())
+    else:
+        spec.check(engine.concepts, resolution=engine.resolution)
     return spec
 
 
-def _push(session: EditSession, strokes: tuple[StrokeSpec, ...]) -> EditSession:
+def _push(session: EditSession, strokes: tuple[AnySpec, ...]) -> EditSession:
     undo_stack = (session.undo_stack + (session.strokes,))[-UNDO_DEPTH:]
     return dataclasses.replace(session, strokes=strokes, undo_stack=undo_stack)
 
 
-def add_stroke(session: EditSession, stroke: StrokeSpec) -> EditSession:
+def add_stroke(session: EditSession, stroke: AnySpec) -> EditSession:
     return _push(session, session.strokes + (stroke,))
 
 
@@ -161,9 +169,13 @@ def undo(session: EditSession) -> EditSession:
 
 
 def stroke_labels(session: EditSession) -> list[str]:
-    """One unique, readable line per stroke: "2 · add tree · strength 0.75 · 6% of the square · sample #…"."""
+    """One unique, readable line per stroke: "2 · add tree · strength 0.75 · 6% of the square · sample #…",
+    "3 · colour brush · candidate 2 of 4 · morph 0.80 · 5% of the square", "4 · direction sky +1.5 · whole photo"."""
     out = []
     for i, s in enumerate(session.strokes):
+        if not isinstance(s, StrokeSpec):
+            out.append(f"{i + 1} · {s.describe()}")
+            continue
         cover = float(s.mask.mean()) * 100
         label = f"{i + 1} · {s.action} {s.concept} · strength {s.strength:.2f} · {cover:.0f}% of the square"
         if s.effective_style.kind != "dictionary":
@@ -178,7 +190,7 @@ def session_options(session: EditSession) -> EditOptions:
     return EditOptions(fit=session.photo.fit, invert=session.photo_state.invert)
 
 
-def render(engine: EditEngine, session: EditSession, *, pending: StrokeSpec | None = None,
+def render(engine: EditEngine, session: EditSession, *, pending: AnySpec | None = None,
            final: bool = True, extra_timings: dict[str, float] | None = None) -> EditOutcome:
     """The session's strokes (and an uncommitted ``pending`` one) through the one edit path: one tail
     pass, then the full-resolution paste-back when ``final``."""

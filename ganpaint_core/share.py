@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from ganpaint_core.edit.record import RECORD_FORMAT, mask_from_png_base64, mask_png_base64
+from ganpaint_core.edit.record import RECORD_FORMAT, mask_from_png_base64, mask_png_base64, recipe_stroke
 from ganpaint_core.edit.spec import EditOptions, Reference, StrokeSpec, StyleSpec, shown, unit_interval
 from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.errors import GanpaintError
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 BUNDLE_FORMAT = "ganpaint-share/1"
 DEFAULT_CAP_MB = 500.0  # a bundle is the photo's PNG plus a few KB: a 12-MP photo ~20 MB, a 1-MP one ~1.5 MB
 ID_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+TIMING_KEYS = {"candidate_s"}  # a stroke's fields that say how long it took, not what it is
 
 
 class ShareError(GanpaintError):
@@ -75,6 +76,8 @@ def share_bundle(engine: EditEngine, state: PhotoState, strokes: Sequence[Stroke
     """The bundle of an edit: ``record`` (from ``edit_photo``) plus the photo and the style references."""
     references = {}
     for spec in strokes:
+        if not isinstance(spec, StrokeSpec):  # brushes and directions carry their paint in the record
+            continue
         ref = spec.effective_style.reference if spec.effective_style.kind == "reference" else None
         if ref is not None:
             references[ref.sha256] = png_base64(ref.image.original)
@@ -86,7 +89,8 @@ def share_bundle(engine: EditEngine, state: PhotoState, strokes: Sequence[Stroke
 def bundle_id(bundle: dict[str, Any]) -> str:
     """sha256 of what defines the edit (not its timings or notes): equal edits share one id."""
     strokes = [{k: s.get(k) for k in ("concept", "action", "strength", "enabled", "style", "mask_png_base64")}
-               for s in bundle.get("strokes", [])]
+               if s.get("kind", "concept") == "concept" else {k: v for k, v in s.items() if k not in TIMING_KEYS}
+               for s in bundle.get("strokes", []) if isinstance(s, dict)]
     photo = hashlib.sha256(str(bundle.get("photo_png_base64", "")).encode()).hexdigest()
     refs = {k: hashlib.sha256(str(v).encode()).hexdigest() for k, v in bundle.get("references_png_base64", {}).items()}
     key = {"model": bundle.get("model"), "weights": bundle.get("weights_sha256"), "options": bundle.get("options"),
@@ -107,7 +111,7 @@ def check_model(engine: EditEngine, bundle: dict[str, Any]) -> None:
 
 
 def restore(engine: EditEngine, bundle: dict[str, Any], *,
-            photo: Photo | None = None) -> tuple[Photo, list[StrokeSpec], EditOptions]:
+            photo: Photo | None = None) -> tuple[Photo, list[Any], EditOptions]:
     """The photo, strokes and options of a bundle, ready for ``edit_photo`` on ``engine``. Without a photo in
     the bundle, ``photo`` (the one open) is used. Nothing is read from a path: masks and references are
     inside the bundle."""
@@ -122,13 +126,16 @@ def restore(engine: EditEngine, bundle: dict[str, Any], *,
     else:
         options = dataclasses.replace(options, fit=photo.fit)
     refs = bundle.get("references_png_base64") or {}
-    specs = [_stroke(raw, refs, engine, where=f"stroke {i + 1}") for i, raw in enumerate(bundle["strokes"])]
+    specs = [_stroke(raw, refs, engine, photo, where=f"stroke {i + 1}") for i, raw in enumerate(bundle["strokes"])]
     return photo, specs, options
 
 
-def _stroke(raw: Any, refs: dict[str, Any], engine: EditEngine, *, where: str) -> StrokeSpec:
+def _stroke(raw: Any, refs: dict[str, Any], engine: EditEngine, photo: Photo, *, where: str) -> Any:
+    """A concept stroke (``StrokeSpec``), or a brush or direction as the record keeps it (its paint inside)."""
     if not isinstance(raw, dict):
         raise StrokeError(f"{where}: must be an object")
+    if raw.get("kind", "concept") in ("brush", "direction"):
+        return recipe_stroke(raw, None, where).to_spec(photo, engine, {})[0]
     if "mask_png_base64" not in raw:
         raise StrokeError(f"{where}: the app opens recipes whose masks are inside them ('mask_png_base64', as "
                           "records have); for masks in files use the CLI (edit --recipe)")

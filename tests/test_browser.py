@@ -50,6 +50,25 @@ def page_url():
         demo.close()
 
 
+@pytest.fixture(scope="module")
+def directions_url():
+    """The app over an engine that holds synth-church's directions found on few samples (seconds, where the
+    page's own first search takes a minute or two): "Find directions" then reads them at once."""
+    import app
+    from ganpaint_core.directions import find_directions
+
+    torch.set_num_threads(1)
+    engine = make_engine()
+    engine._directions = find_directions(engine.model, samples=256, components=2)
+    demo = app.build_demo(engine, examples=[])
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
 def screenshot_path(tmp_path: Path) -> Path:
     """The README's docs/screenshot.png under ``GANPAINT_WRITE_SCREENSHOT=1``, else a file in ``tmp_path``."""
     if os.environ.get("GANPAINT_WRITE_SCREENSHOT") == "1":
@@ -187,3 +206,95 @@ def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_
             browser.close()
     shot = Image.open(screenshot)
     assert shot.width == 1400 and shot.height > 900
+
+
+def test_colour_brush_candidates_pick_one_and_render_in_a_real_browser(page_url, tmp_path):
+    """Pick the colour brush, paint a stroke, get candidates, pick one, render: the final differs from the photo
+    under the stroke and equals it far from it. Screenshot of the brush's panel with its candidates: into
+    tmp_path, or over docs/brush.png with ``GANPAINT_WRITE_SCREENSHOT=1``."""
+    from playwright.sync_api import sync_playwright
+
+    photo = tmp_path / "church.png"
+    photo.write_bytes(scene_png(9_000_311, (320, 256)))
+    original = np.asarray(Image.open(photo).convert("RGB")).astype(int)
+    shot = REPO / "docs" / "brush.png" if os.environ.get("GANPAINT_WRITE_SCREENSHOT") == "1" else tmp_path / "brush.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(120_000)
+            page.goto(page_url)
+            page.set_input_files("#photo input[type=file]", str(photo))
+            page.wait_for_function("document.querySelector('#status').innerText.includes('is ready on')")
+            page.click("#brush-mode label:has-text('Colour brush')")
+            page.wait_for_selector("#find-candidates", state="visible")
+            assert not page.is_visible("#concept")  # the concept's controls make way for the brush's
+            paint(page, -45, -6, 45, 6)
+            page.wait_for_function("document.querySelector('#paint-info').innerText.includes('Find candidates')")
+            page.click("#find-candidates")
+            page.wait_for_function("document.querySelector('#status').innerText.includes('candidates in')")
+            page.wait_for_function("document.querySelectorAll('#candidates img').length === 4")
+            page.locator("#candidates img").nth(1).click()
+            page.wait_for_function("document.querySelector('#paint-info').innerText.includes('candidate 2 at morph')")
+            page.wait_for_function("Array.from(document.images).every(img => img.complete)")
+            page.locator("#editor").scroll_into_view_if_needed()
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shot), full_page=True)
+
+            page.click("#render")
+            page.wait_for_function("document.querySelector('#status').innerText.includes('Rendered 320×256')")
+            assert "1 · colour brush · candidate 2 of 4" in page.inner_text("#strokes")
+            with page.expect_download() as download:
+                page.click("#download-png")
+            result = np.asarray(Image.open(download.value.path()).convert("RGB")).astype(int)
+            assert result.shape == original.shape
+            stroke = (slice(122, 134), slice(130, 190))  # the middle of the stroke, in the photo's pixels
+            assert np.abs(result[stroke] - original[stroke]).mean() > 5
+            assert np.array_equal(result[:40, 40:90], original[:40, 40:90])  # the square's far corner: exact
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print("status:", page.inner_text("#status"), "| preview:", page.inner_text("#paint-info"),
+                  "| screenshot:", tmp_path / "failure.png")
+            raise
+        finally:
+            browser.close()
+
+
+def test_a_direction_is_found_previewed_added_and_rendered_in_a_real_browser(directions_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    photo = tmp_path / "church.png"
+    photo.write_bytes(scene_png(9_000_312, (320, 256)))
+    original = np.asarray(Image.open(photo).convert("RGB")).astype(int)
+    info = "document.querySelector('#paint-info').innerText"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(120_000)
+            page.goto(directions_url)
+            page.set_input_files("#photo input[type=file]", str(photo))
+            page.wait_for_function("document.querySelector('#status').innerText.includes('is ready on')")
+            page.click("#directions button")  # open the accordion
+            page.click("#find-directions")
+            page.wait_for_function("document.querySelector('#status').innerText.includes('directions of')")
+            page.click("#direction input")
+            page.click("[role=option][aria-label='sky — more sky']")
+            page.wait_for_function(f"{info}.includes('direction sky +1.5 · whole photo (not added yet)')")
+            page.click("#add-direction")
+            page.wait_for_function("document.querySelector('#strokes').innerText.includes('1 · direction sky +1.5')")
+            page.click("#render")
+            page.wait_for_function("document.querySelector('#status').innerText.includes('Rendered 320×256')")
+            with page.expect_download() as download:
+                page.click("#download-png")
+            result = np.asarray(Image.open(download.value.path()).convert("RGB")).astype(int)
+            square = (slice(0, 256), slice(32, 288))  # a whole-photo direction moves the model's square
+            assert np.abs(result[square] - original[square]).mean() > 1
+            assert np.array_equal(result[:, :20], original[:, :20])  # beyond the square (crop): the photo's own
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print("status:", page.inner_text("#status"), "| preview:", page.inner_text("#paint-info"),
+                  "| screenshot:", tmp_path / "failure.png")
+            raise
+        finally:
+            browser.close()

@@ -347,11 +347,20 @@ class EditEngine:
                          on_candidate: Callable[[int, int, BrushCandidate], None] | None = None) -> list[BrushCandidate]:
         """:func:`~ganpaint_core.edit.brush.brush_candidates`, kept by content: picking another candidate or
         moving the morph slider renders again without optimising again."""
+        return self.brushes.get(self._brush_key(state, spec),
+                                lambda: brush_candidates(self, state, spec, on_candidate=on_candidate))
+
+    def has_brush_candidates(self, state: PhotoState, spec: BrushSpec) -> bool:
+        """Whether :meth:`brush_candidates` would answer from its cache (no optimisation): a page previews a
+        brush live only once its candidates were asked for."""
+        return self.brushes.holds(self._brush_key(state, spec))
+
+    @staticmethod
+    def _brush_key(state: PhotoState, spec: BrushSpec) -> tuple[str, str, str]:
         h = hashlib.sha256()
         for t in (state.latent, state.features, *state.adapter.values()):
             h.update(t.numpy().tobytes())
-        return self.brushes.get(("brush", h.hexdigest(), spec.key()),
-                                lambda: brush_candidates(self, state, spec, on_candidate=on_candidate))
+        return "brush", h.hexdigest(), spec.key()
 
     def directions(self, *, callback: Callback | None = None) -> Directions:
         """The model's latent directions (:func:`ganpaint_core.directions.load_directions`: found once per

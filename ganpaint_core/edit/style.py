@@ -103,5 +103,9 @@ class StyleCache:
                 self._items.popitem(last=False)
         return value
 
+    def holds(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._items
+
     def __len__(self) -> int:
         return len(self._items)
