@@ -259,16 +259,7 @@ def invert_segments(
             stopped = f"segment inversion stopped at step {step}: the loss became non-finite; kept the best state"
             log.warning(stopped)
             break
-        opt_z.zero_grad(set_to_none=True)
-        opt_r.zero_grad(set_to_none=True)
-        if opt_m is not None:
-            opt_m.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_z.step()
-        if joint:
-            opt_r.step()
-        if opt_m is not None:
-            opt_m.step()
+        _step(loss, opt_z, opt_r if joint else None, opt_m)
         if callback is not None and (step % 10 == 0 or step == total):
             callback(step, total, {"stage": "segments", "loss": loss.item(), "psnr": now, "segments": len(names)})
     seconds = time.monotonic() - t0
@@ -276,6 +267,16 @@ def invert_segments(
                           seconds=seconds, stopped=stopped)
     return SegmentInversion(inversion=inversion, names=names, shares=shares, masks=best[4].cpu(),
                             codes=best[3].cpu(), first_psnr=first.psnr, seconds=seconds)
+
+
+def _step(loss: torch.Tensor, *optimisers: torch.optim.Optimizer | None) -> None:
+    """One Adam step of every optimiser given (None: that one waits: its gradient is dropped)."""
+    active = [o for o in optimisers if o is not None]
+    for o in active:
+        o.zero_grad(set_to_none=True)
+    loss.backward()
+    for o in active:
+        o.step()
 
 
 def describe(seg: SegmentInversion) -> str:
