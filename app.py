@@ -65,7 +65,7 @@ def _layout(page: EditPage, examples: Sequence[str]) -> SimpleNamespace:
                                 buttons=[], elem_id="photo")
             ui.fit = gr.Radio(["crop", "pad"], value="crop", label="Fit to the model's square",
                               info="crop: edit the centre square; pad: the whole photo, at lower detail")
-            ui.invert = gr.Radio(["single", "segments"], value="single", label="Inversion",
+            ui.invert = gr.Radio(["single", "segments"], value="single", label="Inversion", elem_id="invert",
                                  info="segments: one latent code per part of the photo; closer, slower setup")
             # The choice as state: /load_photo's API callers keep their (photo, fit) arguments.
             ui.invert_choice = gr.State("single")

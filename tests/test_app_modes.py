@@ -28,7 +28,7 @@ def served():
     torch.set_num_threads(1)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     engine = make_engine()
-    engine._directions = find_directions(engine.model, samples=256, components=2)
+    engine.use_directions(find_directions(engine.model, samples=256, components=2))
     demo = app.build_demo(engine, examples=[])
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)

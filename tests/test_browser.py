@@ -59,7 +59,7 @@ def directions_url():
 
     torch.set_num_threads(1)
     engine = make_engine()
-    engine._directions = find_directions(engine.model, samples=256, components=2)
+    engine.use_directions(find_directions(engine.model, samples=256, components=2))
     demo = app.build_demo(engine, examples=[])
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
@@ -260,7 +260,7 @@ def test_colour_brush_candidates_pick_one_and_render_in_a_real_browser(page_url,
             browser.close()
 
 
-def test_a_direction_is_found_previewed_added_and_rendered_in_a_real_browser(directions_url, tmp_path):
+def test_segments_then_a_direction_found_previewed_added_and_rendered_in_a_real_browser(directions_url, tmp_path):
     from playwright.sync_api import sync_playwright
 
     photo = tmp_path / "church.png"
@@ -273,6 +273,7 @@ def test_a_direction_is_found_previewed_added_and_rendered_in_a_real_browser(dir
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(120_000)
             page.goto(directions_url)
+            page.click("#invert label:has-text('segments')")  # segment inversion (ChunkyGAN) for this photo
             page.set_input_files("#photo input[type=file]", str(photo))
             page.wait_for_function("document.querySelector('#status').innerText.includes('is ready on')")
             page.click("#directions button")  # open the accordion
@@ -288,6 +289,12 @@ def test_a_direction_is_found_previewed_added_and_rendered_in_a_real_browser(dir
             with page.expect_download() as download:
                 page.click("#download-png")
             result = np.asarray(Image.open(download.value.path()).convert("RGB")).astype(int)
+            with page.expect_download() as download:
+                page.click("#download-json")
+            record = json.loads(Path(download.value.path()).read_text())
+            assert record["options"]["invert"] == "segments"
+            assert any(n.startswith("segment inversion:") for n in record["notes"]), record["notes"]
+            assert record["strokes"][0]["kind"] == "direction" and record["strokes"][0]["direction"] == "sky"
             square = (slice(0, 256), slice(32, 288))  # a whole-photo direction moves the model's square
             assert np.abs(result[square] - original[square]).mean() > 1
             assert np.array_equal(result[:, :20], original[:, :20])  # beyond the square (crop): the photo's own

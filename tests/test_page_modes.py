@@ -30,7 +30,7 @@ def page(tmp_path_factory):
     minute or two the default takes): the page's own job then reads them at once."""
     torch.set_num_threads(1)
     engine = make_engine()
-    engine._directions = find_directions(engine.model, samples=256, components=2)
+    engine.use_directions(find_directions(engine.model, samples=256, components=2))
     return EditPage(engine, out_dir=tmp_path_factory.mktemp("renders"))
 
 
