@@ -249,9 +249,12 @@ class EditPage(ShareCompareActions, ModeActions):
         if settings.brush != "concept":
             return self._paint_brush(session, layers, settings)
         pending = self._pending(session, layers, settings)
+        return self._live(session, pending, f"{settings.action} **{settings.concept}** under the paint (not added yet)"
+                          if pending else "no stroke on the canvas")
+
+    def _live(self, session: EditSession, pending: Any, what: str) -> PageUpdate:
+        """The live preview: the kept strokes plus ``pending`` (not added yet; None: none), and its line."""
         outcome = self.gpu.edit(render, self.engine(session), session, pending=pending, final=False)
-        what = (f"{settings.action} **{settings.concept}** under the paint (not added yet)" if pending
-                else "no stroke on the canvas")
         return PageUpdate(preview=self._preview(session, outcome), session=session,
                           paint_info=f"Preview: {what} · {len(session.strokes)} stroke(s) kept · "
                                      f"{outcome.result.timings['tail_s'] * 1000:.0f} ms")

@@ -120,16 +120,12 @@ class ModeActions:
                      settings: PaintSettings) -> PageUpdate:
         """The live preview in a brush mode: the picked candidate at the morph once candidates were found for
         this paint; before that the kept strokes, and what to press."""
-        engine = self.engine(session)
         pending = self._pending_brush(session, layers, settings)
-        ready = pending is not None and engine.has_brush_candidates(session.state, pending)
-        outcome = self.gpu.edit(render, engine, session, pending=pending if ready else None, final=False)
+        ready = pending is not None and self.engine(session).has_brush_candidates(session.state, pending)
         kind = f"{settings.brush} brush"
         what = (f"{kind}, candidate {settings.pick + 1} at morph {settings.morph:.2f} (not added yet)" if ready else
                 f"{kind} painted: press **Find candidates**" if pending is not None else f"nothing painted ({kind})")
-        return PageUpdate(preview=self._preview(session, outcome), session=session,
-                          paint_info=f"Preview: {what} · {len(session.strokes)} stroke(s) kept · "
-                                     f"{outcome.result.timings['tail_s'] * 1000:.0f} ms")
+        return self._live(session, pending if ready else None, what)
 
     @reports_problems
     def find_candidates(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
@@ -215,10 +211,7 @@ class ModeActions:
                           settings: DirectionSettings) -> PageUpdate:
         """The live preview of the kept strokes plus the direction at its amount (not added yet)."""
         spec = self._pending_direction(session, layers, settings)
-        outcome = self.gpu.edit(render, self.engine(session), session, pending=spec, final=False)
-        return PageUpdate(preview=self._preview(session, outcome), session=session,
-                          paint_info=f"Preview: {spec.describe()} (not added yet) · {len(session.strokes)} stroke(s) "
-                                     f"kept · {outcome.result.timings['tail_s'] * 1000:.0f} ms")
+        return self._live(session, spec, f"{spec.describe()} (not added yet)")
 
     @reports_problems
     def add_direction(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,

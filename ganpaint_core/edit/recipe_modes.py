@@ -14,14 +14,13 @@ Example::
 from __future__ import annotations
 
 import base64
-import binascii
 import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ganpaint_core.edit.brush import BrushSpec, brush_from_images
 from ganpaint_core.edit.direction_edit import DirectionSpec
@@ -44,14 +43,9 @@ def _png_base64(image: np.ndarray, mode: str) -> str:
 
 
 def _png_array(text: Any, *, key: str, where: str) -> np.ndarray:
-    if not isinstance(text, str):
-        raise StrokeError(f"{where}: {key!r} must be text, got {shown(text)}")
-    try:
-        img = Image.open(io.BytesIO(base64.b64decode(text, validate=True)))
-        img.load()
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
-        raise StrokeError(f"{where}: {key!r} is not a base64 PNG") from None
-    return np.asarray(img.convert("RGBA"))
+    from ganpaint_core.edit.record import png_from_base64
+
+    return np.asarray(png_from_base64(text, key=key, where=where).convert("RGBA"))
 
 
 # -- records ---------------------------------------------------------------------------------------

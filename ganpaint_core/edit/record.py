@@ -47,14 +47,19 @@ def mask_png_base64(mask: np.ndarray) -> str:
 
 def mask_from_png_base64(text: Any, *, where: str) -> np.ndarray:
     """The inverse of :func:`mask_png_base64` (float [h, w] in [0, 1]); ``StrokeError`` if it is not one."""
+    return np.asarray(png_from_base64(text, key="mask_png_base64", where=where).convert("L"), dtype=np.float32) / 255
+
+
+def png_from_base64(text: Any, *, key: str, where: str) -> Image.Image:
+    """The image in a recipe's base64 PNG field ``key``; ``StrokeError`` if it is not one."""
     if not isinstance(text, str):
-        raise StrokeError(f"{where}: 'mask_png_base64' must be text, got {shown(text)}")
+        raise StrokeError(f"{where}: {key!r} must be text, got {shown(text)}")
     try:
         img = Image.open(io.BytesIO(base64.b64decode(text, validate=True)))
         img.load()
     except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
-        raise StrokeError(f"{where}: 'mask_png_base64' is not a base64 PNG") from None
-    return np.asarray(img.convert("L"), dtype=np.float32) / 255
+        raise StrokeError(f"{where}: {key!r} is not a base64 PNG") from None
+    return img
 
 
 def edit_record(engine: EditEngine, state: PhotoState, specs: Sequence[Any], strokes: Sequence[EditStroke | FeatureEdit],
