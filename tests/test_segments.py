@@ -55,11 +55,17 @@ def test_without_a_segmenter_the_grid_is_used_and_one_label_falls_back_to_it():
         segment_masks(None, grid=8, cfg=SegmentConfig(grid=(0, 2)))
 
 
-def test_segment_inversion_never_returns_a_lower_psnr_than_the_first():
+def first_inversion():
+    """A tiny model's generator and edit layer, a random image and its quick first inversion."""
     model = tiny_loaded_model()
     G, layer = model.generator, model.manifest.edit_layer
     image = torch.rand(1, 3, 64, 64) * 2 - 1
-    first = invert(G, image, layer=layer, cfg=InversionConfig(latent_steps=4, joint_steps=4, candidates=2))
+    return G, layer, image, invert(G, image, layer=layer, cfg=InversionConfig(latent_steps=4, joint_steps=4,
+                                                                              candidates=2))
+
+
+def test_segment_inversion_never_returns_a_lower_psnr_than_the_first():
+    G, layer, image, first = first_inversion()
     seg = invert_segments(G, image, layer=layer, first=first, cfg=QUICK)
     assert seg.inversion.psnr >= first.psnr and len(seg.names) == 4  # the 2×2 grid: no segmenter
     assert torch.equal(seg.inversion.latent, first.latent)  # the tail keeps the first inversion's latent
@@ -71,10 +77,7 @@ def test_segment_inversion_never_returns_a_lower_psnr_than_the_first():
 
 
 def test_optimised_masks_still_sum_to_one_move_and_never_cost_psnr():
-    model = tiny_loaded_model()
-    G, layer = model.generator, model.manifest.edit_layer
-    image = torch.rand(1, 3, 64, 64) * 2 - 1
-    first = invert(G, image, layer=layer, cfg=InversionConfig(latent_steps=4, joint_steps=4, candidates=2))
+    G, layer, image, first = first_inversion()
     fixed = invert_segments(G, image, layer=layer, first=first, cfg=QUICK)
     moved = invert_segments(G, image, layer=layer, first=first, cfg=dataclasses.replace(
         QUICK, mask_lr=0.2, mask_smoothness=0.1, mask_entropy=0.01, encoder_every=3))
