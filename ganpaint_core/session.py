@@ -25,9 +25,7 @@ from typing import Literal
 from PIL import Image
 
 from ganpaint_core.edit.engine import EditEngine, PhotoState
-from ganpaint_core.edit.brush import BrushSpec
-from ganpaint_core.edit.direction_edit import DirectionSpec
-from ganpaint_core.edit.pipeline import AnySpec, EditOutcome, edit_photo
+from ganpaint_core.edit.pipeline import AnySpec, EditOutcome, check_spec, edit_photo
 from ganpaint_core.edit.spec import EditOptions, Reference, StrokeSpec
 from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.errors import GanpaintError
@@ -113,12 +111,7 @@ def check_stroke(engine: EditEngine, session: EditSession, spec: AnySpec) -> Any
     against the model's directions, so they must have been found before (``engine.directions()``)."""
     if session.state is None:
         raise GanpaintError(NO_PHOTO)
-    if isinstance(spec, BrushSpec):
-        spec.check(resolution=engine.resolution)
-    elif isinstance(spec, DirectionSpec):
-        spec.check(resolution=engine.resolution, names=engine.directions().names())
-    else:
-        spec.check(engine.concepts, resolution=engine.resolution)
+    check_spec(engine, spec)
     return spec
 
 

@@ -45,6 +45,16 @@ class EditOutcome:
     specs: tuple[AnySpec, ...] = ()  # the strokes as they were asked for
 
 
+def check_spec(engine: EditEngine, spec: AnySpec, *, callback: Callback | None = None) -> None:
+    """One stroke's checks, by its kind (``StrokeError`` says what to change)."""
+    if isinstance(spec, BrushSpec):
+        spec.check(resolution=engine.resolution)
+    elif isinstance(spec, DirectionSpec):
+        spec.check(resolution=engine.resolution, names=engine.directions(callback=callback).names())
+    else:
+        spec.check(engine.concepts, resolution=engine.resolution)
+
+
 def check_request(engine: EditEngine, strokes: Sequence[AnySpec], options: EditOptions, *,
                   callback: Callback | None = None) -> None:
     """Every check that needs no setup: a bad value is refused before seconds of inversion are spent. A
@@ -52,12 +62,7 @@ def check_request(engine: EditEngine, strokes: Sequence[AnySpec], options: EditO
     options.check()
     for i, spec in enumerate(strokes):
         try:
-            if isinstance(spec, BrushSpec):
-                spec.check(resolution=engine.resolution)
-            elif isinstance(spec, DirectionSpec):
-                spec.check(resolution=engine.resolution, names=engine.directions(callback=callback).names())
-            else:
-                spec.check(engine.concepts, resolution=engine.resolution)
+            check_spec(engine, spec, callback=callback)
         except StrokeError as exc:
             if len(strokes) == 1:
                 raise
