@@ -20,7 +20,6 @@ import base64
 import binascii
 import dataclasses
 import hashlib
-import io
 import json
 import logging
 import os
@@ -32,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from ganpaint_core.edit.record import RECORD_FORMAT, mask_from_png_base64, mask_png_base64, recipe_stroke
+from ganpaint_core.edit.record import (RECORD_FORMAT, encode_png_base64, mask_from_png_base64, mask_png_base64,
+                                       recipe_stroke)
 from ganpaint_core.edit.spec import EditOptions, Reference, StrokeSpec, StyleSpec, shown, unit_interval
 from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.errors import GanpaintError
@@ -56,9 +56,7 @@ class ShareError(GanpaintError):
 
 
 def png_base64(image: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return encode_png_base64(Image.fromarray(np.asarray(image, dtype=np.uint8)), optimize=False)
 
 
 def png_from_base64(text: Any, *, what: str) -> bytes:

@@ -13,8 +13,6 @@ Example::
 """
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,15 +35,15 @@ DIRECTION_KEYS = {"kind", "direction", "amount", "mask", "mask_png_base64", "ena
 
 
 def _png_base64(image: np.ndarray, mode: str) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(image, mode).save(buf, format="PNG", optimize=True)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    from ganpaint_core.edit.record import encode_png_base64
+
+    return encode_png_base64(Image.fromarray(image, mode))
 
 
 def _png_array(text: Any, *, key: str, where: str) -> np.ndarray:
-    from ganpaint_core.edit.record import png_from_base64
+    from ganpaint_core.edit.record import image_from_png_base64
 
-    return np.asarray(png_from_base64(text, key=key, where=where).convert("RGBA"))
+    return np.asarray(image_from_png_base64(text, key=key, where=where).convert("RGBA"))
 
 
 # -- records ---------------------------------------------------------------------------------------

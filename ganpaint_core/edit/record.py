@@ -40,17 +40,22 @@ def mask_png_base64(mask: np.ndarray) -> str:
     mask = np.asarray(mask)
     img = Image.fromarray(mask) if mask.dtype == bool else Image.fromarray(
         (mask.clip(0, 1) * 255).round().astype(np.uint8), "L")
+    return encode_png_base64(img)
+
+
+def encode_png_base64(img: Image.Image, *, optimize: bool = True) -> str:
+    """``img`` as a PNG, base64 text (what records, recipes and share bundles carry)."""
     buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
+    img.save(buf, format="PNG", optimize=optimize)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def mask_from_png_base64(text: Any, *, where: str) -> np.ndarray:
     """The inverse of :func:`mask_png_base64` (float [h, w] in [0, 1]); ``StrokeError`` if it is not one."""
-    return np.asarray(png_from_base64(text, key="mask_png_base64", where=where).convert("L"), dtype=np.float32) / 255
+    return np.asarray(image_from_png_base64(text, key="mask_png_base64", where=where).convert("L"), dtype=np.float32) / 255
 
 
-def png_from_base64(text: Any, *, key: str, where: str) -> Image.Image:
+def image_from_png_base64(text: Any, *, key: str, where: str) -> Image.Image:
     """The image in a recipe's base64 PNG field ``key``; ``StrokeError`` if it is not one."""
     if not isinstance(text, str):
         raise StrokeError(f"{where}: {key!r} must be text, got {shown(text)}")
