@@ -2,7 +2,7 @@
 
     python app.py [--model synth-church] [--device auto|cpu|cuda] [--host 127.0.0.1] [--port 7860] [--share]
 
-Only the layout and its wiring live here: every action is a method of ``ganpaint_core.page.EditPage``
+Only the layout and its wiring live here: every action is a method of ``ganpaint_core.page.page.EditPage``
 (gradio-free, tested on its own) that returns a ``PageUpdate``; ``show`` binds its fields to components.
 ``/edit``, ``/edit_recipe`` and ``/brush_candidates`` are stateless endpoints for scripts (see docs/api.md),
 registered with ``gr.api``.
@@ -20,16 +20,33 @@ from typing import Any
 import gradio as gr
 from gradio.data_classes import FileData
 
-from ganpaint_core.device import DEVICE_CHOICES, pick_device
+from ganpaint_core.core.device import DEVICE_CHOICES, pick_device
+from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.edit.engine import EditEngine
-from ganpaint_core.errors import GanpaintError
-from ganpaint_core.jobs import JobUpdate
-from ganpaint_core.page import (BRUSH_MODES, DIRECTION_WHERE, EDITOR_BRUSHES, STYLE_KINDS, DirectionSettings,
-                                EditPage, PageUpdate, PaintSettings, canvas_of)
-from ganpaint_core.hosting import public_url, share_possible
-from ganpaint_core.page_text import (EDITOR_EMPTY_LABEL, EDITOR_LABEL, HOW_TO, INTRO, RECORD_NOTE, describe_progress,
-                                     problem, progress_line)
-from ganpaint_core.session import EditSession
+from ganpaint_core.page.hosting import public_url, share_possible
+from ganpaint_core.page.jobs import JobUpdate
+from ganpaint_core.page.page import (
+    BRUSH_MODES,
+    DIRECTION_WHERE,
+    EDITOR_BRUSHES,
+    STYLE_KINDS,
+    DirectionSettings,
+    EditPage,
+    PageUpdate,
+    PaintSettings,
+    canvas_of,
+)
+from ganpaint_core.page.session import EditSession
+from ganpaint_core.page.text import (
+    EDITOR_EMPTY_LABEL,
+    EDITOR_LABEL,
+    HOW_TO,
+    INTRO,
+    RECORD_NOTE,
+    describe_progress,
+    problem,
+    progress_line,
+)
 
 log = logging.getLogger("ganpaint.app")
 
@@ -494,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from ganpaint_core.loading import load_model
+    from ganpaint_core.hub.loading import load_model
 
     try:
         device = pick_device(args.device)

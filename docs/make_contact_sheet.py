@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ganpaint_core.core.photo import load_photo
 from ganpaint_core.edit.composite import outline_changed
 from ganpaint_core.edit.engine import EditEngine
-from ganpaint_core.loading import load_model
-from ganpaint_core.photo import load_photo
+from ganpaint_core.hub.loading import load_model
 
 EDITS = [  # (scikit-image sample, box as shares of the photo's width/height x0, y0, x1, y1, concept, action)
     ("rocket", (0.05, 0.08, 0.28, 0.42), "tree", "add"),
@@ -49,8 +49,8 @@ def sample(name: str) -> Image.Image:
 
 def present_concept(engine: EditEngine, state, mask_square: np.ndarray) -> str:
     """The synth-church concept the segmenter finds most under the box on the photo's reconstruction."""
-    from ganpaint_core.synth.gan import to_unit_range
     from ganpaint_core.synth.scenes import LABELS
+    from ganpaint_core.training.gan import to_unit_range
 
     concepts = [c for c in ("sky", "cloud", "grass", "tree", "brick", "dome", "door") if c in engine.concepts.concepts]
     base = engine.render(state, [], final=False).preview

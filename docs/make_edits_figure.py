@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ganpaint_core.core.photo import load_photo
 from ganpaint_core.edit.engine import EditEngine
-from ganpaint_core.loading import load_model
-from ganpaint_core.photo import load_photo
+from ganpaint_core.hub.loading import load_model
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 EDITS = [  # (example photo, box x0, y0, x1, y1, concept, action)

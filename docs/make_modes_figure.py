@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ganpaint_core.core.photo import load_photo, to_uint8
 from ganpaint_core.edit.brush import BrushSpec
 from ganpaint_core.edit.direction_edit import DirectionSpec
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.pipeline import edit_photo
-from ganpaint_core.loading import load_model
-from ganpaint_core.photo import load_photo, to_uint8
+from ganpaint_core.hub.loading import load_model
 
 CELL, TITLE = 220, 26
 

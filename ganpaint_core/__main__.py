@@ -1,5 +1,5 @@
 import sys
 
-from ganpaint_core.cli import main
+from ganpaint_core.cli.main import main
 
 sys.exit(main())

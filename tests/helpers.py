@@ -121,9 +121,9 @@ def write_model_folder(folder: Path, *, generator: ProGANGenerator, name: str | 
 
 def tiny_loaded_model(seed: int = 0):
     """A 64-px random ProGAN with a made-up dictionary, in memory: exercises the edit chain in seconds."""
-    from ganpaint_core.concepts import ConceptDictionary, ConceptRanking
-    from ganpaint_core.loading import LoadedModel
-    from ganpaint_core.manifest import ModelManifest
+    from ganpaint_core.hub.concepts import ConceptDictionary, ConceptRanking
+    from ganpaint_core.hub.loading import LoadedModel
+    from ganpaint_core.hub.manifest import ModelManifest
 
     G = tiny_generator(seed=seed, sizes=(16, 32, 32, 16, 16, 8)).requires_grad_(False)
     units = 32
@@ -167,9 +167,9 @@ def tiny_stylegan2(seed: int = 0, config: StyleGAN2Config = TINY_STYLEGAN2) -> S
 
 def tiny_stylegan2_model():
     """A 64 px seeded StyleGAN2 with a made-up ranking on convs.1 (8×8, 32 units), in memory."""
-    from ganpaint_core.concepts import ConceptDictionary, ConceptRanking
-    from ganpaint_core.loading import LoadedModel
-    from ganpaint_core.manifest import ModelManifest
+    from ganpaint_core.hub.concepts import ConceptDictionary, ConceptRanking
+    from ganpaint_core.hub.loading import LoadedModel
+    from ganpaint_core.hub.manifest import ModelManifest
 
     G = tiny_stylegan2()
     units = 32
@@ -194,7 +194,7 @@ def app_model_manifest() -> Path:
     if BUNDLED.is_file():
         return BUNDLED
     root = Path(tempfile.mkdtemp(prefix="ganpaint-app-model-"))
-    cmd = [sys.executable, "-m", "ganpaint_core.synth.train", "all", "--smoke", "--threads", "1",
+    cmd = [sys.executable, "-m", "ganpaint_core.training.synth_suite", "all", "--smoke", "--threads", "1",
            "--out", str(root / "run"), "--export-dir", str(root / "models" / "synth-church")]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=dict(os.environ))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -206,8 +206,8 @@ def make_engine():
     from ganpaint_core.edit.adapt import AdaptConfig
     from ganpaint_core.edit.engine import EditEngine
     from ganpaint_core.edit.invert import InversionConfig
-    from ganpaint_core.loading import load_model
-    from ganpaint_core.manifest import load_manifest
+    from ganpaint_core.hub.loading import load_model
+    from ganpaint_core.hub.manifest import load_manifest
 
     path = app_model_manifest()
     model = load_model(load_manifest(path, bundled=path == BUNDLED), device="cpu")

@@ -16,13 +16,23 @@ import pytest
 import torch
 from PIL import Image
 
-from ganpaint_core import session as S
-from ganpaint_core.canvas import DISPLAY_SIDE
+from ganpaint_core.core.photo import mask_to_square
 from ganpaint_core.edit.spec import StrokeSpec
-from ganpaint_core.photo import mask_to_square
-from ganpaint_core.page import SLIDER_SIDE, EditPage
-from tests.helpers import (REPO, app_model_manifest, box_mask, dilate, free_port, held_setup, make_engine,
-                           scene_png, undissected_model, wait_for)
+from ganpaint_core.page import session as S
+from ganpaint_core.page.canvas import DISPLAY_SIDE
+from ganpaint_core.page.page import SLIDER_SIDE, EditPage
+from tests.helpers import (
+    REPO,
+    app_model_manifest,
+    box_mask,
+    dilate,
+    free_port,
+    held_setup,
+    make_engine,
+    scene_png,
+    undissected_model,
+    wait_for,
+)
 from tests.hub_server import HubStandIn
 
 gradio = pytest.importorskip("gradio")
@@ -414,7 +424,7 @@ def test_share_without_internet_is_reported_and_served_locally(monkeypatch, capl
 
     monkeypatch.setattr(app, "build_demo", lambda engine: FakeDemo())
     model = make_engine().model
-    monkeypatch.setattr("ganpaint_core.loading.load_model", lambda name, device: model)
+    monkeypatch.setattr("ganpaint_core.hub.loading.load_model", lambda name, device: model)
     with caplog.at_level("WARNING"):
         assert app.main(["--share", "--port", "7999"]) == 0
     assert launched["share"] is False and launched["server_port"] == 7999

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ganpaint_core.directions import find_directions
+from ganpaint_core.analysis.directions import find_directions
 from tests.helpers import box_mask, free_port, make_engine, scene_png
 
 gradio = pytest.importorskip("gradio")

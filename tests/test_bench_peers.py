@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from ganpaint_core.bench_peers import FIGURES, METHODS, bench_peers
-from ganpaint_core.peer_methods import NoiseAdapter, PeersConfig, pivotal_tuning
+from ganpaint_core.bench.peer_methods import NoiseAdapter, PeersConfig, pivotal_tuning
+from ganpaint_core.bench.peers import FIGURES, METHODS, bench_peers
 from ganpaint_core.edit.adapt import AdaptConfig
 from ganpaint_core.edit.invert import InversionConfig
 from tests.helpers import tiny_loaded_model
@@ -82,7 +82,7 @@ def test_the_paper_adaptation_starts_as_the_identity_and_multiplies_by_one_plus_
 
 
 def test_the_cli_offers_the_peers_suite_with_its_step_settings_and_a_device():
-    from ganpaint_core.cli import build_parser
+    from ganpaint_core.cli.main import build_parser
 
     args = build_parser().parse_args(["bench", "--suite", "peers", "--model", "synth-church", "--images", "photos",
                                       "--n", "2", "--paper-steps", "50", "--pti-steps", "70", "--device", "cuda",

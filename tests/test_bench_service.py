@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ganpaint_core import bench_service as B
-from ganpaint_core.photo import PhotoError, load_photo
+from ganpaint_core.bench import service as B
+from ganpaint_core.core.photo import PhotoError, load_photo
 
 
 def test_the_crafted_bad_photos_are_refused_by_the_photo_loader_before_decoding():

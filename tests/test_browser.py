@@ -60,7 +60,7 @@ def page_url():
 def directions_url():
     """The app over an engine that holds synth-church's directions found on few samples (seconds, where the
     page's own first search takes a minute or two): "Find directions" then reads them at once."""
-    from ganpaint_core.directions import find_directions
+    from ganpaint_core.analysis.directions import find_directions
 
     torch.set_num_threads(1)
     engine = make_engine()

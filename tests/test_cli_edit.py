@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganpaint_core import cli
+from ganpaint_core.cli import main as cli
 from tests.helpers import box_mask, scene_png
 
 

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganpaint_core import cli
-from ganpaint_core.compare import LABEL_HEIGHT, compare_grid, parse_vary, without_adaptation
-from ganpaint_core.canvas import mask_from_layers
+from ganpaint_core.cli import main as cli
+from ganpaint_core.core.errors import GanpaintError
+from ganpaint_core.core.photo import load_photo, mask_to_square
 from ganpaint_core.edit.pipeline import edit_photo
 from ganpaint_core.edit.record import load_recipe
 from ganpaint_core.edit.spec import StrokeSpec
-from ganpaint_core.errors import GanpaintError
-from ganpaint_core.inspect_units import concept_mask, segment, unit_heatmap
-from ganpaint_core.page import EditPage
-from ganpaint_core.photo import load_photo, mask_to_square
-from ganpaint_core.report import write_report
-from ganpaint_core.session import EditSession
+from ganpaint_core.page.canvas import mask_from_layers
+from ganpaint_core.page.page import EditPage
+from ganpaint_core.page.session import EditSession
+from ganpaint_core.review.compare import LABEL_HEIGHT, compare_grid, parse_vary, without_adaptation
+from ganpaint_core.review.report import write_report
+from ganpaint_core.review.units import concept_mask, segment, unit_heatmap
 from tests.helpers import box_mask, make_engine, scene_png
 
 

@@ -7,10 +7,16 @@ import pytest
 import torch
 from PIL import Image
 
-from ganpaint_core.edit.composite import (CompositeConfig, change_region, composite, outline_changed, paste_alpha,
-                                          upsample)
-from ganpaint_core.metrics import band_detail, changed_margin, distance_to, seam_ratio
-from ganpaint_core.photo import load_photo
+from ganpaint_core.core.metrics import band_detail, changed_margin, distance_to, seam_ratio
+from ganpaint_core.core.photo import load_photo
+from ganpaint_core.edit.composite import (
+    CompositeConfig,
+    change_region,
+    composite,
+    outline_changed,
+    paste_alpha,
+    upsample,
+)
 
 S = 16  # model square of these tests
 

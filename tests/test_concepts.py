@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from ganpaint_core.concepts import ConceptDictionary, from_gandissect
-from ganpaint_core.errors import ConceptDictionaryError
+from ganpaint_core.core.errors import ConceptDictionaryError
+from ganpaint_core.hub.concepts import ConceptDictionary, from_gandissect
 from tests.helpers import REPO, SHARED
 
 CHURCH_CONCEPTS = REPO / "weights" / "progan-church" / "concepts.json"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ganpaint_core.direction_fits import observe, rank_correlation
-from ganpaint_core.directions import (
+from ganpaint_core.analysis.direction_fits import observe, rank_correlation
+from ganpaint_core.analysis.directions import (
     AMOUNT_LIMIT,
     Direction,
     DirectionError,
@@ -22,8 +22,8 @@ from ganpaint_core.directions import (
     forget_cached_directions,
     load_directions,
 )
-from ganpaint_core.loading import LoadedModel, load_model
-from ganpaint_core.segmenters import segmenter_for
+from ganpaint_core.analysis.segmenters import segmenter_for
+from ganpaint_core.hub.loading import LoadedModel, load_model
 from tests.helpers import TINY_STYLEGAN2, run_cli
 
 
@@ -125,7 +125,7 @@ def test_corrupt_or_foreign_cache_file_is_found_again(church, caplog):
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not safetensors")
     calls = []
-    with caplog.at_level(logging.WARNING, logger="ganpaint_core.directions"):
+    with caplog.at_level(logging.WARNING, logger="ganpaint_core.analysis.directions"):
         found = load_directions(model, samples=64, components=1, callback=lambda *a: calls.append(1))
     assert calls and "not a readable safetensors file" in caplog.text
     assert Directions.load(path).settings == found.settings  # rewritten
@@ -133,7 +133,7 @@ def test_corrupt_or_foreign_cache_file_is_found_again(church, caplog):
     foreign = made_up(dim=model.generator.latent_size)
     foreign.save(path)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="ganpaint_core.directions"):
+    with caplog.at_level(logging.WARNING, logger="ganpaint_core.analysis.directions"):
         load_directions(model, samples=64, components=1)
     assert "was made for generator abababababab" in caplog.text
     assert Directions.load(path).generator_sha256 == model.sha256["generator"]

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganpaint_core.concepts import ConceptDictionary
-from ganpaint_core.derived import CONCEPTS_FILE, derived_dir, report_path
-from ganpaint_core.dissect import DissectConfig
-from ganpaint_core.dissect_run import run_dissection
-from ganpaint_core.errors import ConceptDictionaryError, GanpaintError
-from ganpaint_core.fetch import sha256_file
-from ganpaint_core.loading import load_model
-from ganpaint_core.segmenters import SceneSegmenter
+from ganpaint_core.analysis.dissect import DissectConfig
+from ganpaint_core.analysis.dissect_run import run_dissection
+from ganpaint_core.analysis.segmenters import SceneSegmenter
+from ganpaint_core.core.errors import ConceptDictionaryError, GanpaintError
+from ganpaint_core.hub.concepts import ConceptDictionary
+from ganpaint_core.hub.derived import CONCEPTS_FILE, derived_dir, report_path
+from ganpaint_core.hub.fetch import sha256_file
+from ganpaint_core.hub.loading import load_model
 from tests.helpers import run_cli, tiny_generator, tiny_loaded_model, tiny_stylegan2_model, write_model_folder
 
 QUICK = DissectConfig(samples=20, batch=10, ace_steps=3, ace_batch=4, causal_samples=10, keep=8)
@@ -181,7 +181,7 @@ def test_the_cli_turns_a_missing_model_or_segmenter_into_one_line():
     assert "neither a folder" in result.stderr or "pip install .[dissect]" in result.stderr
 
 
-# The shipped dictionary came from `python -m ganpaint_core.synth.train dissect` (DissectConfig(): levels and
+# The shipped dictionary came from `python -m ganpaint_core.training.synth_suite dissect` (DissectConfig(): levels and
 # IoU over 1000 samples, causal searches of 300 steps of 8 samples, seed 0). This re-run goes through the
 # product's `dissect` path (per concept, resumable) with levels and IoU from 300 samples, so its insertion
 # levels and IoU tie-breaks differ; the strongest units must still come out on top, for adding and removing.
@@ -193,7 +193,7 @@ RECOVERY_CONCEPTS = ("tree", "dome", "door")
 
 @pytest.mark.slow
 def test_dissection_rerun_on_synth_church_recovers_the_shipped_dictionary(tmp_path):
-    from ganpaint_core.segmenters import load_scene_segmenter
+    from ganpaint_core.analysis.segmenters import load_scene_segmenter
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))  # the slowest test here: both cores, as the shipped run had
     model = load_model("synth-church")

@@ -4,15 +4,15 @@ import importlib.util
 import json
 import shutil
 
-from ganpaint_core.doctor import format_report
-from ganpaint_core.derived import CONCEPTS_FILE, derived_dir
-from ganpaint_core.manifest import load_manifest
+from ganpaint_core.cli.doctor import format_report
+from ganpaint_core.hub.derived import CONCEPTS_FILE, derived_dir
+from ganpaint_core.hub.manifest import load_manifest
 from tests.helpers import REPO, run_cli
 
 
 def _doctor(capsys, monkeypatch, **env: str) -> tuple[int, dict]:
     """``doctor --json`` in this process (the CLI's own entry point), offline."""
-    from ganpaint_core.cli import main
+    from ganpaint_core.cli.main import main
 
     for key, value in {"GANPAINT_OFFLINE": "1", **env}.items():
         monkeypatch.setenv(key, value)

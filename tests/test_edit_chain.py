@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from ganpaint_core.concepts import ConceptDictionary
+from ganpaint_core.core.errors import ConceptDictionaryError
+from ganpaint_core.core.photo import PhotoError, load_photo
 from ganpaint_core.edit.adapt import AdaptConfig
 from ganpaint_core.edit.composite import paste_alpha
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.invert import InversionConfig, invert
 from ganpaint_core.edit.strokes import StrokeError, apply_strokes
-from ganpaint_core.errors import ConceptDictionaryError
-from ganpaint_core.photo import PhotoError, load_photo
+from ganpaint_core.hub.concepts import ConceptDictionary
 from ganpaint_core.synth.scenes import render_scene
 from tests.helpers import tiny_loaded_model
 
@@ -107,7 +107,7 @@ def test_add_moves_units_towards_their_level_and_remove_to_zero(engine, state):
 
 
 def test_remove_uses_the_dictionarys_removal_ranking_when_it_has_one(engine, state):
-    from ganpaint_core.concepts import ConceptRanking
+    from ganpaint_core.hub.concepts import ConceptRanking
 
     base: ConceptDictionary = engine.concepts
     erasers = (31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8)
@@ -176,7 +176,7 @@ def test_refit_keeps_the_outside_close_to_the_photo(engine, photo, state):
 
 
 def test_an_add_of_a_template_concept_writes_the_template_over_the_strokes_box(engine, state):
-    from ganpaint_core.concepts import ConceptTemplate
+    from ganpaint_core.hub.concepts import ConceptTemplate
 
     base: ConceptDictionary = engine.concepts
     pattern = torch.arange(32 * 2 * 2, dtype=torch.float32).view(32, 2, 2) / 10
@@ -206,8 +206,8 @@ def test_an_add_of_a_template_concept_writes_the_template_over_the_strokes_box(e
 def test_the_bundled_model_draws_domes_and_doors_where_an_add_stroke_is_painted():
     """synth-church's dictionary draws dome and door by their templates (a constant write of their units
     made a texture, 0.05): on fresh samples an add stroke in a square makes the segmenter see them there."""
-    from ganpaint_core.dissect import latents, random_squares
-    from ganpaint_core.loading import load_model
+    from ganpaint_core.analysis.dissect import latents, random_squares
+    from ganpaint_core.hub.loading import load_model
     from ganpaint_core.synth.scenes import LABELS
 
     model = load_model("synth-church")

@@ -18,12 +18,12 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
-from ganpaint_core import cli
+from ganpaint_core.cli import main as cli
 from ganpaint_core.edit.engine import EditEngine
-from ganpaint_core.loading import load_model
-from ganpaint_core.manifest import load_manifest
-from ganpaint_core.page import EditPage, PaintSettings
-from ganpaint_core.session import EditSession
+from ganpaint_core.hub.loading import load_model
+from ganpaint_core.hub.manifest import load_manifest
+from ganpaint_core.page.page import EditPage, PaintSettings
+from ganpaint_core.page.session import EditSession
 from tests.helpers import BUNDLED, box_mask, free_port, scene_png
 
 SAMPLE_SEED = 1_000_003

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from ganpaint_core.errors import CheckpointError
+from ganpaint_core.core.errors import CheckpointError
 from ganpaint_core.models.encoder import Encoder, load_encoder, save_encoder, to_sphere
-from ganpaint_core.synth.encoder import EncoderConfig, reconstruction_psnr, train_encoder
 from ganpaint_core.synth.scenes import render_batch
+from ganpaint_core.training.encoder import EncoderConfig, reconstruction_psnr, train_encoder
 from tests.helpers import tiny_generator
 
 WIDTHS = (16, 32, 64)  # three halvings: 32 px -> 4x4, the tiny generator's resolution

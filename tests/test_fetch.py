@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganpaint_core.errors import ChecksumMismatch, FileUnavailable
-from ganpaint_core.fetch import fetch
-from ganpaint_core.loading import load_model
-from ganpaint_core.manifest import load_manifest
-from ganpaint_core.registry import model_status
+from ganpaint_core.core.errors import ChecksumMismatch, FileUnavailable
+from ganpaint_core.hub.fetch import fetch
+from ganpaint_core.hub.loading import load_model
+from ganpaint_core.hub.manifest import load_manifest
+from ganpaint_core.hub.registry import model_status
 from tests.helpers import REPO, sha256_bytes, tiny_generator, write_model_folder
 from tests.hub_server import HubStandIn
 
@@ -143,7 +143,7 @@ def test_hub_download_then_offline_load_from_cache_with_the_server_stopped(isola
     # A fresh process, the stand-in gone, offline: the file comes from the Hub cache and is verified.
     code = (
         "import torch, sys\n"
-        "from ganpaint_core.loading import load_model\n"
+        "from ganpaint_core.hub.loading import load_model\n"
         "m = load_model('tiny')\n"
         "z = torch.randn(1, 16, generator=torch.Generator().manual_seed(0))\n"
         "torch.save(m.generator(z), sys.argv[1])\n"
@@ -185,7 +185,7 @@ def test_an_unreachable_hub_fails_in_seconds_with_whole_sentences(isolated_env, 
 
 
 def test_a_long_failure_reason_is_cut_at_a_sentence():
-    from ganpaint_core.fetch import REASON_CHARS, _short_reason
+    from ganpaint_core.hub.fetch import REASON_CHARS, _short_reason
 
     exc = OSError("We cannot find the file. " + "Please check your connection and try again or make sure " * 5)
     reason = _short_reason(exc)

@@ -8,10 +8,10 @@ import types
 import numpy as np
 import pytest
 
-from ganpaint_core import hosting
-from ganpaint_core.jobs import JobUpdate
-from ganpaint_core.page import EditPage, PageUpdate, PaintSettings
-from ganpaint_core.session import EditSession
+from ganpaint_core.page import hosting
+from ganpaint_core.page.jobs import JobUpdate
+from ganpaint_core.page.page import EditPage, PageUpdate, PaintSettings
+from ganpaint_core.page.session import EditSession
 from tests.helpers import box_mask, make_engine, scene_png
 
 

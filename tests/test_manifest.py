@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ganpaint_core.errors import GanpaintError, ManifestError
-from ganpaint_core.manifest import load_manifest, parse_manifest
-from ganpaint_core.registry import Registry, bundled_weights_dir
+from ganpaint_core.core.errors import GanpaintError, ManifestError
+from ganpaint_core.hub.manifest import load_manifest, parse_manifest
+from ganpaint_core.hub.registry import Registry, bundled_weights_dir
 from tests.helpers import tiny_generator, write_model_folder
 
 

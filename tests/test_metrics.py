@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganpaint_core.metrics import confusion_matrix, frechet_distance, mean_iou, psnr
+from ganpaint_core.core.metrics import confusion_matrix, frechet_distance, mean_iou, psnr
 
 
 def _features(seed: int, n: int = 400, d: int = 6, shift: float = 0.0) -> np.ndarray:

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganpaint_core import cli
-from ganpaint_core.directions import load_directions
+from ganpaint_core.analysis.directions import load_directions
+from ganpaint_core.cli import main as cli
+from ganpaint_core.core.photo import load_photo, to_uint8
 from ganpaint_core.edit.brush import BrushSpec, brush_from_images, color_error
 from ganpaint_core.edit.composite import paste_alpha
 from ganpaint_core.edit.direction_edit import DirectionSpec
 from ganpaint_core.edit.pipeline import edit_photo
 from ganpaint_core.edit.record import parse_recipe
 from ganpaint_core.edit.strokes import StrokeError
-from ganpaint_core.photo import load_photo, to_uint8
 from tests.helpers import box_mask, make_engine, scene_png
 
 S = 64
@@ -162,12 +162,12 @@ def test_cli_brush_and_direction_flags(tmp_path, directions, capsys):
 def test_brush_and_direction_on_a_stylegan2(one_thread):
     """W+ latents: the brush's diverse starts move every row, a direction shifts w; the photo stays exact
     beyond the changed region."""
-    from ganpaint_core.directions import find_directions
+    from ganpaint_core.analysis.directions import find_directions
+    from ganpaint_core.analysis.segmenters import segmenter_for
     from ganpaint_core.edit.adapt import AdaptConfig
     from ganpaint_core.edit.engine import EditEngine
     from ganpaint_core.edit.invert import InversionConfig
-    from ganpaint_core.loading import load_model
-    from ganpaint_core.segmenters import segmenter_for
+    from ganpaint_core.hub.loading import load_model
     from tests.helpers import tiny_stylegan2_model
 
     model = tiny_stylegan2_model()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganpaint_core.nethook import Trace, TraceDict
+from ganpaint_core.analysis.nethook import Trace, TraceDict
 from tests.helpers import tiny_generator
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganpaint_core.page import EDIT_ORPHAN_S, UNCHANGED, Canvas, EditPage, PageUpdate, PaintSettings
-from ganpaint_core.jobs import JobUpdate
-from ganpaint_core.page_text import describe_progress
-from ganpaint_core.session import EditSession
+from ganpaint_core.page.jobs import JobUpdate
+from ganpaint_core.page.page import EDIT_ORPHAN_S, UNCHANGED, Canvas, EditPage, PageUpdate, PaintSettings
+from ganpaint_core.page.session import EditSession
+from ganpaint_core.page.text import describe_progress
 from tests.helpers import box_mask, held_setup, make_engine, scene_png, undissected_model
 
 TREE = PaintSettings(concept="tree", action="add", strength=1.0)
@@ -110,7 +110,7 @@ def test_a_missing_model_keeps_the_current_one(page, tmp_path, isolated_env):
 
 @pytest.mark.slow
 def test_a_model_without_a_dictionary_is_offered_dissection_and_the_result_is_cached(tmp_path, monkeypatch):
-    from ganpaint_core.dissect import DissectConfig
+    from ganpaint_core.analysis.dissect import DissectConfig
 
     undissected_model(tmp_path / "models")
     monkeypatch.setenv("GANPAINT_MODELS_DIR", str(tmp_path / "models"))
@@ -168,8 +168,8 @@ def test_the_model_list_calls_an_unreachable_model_missing_as_the_cli_does(tmp_p
 
 
 def test_a_setup_shows_an_estimate_of_the_time_left_in_its_stage():
-    from ganpaint_core.jobs import Job
-    from ganpaint_core.page_text import progress_line
+    from ganpaint_core.page.jobs import Job
+    from ganpaint_core.page.text import progress_line
 
     line = progress_line(JobUpdate(step=10, total=100, info={"stage": "invert"}, seconds=6, stage_seconds=5))
     assert "Inverting the photo into the GAN (10/100) · 6 s, about 45 s left in this stage" in line

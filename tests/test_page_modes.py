@@ -11,12 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from ganpaint_core.directions import find_directions
+from ganpaint_core.analysis.directions import find_directions
 from ganpaint_core.edit.brush import BrushSpec
 from ganpaint_core.edit.direction_edit import DirectionSpec
-from ganpaint_core.jobs import JobUpdate
-from ganpaint_core.page import DirectionSettings, EditPage, PageUpdate, PaintSettings
-from ganpaint_core.session import EditSession, stroke_labels
+from ganpaint_core.page.jobs import JobUpdate
+from ganpaint_core.page.page import DirectionSettings, EditPage, PageUpdate, PaintSettings
+from ganpaint_core.page.session import EditSession, stroke_labels
 from tests.helpers import box_mask, make_engine, scene_png
 
 COLOUR = PaintSettings(concept="tree", action="add", strength=1.0, mode="Colour brush", candidates=3)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganpaint_core.photo import PhotoError, load_mask, load_photo
+from ganpaint_core.core.photo import PhotoError, load_mask, load_photo
 
 
 def _png_bytes(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:

@@ -80,7 +80,7 @@ def test_split_at_unknown_or_output_layer_is_refused():
 
 
 def test_layer_shapes_match_the_traced_outputs():
-    from ganpaint_core.nethook import TraceDict
+    from ganpaint_core.analysis.nethook import TraceDict
 
     G = tiny_generator()
     names = G.layer_names()

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ganpaint_core.core.photo import load_photo
 from ganpaint_core.edit.adapt import AdaptConfig
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.invert import InversionConfig
-from ganpaint_core.fetch import sha256_file
-from ganpaint_core.loading import load_model
-from ganpaint_core.photo import load_photo
+from ganpaint_core.hub.fetch import sha256_file
+from ganpaint_core.hub.loading import load_model
 from tests.helpers import REPO, church_state_dict
 
 

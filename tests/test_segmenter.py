@@ -9,11 +9,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ganpaint_core.errors import CheckpointError
-from ganpaint_core.metrics import mean_iou
-from ganpaint_core.synth.scenes import LABELS, render_batch
+from ganpaint_core.core.errors import CheckpointError
+from ganpaint_core.core.metrics import mean_iou
 from ganpaint_core.models.segmenter import Segmenter, SegmenterConfig, load_segmenter, save_segmenter
-from ganpaint_core.synth.segmenter import _augment, evaluate_segmenter, to_unit_range, train_segmenter
+from ganpaint_core.synth.scenes import LABELS, render_batch
+from ganpaint_core.training.segmenter import _augment, evaluate_segmenter, to_unit_range, train_segmenter
 
 TINY = SegmenterConfig(resolution=16, widths=(4, 8), steps=4, batch=4, seed=3)
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from ganpaint_core.errors import GanpaintError
-from ganpaint_core.segmenters import ADE20K_CONCEPTS, SegformerADE20KSegmenter, load_scene_segmenter
+from ganpaint_core.analysis.segmenters import ADE20K_CONCEPTS, SegformerADE20KSegmenter, load_scene_segmenter
+from ganpaint_core.core.errors import GanpaintError
 
 HAS_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
 needs_transformers = pytest.mark.skipif(not HAS_TRANSFORMERS, reason="transformers not installed (pip install .[dissect])")
@@ -43,7 +43,7 @@ def _force_class(seg: SegformerADE20KSegmenter, ade_name: str) -> None:
 
 def test_synth_church_segmenter_labels_renders_with_the_scene_concepts():
     from ganpaint_core.synth.scenes import LABELS, render_batch
-    from ganpaint_core.synth.segmenter import to_unit_range
+    from ganpaint_core.training.segmenter import to_unit_range
 
     seg = load_scene_segmenter("synth-church")
     assert seg.label_names == LABELS and seg.concepts == LABELS[1:] and seg.missing_concepts == ()
@@ -112,9 +112,9 @@ def test_segformer_comes_from_the_hub_once_then_from_the_cache_offline(tmp_path,
 
 @needs_transformers
 def test_dissection_runs_with_the_segformer_adapter(tmp_path):
-    from ganpaint_core.dissect import DissectConfig
-    from ganpaint_core.dissect_run import run_dissection
-    from ganpaint_core.concepts import ConceptDictionary
+    from ganpaint_core.analysis.dissect import DissectConfig
+    from ganpaint_core.analysis.dissect_run import run_dissection
+    from ganpaint_core.hub.concepts import ConceptDictionary
     from tests.helpers import tiny_loaded_model
 
     seg = load_scene_segmenter("segformer-ade20k", source=tiny_segformer(tmp_path / "sf", size=32))

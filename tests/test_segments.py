@@ -10,18 +10,18 @@ import pytest
 import torch
 from PIL import Image
 
-from ganpaint_core import cli
+from ganpaint_core.cli import main as cli
+from ganpaint_core.core.photo import load_photo
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.invert import InversionConfig, invert
 from ganpaint_core.edit.pipeline import edit_photo
 from ganpaint_core.edit.segments import SegmentConfig, SegmentError, invert_segments, model_segment, segment_masks
 from ganpaint_core.edit.spec import EditOptions, StrokeSpec
 from ganpaint_core.edit.strokes import StrokeError
-from ganpaint_core.jobs import JobUpdate
-from ganpaint_core.page import UNCHANGED, EditPage, PageUpdate
-from ganpaint_core.photo import load_photo
-from ganpaint_core.session import EditSession
-from ganpaint_core.share import restore, share_bundle
+from ganpaint_core.page.jobs import JobUpdate
+from ganpaint_core.page.page import UNCHANGED, EditPage, PageUpdate
+from ganpaint_core.page.session import EditSession
+from ganpaint_core.page.share import restore, share_bundle
 from tests.helpers import box_mask, make_engine, scene_png, tiny_loaded_model
 
 QUICK = SegmentConfig(joint_steps=6)
@@ -92,7 +92,7 @@ def test_optimised_masks_still_sum_to_one_move_and_never_cost_psnr():
 
 
 def test_the_codes_only_render_and_the_residual_share_measure_what_they_name():
-    from ganpaint_core.bench_segments import codes_only_psnr, residual_share
+    from ganpaint_core.bench.segments import codes_only_psnr, residual_share
 
     model = tiny_loaded_model()
     G, layer = model.generator, model.manifest.edit_layer

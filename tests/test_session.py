@@ -13,17 +13,22 @@ import pytest
 import torch
 from PIL import Image
 
-from ganpaint_core import session as S
-from ganpaint_core.canvas import (
-    DISPLAY_SIDE, canvas_image, display_image, mask_from_layers, preview_image, stroke_from_layers,
-)
-from ganpaint_core.catalog import SAMPLE_SEED_BASE, EngineCatalog, concept_samples, generate_samples
+from ganpaint_core.core.errors import GanpaintError
+from ganpaint_core.core.photo import PhotoError, load_photo, mask_to_square
 from ganpaint_core.edit.spec import StrokeSpec, StyleSpec
 from ganpaint_core.edit.strokes import StrokeError
-from ganpaint_core.errors import GanpaintError
-from ganpaint_core.jobs import JobBoard, JobUpdate, run_job
-from ganpaint_core.page_text import describe_progress
-from ganpaint_core.photo import PhotoError, load_photo, mask_to_square
+from ganpaint_core.page import session as S
+from ganpaint_core.page.canvas import (
+    DISPLAY_SIDE,
+    canvas_image,
+    display_image,
+    mask_from_layers,
+    preview_image,
+    stroke_from_layers,
+)
+from ganpaint_core.page.catalog import SAMPLE_SEED_BASE, EngineCatalog, concept_samples, generate_samples
+from ganpaint_core.page.jobs import JobBoard, JobUpdate, run_job
+from ganpaint_core.page.text import describe_progress
 from ganpaint_core.synth.scenes import render_scene
 from tests.helpers import box_mask, dilate, make_engine, scene_png, wait_for
 
@@ -275,7 +280,7 @@ def test_concept_samples_are_the_ones_richest_in_the_concept(engine):
 
 
 def test_changing_the_concept_generates_no_new_samples(engine, monkeypatch):
-    import ganpaint_core.catalog as C
+    import ganpaint_core.page.catalog as C
 
     catalog = EngineCatalog(engine)
     calls = []

@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 import torch
 
+from ganpaint_core.core.photo import load_photo
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.setup_store import SetupStore
-from ganpaint_core.photo import load_photo
 from tests.helpers import make_engine, scene_png
 
 pytestmark = pytest.mark.slow  # each test sets photos up (a few seconds each on a 2-core CPU)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganpaint_core.jobs import JobUpdate
-from ganpaint_core.page import EditPage, PageUpdate, PaintSettings
-from ganpaint_core.session import EditSession
-from ganpaint_core.share import ShareError, ShareStore, bundle_id
+from ganpaint_core.page.jobs import JobUpdate
+from ganpaint_core.page.page import EditPage, PageUpdate, PaintSettings
+from ganpaint_core.page.session import EditSession
+from ganpaint_core.page.share import ShareError, ShareStore, bundle_id
 from tests.helpers import box_mask, make_engine, scene_png
 
 TREE = PaintSettings(concept="tree", action="add", strength=1.0)

@@ -8,12 +8,20 @@ import numpy as np
 import pytest
 import torch
 
-from ganpaint_core.checkpoint import detect_family, read_checkpoint
-from ganpaint_core.errors import CheckpointError
+from ganpaint_core.analysis.nethook import Trace
+from ganpaint_core.core.errors import CheckpointError
+from ganpaint_core.models import detect_family
+from ganpaint_core.models.checkpoint import read_checkpoint
 from ganpaint_core.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator, upfirdn2d
-from ganpaint_core.nethook import Trace
-from tests.helpers import (REPO, SHARED, TINY_STYLEGAN2, run_cli, tiny_stylegan2, tiny_stylegan2_checkpoint,
-                           tiny_stylegan2_model)
+from tests.helpers import (
+    REPO,
+    SHARED,
+    TINY_STYLEGAN2,
+    run_cli,
+    tiny_stylegan2,
+    tiny_stylegan2_checkpoint,
+    tiny_stylegan2_model,
+)
 
 KEYS_TSV = SHARED / "formats" / "stylegan2-256-keys.tsv"
 
@@ -74,7 +82,7 @@ def test_kernel_buffers_are_the_normalised_outer_product():
 
 
 def test_missing_unexpected_and_misshapen_keys_are_refused_by_name(tmp_path):
-    from ganpaint_core.loading import load_generator_file
+    from ganpaint_core.hub.loading import load_generator_file
 
     good = tiny_stylegan2_checkpoint()
     cases = {
@@ -100,7 +108,7 @@ def test_missing_unexpected_and_misshapen_keys_are_refused_by_name(tmp_path):
 
 
 def test_family_comes_from_the_keys_not_the_file_name(tmp_path):
-    from ganpaint_core.loading import load_generator_file
+    from ganpaint_core.hub.loading import load_generator_file
 
     path = tmp_path / "proggan_churchoutdoor.pth"  # a misleading name
     torch.save(tiny_stylegan2_checkpoint(), path)
@@ -111,7 +119,7 @@ def test_family_comes_from_the_keys_not_the_file_name(tmp_path):
 
 
 def test_a_training_checkpoint_is_refused_with_a_conversion_that_works(tmp_path):
-    from ganpaint_core.loading import load_generator_file
+    from ganpaint_core.hub.loading import load_generator_file
 
     ckpt = tiny_stylegan2_checkpoint()
     path = tmp_path / "train-050000.pt"
@@ -247,9 +255,10 @@ def engine():
 
 @pytest.fixture(scope="module")
 def photo():
-    from ganpaint_core.photo import load_photo
-    from ganpaint_core.synth.scenes import render_scene
     from PIL import Image
+
+    from ganpaint_core.core.photo import load_photo
+    from ganpaint_core.synth.scenes import render_scene
 
     img = render_scene(5_000_321, resolution=128).image[:96]  # a held-out scene as a 128×96 "photo"
     return load_photo(Image.fromarray(np.ascontiguousarray(img)), size=64)
@@ -329,8 +338,8 @@ def test_inspect_reports_stylegan2_at_256(tmp_path):
 
 
 def test_the_church_manifest_names_the_hub_file_and_is_honest_offline(monkeypatch):
-    from ganpaint_core.manifest import load_manifest
-    from ganpaint_core.registry import model_status
+    from ganpaint_core.hub.manifest import load_manifest
+    from ganpaint_core.hub.registry import model_status
 
     manifest = load_manifest(REPO / "weights" / "stylegan2-church" / "model.json", bundled=True)
     source = manifest.files["generator"].sources[-1]
@@ -349,7 +358,7 @@ def test_the_church_manifest_names_the_hub_file_and_is_honest_offline(monkeypatc
 def test_hub_download_of_a_tiny_stylegan2_then_load_model(isolated_env, monkeypatch):
     import io
 
-    from ganpaint_core.loading import load_model
+    from ganpaint_core.hub.loading import load_model
     from tests.hub_server import HubStandIn
 
     ckpt = tiny_stylegan2_checkpoint(seed=4)
@@ -381,7 +390,7 @@ def test_hub_download_of_a_tiny_stylegan2_then_load_model(isolated_env, monkeypa
 
 
 def test_bench_offers_the_stylegan2_suite_and_asks_model_suites_for_a_model(capsys):
-    from ganpaint_core.cli import build_parser, main
+    from ganpaint_core.cli.main import build_parser, main
 
     args = build_parser().parse_args(["bench", "--suite", "stylegan2", "--threads", "1"])
     assert args.model is None and args.suite == "stylegan2"

@@ -9,13 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from ganpaint_core.derived import ENCODER_FILE, derived_dir, report_path
-from ganpaint_core.encoder_run import default_config, load_training_photos, run_encoder_training
-from ganpaint_core.fetch import sha256_file
-from ganpaint_core.loading import load_model
+from ganpaint_core.hub.derived import ENCODER_FILE, derived_dir, report_path
+from ganpaint_core.hub.fetch import sha256_file
+from ganpaint_core.hub.loading import load_model
 from ganpaint_core.models.encoder import load_encoder
+from ganpaint_core.training.encoder_run import default_config, load_training_photos, run_encoder_training
 from tests.helpers import run_cli, tiny_generator, tiny_stylegan2_model, write_model_folder
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small convs run fastest single-threaded
 
@@ -79,7 +78,7 @@ def test_photos_for_the_reconstruction_term_are_read_at_the_model_resolution(tin
 
 
 def test_an_encoder_trains_for_a_stylegan2_generator_and_is_attached_to_it():
-    from ganpaint_core.derived import attach_derived_files
+    from ganpaint_core.hub.derived import attach_derived_files
 
     model = tiny_stylegan2_model()
     model.sha256["generator"] = "1" * 64

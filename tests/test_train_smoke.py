@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from ganpaint_core.synth.gan import GANConfig
+from ganpaint_core.training.gan import GANConfig
 from tests.helpers import REPO
 
 
 @pytest.mark.slow
 def test_every_training_stage_runs_and_the_export_loads_and_edits(tmp_path, isolated_env):
     out, models = tmp_path / "run", isolated_env / "models"
-    cmd = [sys.executable, "-m", "ganpaint_core.synth.train", "all", "--smoke", "--threads", "1",
+    cmd = [sys.executable, "-m", "ganpaint_core.training.synth_suite", "all", "--smoke", "--threads", "1",
            "--out", str(out), "--export-dir", str(models / "synth-smoke")]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env=dict(os.environ))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -27,11 +27,11 @@ def test_every_training_stage_runs_and_the_export_loads_and_edits(tmp_path, isol
     assert set(manifest["files"]) == {"generator", "segmenter", "encoder", "concepts"}
 
     # The exported suite loads through the product's own path and runs the whole chain.
+    from ganpaint_core.core.photo import load_photo
     from ganpaint_core.edit.adapt import AdaptConfig
     from ganpaint_core.edit.engine import EditEngine
     from ganpaint_core.edit.invert import InversionConfig
-    from ganpaint_core.loading import load_model
-    from ganpaint_core.photo import load_photo
+    from ganpaint_core.hub.loading import load_model
     from ganpaint_core.synth.scenes import render_scene
 
     model = load_model("synth-smoke")
@@ -50,7 +50,7 @@ def test_every_training_stage_runs_and_the_export_loads_and_edits(tmp_path, isol
 
 @pytest.mark.slow
 def test_training_resumes_from_its_checkpoint(tmp_path):
-    cmd = [sys.executable, "-m", "ganpaint_core.synth.train", "gan", "--smoke", "--threads", "1", "--out", str(tmp_path)]
+    cmd = [sys.executable, "-m", "ganpaint_core.training.synth_suite", "gan", "--smoke", "--threads", "1", "--out", str(tmp_path)]
     first = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
     again = subprocess.run(cmd + ["--kimg", "0.128"], cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -62,9 +62,9 @@ def test_a_run_can_start_from_an_exported_generator(tmp_path):
     """``--init-generator``: G and its EMA start from the given weights, the fresh discriminator trains
     alone for the warm-up, then both train; a generator of other widths is refused with its sizes."""
 
-    from ganpaint_core.synth.gan import build_state, train_gan
     from ganpaint_core.synth.scenes import render_batch
-    from ganpaint_core.synth.train import SMOKE_GAN
+    from ganpaint_core.training.gan import build_state, train_gan
+    from ganpaint_core.training.synth_suite import SMOKE_GAN
 
     images = render_batch(range(32), resolution=SMOKE_GAN.resolution)[0]
     torch.manual_seed(7)
@@ -96,8 +96,8 @@ def test_the_suite_trains_at_the_issues_128_px_target(tmp_path, isolated_env):
     manifest says 128 and adapts the six layers after the edit layer."""
     import torch
 
-    from ganpaint_core.loading import load_model
-    from ganpaint_core.synth.train import build_parser, gan_config, main
+    from ganpaint_core.hub.loading import load_model
+    from ganpaint_core.training.synth_suite import build_parser, gan_config, main
 
     assert gan_config(build_parser().parse_args(["gan"])) == GANConfig()  # the bundled model's recipe is the default
     out, export = tmp_path / "run", isolated_env / "models" / "synth-128"
@@ -120,7 +120,7 @@ def test_the_suite_trains_at_the_issues_128_px_target(tmp_path, isolated_env):
 
 
 def test_a_checkpoint_of_another_resolution_is_refused_in_one_line(tmp_path):
-    from ganpaint_core.synth.train import main
+    from ganpaint_core.training.synth_suite import main
 
     main(["gan", "--smoke", "--threads", "1", "--out", str(tmp_path), "--kimg", "0.008"])
     with pytest.raises(SystemExit, match="another resolution or widths .* 64-px one: pass another --out"):
@@ -133,11 +133,11 @@ def test_the_time_budgeted_runner_trains_for_its_minutes_and_exports_a_complete_
     minute, runs the later stages and exports a suite inside ``--out`` that loads through ``load_model``."""
     import time
 
-    from ganpaint_core.loading import load_model
-    from ganpaint_core.manifest import load_manifest
+    from ganpaint_core.hub.loading import load_model
+    from ganpaint_core.hub.manifest import load_manifest
 
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "ganpaint_core.synth.train", "all", "--smoke", "--minutes", "0.5", "--threads", "1",
+    cmd = [sys.executable, "-m", "ganpaint_core.training.synth_suite", "all", "--smoke", "--minutes", "0.5", "--threads", "1",
            "--workers", "2", "--out", str(out)]
     t0 = time.monotonic()
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -40,11 +40,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ganpaint_core.core.errors import shown
+from ganpaint_core.core.metrics import distance_to
+from ganpaint_core.core.photo import Photo, mask_to_square, to_uint8
 from ganpaint_core.edit.composite import change_region
-from ganpaint_core.edit.spec import shown, unit_interval
+from ganpaint_core.edit.spec import unit_interval
 from ganpaint_core.edit.strokes import FeatureEdit, StrokeError, grid_alpha
-from ganpaint_core.metrics import distance_to
-from ganpaint_core.photo import Photo, mask_to_square, to_uint8
 
 if TYPE_CHECKING:
     from ganpaint_core.edit.engine import EditEngine, PhotoState
@@ -282,7 +283,7 @@ def _features(engine: EditEngine, p: _Problem, z: torch.Tensor, offset: torch.Te
 
 def _render(engine: EditEngine, p: _Problem, features: torch.Tensor, adapter: Any) -> torch.Tensor:
     latent = p.z0.expand(len(features), *p.z0.shape[1:])
-    from ganpaint_core.edit.layers import run_tail
+    from ganpaint_core.models.layers import run_tail
 
     return run_tail(engine.tail, features, latent=latent, modify=adapter)
 

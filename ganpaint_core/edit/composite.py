@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ganpaint_core.metrics import distance_to
-from ganpaint_core.photo import Photo, SquareBox
+from ganpaint_core.core.metrics import distance_to
+from ganpaint_core.core.photo import Photo, SquareBox
 
 log = logging.getLogger(__name__)
 

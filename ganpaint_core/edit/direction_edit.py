@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ganpaint_core.core.errors import shown
 from ganpaint_core.edit.composite import CompositeConfig, change_region
-from ganpaint_core.edit.spec import shown
 from ganpaint_core.edit.strokes import FeatureEdit, StrokeError, grid_alpha
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class DirectionSpec:
 
     def check(self, *, resolution: int, names: Sequence[str]) -> None:
         """Every cheap check, before any setup (``names``: the model's directions)."""
-        from ganpaint_core.directions import DirectionError, check_amount
+        from ganpaint_core.analysis.directions import DirectionError, check_amount
 
         if not isinstance(self.name, str) or self.name not in names:
             raise StrokeError(f"unknown direction {shown(self.name)}; this model has: {', '.join(names)}")

@@ -29,26 +29,32 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from ganpaint_core.core.metrics import psnr
+from ganpaint_core.core.photo import Photo, mask_to_square, to_uint8
+from ganpaint_core.core.progress import Callback
 from ganpaint_core.edit.adapt import AdaptConfig, FineLayerAdapter, adapt_fine_layers, adapter_shapes, refit_outside
 from ganpaint_core.edit.brush import BrushCandidate, BrushSpec, brush_candidates
 from ganpaint_core.edit.composite import CompositeConfig, change_region, composite
 from ganpaint_core.edit.invert import InversionConfig
 from ganpaint_core.edit.invert import invert as invert_photo  # ``invert`` names prepare's option
-from ganpaint_core.edit.layers import run_tail, tail_layer_shapes
 from ganpaint_core.edit.losses import get_lpips
-from ganpaint_core.edit.segments import (INVERT_MODES, SegmentConfig, SegmentError, describe, invert_segments,
-                                         model_segment)
+from ganpaint_core.edit.segments import (
+    INVERT_MODES,
+    SegmentConfig,
+    SegmentError,
+    describe,
+    invert_segments,
+    model_segment,
+)
 from ganpaint_core.edit.setup_store import SetupStore, setup_key
-from ganpaint_core.edit.strokes import EditStroke, FeatureEdit, apply_strokes, grid_alpha
 from ganpaint_core.edit.spec import Reference, StyleSpec
+from ganpaint_core.edit.strokes import EditStroke, FeatureEdit, apply_strokes, grid_alpha
 from ganpaint_core.edit.style import StyleCache, blend_levels, concept_region, style_levels
-from ganpaint_core.loading import LoadedModel
-from ganpaint_core.metrics import psnr
-from ganpaint_core.photo import Photo, mask_to_square, to_uint8
-from ganpaint_core.progress import Callback
+from ganpaint_core.hub.loading import LoadedModel
+from ganpaint_core.models.layers import run_tail, tail_layer_shapes
 
 if TYPE_CHECKING:
-    from ganpaint_core.directions import Directions
+    from ganpaint_core.analysis.directions import Directions
 
 log = logging.getLogger(__name__)
 
@@ -363,9 +369,9 @@ class EditEngine:
         return "brush", h.hexdigest(), spec.key()
 
     def directions(self, *, callback: Callback | None = None) -> Directions:
-        """The model's latent directions (:func:`ganpaint_core.directions.load_directions`: found once per
+        """The model's latent directions (:func:`ganpaint_core.analysis.directions.load_directions`: found once per
         generator and kept on disk; the first call for a model may take a minute, reported to ``callback``)."""
-        from ganpaint_core.directions import load_directions
+        from ganpaint_core.analysis.directions import load_directions
 
         with self._directions_lock:
             if self._directions is None:

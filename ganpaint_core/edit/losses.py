@@ -50,7 +50,7 @@ def get_lpips(device: torch.device) -> nn.Module | None:
         if key in _lpips:
             return _lpips[key]
         model = None
-        from ganpaint_core.fetch import is_offline
+        from ganpaint_core.hub.fetch import is_offline
 
         if not lpips_backbone_path().is_file() and (is_offline() or not download_reachable()):
             log.warning("LPIPS unavailable (%s and no %s in %s); reconstruction uses L1 + image-gradient L1 instead",

@@ -20,15 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ganpaint_core.core.photo import DEFAULT_MAX_PIXELS, Photo, load_photo
+from ganpaint_core.core.progress import Callback
+from ganpaint_core.edit.brush import BrushSpec, brush_edit
+from ganpaint_core.edit.direction_edit import DirectionSpec, direction_edit
 from ganpaint_core.edit.engine import EditEngine, PhotoState, RenderResult
 from ganpaint_core.edit.record import RecipeStroke, edit_record
 from ganpaint_core.edit.spec import EditOptions, Reference, StrokeSpec
-from ganpaint_core.edit.brush import BrushSpec, brush_edit
-from ganpaint_core.edit.direction_edit import DirectionSpec, direction_edit
 from ganpaint_core.edit.strokes import EditStroke, FeatureEdit, StrokeError
-from ganpaint_core.photo import DEFAULT_MAX_PIXELS, Photo, load_photo
-from ganpaint_core.progress import Callback
-
 
 AnySpec = StrokeSpec | BrushSpec | DirectionSpec  # a concept stroke, a colour / sketch brush, a latent direction
 

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from ganpaint_core.core.errors import shown
+from ganpaint_core.core.photo import Photo, decode_image, load_mask, mask_to_square
 from ganpaint_core.edit.brush import BrushSpec, brush_from_images
 from ganpaint_core.edit.direction_edit import DirectionSpec
-from ganpaint_core.edit.spec import shown, unit_interval
+from ganpaint_core.edit.spec import unit_interval
 from ganpaint_core.edit.strokes import FeatureEdit, StrokeError
-from ganpaint_core.photo import Photo, decode_image, load_mask, mask_to_square
 
 if TYPE_CHECKING:
     from ganpaint_core.edit.engine import EditEngine
@@ -170,7 +171,7 @@ def recipe_brush(raw: dict[str, Any], base: Path | None, where: str, file: Any) 
 
 def recipe_direction(raw: dict[str, Any], base: Path | None, where: str, file: Any) -> RecipeDirection:
     """A recipe's ``"kind": "direction"`` entry."""
-    from ganpaint_core.directions import DirectionError, check_amount
+    from ganpaint_core.analysis.directions import DirectionError, check_amount
     from ganpaint_core.edit.record import mask_from_png_base64
 
     unknown = set(raw) - DIRECTION_KEYS

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ganpaint_core.edit.spec import EditOptions, Reference, StrokeSpec, StyleSpec, shown, unit_interval
+from ganpaint_core.core.errors import GanpaintError, shown
+from ganpaint_core.core.files import read_json
+from ganpaint_core.core.photo import Photo, load_mask, mask_to_square
+from ganpaint_core.edit.spec import EditOptions, Reference, StrokeSpec, StyleSpec, unit_interval
 from ganpaint_core.edit.strokes import EditStroke, FeatureEdit, StrokeError
-from ganpaint_core.errors import GanpaintError
-from ganpaint_core.files import read_json
-from ganpaint_core.photo import Photo, load_mask, mask_to_square
 
 if TYPE_CHECKING:
     from ganpaint_core.edit.engine import EditEngine, PhotoState, RenderResult

@@ -26,12 +26,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ganpaint_core.core.errors import GanpaintError
+from ganpaint_core.core.metrics import psnr
+from ganpaint_core.core.progress import Callback
 from ganpaint_core.edit.invert import Inversion
-from ganpaint_core.edit.layers import run_tail
 from ganpaint_core.edit.losses import reconstruction_loss
-from ganpaint_core.errors import GanpaintError
-from ganpaint_core.metrics import psnr
-from ganpaint_core.progress import Callback
+from ganpaint_core.models.layers import run_tail
 
 log = logging.getLogger(__name__)
 

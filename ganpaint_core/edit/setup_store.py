@@ -25,8 +25,8 @@ from typing import Any
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from ganpaint_core.fetch import cache_dir
-from ganpaint_core.files import atomic_path, evict_least_recent, files_size
+from ganpaint_core.core.files import atomic_path, evict_least_recent, files_size
+from ganpaint_core.hub.fetch import cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -18,20 +18,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ganpaint_core.concepts import ConceptDictionary
+from ganpaint_core.core.errors import shown
+from ganpaint_core.core.photo import Photo, load_photo, to_uint8
 from ganpaint_core.edit.segments import INVERT_MODES
 from ganpaint_core.edit.strokes import StrokeError
-from ganpaint_core.photo import Photo, load_photo, to_uint8
+from ganpaint_core.hub.concepts import ConceptDictionary
 
 StyleKind = Literal["dictionary", "sample", "reference"]
 STYLE_KINDS: tuple[str, ...] = ("dictionary", "sample", "reference")
-SHOWN_CHARS = 40  # a refused text value is quoted up to this many characters
-
-
-def shown(value: Any) -> str:
-    """``repr(value)``, cut short: an error message never echoes a megabyte back."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + f"… ({len(text)} characters)"
 
 
 def unit_interval(name: str, value: Any) -> float:

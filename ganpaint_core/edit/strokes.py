@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ganpaint_core.concepts import ConceptDictionary
-from ganpaint_core.errors import GanpaintError
+from ganpaint_core.core.errors import GanpaintError
+from ganpaint_core.hub.concepts import ConceptDictionary, template_target
 
 ADD_MAX_UNITS = 12
 REMOVE_MAX_UNITS = 24
@@ -110,23 +110,6 @@ def grid_alpha(mask: np.ndarray, grid: int) -> torch.Tensor:
     """Soft alpha [1, 1, grid, grid]: painted share of each cell, doubled and clipped to [0, 1]."""
     m = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
     return (F.adaptive_avg_pool2d(m, grid) * 2).clamp(0, 1)
-
-
-def template_target(template: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """``template`` [C, k, k] stretched over the bounding box of the cells where ``alpha`` [1, 1, g, g] > 0,
-    as [1, C, g, g] (zero outside the box; the alpha decides how much of it is written)."""
-    grid = alpha.shape[-1]
-    out = torch.zeros(1, template.shape[0], grid, grid, dtype=template.dtype, device=template.device)
-    rows = (alpha[0, 0] > 0).any(1).nonzero()
-    cols = (alpha[0, 0] > 0).any(0).nonzero()
-    if len(rows) == 0:
-        return out
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    size = (y1 - y0, x1 - x0)
-    resized = template[None] if size == tuple(template.shape[1:]) else F.interpolate(
-        template[None], size=size, mode="bilinear", align_corners=False)
-    out[:, :, y0:y1, x0:x1] = resized
-    return out
 
 
 def apply_strokes(features: torch.Tensor, strokes: list[EditStroke | FeatureEdit], concepts: ConceptDictionary) -> torch.Tensor:

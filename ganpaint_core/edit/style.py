@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.nn import functional as F
 
-from ganpaint_core.concepts import ConceptDictionary
 from ganpaint_core.edit.strokes import ADD_MAX_UNITS
+from ganpaint_core.hub.concepts import ConceptDictionary
 
 
 def concept_region(

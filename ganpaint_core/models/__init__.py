@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import nn
 
+from ganpaint_core.core.errors import CheckpointError
 from ganpaint_core.models.family import GeneratorFamily, Head, Modify, Tail
 from ganpaint_core.models.progan import ProGANGenerator
 from ganpaint_core.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
@@ -26,5 +27,16 @@ def generator_from_state_dict(state: dict[str, Any], *, family: str) -> nn.Modul
     return FAMILIES[family].from_state_dict(state)
 
 
+def detect_family(state: dict[str, Any]) -> str:
+    """The generator family a checkpoint holds, from its keys (never from the file name)."""
+    for name, cls in FAMILIES.items():
+        if cls.detect(state):
+            return name
+    sample = ", ".join(list(state)[:5])
+    raise CheckpointError(
+        f"unrecognised checkpoint: keys begin {sample or '(none)'}; supported families: {', '.join(FAMILIES)}"
+    )
+
+
 __all__ = ["FAMILIES", "GeneratorFamily", "Head", "Modify", "ProGANGenerator", "StyleGAN2Config",
-           "StyleGAN2Generator", "Tail", "generator_from_state_dict"]
+           "StyleGAN2Generator", "Tail", "detect_family", "generator_from_state_dict"]

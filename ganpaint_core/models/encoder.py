@@ -6,7 +6,7 @@ Example::
     z0 = enc(images)                   # [N, 3, 64, 64] in [-1, 1] -> [N, 128], then optimise z0
 
 The file carries resolution, latent size and widths in its safetensors metadata. Training (and why the
-codes lie on a sphere) is in :mod:`ganpaint_core.synth.encoder`.
+codes lie on a sphere) is in :mod:`ganpaint_core.training.encoder`.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ganpaint_core.checkpoint import read_with_config, save_with_config
-from ganpaint_core.errors import CheckpointError
+from ganpaint_core.core.errors import CheckpointError
+from ganpaint_core.models.checkpoint import read_with_config, save_with_config
 
 __all__ = ["Encoder", "load_encoder", "save_encoder", "to_sphere"]
 

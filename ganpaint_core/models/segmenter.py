@@ -7,7 +7,7 @@ Example::
     seg.labels                         # ("other", "sky", "cloud", …): label id -> name, from the file
 
 The file carries the config and the label names in its safetensors metadata, so whoever loads it needs
-nothing else to read its output. Training lives in :mod:`ganpaint_core.synth.segmenter`.
+nothing else to read its output. Training lives in :mod:`ganpaint_core.training.segmenter`.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ganpaint_core.checkpoint import read_with_config, save_with_config
-from ganpaint_core.errors import CheckpointError
+from ganpaint_core.core.errors import CheckpointError
+from ganpaint_core.models.checkpoint import read_with_config, save_with_config
 
 __all__ = ["Segmenter", "SegmenterConfig", "load_segmenter", "save_segmenter"]
 

@@ -22,7 +22,6 @@ from torch.nn import functional as F
 
 from ganpaint_core.models.family import Modify
 
-
 log = logging.getLogger(__name__)
 
 FAMILY = "stylegan2"

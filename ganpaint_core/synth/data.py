@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganpaint_core.files import atomic_path
+from ganpaint_core.core.files import atomic_path
 from ganpaint_core.synth.scenes import render_batch
 
 log = logging.getLogger(__name__)

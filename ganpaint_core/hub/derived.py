@@ -1,0 +1,80 @@
+"""Files made for a model on this machine (a dissection's ``concepts.json``, a trained encoder), and their use.
+
+Example::
+
+    folder = derived_dir("stylegan2-church", generator_sha256)  # <cache>/derived/stylegan2-church/<sha[:16]>/
+    folder / CONCEPTS_FILE, folder / ENCODER_FILE                 # what `dissect` and `train-encoder` write
+
+They live in the user's cache (``$GANPAINT_CACHE``, default ``~/.cache/ganpaint``), never in a model's
+folder: bundled folders are read-only, remote models have none, and a manifest names only files whose
+sha256 it knows. The folder is keyed by the generator file's sha256, so files made for other weights are
+never used. ``load_model`` takes a dictionary or encoder from here only where the manifest names none.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ganpaint_core.core.errors import CheckpointError, ConceptDictionaryError
+from ganpaint_core.hub.concepts import ConceptDictionary
+from ganpaint_core.hub.fetch import cache_dir, sha256_file
+from ganpaint_core.hub.model import LoadedModel
+from ganpaint_core.models.encoder import load_encoder
+
+log = logging.getLogger(__name__)
+
+CONCEPTS_FILE = "concepts.json"  # written by `python -m ganpaint_core dissect`
+ENCODER_FILE = "encoder.safetensors"  # written by `python -m ganpaint_core train-encoder`
+
+
+def derived_root() -> Path:
+    return cache_dir() / "derived"
+
+
+def derived_dir(model_name: str, generator_sha256: str) -> Path:
+    """Where files made for this model's generator (by its sha256) are kept."""
+    return derived_root() / model_name / generator_sha256[:16]
+
+
+def report_path(path: Path) -> Path:
+    """The JSON report written beside an output file: ``concepts.json`` -> ``concepts.report.json``."""
+    path = Path(path)
+    return path.with_name(path.stem + ".report.json")
+
+
+def attach_derived_files(model: LoadedModel) -> None:
+    """Give ``model`` the dictionary and encoder made for its generator on this machine, where it has none.
+
+    Example::
+
+        model = LoadedModel(...)          # manifest without concepts.json
+        attach_derived_files(model)       # model.concepts now comes from a `dissect` run, if there was one
+    """
+    sha = model.sha256.get("generator")
+    if not sha:
+        return
+    folder = derived_dir(model.manifest.name, sha)
+    path = folder / CONCEPTS_FILE
+    if model.concepts is None and path.is_file():
+        try:
+            concepts = ConceptDictionary.load(path)
+            channels = dict((n, c) for n, c, _ in model.generator.layer_shapes())[model.manifest.edit_layer]
+            concepts.check_layer(model.manifest.edit_layer, channels)
+        except ConceptDictionaryError as exc:
+            raise ConceptDictionaryError(f"{exc} (a dictionary made by `dissect`: delete {path} or run dissect "
+                                         "again)") from None
+        model.concepts, model.paths["concepts"], model.sha256["concepts"] = concepts, path, sha256_file(path)
+        log.info("%s: concept dictionary from %s", model.manifest.name, path)
+    path = folder / ENCODER_FILE
+    if model.encoder is None and path.is_file():
+        hint = f"(an encoder made by `train-encoder`: delete {path} or train it again)"
+        try:
+            encoder = load_encoder(path, device=model.device).requires_grad_(False)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{exc} {hint}") from None
+        g = model.generator
+        if (encoder.resolution, encoder.latent_size) != (g.resolution, g.latent_size):
+            raise CheckpointError(f"{path}: encoder for {encoder.resolution}px and z[{encoder.latent_size}], the "
+                                  f"generator is {g.resolution}px with z[{g.latent_size}] {hint}")
+        model.encoder, model.paths["encoder"], model.sha256["encoder"] = encoder, path, sha256_file(path)
+        log.info("%s: encoder from %s", model.manifest.name, path)

@@ -1,0 +1,93 @@
+"""Load a model named by its manifest: generator (read-only, eval), concept dictionary, checks."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ganpaint_core.core.errors import CheckpointError, ManifestError
+from ganpaint_core.core.progress import Callback
+from ganpaint_core.hub.concepts import ConceptDictionary
+from ganpaint_core.hub.derived import attach_derived_files
+from ganpaint_core.hub.fetch import fetch, verify_file
+from ganpaint_core.hub.manifest import ModelManifest
+from ganpaint_core.hub.model import LoadedModel
+from ganpaint_core.hub.registry import Registry
+from ganpaint_core.models import detect_family, generator_from_state_dict
+from ganpaint_core.models.checkpoint import read_checkpoint
+from ganpaint_core.models.encoder import Encoder, load_encoder
+from ganpaint_core.models.segmenter import Segmenter, load_segmenter
+
+log = logging.getLogger(__name__)
+
+
+def load_generator_file(path: Path, *, family: str | None = None) -> nn.Module:
+    """A generator from a weight file, its family detected from the keys unless given."""
+    return generator_from_checkpoint(read_checkpoint(path), where=str(path), family=family)[1]
+
+
+def generator_from_checkpoint(state: dict, *, where: str, family: str | None = None) -> tuple[str, nn.Module]:
+    """``(family, generator)`` from a checkpoint's top-level mapping; the family comes from the keys and must
+    equal ``family`` when that is given. Every failure is a ``CheckpointError`` naming ``where``."""
+    detected = detect_family(state)
+    if family is not None and detected != family:
+        raise CheckpointError(f"{where}: holds a {detected} generator, the manifest says {family}")
+    try:
+        return detected, generator_from_state_dict(state, family=detected)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        # torch's strict-load message spreads the key lists over several lines: keep them, on one.
+        detail = " ".join(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc).split())
+        detail = detail if len(detail) <= 600 else detail[:600] + " …"
+        raise CheckpointError(f"{where}: does not load strictly as a {detected} generator ({detail})") from None
+
+
+def load_model(
+    model: str | ModelManifest,
+    *,
+    device: torch.device | str = "cpu",
+    progress: Callback | None = None,
+) -> LoadedModel:
+    """Fetch, verify and load a model's generator and concept dictionary; check they fit the manifest."""
+    manifest = Registry.scan().get(model) if isinstance(model, str) else model
+    device = torch.device(device)
+    paths = {"generator": fetch(manifest, "generator", progress=progress)}
+    generator = load_generator_file(paths["generator"], family=manifest.family)
+    _check_against_manifest(manifest, generator)
+    generator.requires_grad_(False).eval().to(device)
+    concepts = None
+    if "concepts" in manifest.files:
+        paths["concepts"] = fetch(manifest, "concepts", progress=progress)
+        concepts = ConceptDictionary.load(paths["concepts"])
+        channels = dict((n, c) for n, c, _ in generator.layer_shapes())[manifest.edit_layer]
+        concepts.check_layer(manifest.edit_layer, channels)
+    segmenter = encoder = None
+    if "segmenter" in manifest.files:
+        paths["segmenter"] = fetch(manifest, "segmenter", progress=progress)
+        segmenter = load_segmenter(paths["segmenter"], device=device).requires_grad_(False)
+    if "encoder" in manifest.files:
+        paths["encoder"] = fetch(manifest, "encoder", progress=progress)
+        encoder = load_encoder(paths["encoder"], device=device).requires_grad_(False)
+    sha = {role: verify_file(p, manifest, manifest.files[role]) for role, p in paths.items()}
+    log.info("loaded %s (%s) on %s", manifest.name, manifest.family, device)
+    loaded = LoadedModel(manifest=manifest, generator=generator, concepts=concepts, device=device,
+                         segmenter=segmenter, encoder=encoder, sha256=sha, paths=paths)
+    attach_derived_files(loaded)  # a dictionary / encoder made on this machine (`dissect`, `train-encoder`)
+    return loaded
+
+
+def _check_against_manifest(manifest: ModelManifest, generator: nn.Module) -> None:
+    where = f"{manifest.name}: generator"
+    if generator.resolution != manifest.resolution:
+        raise ManifestError(f"{where} renders {generator.resolution}px, the manifest says {manifest.resolution}")
+    if generator.latent_size != manifest.latent_size:
+        raise ManifestError(f"{where} takes z of {generator.latent_size}, the manifest says {manifest.latent_size}")
+    names = [n for n, _, _ in generator.layer_shapes()]
+    if manifest.edit_layer not in names[:-1]:
+        raise ManifestError(f"{where} has no layer {manifest.edit_layer!r} to edit; layers: {', '.join(names)}")
+    after = names[names.index(manifest.edit_layer) + 1 :]
+    wrong = [n for n in manifest.fine_layers if n not in after]
+    if wrong:
+        raise ManifestError(f"{where}: fine layers {wrong} are not layers after {manifest.edit_layer} ({', '.join(after)})")

@@ -1,0 +1,128 @@
+"""Long work in a background thread, with progress and a way to stop it: what the app runs setups,
+downloads and dissections in.
+
+Example::
+
+    board = JobBoard()
+    for update in run_job(lambda cb: engine.prepare(photo, callback=cb), board=board):
+        if update.done:
+            state = update.result
+    # elsewhere (a Cancel button, a test): board.running()[0].cancel()
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ganpaint_core.core.progress import Callback, JobCancelled
+
+JOB_THREAD_NAME = "ganpaint-job"
+
+
+@dataclass
+class JobUpdate:
+    """Progress of a long job, or its result (``done``)."""
+
+    step: int = 0  # last step reported
+    total: int = 0  # steps in the current stage (0: unknown)
+    info: dict[str, Any] = field(default_factory=dict)  # the job's own details ("stage", "psnr", "file"…)
+    done: bool = False  # True on the last update, which carries ``result``
+    result: Any = None  # what the job returned
+    seconds: float = 0.0  # since the job started
+    stage_seconds: float = 0.0  # since the current stage (``info["stage"]``) started
+
+    def seconds_left(self) -> float | None:
+        """The current stage's remaining time at its pace so far (None until a step of it is done)."""
+        if not self.total or self.step <= 0 or self.step >= self.total or self.stage_seconds <= 0:
+            return None
+        return self.stage_seconds * (self.total - self.step) / self.step
+
+
+class Job:
+    """``work(callback)`` in a daemon thread. Its callback raises :class:`JobCancelled` once the job is
+    cancelled, or once nobody polled it for ``orphan_s`` seconds (a caller that went away without saying)."""
+
+    def __init__(self, work: Callable[[Callback], Any], *, orphan_s: float = 15.0) -> None:
+        self._work = work
+        self.orphan_s = orphan_s
+        self.latest = JobUpdate()
+        self.started = time.monotonic()
+        self.finished = threading.Event()  # set when the work returned, raised or was stopped
+        self._cancel = threading.Event()
+        self._polled = time.monotonic()
+        self._stage: tuple[Any, float] = (None, self.started)  # the current stage and when it started
+        self._box: dict[str, Any] = {}
+        self.thread = threading.Thread(target=self._target, name=JOB_THREAD_NAME, daemon=True)
+
+    def _callback(self, step: int, total: int, info: dict[str, Any]) -> None:
+        if self._cancel.is_set() or time.monotonic() - self._polled > self.orphan_s:
+            raise JobCancelled()
+        if info.get("stage") != self._stage[0]:
+            self._stage = (info.get("stage"), time.monotonic())
+        self.latest = JobUpdate(int(step), int(total), dict(info))
+
+    def _target(self) -> None:
+        try:
+            self._box["result"] = self._work(self._callback)
+        except BaseException as exc:  # noqa: BLE001 - handed to the polling thread, re-raised there
+            self._box["error"] = exc
+        finally:
+            self.finished.set()
+
+    def cancel(self) -> None:
+        """Stop at the work's next progress callback."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def updates(self, *, poll_s: float = 0.25) -> Iterator[JobUpdate]:
+        """Start the job; yield its progress every ``poll_s``, then its result (errors are raised here).
+        Closing this iterator (a web app does when the user cancels) cancels the job."""
+        self.thread.start()
+        try:
+            while not self.finished.wait(poll_s):
+                self._polled = time.monotonic()
+                yield self._snapshot()
+            self._polled = time.monotonic()
+            if "error" in self._box:
+                raise self._box["error"]
+            yield self._snapshot(done=True, result=self._box["result"])
+        finally:
+            self.cancel()
+
+    def _snapshot(self, **done: Any) -> JobUpdate:
+        latest, now = self.latest, time.monotonic()
+        return JobUpdate(latest.step, latest.total, dict(latest.info), seconds=now - self.started,
+                         stage_seconds=now - self._stage[1], **done)
+
+
+class JobBoard:
+    """The jobs running now, so that whoever owns them (a page, a test) can see and stop them."""
+
+    def __init__(self) -> None:
+        self._jobs: set[Job] = set()
+        self._lock = threading.Lock()
+
+    def add(self, job: Job) -> None:
+        with self._lock:
+            self._jobs = {j for j in self._jobs if not j.finished.is_set()} | {job}
+
+    def running(self) -> list[Job]:
+        """Jobs whose work has not ended yet (a cancelled one stays until its next progress callback)."""
+        with self._lock:
+            return [j for j in self._jobs if not j.finished.is_set()]
+
+
+def run_job(work: Callable[[Callback], Any], *, poll_s: float = 0.25, orphan_s: float = 15.0,
+            board: JobBoard | None = None) -> Iterator[JobUpdate]:
+    """Run ``work(callback)`` as a :class:`Job` (listed on ``board`` until it ends): its progress every
+    ``poll_s``, then its result. The job starts when the iteration does; stopping the iteration cancels it."""
+    job = Job(work, orphan_s=orphan_s)
+    if board is not None:
+        board.add(job)
+    return job.updates(poll_s=poll_s)

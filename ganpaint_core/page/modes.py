@@ -1,0 +1,274 @@
+"""The page's colour / sketch brushes and latent directions, without gradio: each action returns a
+``PageUpdate`` (or yields progress, then one), like the rest of :class:`ganpaint_core.page.page.EditPage`, which
+inherits them. Renders go through the one edit path (``session.render`` -> ``edit_photo``).
+
+Example::
+
+    colour = PaintSettings(concept="tree", action="add", strength=1, mode="Colour brush")
+    update = page.find_candidates(session, layers, colour)       # update.candidates: K finals, best first
+    update = page.pick_candidate(session, layers, colour, 2)     # the preview with the third one
+    update = page.add(session, layers, replace(colour, pick=2, morph=0.7))  # kept in the stroke list
+    for item in page.find_directions(session): ...               # progress (the first time), then the list
+    update = page.direction_preview(session, layers, DirectionSettings("sky", 1.5))
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from ganpaint_core.analysis.directions import Directions
+from ganpaint_core.core.errors import GanpaintError
+from ganpaint_core.core.photo import load_photo, mask_to_square
+from ganpaint_core.edit.brush import BrushCandidate, BrushSpec, brush_from_images
+from ganpaint_core.edit.direction_edit import DirectionSpec
+from ganpaint_core.edit.pipeline import EditOutcome, edit_files, edit_photo
+from ganpaint_core.edit.recipe_modes import RecipeBrush, brush_json, recipe_brush
+from ganpaint_core.edit.record import parse_recipe
+from ganpaint_core.edit.spec import EditOptions
+from ganpaint_core.edit.strokes import StrokeError
+from ganpaint_core.page.canvas import mask_from_layers
+from ganpaint_core.page.jobs import JobUpdate
+from ganpaint_core.page.session import EditSession, add_stroke, check_stroke, file_stem, render
+from ganpaint_core.page.text import problem
+from ganpaint_core.page.values import Choices, DirectionSettings, PageUpdate, PaintSettings, reports_problems
+
+OUTSIDE = ("the paint is outside the bright square the model sees; paint inside it, or load the photo with fit "
+           "'pad' to edit all of it")
+
+
+def paint_layer(layers: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    """The canvas's layers as one RGBA image (uint8 [h, w, 4]; per pixel the most opaque layer's paint)."""
+    out = None
+    for layer in layers:
+        if layer is None:
+            continue
+        a = np.asarray(layer, np.uint8)
+        if a.ndim == 2 or a.shape[-1] != 4:  # grey or RGB: painted where not black
+            rgb = np.repeat(a[..., None], 3, -1) if a.ndim == 2 else a
+            a = np.concatenate([rgb, (rgb.max(-1, keepdims=True) > 0).astype(np.uint8) * 255], -1)
+        out = a if out is None else np.where((a[..., 3] > out[..., 3])[..., None], a, out)
+    return out
+
+
+def as_recorded(spec: BrushSpec, session: EditSession, engine) -> BrushSpec:
+    """``spec`` as its record stores it (colours in whole grey levels, strokes painted or not): what a shared
+    link or a downloaded record reopens, so that the brush renders the same pixels there as here."""
+    raw = brush_json(spec, SimpleNamespace(info={}))
+
+    def no_files(base, value, what):  # a record's brush never names files
+        raise StrokeError(f"{what}: unexpected file {value!r}")
+
+    return recipe_brush(raw, None, "brush", no_files).to_spec(session.photo, engine, {})[0]
+
+
+def candidate_caption(index: int, candidate: BrushCandidate) -> str:
+    """"#2 · off 31": the colours' mean error (0..255); "#2 · edges 88%": how much of the sketched lines got
+    an edge (short: a thumbnail's caption shows a dozen characters)."""
+    parts = [f"#{index + 1}"]
+    if not math.isnan(candidate.color_error):
+        parts.append(f"off {candidate.color_error:.0f}")
+    if not math.isnan(candidate.edge_error):
+        parts.append(f"edges {1 - candidate.edge_error:.0%}")
+    return " · ".join(parts)
+
+
+def direction_choices(directions: Directions) -> Choices:
+    """"sky — more sky", "pc3 — +grass −cloud": one option per direction, by name."""
+    options = tuple((f"{n} — {directions.get(n).label}", n) for n in directions.names())
+    return Choices(options, options[0][1] if options else None)
+
+
+class ModeActions:
+    """Brushes and directions. Mixed into EditPage (which provides ``engine``, ``gpu``, ``_run``,
+    ``_preview``, ``paint``, ``default_model``)."""
+
+    _directions_found: set[str] | None = None
+
+    @property
+    def directions_found(self) -> set[str]:
+        """The models whose directions this page has found (or read): only those preview without a wait."""
+        if self._directions_found is None:
+            self._directions_found = set()
+        return self._directions_found
+
+    # -- colour and sketch brushes ---------------------------------------------------------------------
+    def _pending_brush(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+                       settings: PaintSettings) -> BrushSpec | None:
+        """The brush painted on the canvas (None when nothing is painted), as its record will keep it."""
+        paint = paint_layer(layers or [])
+        if paint is None or mask_from_layers([paint]) is None or not mask_from_layers([paint]).any():
+            return None
+        engine = self.engine(session)
+        colour, sketch = (paint, None) if settings.brush == "colour" else (None, paint)
+        spec = brush_from_images(colour, sketch, session.photo, resolution=engine.resolution,
+                                 candidates=settings.candidates, pick=settings.pick, morph=settings.morph,
+                                 seed=settings.seed)
+        if not spec.mask.any():
+            raise StrokeError(OUTSIDE)
+        spec.check(resolution=engine.resolution)  # before the record's rounding, which needs sane numbers
+        return check_stroke(engine, session, as_recorded(spec, session, engine))
+
+    def _paint_brush(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+                     settings: PaintSettings) -> PageUpdate:
+        """The live preview in a brush mode: the picked candidate at the morph once candidates were found for
+        this paint; before that the kept strokes, and what to press."""
+        pending = self._pending_brush(session, layers, settings)
+        ready = pending is not None and self.engine(session).has_brush_candidates(session.state, pending)
+        kind = f"{settings.brush} brush"
+        what = (f"{kind}, candidate {settings.pick + 1} at morph {settings.morph:.2f} (not added yet)" if ready else
+                f"{kind} painted: press **Find candidates**" if pending is not None else f"nothing painted ({kind})")
+        return self._live(session, pending if ready else None, what)
+
+    @reports_problems
+    def find_candidates(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+                        settings: PaintSettings) -> PageUpdate:
+        """The brush's candidates, each shown as the final will look (at display size), best first; the
+        preview shows the best one at the morph."""
+        if settings.brush == "concept":
+            raise GanpaintError("pick the colour or the sketch brush first: candidates are what a brush offers")
+        if session.state is None:
+            raise GanpaintError("no photo yet: upload a photo (or pick an example) first")
+        settings = dataclasses.replace(settings, pick=0)
+        spec = self._pending_brush(session, layers, settings)
+        if spec is None:
+            raise GanpaintError(f"the canvas is empty: paint {'colour strokes' if settings.brush == 'colour' else 'lines'}"
+                                " over the photo first")
+        engine = self.engine(session)
+        t0 = time.monotonic()
+        found = self.gpu.edit(engine.brush_candidates, session.state, spec)
+        seconds = time.monotonic() - t0
+        shown = [self._preview(session, self.gpu.edit(render, engine, session, final=False,
+                                                      pending=dataclasses.replace(spec, pick=i, morph=1.0)))
+                 for i in range(len(found))]
+        preview = shown[0] if spec.morph == 1 else self._preview(
+            session, self.gpu.edit(render, engine, session, pending=spec, final=False))
+        return PageUpdate(candidates=[(img, candidate_caption(i, c)) for i, (img, c) in enumerate(zip(shown, found))],
+                          brush_pick=0, preview=preview, session=session,
+                          paint_info=f"Preview: {settings.brush} brush, candidate 1 at morph {spec.morph:.2f} (not "
+                                     f"added yet) · {len(session.strokes)} stroke(s) kept",
+                          status=f"{len(found)} candidates in {seconds:.1f} s, best first. Click one to use it; "
+                                 "**Morph** goes from your photo (0) to it (1). **Add stroke** keeps it, **Render** "
+                                 "renders it.")
+
+    def pick_candidate(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+                       settings: PaintSettings, index: int) -> PageUpdate:
+        """The preview with candidate ``index`` (0 = the best)."""
+        if not isinstance(index, int) or not 0 <= index < settings.candidates:
+            return PageUpdate(status=problem(f"there is no candidate {index}: pick one of the {settings.candidates}"))
+        update = self.paint(session, layers, dataclasses.replace(settings, pick=index))
+        return dataclasses.replace(update, brush_pick=index) if "status" not in update.changed() else update
+
+    # -- latent directions -----------------------------------------------------------------------------
+    def find_directions(self, session: EditSession) -> Iterator[JobUpdate | PageUpdate]:
+        """The model's directions for the panel: found once per model (a minute or two on a CPU, with
+        progress; Cancel stops it), then read from the cache."""
+        engine = self.engine(session)
+        name = session.model or self.default_model
+        t0 = time.monotonic()
+        try:
+            directions = yield from self._run(lambda cb: self.gpu.setup(engine.directions, callback=cb))
+        except GanpaintError as exc:
+            yield PageUpdate(status=problem(f"the directions of {name} could not be found: {exc}"))
+            return
+        self.directions_found.add(name)
+        choices = direction_choices(directions)
+        supervised = len(directions.names(kind="supervised"))
+        yield PageUpdate(directions=choices, status=(
+            f"{len(choices.options)} directions of **{name}** ready ({time.monotonic() - t0:.1f} s): {supervised} "
+            "that add a concept, the rest principal components. Pick one and move **Amount**: the preview follows. "
+            "**Add direction** keeps it."))
+
+    def _pending_direction(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+                           settings: DirectionSettings) -> DirectionSpec:
+        if (session.model or self.default_model) not in self.directions_found:
+            raise GanpaintError("press **Find directions** first (once per model; then they are cached)")
+        if session.state is None:
+            raise GanpaintError("no photo yet: upload a photo (or pick an example) first")
+        if not settings.name:
+            raise GanpaintError("pick a direction in the list first")
+        engine = self.engine(session)
+        mask = None
+        if not settings.whole:
+            painted = mask_from_layers(layers or [])
+            if painted is None or not painted.any():
+                raise GanpaintError("the canvas is empty: paint where the direction should apply, or apply it to the "
+                                    "whole photo")
+            mask = mask_to_square(painted, session.photo, engine.resolution)
+            if not mask.any():
+                raise StrokeError(OUTSIDE)
+        return check_stroke(engine, session, DirectionSpec(name=settings.name, amount=settings.amount, mask=mask))
+
+    @reports_problems
+    def direction_preview(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+                          settings: DirectionSettings) -> PageUpdate:
+        """The live preview of the kept strokes plus the direction at its amount (not added yet)."""
+        spec = self._pending_direction(session, layers, settings)
+        return self._live(session, spec, f"{spec.describe()} (not added yet)")
+
+    @reports_problems
+    def add_direction(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+                      settings: DirectionSettings) -> PageUpdate:
+        """Keep the direction in the stroke list (under the mask: the canvas is cleared for the next one)."""
+        from ganpaint_core.page.page import canvas_of, stroke_list
+
+        spec = self._pending_direction(session, layers, settings)
+        session = add_stroke(session, spec)
+        outcome = self.gpu.edit(render, self.engine(session), session, final=False)
+        n = len(session.strokes)
+        fields = {} if spec.whole else {"canvas": canvas_of(session)}
+        return PageUpdate(session=session, preview=self._preview(session, outcome), strokes=stroke_list(session),
+                          paint_info=f"{n} stroke(s) kept", **fields,
+                          status=f"Stroke {n} added: {spec.describe()}. Add more, or render full resolution.")
+
+    # -- the stateless endpoints -----------------------------------------------------------------------
+    def edit_recipe_steps(self, image: str | None, recipe_json: str) -> Iterator[JobUpdate | Path]:
+        """A recipe (JSON text, as the CLI takes it, with its masks and paint inside: no file paths) on one
+        photo, start to finish on the default model, as a job: its progress, then the PNG's path."""
+        from ganpaint_core.page.page import EDIT_ORPHAN_S, EDIT_POLL_S
+
+        if image is None:
+            raise GanpaintError("give an image to edit")
+        try:
+            data = json.loads(recipe_json)
+        except (TypeError, ValueError) as exc:
+            raise GanpaintError(f"the recipe is not JSON text ({exc})") from None
+        strokes = parse_recipe(data, base=None, name="recipe")
+        options = EditOptions.from_json(data.get("options"))
+        name = file_stem(Path(image).name)
+        engine = self.catalog.engine(self.default_model)
+        outcome = yield from self._run(lambda cb: self.gpu.setup(edit_files, engine, image, strokes, options=options,
+                                                                 name=name, callback=cb),
+                                       orphan_s=EDIT_ORPHAN_S, poll_s=EDIT_POLL_S)
+        yield self.save_render(name, outcome)[0]
+
+    def brush_candidate_steps(self, image: str | None, color: str | None, sketch: str | None, *, candidates: int = 4,
+                              seed: int = 0) -> Iterator[JobUpdate | list[Path]]:
+        """A colour / sketch brush's candidates on one photo (images over the photo at any scale: colours
+        opaque, or bright on black, where painted; lines likewise), each as the final PNG, best first."""
+        from ganpaint_core.page.page import EDIT_ORPHAN_S, EDIT_POLL_S
+
+        if image is None or (color is None and sketch is None):
+            raise GanpaintError("give the photo and colour strokes or a sketch (or both), as images over the photo")
+        engine = self.catalog.engine(self.default_model)
+        photo = load_photo(image, size=engine.resolution)
+        brush = RecipeBrush(color=color and Path(color), sketch=sketch and Path(sketch), candidates=candidates,
+                            seed=seed, where="the brush")
+        spec = brush.to_spec(photo, engine, {})[0]
+        spec.check(resolution=engine.resolution)  # before the setup
+        name = file_stem(Path(image).name)
+
+        def work(cb: Any) -> list[EditOutcome]:
+            state = engine.prepare(photo, adapt=True, callback=cb)
+            found = engine.brush_candidates(state, spec)
+            return [edit_photo(engine, state, [dataclasses.replace(spec, pick=i)], name=name) for i in range(len(found))]
+
+        outcomes = yield from self._run(lambda cb: self.gpu.setup(work, cb), orphan_s=EDIT_ORPHAN_S, poll_s=EDIT_POLL_S)
+        yield [self.save_render(f"{name}-candidate-{i + 1}", o)[0] for i, o in enumerate(outcomes)]

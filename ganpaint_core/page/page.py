@@ -1,0 +1,431 @@
+"""What the web page does, without gradio: each user action in, a ``PageUpdate`` out.
+
+``app.py`` only lays out components and binds each update's fields to them; everything a click does
+(which library call, which message, which file) lives here and is tested with plain Python. Renders go
+through the one edit path (``ganpaint_core.edit.pipeline.edit_photo``), as the CLI's and ``/edit``'s do.
+
+Example::
+
+    page = EditPage(EditEngine(load_model("synth-church")))
+    session = EditSession(model=page.default_model)
+    for item in page.open_photo(session, "church.jpg", name="church.jpg"):
+        ...  # JobUpdate while the photo is inverted and adapted, then a PageUpdate
+    update = page.paint(item.session, layers, PaintSettings(concept="tree", action="add", strength=0.8))
+    update.preview  # uint8 [h, w, 3]: the photo with the stroke rendered in
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ganpaint_core.analysis.dissect import DissectConfig
+from ganpaint_core.core.errors import GanpaintError
+from ganpaint_core.edit.brush import BrushSpec
+from ganpaint_core.edit.composite import outline_changed
+from ganpaint_core.edit.engine import EditEngine
+from ganpaint_core.edit.pipeline import AnySpec, EditOutcome, edit_files
+from ganpaint_core.edit.record import RecipeStroke
+from ganpaint_core.edit.spec import EditOptions, StrokeSpec, unit_interval
+from ganpaint_core.hub.registry import Registry, model_status
+from ganpaint_core.page.canvas import canvas_image, display_image, preview_image, stroke_from_layers, upscale
+from ganpaint_core.page.catalog import SAMPLE_SEED_BASE, EngineCatalog, NotDissected, sample_images
+from ganpaint_core.page.hosting import GpuWork
+from ganpaint_core.page.jobs import JobBoard, JobUpdate, run_job
+from ganpaint_core.page.modes import ModeActions
+from ganpaint_core.page.session import (
+    EditSession,
+    add_stroke,
+    check_stroke,
+    clear_reference,
+    clear_strokes,
+    close_photo,
+    delete_stroke,
+    file_stem,
+    open_photo,
+    render,
+    reprepare,
+    set_enabled,
+    set_reference,
+    stroke_labels,
+    undo,
+)
+from ganpaint_core.page.text import HOW_TO, problem, progress_line, ready_text
+from ganpaint_core.page.tools import ShareCompareActions
+from ganpaint_core.page.values import (  # noqa: F401 - the page's value types, importable from here
+    BRUSH_MODES,
+    DIRECTION_WHERE,
+    EDITOR_BRUSHES,
+    STYLE_KINDS,
+    UNCHANGED,
+    Canvas,
+    Choices,
+    DirectionSettings,
+    PageUpdate,
+    PaintSettings,
+    StrokeList,
+    reports_problems,
+)
+
+log = logging.getLogger(__name__)
+
+# Fewer samples than the CLI's default, so that a CPU host finishes sooner.
+APP_DISSECT = DissectConfig(samples=400, causal_samples=48, template_samples=200)
+SLIDER_SIDE = 1600  # before/after shown up to this side; the download is full size
+RENDER_MAX_AGE_S = 3600  # rendered downloads are deleted after this long
+# An /edit caller polls its job several times a second; one silent this long went away (closed its
+# connection, was cancelled) and its setup stops at the next step, freeing the CPU for the next request.
+EDIT_ORPHAN_S = 3.0
+# How often an /edit job reports: gradio closes a cancelled generator only between two reports, so this is
+# also how long a cancel waits for the job to stop.
+EDIT_POLL_S = 0.1
+
+
+def stroke_list(session: EditSession) -> StrokeList:
+    labels = stroke_labels(session)
+    on = tuple(lab for lab, s in zip(labels, session.strokes) if s.enabled)
+    return StrokeList(labels=tuple(labels), enabled=on, can_undo=bool(session.undo_stack))
+
+
+def canvas_of(session: EditSession) -> Canvas:
+    return Canvas(canvas_image(session.photo) if session.state is not None else None)
+
+
+class EditPage(ShareCompareActions, ModeActions):
+    """The page's actions over a catalog of shared, read-only engines (the default one loaded); sharing,
+    comparing and inspecting units are in ``page_tools``, colour / sketch brushes and directions in
+    ``page_modes``."""
+
+    def __init__(self, engine: EditEngine, *, out_dir: Path | None = None,
+                 dissect_cfg: DissectConfig = APP_DISSECT) -> None:
+        self.catalog = EngineCatalog(engine)
+        self.dissect_cfg = dissect_cfg
+        self.default_model = self.catalog.default_name
+        self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="ganpaint-app-"))
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.jobs = JobBoard()  # setups, downloads and dissections running now
+        self.gpu = GpuWork()  # the GPU work's entry points (spaces.GPU calls on a ZeroGPU Space)
+
+    def engine(self, session: EditSession) -> EditEngine:
+        return self.catalog.engine(session.model or self.default_model)
+
+    # -- what the page starts with ---------------------------------------------------------------------
+    def model_choices(self) -> Choices:
+        """Every registry model as "name · resolution · availability", the same availability ``python -m
+        ganpaint_core models`` reports: a remote source is asked whether it answers (all at once, a few
+        seconds at most), so that a model offline is "missing", not "downloadable"."""
+        reg = Registry.scan()
+
+        def status(item: tuple[str, Any]) -> tuple[str, str]:
+            name, manifest = item
+            try:
+                return f"{name} · {manifest.resolution}px · {model_status(manifest, probe=True)['status']}", name
+            except GanpaintError as exc:  # a file failing its checksum, say: listed; loading says why
+                log.warning("%s: %s", name, exc)
+                return f"{name} · {manifest.resolution}px · unusable", name
+
+        with ThreadPoolExecutor(max_workers=max(1, len(reg.manifests))) as pool:
+            options = list(pool.map(status, reg.manifests.items()))
+        if self.default_model not in reg.manifests:  # loaded from a manifest outside the registry (tests)
+            engine = self.catalog.engine(self.default_model)
+            options.insert(0, (f"{self.default_model} · {engine.resolution}px · loaded", self.default_model))
+        return Choices(tuple(options), self.default_model)
+
+    def sample_examples(self, count: int = 2) -> list[str]:
+        """A couple of the default model's own samples as example photos (upscaled to be paintable)."""
+        engine = self.catalog.engine(self.default_model)
+        seeds = [SAMPLE_SEED_BASE + 900 + i for i in range(count)]
+        paths = []
+        for seed, arr in zip(seeds, sample_images(engine, seeds)):
+            path = self.out_dir / f"{self.default_model}-sample-{seed}.png"
+            Image.fromarray(upscale(arr, 256)).save(path)
+            paths.append(str(path))
+        return paths
+
+    # -- photo and model -------------------------------------------------------------------------------
+    def open_photo(self, session: EditSession, path: str | None, *, name: str = "photo", fit: str = "crop",
+                   invert: str = "single") -> Iterator[JobUpdate | PageUpdate]:
+        """Progress while the photo is inverted (``invert``: "single" code or "segments") and adapted, then
+        the page with it (or the problem)."""
+        if path is None:  # the photo was removed
+            new = close_photo(session)
+            yield PageUpdate(session=new, canvas=Canvas(None), preview=None, slider=None, status=HOW_TO, png=None,
+                             sidecar=None, strokes=stroke_list(new))
+            return
+        engine = self.engine(session)
+        t0 = time.monotonic()
+        try:
+            new = yield from self._run(lambda cb: self.gpu.setup(open_photo, engine, path, name=name, fit=fit,
+                                                                 invert=invert, callback=cb, previous=session))
+        except GanpaintError as exc:
+            keep = " The previous photo stays loaded." if session.state is not None else ""
+            yield PageUpdate(status=problem(f"{exc}.{keep}"))
+            return
+        yield PageUpdate(session=new, canvas=canvas_of(new), preview=display_image(new.photo), slider=None,
+                         status=ready_text(new.photo_name, new.model, new.state, time.monotonic() - t0), png=None,
+                         sidecar=None, strokes=stroke_list(new), candidates=[])
+
+    def _run(self, work: Callable[[Any], Any], *, orphan_s: float = 15.0, poll_s: float = 0.25) -> Iterator[JobUpdate]:
+        """A long job on this page's board: re-yields its progress, returns its result (``yield from`` it).
+        Closing the iterator, or not advancing it for ``orphan_s``, stops the job at its next step."""
+        for update in run_job(work, board=self.jobs, orphan_s=orphan_s, poll_s=poll_s):
+            if update.done:
+                return update.result
+            yield update
+        raise GanpaintError("the job ended without a result")
+
+    def switch_model(self, session: EditSession, name: str) -> Iterator[JobUpdate | PageUpdate]:
+        """Load (download) another model, set the photo up on it again; on failure stay where we are."""
+        current = session.model or self.default_model
+        if not name or name == current:
+            return
+        yield from self._switch(session, name, lambda cb: self.catalog.engine(name, progress=cb))
+
+    def dissect_model(self, session: EditSession, name: str | None) -> Iterator[JobUpdate | PageUpdate]:
+        """Dissect a model that has no concept dictionary (once: the result is cached), then switch to it."""
+        if not name:
+            return
+        yield from self._switch(session, name, lambda cb: self.gpu.dissect(self.catalog.dissect, name,
+                                                                   cfg=self.dissect_cfg, progress=cb))
+
+    def _switch(self, session: EditSession, name: str,
+                load: Callable[[Any], EditEngine]) -> Iterator[JobUpdate | PageUpdate]:
+        current = session.model or self.default_model
+        try:
+            engine = yield from self._run(load)
+            new = EditSession(model=name)
+            if session.state is not None:
+                new = yield from self._run(lambda cb: self.gpu.setup(reprepare, engine, session, callback=cb))
+        except NotDissected as exc:
+            yield PageUpdate(status=(f"{exc}\n\nPress **Dissect {name}** to run it here (a few minutes on a CPU "
+                                     f"for a small model, much longer for a 256-px one; Cancel stops it and a later "
+                                     f"run resumes), or pick another model. Staying on **{current}**."),
+                             model=current, dissect=name)
+            return
+        except GanpaintError as exc:
+            yield PageUpdate(status=problem(f"{exc}\n\nStaying on **{current}**."), model=current)
+            return
+        names = engine.concepts.names()
+        text = (f"Switched to **{name}** ({engine.resolution}px). Your photo was set up again; its strokes were "
+                "cleared (they belong to the other model)." if new.state is not None
+                else f"Switched to **{name}** ({engine.resolution}px). Upload a photo.")
+        yield PageUpdate(session=new, concepts=Choices(tuple(names), names[0]), status=text, canvas=canvas_of(new),
+                         preview=display_image(new.photo) if new.state is not None else None, slider=None,
+                         gallery=self.gallery(new, names[0]), style_seed=None, style_kind="Default look",
+                         strokes=stroke_list(new), model=name, dissect=None, candidates=[],
+                         directions=Choices((), None))  # the other model's directions are found on request
+
+    # -- style -----------------------------------------------------------------------------------------
+    def gallery(self, session: EditSession, concept: str | None) -> list[tuple[np.ndarray, str]]:
+        if concept not in self.engine(session).concepts.names():  # the dropdown between two models' lists
+            return []
+        samples = self.catalog.concept_samples(session.model or self.default_model, concept)
+        return [(upscale(img, 128), f"#{seed}") for seed, img in samples]
+
+    def concept_changed(self, session: EditSession, concept: str) -> PageUpdate:
+        return PageUpdate(gallery=self.gallery(session, concept), style_seed=None)
+
+    def gallery_picked(self, session: EditSession, concept: str, index: int) -> PageUpdate:
+        seed = self.catalog.concept_samples(session.model or self.default_model, concept)[index][0]
+        return PageUpdate(style_seed=seed, style_kind="Generated sample")
+
+    @reports_problems
+    def reference(self, session: EditSession, path: str | None, *, name: str = "reference") -> PageUpdate:
+        if path is None:
+            return PageUpdate(session=clear_reference(session), style_kind="Default look")
+        new = set_reference(self.engine(session), session, path, name=name)
+        return PageUpdate(session=new, style_kind="My reference",
+                          status=f"Style reference **{new.reference.name}** loaded: added concepts copy its look.")
+
+    # -- strokes ---------------------------------------------------------------------------------------
+    def _pending(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+                 settings: PaintSettings) -> AnySpec | None:
+        """The stroke painted on the canvas but not yet added (None if the canvas is blank or no photo): a
+        concept stroke, or in a brush mode a colour / sketch brush."""
+        if session.state is None:
+            return None
+        if settings.brush != "concept":
+            return self._pending_brush(session, layers, settings)
+        engine = self.engine(session)
+        spec = stroke_from_layers(layers or [], session.photo, resolution=engine.resolution, concept=settings.concept,
+                                  action=settings.action, strength=settings.strength, style=settings.style(session))
+        return None if spec is None else check_stroke(engine, session, spec)
+
+    def _preview(self, session: EditSession, outcome: EditOutcome) -> np.ndarray:
+        return preview_image(session.photo, outcome.result)
+
+    @reports_problems
+    def paint(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+              settings: PaintSettings) -> PageUpdate:
+        """The live preview of the kept strokes plus what is painted on the canvas now."""
+        if session.state is None:
+            return PageUpdate()
+        if settings.brush != "concept":
+            return self._paint_brush(session, layers, settings)
+        pending = self._pending(session, layers, settings)
+        return self._live(session, pending, f"{settings.action} **{settings.concept}** under the paint (not added yet)"
+                          if pending else "no stroke on the canvas")
+
+    def _live(self, session: EditSession, pending: Any, what: str) -> PageUpdate:
+        """The live preview: the kept strokes plus ``pending`` (not added yet; None: none), and its line."""
+        outcome = self.gpu.edit(render, self.engine(session), session, pending=pending, final=False)
+        return PageUpdate(preview=self._preview(session, outcome), session=session,
+                          paint_info=f"Preview: {what} · {len(session.strokes)} stroke(s) kept · "
+                                     f"{outcome.result.timings['tail_s'] * 1000:.0f} ms")
+
+    @reports_problems
+    def add(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+            settings: PaintSettings) -> PageUpdate:
+        """Keep the painted stroke and clear the canvas for the next one."""
+        pending = self._pending(session, layers, settings)
+        if pending is None:
+            raise GanpaintError("the canvas is empty: paint over the part of the photo to change first"
+                                if session.state is not None else
+                                "no photo yet: upload a photo (or pick an example) first")
+        session = add_stroke(session, pending)
+        outcome = self.gpu.edit(render, self.engine(session), session, final=False)
+        n = len(session.strokes)
+        what = f"{pending.action} {pending.concept}" if isinstance(pending, StrokeSpec) else pending.describe()
+        return PageUpdate(session=session, canvas=canvas_of(session), preview=self._preview(session, outcome),
+                          paint_info=f"Canvas cleared · {n} stroke(s) kept", strokes=stroke_list(session),
+                          status=f"Stroke {n} added: {what}. Paint the next one, or render full resolution.",
+                          **_brush_done(pending))
+
+    @reports_problems
+    def render(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+               settings: PaintSettings) -> PageUpdate:
+        """Keep any painted stroke, render at full resolution, write the PNG and its JSON record."""
+        fields: dict[str, Any] = {}
+        pending = self._pending(session, layers, settings)
+        if pending is not None:
+            session = add_stroke(session, pending)
+            fields.update(canvas=canvas_of(session), strokes=stroke_list(session), **_brush_done(pending),
+                          paint_info=f"Canvas cleared · {len(session.strokes)} stroke(s) kept")
+        outcome = self.gpu.edit(render, self.engine(session), session, final=True)
+        png, record = self.save_render(session.photo_name, outcome)
+        result = outcome.result
+        before, after = shrink_for_slider(session.photo.original), shrink_for_slider(result.final)
+        h, w = result.final.shape[:2]
+        active = sum(1 for s in session.strokes if s.enabled)
+        notes = "".join(f"<br>· {n}" for n in result.notes)
+        return PageUpdate(session=session, slider=(before, after), preview=self._preview(session, outcome),
+                          png=str(png), sidecar=str(record), outline=False, **fields,
+                          status=f"Rendered {w}×{h} with {active} active stroke(s) in "
+                                 f"{sum(result.timings.values()):.2f} s. Drag the slider to compare; download "
+                                 f"below.{notes}")
+
+    @reports_problems
+    def outline(self, session: EditSession, on: bool) -> PageUpdate:
+        """The before/after view again, with the changed area outlined (``on``) or plain: the final is
+        rendered again from the kept setup (one tail pass and the composite), so it is the same image."""
+        if session.state is None or not session.strokes:
+            return PageUpdate()
+        result = self.gpu.edit(render, self.engine(session), session, final=True).result
+        after = outline_changed(result.final, result.changed) if on else result.final
+        return PageUpdate(slider=(shrink_for_slider(session.photo.original), shrink_for_slider(after)))
+
+    def save_render(self, name: str, outcome: EditOutcome) -> tuple[Path, Path]:
+        """The final PNG and its JSON record in a fresh folder (older renders are pruned)."""
+        t0 = time.monotonic()
+        now = time.time()
+        for sub in self.out_dir.iterdir():
+            if sub.is_dir() and now - sub.stat().st_mtime > RENDER_MAX_AGE_S:
+                shutil.rmtree(sub, ignore_errors=True)
+        folder = Path(tempfile.mkdtemp(dir=self.out_dir))
+        png = folder / f"{name}-ganpaint.png"
+        Image.fromarray(outcome.result.final).save(png)
+        record = dict(outcome.record)
+        record["timings_s"] = record["timings_s"] | {"save_png_s": round(time.monotonic() - t0, 4)}
+        side = folder / f"{name}-ganpaint.json"
+        side.write_text(json.dumps(record, indent=1) + "\n")
+        return png, side
+
+    @reports_problems
+    def change_strokes(self, session: EditSession, op: Callable[[EditSession], EditSession]) -> PageUpdate:
+        """A stroke-list change (switch, delete, undo, clear), then a fresh preview."""
+        new = op(session)
+        outcome = self.gpu.edit(render, self.engine(new), new, final=False)
+        return PageUpdate(session=new, preview=self._preview(new, outcome), strokes=stroke_list(new))
+
+    def toggle(self, session: EditSession, selected: Sequence[str] | None) -> PageUpdate:
+        return self.change_strokes(session, lambda s: set_enabled(
+            s, [lab in (selected or []) for lab in stroke_labels(s)]))
+
+    def delete(self, session: EditSession, label: str | None) -> PageUpdate:
+        def op(s: EditSession) -> EditSession:
+            labels = stroke_labels(s)
+            if label not in labels:
+                raise GanpaintError("pick a stroke to delete in the list first")
+            return delete_stroke(s, labels.index(label))
+        return self.change_strokes(session, op)
+
+    def undo(self, session: EditSession) -> PageUpdate:
+        return self.change_strokes(session, undo)
+
+    def clear_all(self, session: EditSession) -> PageUpdate:
+        return self.change_strokes(session, clear_strokes)
+
+    # -- the stateless endpoint ------------------------------------------------------------------------
+    def edit(self, image: str | None, mask: str | None, *, concept: str, action: str = "add",
+             strength: float = 0.75, style: str | None = None, style_strength: float = 0.75,
+             style_seed: int | None = None, invert: str = "single") -> Path:
+        """One photo edited start to finish on the default model, as the CLI edits it: the PNG's path (its
+        JSON record beside it). A reference image ``style``, or a generated sample ``style_seed``, or neither;
+        ``invert``: "single" code or "segments". ``GanpaintError`` on bad input, before any setup."""
+        for item in self.edit_steps(image, mask, concept=concept, action=action, strength=strength, style=style,
+                                    style_strength=style_strength, style_seed=style_seed, invert=invert):
+            if isinstance(item, Path):
+                return item
+        raise GanpaintError("the edit ended without a result")
+
+    def edit_steps(self, image: str | None, mask: str | None, *, concept: str, action: str = "add",
+                   strength: float = 0.75, style: str | None = None, style_strength: float = 0.75,
+                   style_seed: int | None = None, invert: str = "single") -> Iterator[JobUpdate | Path]:
+        """:meth:`edit` as a job on ``self.jobs``: its progress, then the PNG's path. The work stops at its next
+        step once the iteration is closed (a web client cancelled or went away) or left alone for
+        ``EDIT_ORPHAN_S``, so a request nobody waits for no longer holds the CPU."""
+        if image is None or mask is None:
+            raise GanpaintError("give both an image and a mask image (white or opaque where to edit)")
+        if style is not None and style_seed is not None:
+            raise GanpaintError("give a style image or a style sample seed, not both")
+        unit_interval("style strength", style_strength)  # checked even when there is no style to apply it to
+        options = EditOptions(invert=invert)
+        options.check()
+        kind = "reference" if style is not None else "sample" if style_seed is not None else "dictionary"
+        stroke = RecipeStroke(mask=Path(mask), concept=concept, action=action, strength=strength, style_kind=kind,
+                              style_seed=style_seed, style_path=Path(style) if style is not None else None,
+                              style_strength=style_strength)
+        name = file_stem(Path(image).name)
+        engine = self.catalog.engine(self.default_model)
+        outcome = yield from self._run(lambda cb: self.gpu.setup(edit_files, engine, image, [stroke],
+                                                                 options=options, name=name, callback=cb),
+                                       orphan_s=EDIT_ORPHAN_S, poll_s=EDIT_POLL_S)
+        yield self.save_render(name, outcome)[0]
+
+
+def _brush_done(pending: AnySpec) -> dict[str, Any]:
+    """A brush once kept: its candidates leave the page, and the next brush starts from the best one."""
+    return {"candidates": [], "brush_pick": 0} if isinstance(pending, BrushSpec) else {}
+
+
+def shrink_for_slider(image: np.ndarray, side: int = SLIDER_SIDE) -> np.ndarray:
+    """The image with its longer side at most ``side`` (area-averaged) for the before/after view."""
+    h, w = image.shape[:2]
+    if max(h, w) <= side:
+        return image
+    size = (round(w * side / max(h, w)), round(h * side / max(h, w)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
+
+
+__all__ = ["EditPage", "PageUpdate", "PaintSettings", "DirectionSettings", "StrokeList", "Canvas", "Choices",
+           "STYLE_KINDS", "BRUSH_MODES", "DIRECTION_WHERE", "EDITOR_BRUSHES", "HOW_TO", "UNCHANGED", "problem",
+           "progress_line", "stroke_list", "canvas_of"]

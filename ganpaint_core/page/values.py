@@ -1,0 +1,138 @@
+"""The values the page exchanges with ``app.py``: what an action changes (``PageUpdate``) and the controls a
+stroke is made with (``PaintSettings``). Plain data, no gradio."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ganpaint_core.core.errors import GanpaintError
+from ganpaint_core.edit.spec import StyleSpec
+from ganpaint_core.page.session import EditSession
+from ganpaint_core.page.text import problem
+
+STYLE_KINDS = {"Default look": "dictionary", "Generated sample": "sample", "My reference": "reference"}
+# What the canvas's paint is: where a concept changes, colours to match (iGAN's colour brush), or lines that
+# should become edges (its sketch brush).
+BRUSH_MODES = {"Concept": "concept", "Colour brush": "colour", "Sketch brush": "sketch"}
+DIRECTION_WHERE = {"Whole photo": "whole", "Under the painted mask": "mask"}
+# The editor's brush (gr.Brush's arguments) per brush mode: see-through pink marks where a concept changes; opaque
+# colours (a palette, and the editor's own picker) are colours to match; thin dark lines are edges to draw.
+EDITOR_BRUSHES = {"concept": {"colors": [("#ff3da5", 0.55)], "color_mode": "fixed", "default_size": 18},
+                  "colour": {"colors": ["#3a6fd8", "#4c9a3c", "#f2f2ee", "#2a2a2a", "#a8643c", "#e6c24a"],
+                             "color_mode": "defaults", "default_size": 14},
+                  "sketch": {"colors": ["#161616"], "color_mode": "fixed", "default_size": 3}}
+UNCHANGED: Any = object()  # a PageUpdate field left as it is on the page
+
+
+@dataclass(frozen=True)
+class StrokeList:
+    """The stroke list as the page shows it."""
+
+    labels: tuple[str, ...]  # one line per stroke, in order
+    enabled: tuple[str, ...]  # the labels of the strokes switched on
+    can_undo: bool  # whether "Undo" has something to undo
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """What the paint canvas shows: the photo (display size, outside the model's square dimmed), no paint."""
+
+    background: np.ndarray | None  # uint8 [h, w, 3]; None empties the canvas
+    paint: np.ndarray | None = None  # uint8 RGBA [h, w, 4]: a ready mask shown as paint (select by concept)
+
+
+@dataclass(frozen=True)
+class Choices:
+    """A dropdown's options (label, value) and its value."""
+
+    options: tuple[Any, ...]
+    value: Any
+
+
+@dataclass(frozen=True)
+class PageUpdate:
+    """What changes on the page after an action; fields left ``UNCHANGED`` stay as they are."""
+
+    session: Any = UNCHANGED  # EditSession: the tab's new state
+    status: Any = UNCHANGED  # str (markdown): the message line
+    canvas: Any = UNCHANGED  # Canvas
+    preview: Any = UNCHANGED  # uint8 [h, w, 3] | None
+    paint_info: Any = UNCHANGED  # str: the line under the preview
+    slider: Any = UNCHANGED  # (before, after) uint8 images | None
+    outline: Any = UNCHANGED  # bool: whether the before/after view outlines the changed area
+    png: Any = UNCHANGED  # str path of the rendered PNG | None (no download)
+    sidecar: Any = UNCHANGED  # str path of its JSON record | None
+    strokes: Any = UNCHANGED  # StrokeList
+    concepts: Any = UNCHANGED  # Choices
+    gallery: Any = UNCHANGED  # list of (uint8 image, caption)
+    style_seed: Any = UNCHANGED  # int | None: the gallery sample picked for the look
+    style_kind: Any = UNCHANGED  # str: a key of STYLE_KINDS
+    model: Any = UNCHANGED  # str: the model the dropdown shows
+    dissect: Any = UNCHANGED  # str | None: the model the "Dissect" button offers (None hides the button)
+    share: Any = UNCHANGED  # str (markdown): the share link
+    bundle: Any = UNCHANGED  # str path of the shared edit's JSON (record + photo) | None
+    compare: Any = UNCHANGED  # uint8 [h, w, 3]: the comparison grid | None
+    units: Any = UNCHANGED  # uint8 [S, S, 3]: the concept's units over the inverted photo
+    segmentation: Any = UNCHANGED  # uint8 [S, S, 3]: the segmenter's map of the render
+    candidates: Any = UNCHANGED  # list of (uint8 image, caption): a brush's candidates as finals, best first
+    brush_pick: Any = UNCHANGED  # int: the candidate the brush uses (0 = the best)
+    directions: Any = UNCHANGED  # Choices: the model's latent directions ("sky — more sky", name)
+
+    def changed(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not UNCHANGED}
+
+
+@dataclass(frozen=True)
+class PaintSettings:
+    """The controls a stroke is made with."""
+
+    concept: str  # a concept of the model's dictionary
+    action: str  # "add" | "remove"
+    strength: float  # in [0, 1]
+    style_kind: str = "Default look"  # a key of STYLE_KINDS
+    style_strength: float = 0.75  # in [0, 1]
+    style_seed: int | None = None  # the gallery sample for "Generated sample"
+    mode: str = "Concept"  # a key of BRUSH_MODES: what the canvas's paint is
+    candidates: int = 4  # how many results a colour / sketch brush offers
+    pick: int = 0  # the brush's candidate, best first
+    morph: float = 1.0  # in [0, 1]: from the photo's inversion (0) to the picked candidate (1)
+    seed: int = 0  # seeds the brush's diverse starts
+
+    @property
+    def brush(self) -> str:
+        """"concept", "colour" or "sketch"."""
+        return BRUSH_MODES.get(self.mode, "concept")
+
+    def style(self, session: EditSession) -> StyleSpec:
+        """The look these settings ask for (the session's reference for "My reference")."""
+        kind = STYLE_KINDS.get(self.style_kind, "dictionary")
+        return StyleSpec(kind=kind, seed=self.style_seed, strength=self.style_strength,
+                         reference=session.reference if kind == "reference" else None)
+
+
+@dataclass(frozen=True)
+class DirectionSettings:
+    """The direction panel's controls."""
+
+    name: str | None  # a direction of the model ("sky", "pc3"); None before the directions are found
+    amount: float  # in [-3, 3]: standard deviations of the model's samples along it
+    where: str = "Whole photo"  # a key of DIRECTION_WHERE
+
+    @property
+    def whole(self) -> bool:
+        return DIRECTION_WHERE.get(self.where, "whole") == "whole"
+
+
+def reports_problems(method: Callable[..., PageUpdate]) -> Callable[..., PageUpdate]:
+    """A library refusal becomes the page's message line; the session stays as it was."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> PageUpdate:
+        try:
+            return method(*args, **kwargs)
+        except GanpaintError as exc:
+            return PageUpdate(status=problem(str(exc)))
+    return wrapper
