@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -18,8 +17,8 @@ from ganpaint_core.hub.model import LoadedModel
 from ganpaint_core.hub.registry import Registry
 from ganpaint_core.models import detect_family, generator_from_state_dict
 from ganpaint_core.models.checkpoint import read_checkpoint
-from ganpaint_core.models.encoder import Encoder, load_encoder
-from ganpaint_core.models.segmenter import Segmenter, load_segmenter
+from ganpaint_core.models.encoder import load_encoder
+from ganpaint_core.models.segmenter import load_segmenter
 
 log = logging.getLogger(__name__)
 
