@@ -1,7 +1,8 @@
-"""Benchmarks: ``python -m ganpaint_core bench --model M --suite model|… [--seed S] --json OUT``.
+"""Benchmarks: ``python -m ganpaint_core bench --model M --suite model|chain|peers|modes|service [--seed S] --json OUT``.
 
-``model`` measures a model suite against its own domain: the segmenter on held-out renders, samples
-versus renders (Fréchet distance of segmenter features, concept shares), and the edit layer's
+One module per suite (``chain``, ``peers``, ``modes`` with ``segments``, ``service`` beside this one; the CLI's
+``bench`` command picks one). This one holds the ``model`` suite and the 256-px layout probes. ``model``
+measures a model suite against its own domain: the segmenter on held-out renders, samples versus renders (Fréchet distance of segmenter features, concept shares), and the edit layer's
 concept units (IoU counts, causal add/remove effects of the dictionary's top units). Held-out renders
 and squares depend on ``--seed``; no training stage ever sees those seeds.
 """

@@ -1,4 +1,5 @@
-"""An image-to-latent encoder that gives GAN inversion its starting point.
+"""The encoder's trainer: learns the image-to-latent encoder (:mod:`ganpaint_core.models.encoder`) that gives
+GAN inversion its starting point, for any generator.
 
 Example::
 
