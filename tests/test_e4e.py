@@ -191,6 +191,42 @@ def test_load_model_converts_the_e4e_file_once_and_later_starts_read_only_the_co
     assert torch.equal(again.encoder(x), expected)
 
 
+def test_the_hub_file_is_downloaded_pinned_and_converted_once(isolated_env, monkeypatch):
+    import io
+
+    from ganpaint_core.hub.loading import load_model
+    from ganpaint_core.hub.manifest import load_manifest
+    from tests.hub_server import HubStandIn
+
+    ckpt = tiny_stylegan2_checkpoint(seed=1)
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    src = tiny_e4e_checkpoint(isolated_env / "src.pt", seed=10, generator=ckpt)
+    repo = "ganpaint-test/e4e"
+    with HubStandIn({(repo, "g.pt"): buf.getvalue(), (repo, "e4e.pt"): src.read_bytes()}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        folder = isolated_env / "models" / "tiny-e4e"
+        folder.mkdir(parents=True)
+        files = {role: {"filename": name, "format": "torch", "sha256": None, "size": None,
+                        "sources": [{"hub": {"repo_id": repo, "filename": name, "revision": "main"}}]}
+                 for role, name in (("generator", "g.pt"), ("encoder", "e4e.pt"))}
+        files["encoder"]["kind"] = "e4e"
+        (folder / "model.json").write_text(json.dumps({
+            "name": "tiny-e4e", "family": "stylegan2", "resolution": 64, "latent_size": 16,
+            "edit_layer": "convs.1", "fine_layers": ["convs.2"], "files": files}))
+        manifest = load_manifest(folder / "model.json")
+        first = load_model(manifest)
+        downloads = [r for r in hub.requests if r[1].endswith("/e4e.pt")]
+        assert ("GET", f"/{repo}/resolve/main/e4e.pt") in downloads
+        pins = json.loads((isolated_env / "cache" / "pins.json").read_text())
+        assert pins["tiny-e4e/encoder/e4e.pt"] == first.sha256["encoder"]  # trust on first use
+        hub.requests.clear()
+        second = load_model(manifest)
+        assert not [r for r in hub.requests if r[1].endswith("/e4e.pt")]  # read from the conversion alone
+    x = _images(1, 64)
+    assert second.paths["encoder"] == first.paths["encoder"] and torch.equal(second.encoder(x), first.encoder(x))
+
+
 def test_an_e4e_encoder_that_does_not_fit_the_generator_is_refused(isolated_env):
     from ganpaint_core.hub.loading import load_model
     from ganpaint_core.hub.manifest import load_manifest
