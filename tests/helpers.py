@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
+from ganpaint_core.models.e4e import E4EConfig, Encoder4Editing
 from ganpaint_core.models.progan import ProGANGenerator
 from ganpaint_core.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 
@@ -36,6 +37,7 @@ SHARED = REPO.parent / "shared"
 BUNDLED = REPO / "weights" / "synth-church" / "model.json"
 PROGAN_KEYS_TSV = SHARED / "formats" / "progan-church256-keys.tsv"
 TINY_STYLEGAN2 = StyleGAN2Config(resolution=64, channels=(32, 32, 32, 16, 8), style_dim=16, n_mlp=2)
+E4E_KEYS_TSV = REPO / "tests" / "data" / "formats" / "e4e-church-encoder-keys.tsv"  # the released encoder's layout
 
 T = TypeVar("T")
 
@@ -163,6 +165,45 @@ def tiny_stylegan2_checkpoint(seed: int = 0, config: StyleGAN2Config = TINY_STYL
 
 def tiny_stylegan2(seed: int = 0, config: StyleGAN2Config = TINY_STYLEGAN2) -> StyleGAN2Generator:
     return StyleGAN2Generator.from_state_dict(tiny_stylegan2_checkpoint(seed, config)).requires_grad_(False)
+
+
+def tiny_e4e_config(*, size: int = 64, style_dim: int = 16) -> E4EConfig:
+    """A small e4e for a ``size`` px StyleGAN2 with ``style_dim``-long w: one backbone unit per stage."""
+    return E4EConfig(stylegan_size=size, input_size=size, units=(1, 1, 1, 1), widths=(16, 16, 16, style_dim))
+
+
+def tiny_e4e_checkpoint(path: Path, *, size: int = 64, n_styles: int | None = None, seed: int = 0,
+                        style_dim: int = 16, generator: dict[str, object] | None = None) -> Path:
+    """Write a random-weight e4e file in the released layout for a small StyleGAN2 and return ``path``.
+
+    ``{'state_dict': {'encoder.*', 'decoder.*'}, 'latent_avg': [n_styles, D], 'opts': dict}``, as
+    encoder4editing saves it. ``generator`` (a ``tiny_stylegan2_checkpoint``) supplies the decoder and the
+    ``latent_avg``; without one, two stand-in decoder keys and a random ``latent_avg``. ``n_styles``, when
+    given, must be the W+ rows of a ``size`` px StyleGAN2 (a check on the caller's arithmetic).
+    """
+    config = tiny_e4e_config(size=size, style_dim=style_dim)
+    if n_styles is not None and n_styles != config.n_styles:
+        raise ValueError(f"a {size}px StyleGAN2 has {config.n_styles} W+ rows, not {n_styles}")
+    torch.manual_seed(seed)
+    state = Encoder4Editing(config).state_dict()
+    g = torch.Generator().manual_seed(seed)
+    for key, value in state.items():  # BatchNorm statistics away from 0/1, so eval mode is visible
+        if key.endswith("running_mean"):
+            value.normal_(std=0.1, generator=g)
+        elif key.endswith("running_var"):
+            value.uniform_(0.5, 1.5, generator=g)
+    if generator is not None:
+        decoder = {f"decoder.{k}": v for k, v in generator["g_ema"].items()}
+        latent_avg = generator["latent_avg"].expand(config.n_styles, style_dim).clone()
+    else:
+        decoder = {"decoder.style.1.weight": torch.randn(style_dim, style_dim), "decoder.input.input":
+                   torch.randn(1, 16, 4, 4)}
+        latent_avg = torch.randn(config.n_styles, style_dim, generator=g) * 0.1
+    opts = {**config.to_options(), "dataset_type": "church_encode", "device": "cuda:0", "lpips_lambda": 0.8,
+            "progressive_steps": [0, 20000], "checkpoint_path": None}
+    torch.save({"state_dict": {**{f"encoder.{k}": v for k, v in state.items()}, **decoder},
+                "latent_avg": latent_avg, "opts": opts}, path)
+    return Path(path)
 
 
 def tiny_stylegan2_model():

@@ -19,6 +19,8 @@ QUICK = PeersConfig(paper_steps_run=4, pti_steps_run=3, pti_pivot_steps=3)
 class _MeanEncoder(nn.Module):
     """A stand-in encoder: image [N, 3, S, S] -> z [N, L] (pooled colour, projected)."""
 
+    latent_space = "z"
+
     def __init__(self, latent: int) -> None:
         super().__init__()
         self.proj = nn.Linear(3, latent)

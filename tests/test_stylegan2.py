@@ -286,7 +286,14 @@ def test_an_encoders_z_starts_inversion_in_wplus(engine, photo):
 
     G = engine.model.generator
     z = G.sample_latents(1, seed=9)
-    result = invert(G, photo.model_image, layer="convs.1", encoder=lambda image: z,
+
+    class FixedZ(torch.nn.Module):  # an encoder to z that always answers this z
+        latent_space = "z"
+
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            return z
+
+    result = invert(G, photo.model_image, layer="convs.1", encoder=FixedZ(),
                     cfg=InversionConfig(latent_steps=0, joint_steps=0))
     torch.testing.assert_close(result.latent, G.to_wplus(G.mapping(z)))
 

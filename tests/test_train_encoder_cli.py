@@ -87,4 +87,4 @@ def test_an_encoder_trains_for_a_stylegan2_generator_and_is_attached_to_it():
     attach_derived_files(model)
     assert model.paths["encoder"] == path
     z = model.encoder(torch.zeros(2, 3, 64, 64))  # [2, 16]: a z, which inversion maps to W+
-    assert model.generator.to_inversion_latent(z).shape == (2, model.generator.n_latent, 16)
+    assert model.generator.to_inversion_latent(z, space="z").shape == (2, model.generator.n_latent, 16)

@@ -266,7 +266,8 @@ class _PeersRun:
         G = self.model.generator
         with torch.no_grad():
             t0 = device_clock(self.device)
-            latent = G.to_inversion_latent(self.model.encoder(photo.square.to(self.device)))
+            encoder = self.model.encoder
+            latent = G.to_inversion_latent(encoder(photo.square.to(self.device)), space=encoder.latent_space)
             features = self.engine.head(latent)
             rows["setup_s"].append(device_clock(self.device) - t0)
         self.plain_edits(rows, photo, features, latent, self.engine.tail)

@@ -101,12 +101,12 @@ def extras_info() -> dict[str, Any]:
 
 def _derived_info(name: str, generator_sha: str | None) -> list[dict[str, Any]]:
     from ganpaint_core.analysis.directions import DIRECTIONS_FILE
-    from ganpaint_core.hub.derived import CONCEPTS_FILE, ENCODER_FILE, derived_root
+    from ganpaint_core.hub.derived import CONCEPTS_FILE, E4E_FILE, ENCODER_FILE, derived_root
 
     rows = []
     root = derived_root() / name
     for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
-        files = [f for f in (CONCEPTS_FILE, ENCODER_FILE, DIRECTIONS_FILE) if (folder / f).is_file()]
+        files = [f for f in (CONCEPTS_FILE, ENCODER_FILE, E4E_FILE, DIRECTIONS_FILE) if (folder / f).is_file()]
         if files:
             rows.append({"folder": str(folder), "files": files,
                          "for_current_generator": bool(generator_sha) and generator_sha.startswith(folder.name)})

@@ -305,7 +305,7 @@ def _losses(engine: EditEngine, p: _Problem, z: torch.Tensor, offset: torch.Tens
     loss = loss + cfg.offset_penalty * offset.pow(2).mean(dim=(1, 2, 3)) / p.scale
     encoder = engine.model.encoder
     if encoder is not None and cfg.encoder_weight > 0:
-        predicted = engine.model.generator.to_inversion_latent(encoder(image))
+        predicted = engine.model.generator.to_inversion_latent(encoder(image), space=encoder.latent_space)
         loss = loss + cfg.encoder_weight * (predicted - z).pow(2).mean(dim=dims) / p.spread**2
     return loss
 

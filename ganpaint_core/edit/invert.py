@@ -56,7 +56,7 @@ def _initial_latent(generator: nn.Module, head: nn.Module, tail: nn.Module, imag
                     encoder: nn.Module | None, candidates: int, seed: int) -> torch.Tensor:
     with torch.no_grad():
         if encoder is not None:
-            return generator.to_inversion_latent(encoder(image)).detach()
+            return generator.to_inversion_latent(encoder(image), space=encoder.latent_space).detach()
         starts = generator.inversion_starts(candidates, seed=seed, device=image.device)
         if len(starts) == 1:
             return starts.clone(memory_format=torch.contiguous_format)
@@ -99,7 +99,7 @@ def invert(
         if joint:
             loss = loss + cfg.residual_penalty * residual.pow(2).mean() / scale
         if encoder is not None and cfg.encoder_weight > 0:
-            predicted = generator.to_inversion_latent(encoder(output))
+            predicted = generator.to_inversion_latent(encoder(output), space=encoder.latent_space)
             loss = loss + cfg.encoder_weight * (predicted - z).pow(2).mean() / spread**2
         if not math.isfinite(loss.item()):
             z.data.copy_(good[0])

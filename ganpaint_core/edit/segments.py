@@ -188,7 +188,7 @@ def _codes_loss(generator: nn.Module, head: nn.Module, tail: nn.Module, codes: t
     if encoder is None or weight <= 0:
         return 0.0
     rendered = run_tail(tail, head(codes), latent=codes)  # [K, 3, S, S]
-    predicted = generator.to_inversion_latent(encoder(rendered))
+    predicted = generator.to_inversion_latent(encoder(rendered), space=encoder.latent_space)
     return weight * (predicted - codes).pow(2).mean() / spread**2
 
 

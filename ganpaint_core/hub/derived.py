@@ -8,7 +8,8 @@ Example::
 They live in the user's cache (``$GANPAINT_CACHE``, default ``~/.cache/ganpaint``), never in a model's
 folder: bundled folders are read-only, remote models have none, and a manifest names only files whose
 sha256 it knows. The folder is keyed by the generator file's sha256, so files made for other weights are
-never used. ``load_model`` takes a dictionary or encoder from here only where the manifest names none.
+never used. ``load_model`` takes a dictionary or encoder from here only where the manifest names none, and
+keeps a manifest's e4e encoder here converted (``E4E_FILE``), so the released file is read only once.
 """
 from __future__ import annotations
 
@@ -16,15 +17,19 @@ import logging
 from pathlib import Path
 
 from ganpaint_core.core.errors import CheckpointError, ConceptDictionaryError
+from ganpaint_core.core.progress import Callback
 from ganpaint_core.hub.concepts import ConceptDictionary
-from ganpaint_core.hub.fetch import cache_dir, sha256_file
+from ganpaint_core.hub.fetch import cache_dir, expected_sha256, fetch, sha256_file, verify_file
+from ganpaint_core.hub.manifest import ModelManifest
 from ganpaint_core.hub.model import LoadedModel
+from ganpaint_core.models.e4e import convert_e4e_encoder, converted_source_sha256
 from ganpaint_core.models.encoder import load_encoder
 
 log = logging.getLogger(__name__)
 
 CONCEPTS_FILE = "concepts.json"  # written by `python -m ganpaint_core dissect`
 ENCODER_FILE = "encoder.safetensors"  # written by `python -m ganpaint_core train-encoder`
+E4E_FILE = "e4e-encoder.safetensors"  # the encoder part of a manifest's e4e file, converted once
 
 
 def derived_root() -> Path:
@@ -78,3 +83,23 @@ def attach_derived_files(model: LoadedModel) -> None:
                                   f"generator is {g.resolution}px with z[{g.latent_size}] {hint}")
         model.encoder, model.paths["encoder"], model.sha256["encoder"] = encoder, path, sha256_file(path)
         log.info("%s: encoder from %s", model.manifest.name, path)
+
+
+def converted_e4e_encoder(manifest: ModelManifest, generator_sha256: str, *,
+                          progress: Callback | None = None) -> tuple[Path, str]:
+    """``(path, source sha256)`` of the manifest's e4e encoder, kept converted in the derived folder.
+
+    The released file (959 MB for LSUN church, decoder included) is fetched, verified and converted only
+    when no converted file made from the bytes the manifest (or its first-use pin) expects is there; later
+    starts read the converted file alone, which checks its own content checksum when it is loaded.
+    """
+    mf = manifest.files["encoder"]
+    path = derived_dir(manifest.name, generator_sha256) / E4E_FILE
+    expected, _ = expected_sha256(manifest, mf)
+    if expected is not None and path.is_file() and converted_source_sha256(path) == expected:
+        return path, expected
+    source = fetch(manifest, "encoder", progress=progress)
+    sha = verify_file(source, manifest, mf)
+    log.info("%s: converting the e4e encoder in %s to %s (once)", manifest.name, source, path)
+    convert_e4e_encoder(source, path)
+    return path, sha

@@ -10,13 +10,14 @@ from torch import nn
 from ganpaint_core.core.errors import CheckpointError, ManifestError
 from ganpaint_core.core.progress import Callback
 from ganpaint_core.hub.concepts import ConceptDictionary
-from ganpaint_core.hub.derived import attach_derived_files
+from ganpaint_core.hub.derived import attach_derived_files, converted_e4e_encoder
 from ganpaint_core.hub.fetch import fetch, verify_file
 from ganpaint_core.hub.manifest import ModelManifest
 from ganpaint_core.hub.model import LoadedModel
 from ganpaint_core.hub.registry import Registry
 from ganpaint_core.models import detect_family, generator_from_state_dict
 from ganpaint_core.models.checkpoint import read_checkpoint
+from ganpaint_core.models.e4e import load_e4e_encoder
 from ganpaint_core.models.encoder import load_encoder
 from ganpaint_core.models.segmenter import load_segmenter
 
@@ -66,10 +67,10 @@ def load_model(
     if "segmenter" in manifest.files:
         paths["segmenter"] = fetch(manifest, "segmenter", progress=progress)
         segmenter = load_segmenter(paths["segmenter"], device=device).requires_grad_(False)
+    sha: dict[str, str] = {}
     if "encoder" in manifest.files:
-        paths["encoder"] = fetch(manifest, "encoder", progress=progress)
-        encoder = load_encoder(paths["encoder"], device=device).requires_grad_(False)
-    sha = {role: verify_file(p, manifest, manifest.files[role]) for role, p in paths.items()}
+        encoder = _load_encoder(manifest, generator, paths, sha, device=device, progress=progress)
+    sha.update({role: verify_file(p, manifest, manifest.files[role]) for role, p in paths.items() if role not in sha})
     log.info("loaded %s (%s) on %s", manifest.name, manifest.family, device)
     loaded = LoadedModel(manifest=manifest, generator=generator, concepts=concepts, device=device,
                          segmenter=segmenter, encoder=encoder, sha256=sha, paths=paths)
@@ -90,3 +91,31 @@ def _check_against_manifest(manifest: ModelManifest, generator: nn.Module) -> No
     wrong = [n for n in manifest.fine_layers if n not in after]
     if wrong:
         raise ManifestError(f"{where}: fine layers {wrong} are not layers after {manifest.edit_layer} ({', '.join(after)})")
+
+
+def _load_encoder(manifest: ModelManifest, generator: nn.Module, paths: dict[str, Path], sha: dict[str, str], *,
+                  device: torch.device, progress: Callback | None) -> nn.Module:
+    """The manifest's encoder, of the kind its entry names; records its path and sha256 in ``paths``/``sha``."""
+    if manifest.files["encoder"].kind != "e4e":
+        paths["encoder"] = fetch(manifest, "encoder", progress=progress)
+        return load_encoder(paths["encoder"], device=device).requires_grad_(False)
+    # e4e is read from its converted copy in the derived folder (keyed by the generator's sha256): the
+    # released file also holds a decoder. The sha256 recorded is the released file's.
+    sha["generator"] = verify_file(paths["generator"], manifest, manifest.files["generator"])
+    paths["encoder"], sha["encoder"] = converted_e4e_encoder(manifest, sha["generator"], progress=progress)
+    encoder = load_e4e_encoder(paths["encoder"], device=device).requires_grad_(False)
+    _check_encoder(manifest, encoder, generator)
+    return encoder
+
+
+def _check_encoder(manifest: ModelManifest, encoder: nn.Module, generator: nn.Module) -> None:
+    """An encoder to W+ must read the generator's image side and give its W+ shape."""
+    where = f"{manifest.name}: encoder"
+    if generator.inversion_space != encoder.latent_space:
+        raise ManifestError(f"{where} gives {encoder.latent_space} codes; the {manifest.family} generator inverts "
+                            f"{generator.inversion_space}")
+    got = (encoder.resolution, encoder.config.n_styles, encoder.latent_size)
+    want = (generator.resolution, generator.n_latent, generator.latent_size)
+    if got != want:
+        raise ManifestError(f"{where} reads {got[0]}px images into W+ [{got[1]}, {got[2]}]; the generator is "
+                            f"{want[0]}px with W+ [{want[1]}, {want[2]}]")

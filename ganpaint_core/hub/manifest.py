@@ -20,6 +20,9 @@ MANIFEST_NAME = "model.json"
 FILE_ROLES = ("generator", "concepts", "encoder", "segmenter")  # generator is required
 FAMILIES = ("progan", "stylegan2")
 FILE_FORMATS = ("safetensors", "torch", "json")
+# What a file of a role holds, where a role has several kinds (the first is the default): never guessed
+# from the file name. "ganpaint": our own encoder (images -> z); "e4e": encoder4editing's (images -> W+).
+FILE_KINDS = {"encoder": ("ganpaint", "e4e")}
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _REPO_RE = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -66,6 +69,7 @@ class ModelFile:
     sha256: str | None = None  # lowercase hex; None: pinned on the first verified download
     sha256_prefix: str | None = None  # a known prefix (torch.hub names files name-<prefix>.pth)
     size: int | None = None  # bytes, when known
+    kind: str | None = None  # what it holds where its role has several kinds (FILE_KINDS); None: the first
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,10 @@ def _parse_file(role: str, raw: Any, where: str) -> ModelFile:
     fmt = _require(raw, "format", str, where)
     if fmt not in FILE_FORMATS:
         raise ManifestError(f"{where}: 'format' must be one of {', '.join(FILE_FORMATS)}, got {fmt!r}")
+    kind = raw.get("kind")
+    if kind is not None and kind not in FILE_KINDS.get(role, ()):
+        known = ", ".join(FILE_KINDS.get(role, ())) or f"none: a {role} file has one kind"
+        raise ManifestError(f"{where}: 'kind' must be one of {known}, got {kind!r}")
     sources_raw = _require(raw, "sources", list, where)
     if not sources_raw:
         raise ManifestError(f"{where}: 'sources' is empty; name at least one place the file comes from")
@@ -170,7 +178,7 @@ def _parse_file(role: str, raw: Any, where: str) -> ModelFile:
             "(`python -m ganpaint_core inspect FILE` prints it)"
         )
     return ModelFile(role=role, filename=filename, format=fmt, sources=sources, sha256=sha,
-                     sha256_prefix=prefix, size=size)
+                     sha256_prefix=prefix, size=size, kind=kind)
 
 
 def parse_manifest(data: Any, *, folder: Path, bundled: bool = False, where: str = "model.json") -> ModelManifest:

@@ -9,7 +9,6 @@ from torch import nn
 
 from ganpaint_core.hub.concepts import ConceptDictionary
 from ganpaint_core.hub.manifest import ModelManifest
-from ganpaint_core.models.encoder import Encoder
 from ganpaint_core.models.segmenter import Segmenter
 
 
@@ -28,6 +27,6 @@ class LoadedModel:
     concepts: ConceptDictionary | None  # None when the model has not been dissected yet
     device: torch.device  # where the generator's weights live
     segmenter: Segmenter | None = None  # labels images (.predict, .labels), for dissection and benchmarks (optional)
-    encoder: Encoder | None = None  # image -> latent, initialises inversion (optional)
+    encoder: nn.Module | None = None  # image -> latent, starts inversion (optional); .latent_space: "z" | "w+"
     sha256: dict[str, str] = field(default_factory=dict)  # role -> verified sha256 of the file used
     paths: dict[str, Path] = field(default_factory=dict)  # role -> local file used

@@ -4,7 +4,9 @@ Each family class loads its checkpoints strictly and splits at a named layer; wh
 written down as :class:`ganpaint_core.models.family.GeneratorFamily`, and what its tails provide as
 :class:`~ganpaint_core.models.family.Tail` (``tail.run(features, latent=…, modify=…)``; a StyleGAN2 tail
 needs the latent). :mod:`ganpaint_core.models.segmenter` and :mod:`ganpaint_core.models.encoder` hold the
-scene segmenter and the inversion encoder that a model's manifest may name beside its generator.
+scene segmenter and the inversion encoder that a model's manifest may name beside its generator;
+:mod:`ganpaint_core.models.e4e` the pretrained e4e encoder (images -> W+) for a StyleGAN2. An encoder's
+``latent_space`` ("z" or "w+") says what it returns.
 """
 from __future__ import annotations
 
@@ -38,5 +40,8 @@ def detect_family(state: dict[str, Any]) -> str:
     )
 
 
-__all__ = ["FAMILIES", "GeneratorFamily", "Head", "Modify", "ProGANGenerator", "StyleGAN2Config",
-           "StyleGAN2Generator", "Tail", "detect_family", "generator_from_state_dict"]
+from ganpaint_core.models.e4e import Encoder4Editing, convert_e4e_encoder, load_e4e_encoder
+
+__all__ = ["Encoder4Editing", "FAMILIES", "GeneratorFamily", "Head", "Modify", "ProGANGenerator", "StyleGAN2Config",
+           "StyleGAN2Generator", "Tail", "convert_e4e_encoder", "detect_family", "generator_from_state_dict",
+           "load_e4e_encoder"]

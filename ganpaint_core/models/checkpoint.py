@@ -25,7 +25,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
-    if path.suffix in _SAFETENSORS_SUFFIXES or _looks_like_safetensors(path):
+    if path.suffix in _SAFETENSORS_SUFFIXES or looks_like_safetensors(path):
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -72,7 +72,8 @@ def unsafe_checkpoint_message(path: Path, types: list[str]) -> str:
     )
 
 
-def _looks_like_safetensors(path: Path) -> bool:
+def looks_like_safetensors(path: Path) -> bool:
+    """True when the file's bytes begin as safetensors do (judged by content, not by the name)."""
     with open(path, "rb") as f:
         head = f.read(9)
     # 8-byte little-endian header length, then a JSON object.

@@ -61,6 +61,8 @@ class Encoder(nn.Module):
     what else is in the batch, and train/eval modes compute the same thing.
     """
 
+    latent_space = "z"  # what forward() returns: a z for the generator (mapped to W+ by a StyleGAN2)
+
     def __init__(self, *, resolution: int, latent_size: int, widths: tuple[int, ...]) -> None:
         super().__init__()
         levels = int(math.log2(resolution)) - 2 if resolution >= 4 else -1

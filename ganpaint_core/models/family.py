@@ -46,8 +46,9 @@ class GeneratorFamily(Protocol):
     """A generator family's class and instances, as the rest of the library uses them.
 
     What inversion optimises is the family's choice (``z`` for ProGAN, W+ for StyleGAN2): ``inversion_space``
-    names it, ``inversion_starts`` draws starting points, ``to_inversion_latent`` maps an encoder's ``z`` into
-    it, ``latent_std`` gives its spread per coordinate (which scales step sizes), and the head accepts it.
+    names it, ``inversion_starts`` draws starting points, ``to_inversion_latent`` maps an encoder's output
+    (``z``, or W+ for e4e: the encoder's ``latent_space`` says which) into it, ``latent_std`` gives its spread
+    per coordinate (which scales step sizes), and the head accepts it.
     """
 
     resolution: int  # output side in pixels
@@ -84,8 +85,9 @@ class GeneratorFamily(Protocol):
         """``n`` starting latents in the inversion space (invert() keeps the best)."""
         ...
 
-    def to_inversion_latent(self, latent: torch.Tensor) -> torch.Tensor:
-        """An encoder's ``z`` as a latent of the inversion space."""
+    def to_inversion_latent(self, latent: torch.Tensor, *, space: str) -> torch.Tensor:
+        """An encoder's output, a latent of ``space`` (the encoder's ``latent_space``: "z" or "w+"), as a
+        latent of the inversion space; a space the family has not raises ``ValueError``."""
         ...
 
     def latent_std(self) -> float:

@@ -227,8 +227,10 @@ class ProGANGenerator(_LatentSequential):
         """Starting latents for inversion: ``n`` random ``z`` (the best one is kept)."""
         return self.sample_latents(n, seed=seed, device=device)
 
-    def to_inversion_latent(self, latent: torch.Tensor) -> torch.Tensor:
-        """An encoder's output is already a ``z``."""
+    def to_inversion_latent(self, latent: torch.Tensor, *, space: str) -> torch.Tensor:
+        """An encoder's ``z`` is already the inversion latent; ProGAN has no other space."""
+        if space != "z":
+            raise ValueError(f"ProGAN inverts z; an encoder to {space!r} does not fit it")
         return latent
 
     def latent_std(self) -> float:

@@ -483,9 +483,17 @@ class StyleGAN2Generator(nn.Module):
         """Starting latents for inversion: only the mean ``w`` (a better start than random ``w``)."""
         return self.initial_latent().to(device)
 
-    def to_inversion_latent(self, latent: torch.Tensor) -> torch.Tensor:
-        """An encoder's output (``z`` or W+) in the space inversion optimises (W+)."""
-        return self.latent_to_wplus(latent)
+    def to_inversion_latent(self, latent: torch.Tensor, *, space: str) -> torch.Tensor:
+        """An encoder's output in the space inversion optimises (W+): ``z [N, D]`` is mapped and repeated
+        (``space="z"``), W+ ``[N, n_latent, D]`` is kept (``space="w+"``, e.g. e4e's codes)."""
+        if space == "z":
+            if latent.dim() != 2:
+                raise ValueError(f"z must be [N, {self.latent_size}], got {list(latent.shape)}")
+            return self.to_wplus(self.mapping(latent))
+        if space == "w+":
+            self._check_wplus(latent)
+            return latent
+        raise ValueError(f"unknown latent space {space!r}; StyleGAN2 takes an encoder's 'z' or 'w+'")
 
     def latent_std(self) -> float:
         """Spread of ``w`` per coordinate (over 1024 seeded ``z``): scales inversion step sizes."""
