@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 CONCEPTS_FILE = "concepts.json"  # written by `python -m ganpaint_core dissect`
 ENCODER_FILE = "encoder.safetensors"  # written by `python -m ganpaint_core train-encoder`
+DIRECTIONS_FILE = "directions.safetensors"  # written by `python -m ganpaint_core directions`
+E4E_ENCODER_FILE = "e4e-encoder.safetensors"  # an e4e encoder's own part, converted by `prepare` (safetensors)
 
 
 def derived_root() -> Path:

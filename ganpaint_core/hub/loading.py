@@ -14,6 +14,7 @@ from ganpaint_core.hub.derived import attach_derived_files
 from ganpaint_core.hub.fetch import fetch, verify_file
 from ganpaint_core.hub.manifest import ModelManifest
 from ganpaint_core.hub.model import LoadedModel
+from ganpaint_core.hub.prepared import install_prepared_files
 from ganpaint_core.hub.registry import Registry
 from ganpaint_core.models import detect_family, generator_from_state_dict
 from ganpaint_core.models.checkpoint import read_checkpoint
@@ -70,6 +71,8 @@ def load_model(
         paths["encoder"] = fetch(manifest, "encoder", progress=progress)
         encoder = load_encoder(paths["encoder"], device=device).requires_grad_(False)
     sha = {role: verify_file(p, manifest, manifest.files[role]) for role, p in paths.items()}
+    # Files prepared once for these weights (a 'prepared' Hub repo): downloaded here instead of made again.
+    install_prepared_files(manifest, generator_sha256=sha["generator"], progress=progress)
     log.info("loaded %s (%s) on %s", manifest.name, manifest.family, device)
     loaded = LoadedModel(manifest=manifest, generator=generator, concepts=concepts, device=device,
                          segmenter=segmenter, encoder=encoder, sha256=sha, paths=paths)
