@@ -18,7 +18,7 @@ from ganpaint_core.hub.derived import CONCEPTS_FILE, DIRECTIONS_FILE, derived_di
 from ganpaint_core.hub.fetch import sha256_file
 from ganpaint_core.hub.loading import load_model
 from ganpaint_core.hub.manifest import parse_manifest
-from tests.helpers import REPO, tiny_generator, write_model_folder
+from tests.helpers import REPO, run_cli, tiny_generator, undissected_model, write_model_folder
 from tests.hub_server import HubStandIn
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -182,3 +182,23 @@ def test_refusals_are_one_sentence_and_come_before_any_work(isolated_env, monkey
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "offline" in err
     assert not (Path(os.environ["GANPAINT_CACHE"]) / "derived").exists()  # nothing was loaded or made
+
+
+@pytest.mark.slow
+def test_cli_prepares_the_bundled_model_without_its_dictionary_then_skips_it_all(isolated_env):
+    """The real dissection of synth-church's generator (64 px) with its own segmenter, small sample counts."""
+    undissected_model(Path(os.environ["GANPAINT_MODELS_DIR"]))
+    args = ("prepare", "--model", "synth-raw", "--samples", "40", "--batch", "20", "--ace-steps", "5",
+            "--ace-batch", "4", "--causal-samples", "16", "--template-samples", "16", "--concepts", "sky,tree",
+            "--directions-samples", "32", "--components", "2", "--threads", "1", "--device", "cpu")
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert "prepare [1/4] dissect: tree 1/2" in first.stderr and "s left" in first.stderr
+    assert "dissect     made" in first.stdout and "directions  made" in first.stdout
+    folder = next(Path(os.environ["GANPAINT_CACHE"]).glob("derived/synth-raw/*/prepared"))
+    assert ConceptDictionary.load(folder / CONCEPTS_FILE).names() == ["sky", "tree"]
+    second = run_cli(*args)
+    assert second.returncode == 0, second.stderr
+    assert "prepare [1/4] dissect: skipped (made earlier:" in second.stderr
+    assert "prepare [2/4] directions: skipped (made earlier:" in second.stderr
+    assert "ace-add" not in second.stderr and "directions: started" not in second.stderr
