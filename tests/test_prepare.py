@@ -30,9 +30,9 @@ REPO_ID = "ganpaint-test/tiny-prepared"
 TOKEN = "hf_test_write_token"
 
 
-def _tiny_model(prepared: dict | None = None) -> Path:
+def _tiny_model(prepared: dict | None = None, seed: int = 0) -> Path:
     """``tiny`` in the user folder: a 32 px ProGAN with the bundled synth-church segmenter, no dictionary."""
-    path = write_model_folder(Path(os.environ["GANPAINT_MODELS_DIR"]) / "tiny", generator=tiny_generator())
+    path = write_model_folder(Path(os.environ["GANPAINT_MODELS_DIR"]) / "tiny", generator=tiny_generator(seed))
     segmenter = REPO / "weights" / "synth-church" / "segmenter.safetensors"
     shutil.copyfile(segmenter, path.parent / segmenter.name)
     data = json.loads(path.read_text())
@@ -45,12 +45,12 @@ def _tiny_model(prepared: dict | None = None) -> Path:
     return path
 
 
-def _fresh_start(root: Path, monkeypatch: pytest.MonkeyPatch, prepared: dict) -> Path:
-    """Another machine: empty caches, the same model with a manifest that lists the prepared repo."""
+def _fresh_start(root: Path, monkeypatch: pytest.MonkeyPatch, prepared: dict, seed: int = 0) -> Path:
+    """Another machine: empty caches, the model (``seed`` 0: the same weights) with a manifest listing the repo."""
     monkeypatch.setenv("GANPAINT_CACHE", str(root / "cache"))
     monkeypatch.setenv("GANPAINT_MODELS_DIR", str(root / "models"))
     monkeypatch.setenv("HF_HOME", str(root / "hf"))
-    return _tiny_model(prepared=prepared)
+    return _tiny_model(prepared=prepared, seed=seed)
 
 
 def test_prepare_makes_what_the_model_lacks_into_a_publishable_folder(isolated_env):
@@ -105,16 +105,16 @@ def test_a_stopped_prepare_resumes_after_the_finished_stage_and_says_so(isolated
 
     events = []
     prepared = prepare_model("tiny", cfg=QUICK, callback=lambda s, t, info: events.append(info))
-    assert prepared.stages["dissect"] == f"skipped: made earlier: {concepts}"
+    assert prepared.stages["dissect"] == f"skipped: already here: {concepts}"
     assert prepared.stages["directions"] == "made"
     dissect = [e for e in events if e["stage"] == "dissect"]
     assert dissect == [{"stage": "dissect", "stage_index": 1, "stages": 4, "seconds_left": None,
-                        "skipped": f"made earlier: {concepts}"}]  # nothing of the dissection ran again
+                        "skipped": f"already here: {concepts}"}]  # nothing of the dissection ran again
     assert concepts.stat().st_mtime_ns == made_at
     assert sha256_file(prepared.folder / CONCEPTS_FILE) == sha256_file(concepts)
 
 
-def test_push_then_a_fresh_start_downloads_the_prepared_files_without_dissecting(isolated_env, monkeypatch):
+def test_push_then_a_fresh_start_downloads_the_prepared_files_without_dissecting(isolated_env, monkeypatch, caplog):
     _tiny_model()
     with HubStandIn({}, token=TOKEN) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
@@ -137,8 +137,13 @@ def test_push_then_a_fresh_start_downloads_the_prepared_files_without_dissecting
         assert not (derived / "work").exists()  # no dissection ran: its work folder was never made
         assert (f"GET", f"/{REPO_ID}/resolve/{prepared.commit}/{CONCEPTS_FILE}") in hub.requests
         again = prepare_model("tiny", cfg=QUICK)  # prepare on the second machine: nothing left to make
-        assert again.stages["dissect"].startswith("skipped: made earlier")
-        assert again.stages["directions"].startswith("skipped: made earlier")
+        assert again.stages["dissect"].startswith("skipped: already here")
+        assert again.stages["directions"].startswith("skipped: already here")
+
+        # Files prepared for other weights are not used.
+        _fresh_start(isolated_env / "other-weights", monkeypatch, listing, seed=1)
+        assert load_model("tiny").concepts is None
+        assert "was prepared for generator" in caplog.text
 
         # Bytes that differ from the prepared model.json's sha256 are refused, not used.
         tampered = prepared.folder / CONCEPTS_FILE
@@ -199,6 +204,6 @@ def test_cli_prepares_the_bundled_model_without_its_dictionary_then_skips_it_all
     assert ConceptDictionary.load(folder / CONCEPTS_FILE).names() == ["sky", "tree"]
     second = run_cli(*args)
     assert second.returncode == 0, second.stderr
-    assert "prepare [1/4] dissect: skipped (made earlier:" in second.stderr
-    assert "prepare [2/4] directions: skipped (made earlier:" in second.stderr
+    assert "prepare [1/4] dissect: skipped (already here:" in second.stderr
+    assert "prepare [2/4] directions: skipped (already here:" in second.stderr
     assert "ace-add" not in second.stderr and "directions: started" not in second.stderr

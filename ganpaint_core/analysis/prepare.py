@@ -114,19 +114,24 @@ class _Progress:
                                     "stages": len(self.stages), "seconds_left": left, **info})
 
 
-def prepare_model(model_name: str, *, out: Path | None = None, device: torch.device | str = "cpu",
+def prepare_model(model: str | LoadedModel, *, out: Path | None = None, device: torch.device | str = "cpu",
                   cfg: PrepareConfig = PrepareConfig(), repo_id: str | None = None, push: bool = False,
                   callback: Callback | None = None) -> PreparedModel:
-    """Make the derived files ``model_name`` lacks and write its publishable folder (default: ``prepared/`` in
-    its derived folder); with ``push``, upload it to ``repo_id`` with ``$HF_TOKEN``. See the module docstring."""
+    """Make the derived files ``model`` lacks and write its publishable folder (default: ``prepared/`` in its
+    derived folder); with ``push``, upload it to ``repo_id`` with ``$HF_TOKEN``. ``model`` is a registered
+    name (loaded on ``device``) or a model already loaded by ``load_model`` (used as it is, never modified:
+    load it again, or attach its derived files, to use what was made). See the module docstring."""
     t0 = time.monotonic()
     if push and not repo_id:
         raise GanpaintError("push needs the Hub repo to push to (repo_id 'owner/name')")
     token = check_can_push() if push else None  # refused before hours of work, not after
-    manifest = Registry.scan().get(model_name)
+    if isinstance(model, str):
+        model = load_model(Registry.scan().get(model), device=device)
+    manifest = model.manifest
+    if not model.sha256.get("generator"):
+        raise GanpaintError(f"{manifest.name}: no sha256 for the generator; load the model with load_model")
     stages = STAGES if push else STAGES[:-1]
     progress = _Progress(callback, stages)
-    model = load_model(manifest, device=device)
     made: dict[str, Path] = {}
     done: dict[str, str] = {}
     done["dissect"] = _dissect_stage(model, cfg, progress, made)
@@ -135,7 +140,7 @@ def prepare_model(model_name: str, *, out: Path | None = None, device: torch.dev
     progress.begin("folder")
     out = Path(out) if out is not None else derived_dir(manifest.name, model.sha256["generator"]) / PREPARED_DIR
     known = {role: (model.sha256[role], model.paths[role].stat().st_size) for role in manifest.files
-             if role in model.sha256 and role not in made}
+             if role in model.sha256}  # a made file of the same role (a converted encoder) replaces its entry
     figures = _figures(made)
     data = write_prepared_folder(manifest, out=out, known=known, made=made, repo_id=repo_id, figures=figures)
     done["folder"] = "written"
@@ -158,7 +163,7 @@ def _dissect_stage(model: LoadedModel, cfg: PrepareConfig, progress: _Progress, 
         return _skipped(progress, "dissect", f"{manifest.name}'s manifest ships its dictionary")
     if model.concepts is not None:
         made["concepts"] = model.paths["concepts"]
-        return _skipped(progress, "dissect", f"made earlier: {model.paths['concepts']}")
+        return _skipped(progress, "dissect", f"already here: {model.paths['concepts']}")
     progress.begin("dissect")
     segmenter = (load_scene_segmenter(cfg.segmenter, device=model.device) if cfg.segmenter
                  else segmenter_for(model, device=model.device))
@@ -187,7 +192,7 @@ def _directions_stage(model: LoadedModel, cfg: PrepareConfig, progress: _Progres
         dirs = load_directions(model, callback=lambda s, t, i: found.append(s))
         if not found:
             made["directions"] = path
-            return _skipped(progress, "directions", f"made earlier: {path}")
+            return _skipped(progress, "directions", f"already here: {path}")
         log.warning("%s: the directions file %s could not be used; found again", model.manifest.name, path)
     else:
         progress.begin("directions")
@@ -206,7 +211,7 @@ def _encoder_stage(model: LoadedModel, progress: _Progress, made: dict[str, Path
     dest = derived_dir(manifest.name, model.sha256["generator"]) / E4E_ENCODER_FILE
     made["encoder"] = dest
     if dest.is_file():
-        return _skipped(progress, "encoder", f"converted earlier: {dest}")
+        return _skipped(progress, "encoder", f"already here: {dest}")
     progress.begin("encoder")
     convert = _e4e_converter()
     src = model.paths.get("encoder") or fetch(manifest, "encoder")
