@@ -177,6 +177,8 @@ def test_refusals_are_one_sentence_and_come_before_any_work(isolated_env, monkey
     _tiny_model()
     assert cli_main(["prepare", "--model", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
+    assert cli_main(["prepare", "--model", "tiny", "--push", "no-owner"]) == 2
+    assert "must look like 'owner/name'" in capsys.readouterr().err
     monkeypatch.delenv("HF_TOKEN", raising=False)
     assert cli_main(["prepare", "--model", "tiny", "--push", REPO_ID]) == 2
     err = capsys.readouterr().err

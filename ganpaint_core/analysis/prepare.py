@@ -122,9 +122,7 @@ def prepare_model(model: str | LoadedModel, *, out: Path | None = None, device: 
     name (loaded on ``device``) or a model already loaded by ``load_model`` (used as it is, never modified:
     load it again, or attach its derived files, to use what was made). See the module docstring."""
     t0 = time.monotonic()
-    if push and not repo_id:
-        raise GanpaintError("push needs the Hub repo to push to (repo_id 'owner/name')")
-    token = check_can_push() if push else None  # refused before hours of work, not after
+    token = check_can_push(repo_id) if push else None  # refused before hours of work, not after
     if isinstance(model, str):
         model = load_model(Registry.scan().get(model), device=device)
     manifest = model.manifest

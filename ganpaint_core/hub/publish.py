@@ -23,7 +23,7 @@ from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.files import atomic_path, atomic_write_text, write_json
 from ganpaint_core.core.progress import Callback, report
 from ganpaint_core.hub.fetch import _hub_endpoint, _short_reason, is_offline, sha256_file
-from ganpaint_core.hub.manifest import MANIFEST_NAME, ModelManifest, file_to_json, parse_manifest
+from ganpaint_core.hub.manifest import _REPO_RE, MANIFEST_NAME, ModelManifest, file_to_json, parse_manifest
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,10 @@ def hub_token() -> str:
     return token
 
 
-def check_can_push() -> str:
-    """The token, once it is known that an upload can be tried (asked before any long work)."""
+def check_can_push(repo_id: str) -> str:
+    """The token, once it is known that an upload to ``repo_id`` can be tried (asked before any long work)."""
+    if not isinstance(repo_id, str) or not _REPO_RE.match(repo_id):
+        raise GanpaintError(f"the repo to push to must look like 'owner/name', got {repo_id!r}")
     if is_offline():
         raise GanpaintError("cannot push while offline (HF_HUB_OFFLINE or GANPAINT_OFFLINE is set): unset it, "
                             "or prepare without --push")
