@@ -28,7 +28,7 @@ class _Handler(BaseHTTPRequestHandler):
     """Answers for ``self.server.hub`` (a :class:`HubStandIn`)."""
 
     @property
-    def hub(self) -> "HubStandIn":
+    def hub(self) -> HubStandIn:
         return self.server.hub  # type: ignore[attr-defined]
 
     def log_message(self, *args: object) -> None:  # keep test output quiet

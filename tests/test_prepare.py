@@ -135,7 +135,7 @@ def test_push_then_a_fresh_start_downloads_the_prepared_files_without_dissecting
         assert model.paths["concepts"] == derived / CONCEPTS_FILE
         assert sha256_file(derived / DIRECTIONS_FILE) == prepared.sha256["directions"]
         assert not (derived / "work").exists()  # no dissection ran: its work folder was never made
-        assert (f"GET", f"/{REPO_ID}/resolve/{prepared.commit}/{CONCEPTS_FILE}") in hub.requests
+        assert ("GET", f"/{REPO_ID}/resolve/{prepared.commit}/{CONCEPTS_FILE}") in hub.requests
         again = prepare_model("tiny", cfg=QUICK)  # prepare on the second machine: nothing left to make
         assert again.stages["dissect"].startswith("skipped: already here")
         assert again.stages["directions"].startswith("skipped: already here")

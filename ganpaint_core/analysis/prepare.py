@@ -26,8 +26,13 @@ from typing import Any
 
 import torch
 
-from ganpaint_core.analysis.directions import (DEFAULT_COMPONENTS, DEFAULT_SAMPLES, Directions, directions_path,
-                                               load_directions)
+from ganpaint_core.analysis.directions import (
+    DEFAULT_COMPONENTS,
+    DEFAULT_SAMPLES,
+    Directions,
+    directions_path,
+    load_directions,
+)
 from ganpaint_core.analysis.dissect import DissectConfig
 from ganpaint_core.analysis.dissect_run import run_dissection
 from ganpaint_core.analysis.segmenters import load_scene_segmenter, segmenter_for
@@ -53,7 +58,7 @@ PREPARED_DIR = "prepared"  # the publishable folder's default place, inside the 
 class PrepareConfig:
     """What the making stages measure on (the defaults are the CLI's: hours of CPU, minutes of GPU for 256 px)."""
 
-    dissect: DissectConfig = DissectConfig()  # dissection sizes and seed
+    dissect: DissectConfig = field(default_factory=DissectConfig)  # dissection sizes and seed
     concepts: tuple[str, ...] | None = None  # concepts to dissect; None: every concept the segmenter sees
     segmenter: str | None = None  # a scene segmenter's name; None: the model's own, else SegFormer ADE20K
     directions_samples: int = DEFAULT_SAMPLES  # latents the directions are found from

@@ -77,9 +77,9 @@ def model_card(data: dict[str, Any], *, repo_id: str | None, figures: dict[str, 
     name = data["name"]
     lines = ["---", "license: other", "tags:", "- ganpaint", "- gan-dissection", "- image-editing", "---", "",
              f"# {name}: prepared for ganpaint", "", data["description"], "",
-             f"Files made once for this model's generator (sha256 `{data['files']['generator']['sha256']}`) by "
-             f"`python -m ganpaint_core prepare --model {name}`, so that an app starting on it downloads them "
-             "instead of making them again.", "",
+             (f"Files made once for this model's generator (sha256 `{data['files']['generator']['sha256']}`) by "
+              f"`python -m ganpaint_core prepare --model {name}`, so that an app starting on it downloads them "
+              "instead of making them again."), "",
              "## Licence", "", data["licence"] or "(not stated by the base manifest)", "",
              "The files here are derived from the weights above and carry their licence.", ""]
     if data["citation"]:
@@ -103,8 +103,8 @@ def _figure_lines(figures: dict[str, Any]) -> list[str]:
         for concept, row in dissection.get("concepts", {}).items():
             lines.append(f"| {concept} | {_num(row.get('add_gain'))} | {_num(row.get('remove_drop'))} | "
                          f"{row.get('units_iou_010', '')} | {_num(row.get('best_iou'))} |")
-        lines += ["", "Add gain / remove drop: change of the concept's share where units were switched on / off "
-                  "(verified on held-out samples).", ""]
+        lines += ["", ("Add gain / remove drop: change of the concept's share where units were switched on / off "
+                       "(verified on held-out samples)."), ""]
     directions = figures.get("directions")
     if directions:
         lines += ["## Latent directions", "", directions.get("how", ""), "", "| name | kind | score | label |",
