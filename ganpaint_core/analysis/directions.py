@@ -36,6 +36,7 @@ from ganpaint_core.analysis import direction_fits as fits
 from ganpaint_core.core.errors import GanpaintError, shown
 from ganpaint_core.core.files import atomic_path
 from ganpaint_core.core.progress import Callback, report
+from ganpaint_core.hub import derived
 
 if TYPE_CHECKING:
     from ganpaint_core.hub.loading import LoadedModel
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 AMOUNT_LIMIT = 3.0  # |amount| in standard deviations: past 3 the samples leave the prior and fall apart
-DIRECTIONS_FILE = "directions.safetensors"  # written by `python -m ganpaint_core directions`, in derived_dir
+DIRECTIONS_FILE = derived.DIRECTIONS_FILE  # written by `python -m ganpaint_core directions`, in derived_dir
 FILE_KIND = "ganpaint.directions"  # the safetensors metadata "kind" of a directions file
 METHOD_VERSION = 1  # bump when the method changes: files found by another version are found again
 DEFAULT_SAMPLES = 2048  # latents the directions are found from

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ganpaint_core.cli.edit import add_edit_parser
+from ganpaint_core.cli.prepare import add_prepare_parser
 from ganpaint_core.cli.tools import add_tools_parsers
 from ganpaint_core.core.device import pick_device
 from ganpaint_core.core.errors import GanpaintError
@@ -350,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true", help="ignore an earlier run's checkpoint")
     _device_args(p)
     p.set_defaults(func=_cmd_train_encoder)
+
+    add_prepare_parser(sub)
 
     p = sub.add_parser("doctor", help="check models, files, device, LPIPS and optional packages")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 CONCEPTS_FILE = "concepts.json"  # written by `python -m ganpaint_core dissect`
 ENCODER_FILE = "encoder.safetensors"  # written by `python -m ganpaint_core train-encoder`
-E4E_FILE = "e4e-encoder.safetensors"  # the encoder part of a manifest's e4e file, converted once
+DIRECTIONS_FILE = "directions.safetensors"  # written by `python -m ganpaint_core directions`
+E4E_FILE = "e4e-encoder.safetensors"  # the encoder part of a manifest's e4e file, converted once (at load or by `prepare`)
 
 
 def derived_root() -> Path:
@@ -96,8 +97,8 @@ def converted_e4e_encoder(manifest: ModelManifest, generator_sha256: str, *,
     mf = manifest.files["encoder"]
     path = derived_dir(manifest.name, generator_sha256) / E4E_FILE
     expected, _ = expected_sha256(manifest, mf)
-    if expected is not None and path.is_file() and converted_source_sha256(path) == expected:
-        return path, expected
+    if path.is_file() and (expected is None or converted_source_sha256(path) == expected):
+        return path, converted_source_sha256(path)  # made here, or downloaded from a prepared repo (verified)
     source = fetch(manifest, "encoder", progress=progress)
     sha = verify_file(source, manifest, mf)
     log.info("%s: converting the e4e encoder in %s to %s (once)", manifest.name, source, path)

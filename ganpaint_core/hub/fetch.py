@@ -382,3 +382,28 @@ def copy_into_user_folder(manifest: ModelManifest, role: str, src: Path) -> Path
     with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
     return dest
+
+
+def download_hub_file(repo_id: str, filename: str, *, revision: str = "main", progress: Callback | None = None,
+                      timeout: float = 30.0) -> Path:
+    """A file of a Hub repository that no manifest names yet (a prepared repo's ``model.json``): the cached
+    copy, else downloaded; ``FileUnavailable`` in one sentence when offline or unreachable. Its bytes are
+    checked by the caller (the files it lists carry their own sha256)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    hit = try_to_load_from_cache(repo_id, filename, revision=revision, cache_dir=_hub_cache_dir())
+    where = f"Hugging Face Hub {repo_id} / {filename} @ {revision}"
+    if isinstance(hit, str) and (is_offline() or len(revision) == 40):  # a commit's file never changes
+        return Path(hit)
+    if is_offline():
+        raise FileUnavailable(f"{where}: not in the cache, and offline mode is on (unset HF_HUB_OFFLINE / "
+                              "GANPAINT_OFFLINE to download it)")
+    down = _unreachable(_hub_endpoint() or "https://huggingface.co", timeout=min(timeout, REACH_TIMEOUT_S))
+    if down is not None:
+        raise FileUnavailable(f"{where}: {down}")
+    source = FileSource(kind="hub", repo_id=repo_id, filename=filename, revision=revision)
+    mf = ModelFile(role="prepared", filename=filename, format="json", sources=(source,))
+    try:
+        return _fetch_remote(source, mf, progress=progress, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - any failure to get it is the answer, in one sentence
+        raise FileUnavailable(f"{where}: {_short_reason(exc)}") from None

@@ -14,6 +14,7 @@ from ganpaint_core.hub.derived import attach_derived_files, converted_e4e_encode
 from ganpaint_core.hub.fetch import fetch, verify_file
 from ganpaint_core.hub.manifest import ModelManifest
 from ganpaint_core.hub.model import LoadedModel
+from ganpaint_core.hub.prepared import install_prepared_files
 from ganpaint_core.hub.registry import Registry
 from ganpaint_core.models import detect_family, generator_from_state_dict
 from ganpaint_core.models.checkpoint import read_checkpoint
@@ -67,7 +68,10 @@ def load_model(
     if "segmenter" in manifest.files:
         paths["segmenter"] = fetch(manifest, "segmenter", progress=progress)
         segmenter = load_segmenter(paths["segmenter"], device=device).requires_grad_(False)
-    sha: dict[str, str] = {}
+    sha = {"generator": verify_file(paths["generator"], manifest, manifest.files["generator"])}
+    # Files prepared once for these weights (a 'prepared' Hub repo): downloaded instead of made again, before
+    # the encoder, whose converted copy may be one of them.
+    install_prepared_files(manifest, generator_sha256=sha["generator"], progress=progress)
     if "encoder" in manifest.files:
         encoder = _load_encoder(manifest, generator, paths, sha, device=device, progress=progress)
     sha.update({role: verify_file(p, manifest, manifest.files[role]) for role, p in paths.items() if role not in sha})
@@ -101,7 +105,6 @@ def _load_encoder(manifest: ModelManifest, generator: nn.Module, paths: dict[str
         return load_encoder(paths["encoder"], device=device).requires_grad_(False)
     # e4e is read from its converted copy in the derived folder (keyed by the generator's sha256): the
     # released file also holds a decoder. The sha256 recorded is the released file's.
-    sha["generator"] = verify_file(paths["generator"], manifest, manifest.files["generator"])
     paths["encoder"], sha["encoder"] = converted_e4e_encoder(manifest, sha["generator"], progress=progress)
     encoder = load_e4e_encoder(paths["encoder"], device=device).requires_grad_(False)
     _check_encoder(manifest, encoder, generator)

@@ -4,6 +4,11 @@ A file has an ordered list of sources, tried in order: a ``path`` inside the mod
 Hugging Face Hub file (``repo_id`` + ``filename`` + ``revision``), or a URL. Every file carries the
 sha256 and size its bytes must have (``null`` where they are not known in advance: then the first
 verified download is pinned, see ``ganpaint_core.hub.fetch``).
+
+A manifest may also name a *prepared* repository (``"prepared": {"repo_id": …, "revision": …}``): a Hub
+repo written by ``python -m ganpaint_core prepare --push``, whose own ``model.json`` lists the files made
+once for these weights (dictionary, directions, converted encoder) with their sha256. ``load_model`` takes
+what the model lacks from there instead of making it again (see ``ganpaint_core.hub.prepared``).
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from ganpaint_core.core.errors import ManifestError
 from ganpaint_core.core.files import read_json
 
 MANIFEST_NAME = "model.json"
-FILE_ROLES = ("generator", "concepts", "encoder", "segmenter")  # generator is required
+FILE_ROLES = ("generator", "concepts", "encoder", "segmenter", "directions")  # generator is required
 FAMILIES = ("progan", "stylegan2")
 FILE_FORMATS = ("safetensors", "torch", "json")
 # What a file of a role holds, where a role has several kinds (the first is the default): never guessed
@@ -73,6 +78,15 @@ class ModelFile:
 
 
 @dataclass(frozen=True)
+class PreparedRepo:
+    """A Hub repository holding files prepared once for a model (``python -m ganpaint_core prepare --push``)."""
+
+    repo_id: str  # "owner/name"
+    revision: str = "main"  # branch, tag or commit; the commit `prepare --push` prints makes starts reproducible
+    sha256: str | None = None  # of the repo's model.json, when known; its files are checked against model.json
+
+
+@dataclass(frozen=True)
 class ModelManifest:
     """Everything the app needs to know about a model before loading any weights.
 
@@ -95,6 +109,7 @@ class ModelManifest:
     folder: Path  # where model.json lies; path sources are relative to it
     bundled: bool = False  # True when it ships inside this repository's weights/
     extra: dict[str, Any] = field(default_factory=dict)  # family-specific settings, passed through
+    prepared: PreparedRepo | None = None  # a Hub repo with the files prepared once for these weights
 
     def file(self, role: str) -> ModelFile | None:
         return self.files.get(role)
@@ -141,6 +156,22 @@ def _parse_source(raw: Any, where: str) -> FileSource:
             raise ManifestError(f"{where}: unknown hub keys {sorted(unknown)}")
         return FileSource(kind="hub", repo_id=repo_id, repo_id_env=repo_env, filename=filename, revision=revision)
     raise ManifestError(f"{where}: unknown source kind {kind!r} (use 'path', 'url' or 'hub')")
+
+
+def _parse_prepared(raw: Any, where: str) -> PreparedRepo | None:
+    if raw is None:
+        return None
+    where = f"{where}: 'prepared'"
+    if not isinstance(raw, dict) or set(raw) - {"repo_id", "revision", "sha256"}:
+        raise ManifestError(f"{where} must be an object with repo_id, revision and optionally sha256, got {raw!r}")
+    repo_id, revision, sha = raw.get("repo_id"), raw.get("revision", "main"), raw.get("sha256")
+    if not isinstance(repo_id, str) or not _REPO_RE.match(repo_id):
+        raise ManifestError(f"{where}: 'repo_id' must look like 'owner/name', got {repo_id!r}")
+    if not isinstance(revision, str) or not revision:
+        raise ManifestError(f"{where}: 'revision' must be a branch, tag or commit")
+    if sha is not None and (not isinstance(sha, str) or not _SHA_RE.match(sha)):
+        raise ManifestError(f"{where}: 'sha256' must be 64 lowercase hex digits or null, got {sha!r}")
+    return PreparedRepo(repo_id=repo_id, revision=revision, sha256=sha)
 
 
 def _parse_file(role: str, raw: Any, where: str) -> ModelFile:
@@ -208,7 +239,7 @@ def parse_manifest(data: Any, *, folder: Path, bundled: bool = False, where: str
     if "generator" not in files:
         raise ManifestError(f"{where}: 'files' must name a 'generator'")
     known = {"name", "family", "resolution", "latent_size", "edit_layer", "fine_layers", "licence",
-             "citation", "description", "files", "extra", "$schema", "format"}
+             "citation", "description", "files", "extra", "prepared", "$schema", "format"}
     unknown = set(data) - known
     if unknown:
         raise ManifestError(f"{where}: unknown keys {sorted(unknown)}")
@@ -229,6 +260,7 @@ def parse_manifest(data: Any, *, folder: Path, bundled: bool = False, where: str
         folder=folder,
         bundled=bundled,
         extra=extra,
+        prepared=_parse_prepared(data.get("prepared"), where),
     )
 
 
@@ -239,3 +271,19 @@ def load_manifest(path: Path, *, bundled: bool = False) -> ModelManifest:
     if manifest.name != Path(path).parent.name:
         raise ManifestError(f"{path}: 'name' is {manifest.name!r} but the folder is {Path(path).parent.name!r}; make them equal")
     return manifest
+
+
+def file_to_json(mf: ModelFile) -> dict[str, Any]:
+    """A file entry as ``model.json`` writes it (what :func:`parse_manifest` reads back)."""
+    sources: list[dict[str, Any]] = []
+    for s in mf.sources:
+        if s.kind == "hub":
+            hub = {"repo_id": s.repo_id} if s.repo_id else {"repo_id_env": s.repo_id_env}
+            sources.append({"hub": {**hub, "filename": s.filename, "revision": s.revision}})
+        else:
+            sources.append({s.kind: s.path if s.kind == "path" else s.url})
+    out: dict[str, Any] = {"filename": mf.filename, "format": mf.format, "sha256": mf.sha256, "size": mf.size,
+                           "sources": sources}
+    if mf.sha256_prefix:
+        out["sha256_prefix"] = mf.sha256_prefix
+    return out
