@@ -171,10 +171,11 @@ def test_a_composite_sends_each_name_to_the_segmenter_that_has_it(synth_segmente
 
 @needs_transformers
 def test_a_typed_concept_is_added_to_synth_churchs_dictionary_cached_and_reloaded(clipseg_folder, synth_segmenter):
-    from ganpaint_core.analysis.concepts_by_name import dissect_concepts
+    from ganpaint_core.analysis.concepts_by_name import dissect_concepts, missing_concepts
 
     model = load_model("synth-church")
     shipped = model.concepts
+    assert missing_concepts(model) == [] and missing_concepts(model, "statue, Dome") == ["statue"]
     clipseg = load_scene_segmenter("clipseg", source=clipseg_folder)
     events = []
     d = dissect_concepts(model, "Statue, dome", segmenter=synth_segmenter, text_segmenter=clipseg, cfg=TINY,
@@ -188,6 +189,7 @@ def test_a_typed_concept_is_added_to_synth_churchs_dictionary_cached_and_reloade
 
     again = load_model("synth-church")  # the derived extension is used in place of the shipped file
     assert again.concepts == d and again.paths["concepts"] == path
+    assert missing_concepts(again, ["statue", "angel"]) == ["angel"]
     events.clear()
     assert dissect_concepts(again, ["statue"], segmenter=synth_segmenter, text_segmenter=clipseg, cfg=QUICK,
                             callback=lambda s, t, info: events.append(info)) is again.concepts  # cached: nothing run

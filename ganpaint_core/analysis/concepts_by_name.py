@@ -26,7 +26,7 @@ from typing import Any
 
 from ganpaint_core.analysis.dissect import DissectConfig
 from ganpaint_core.analysis.dissect_run import measure_concepts
-from ganpaint_core.analysis.scene_segmenter import SceneSegmenter, concept_names
+from ganpaint_core.analysis.scene_segmenter import GANPAINT_CONCEPTS, SceneSegmenter, concept_names
 from ganpaint_core.analysis.segmenters import segmenter_for, with_text_segmenter
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.files import write_json
@@ -87,6 +87,13 @@ def dissect_concepts(
                                   "kept": [c for c in dictionary.names() if c not in todo]})
     log.info("%s: %s measured and added to %s", model.manifest.name, ", ".join(todo), out)
     return dictionary
+
+
+def missing_concepts(model: LoadedModel, names: Sequence[str] = GANPAINT_CONCEPTS) -> list[str]:
+    """Those of ``names`` (default: GANPaint's seven concepts) the model's dictionary lacks: what
+    :func:`dissect_concepts` would measure for them."""
+    have = model.concepts.concepts if model.concepts is not None else {}
+    return [n for n in concept_names(names) if n not in have]
 
 
 def extend_dictionary(base: ConceptDictionary, added: ConceptDictionary) -> ConceptDictionary:
