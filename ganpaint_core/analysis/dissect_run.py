@@ -11,7 +11,9 @@ The measuring is :func:`ganpaint_core.analysis.dissect.dissect`'s; this module r
 each concept's result in a work folder keyed by everything that decides it (generator sha256, layer,
 segmenter weights and labels, dissection settings, the dissection code itself). An interrupted run
 therefore continues at the concept it was on, and the result does not depend on where it stopped: every
-concept is measured the same way whether it runs first, last or after a restart. Levels and IoU are
+concept is measured the same way whether it runs first, last or after a restart. A concept typed by name
+that the segmenter has no class for is measured with ``segmenter.measurer(name)`` (a two-label view of an
+open-vocabulary segmenter's text interface), whose work folder is its own. Levels and IoU are
 measured once per run and kept in the work folder too; each concept then costs two
 causal searches (``ace_steps × ace_batch`` tail passes with gradients each) and a verification on
 ``causal_samples`` samples.

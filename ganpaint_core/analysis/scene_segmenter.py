@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -65,6 +66,12 @@ class SceneSegmenter(ABC):
     fingerprint: str  # identifies weights and mapping; keys the dissection caches
     device: torch.device  # where it runs
     open_vocabulary: bool = False  # answers for any name, not only its labels
+
+    @classmethod
+    def load(cls, source: str | Path | None = None, *, device: torch.device | str = "cpu") -> "SceneSegmenter":
+        """From its default weights, or ``source`` (a file, a folder or a Hub repo): how the registry
+        (``segmenters.SEGMENTERS``) makes each kind."""
+        raise GanpaintError(f"{cls.__name__} has no weights to load: build it directly")
 
     @abstractmethod
     def segment(self, images: torch.Tensor) -> torch.Tensor:
