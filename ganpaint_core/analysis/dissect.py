@@ -29,6 +29,7 @@ Works for any generator with ``split(layer)`` and any :class:`~ganpaint_core.ana
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,20 @@ class DissectConfig:
     template_samples: int = 400  # samples whose most concept-rich squares average into the concept's template
     template_margin: float = 0.1  # keep the template when its verified add gain beats the units' by this much
     seed: int = 0  # latents and squares
+
+
+# The label order of the synth-church segmenter the shipped dictionary was measured with, when a concept's seed
+# was 1000 × (its label id + 1): those names keep their seeds, so the shipped dictionary stays reproducible.
+_SEEDED_BY_LABEL = ("other", "sky", "cloud", "grass", "tree", "brick", "dome", "door")
+
+
+def concept_seed(concept: str) -> int:
+    """Seed offset of a concept's causal searches, verification and template samples: a function of its name
+    alone, so a concept gives one result whichever segmenter, label id or other concepts it is measured with
+    (by label, or typed by name through a segmenter's text interface)."""
+    if concept in _SEEDED_BY_LABEL:
+        return 1000 * (_SEEDED_BY_LABEL.index(concept) + 1)
+    return 1000 * (len(_SEEDED_BY_LABEL) + 1 + zlib.crc32(concept.encode("utf-8")) % 1_000_000)
 
 
 def latents(n: int, size: int, *, seed: int, device: torch.device) -> torch.Tensor:
@@ -344,8 +359,8 @@ def dissect(
     ``segmenter`` is a :class:`~ganpaint_core.analysis.segmenters.SceneSegmenter` (``label_names``, ``segment``,
     ``probabilities``). ``measured`` is ``(levels, iou)`` from :func:`measure_levels_and_iou` with the same
     ``cfg``, when the caller has them already (a run that dissects one concept at a time). A concept's
-    searches and verification samples depend on its label and ``cfg.seed`` only, so dissecting concepts one
-    by one or together gives one result."""
+    searches and verification samples depend on its name (:func:`concept_seed`) and ``cfg.seed`` only, so
+    dissecting concepts one by one or together, by label or by name, gives one result."""
     device = torch.device(device)
     label_names = list(segmenter.label_names)
     if measured is None:
@@ -360,7 +375,7 @@ def dissect(
         label = label_names.index(concept)
         report["units_iou_010"][concept] = int((iou[:, label] >= 0.10).sum())
         report["best_iou"][concept] = float(iou[:, label].max())
-        seed = cfg.seed + 1000 * (label + 1)
+        seed = cfg.seed + concept_seed(concept)
         found = {}
         for action in ("add", "remove"):
             alpha = optimize_unit_set(generator, segmenter.probabilities, layer=layer, label=label, levels=levels,

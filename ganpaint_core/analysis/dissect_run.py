@@ -11,7 +11,9 @@ The measuring is :func:`ganpaint_core.analysis.dissect.dissect`'s; this module r
 each concept's result in a work folder keyed by everything that decides it (generator sha256, layer,
 segmenter weights and labels, dissection settings, the dissection code itself). An interrupted run
 therefore continues at the concept it was on, and the result does not depend on where it stopped: every
-concept is measured the same way whether it runs first, last or after a restart. Levels and IoU are
+concept is measured the same way whether it runs first, last or after a restart. A concept typed by name
+that the segmenter has no class for is measured with ``segmenter.measurer(name)`` (a two-label view of an
+open-vocabulary segmenter's text interface), whose work folder is its own. Levels and IoU are
 measured once per run and kept in the work folder too; each concept then costs two
 causal searches (``ace_steps × ace_batch`` tail passes with gradients each) and a verification on
 ``causal_samples`` samples.
@@ -22,7 +24,6 @@ import hashlib
 import inspect
 import json
 import logging
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -34,7 +35,7 @@ from safetensors.torch import load_file, save_file
 
 from ganpaint_core.analysis import dissect as dissect_module
 from ganpaint_core.analysis.dissect import DissectConfig, dissect, measure_levels_and_iou
-from ganpaint_core.analysis.segmenters import SceneSegmenter
+from ganpaint_core.analysis.scene_segmenter import SceneSegmenter, concept_names
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.files import read_json, write_json
 from ganpaint_core.core.progress import Callback, report
@@ -45,7 +46,6 @@ from ganpaint_core.hub.loading import LoadedModel
 log = logging.getLogger(__name__)
 
 WORK_FORMAT = "ganpaint-dissect-work/1"
-_CONCEPT_RE = re.compile(r"^[\w][\w .-]*$")
 
 
 def work_identity(model: LoadedModel, segmenter: SceneSegmenter, *, layer: str, cfg: DissectConfig) -> dict[str, Any]:
@@ -88,38 +88,63 @@ def run_dissection(
         path = run_dissection(model, seg, samples=200, callback=lambda s, t, info: print(s, t, info))
 
     ``samples`` and ``seed`` override the fields of ``cfg``. ``concepts`` defaults to the segmenter's
-    own list. The dictionary goes to ``out`` or, by default, to the model's derived folder, where
-    :func:`ganpaint_core.hub.loading.load_model` uses it when the manifest names no dictionary; a JSON report
-    (per-concept IoU counts and causal figures, timings, what was resumed) is written beside it.
+    own list; each is measured with ``segmenter.measurer(concept)`` (the segmenter itself for its labels, a
+    view of its text interface for a name it reads). The dictionary goes to ``out`` or, by default, to the
+    model's derived folder, where :func:`ganpaint_core.hub.loading.load_model` uses it when the manifest names
+    no dictionary; a JSON report (per-concept IoU counts and causal figures, timings, what was resumed) is
+    written beside it. ``callback`` as :func:`measure_concepts`'. Returns the dictionary's path.
+    """
+    cfg = replace(cfg, **{k: v for k, v in (("samples", samples), ("seed", seed)) if v is not None})
+    dictionary, run_report = measure_concepts(model, segmenter, layer=layer, concepts=concepts, cfg=cfg,
+                                              own_file=out is not None, restart=restart, callback=callback)
+    out = Path(out) if out is not None else derived_dir(model.manifest.name, run_report["generator_sha256"]) / CONCEPTS_FILE
+    write_json(out, dictionary.to_json())
+    write_json(report_path(out), run_report)
+    log.info("wrote %s (%d concepts, %d resumed) in %.1f s", out, len(run_report["concepts"]),
+             len(run_report["resumed"]), run_report["total_seconds"])
+    return out
+
+
+def measure_concepts(
+    model: LoadedModel,
+    segmenter: SceneSegmenter,
+    *,
+    layer: str | None = None,
+    concepts: Sequence[str] | None = None,
+    cfg: DissectConfig = DissectConfig(),
+    own_file: bool = False,
+    restart: bool = False,
+    callback: Callback | None = None,
+) -> tuple[ConceptDictionary, dict[str, Any]]:
+    """The dictionary of ``concepts`` and its report, each concept kept in (and resumed from) its work folder.
+
     ``callback(step, total, info)`` receives dissect's own progress with ``info["concept"]`` added, and
     ``stage="concept"`` as each concept starts (``step`` = concepts finished; ``info["resumed"]`` when it
-    comes from an earlier run) and once at the end (``concept`` None). ``restart`` ignores finished concepts of an earlier run.
-    Returns the dictionary's path.
-    """
+    comes from an earlier run) and once at the end (``concept`` None). ``restart`` ignores finished concepts
+    of an earlier run. ``own_file``: the dictionary is for a file of its own, so may be for another layer."""
     t0 = time.monotonic()
     manifest = model.manifest
-    layer, concepts = _check_request(model, segmenter, layer=layer, concepts=concepts, out=out)
-    cfg = replace(cfg, **{k: v for k, v in (("samples", samples), ("seed", seed)) if v is not None})
-    identity = work_identity(model, segmenter, layer=layer, cfg=cfg)
-    work = work_dir_for(identity)
-    work.mkdir(parents=True, exist_ok=True)
-    write_json(work / "identity.json", identity)
-    out = Path(out) if out is not None else derived_dir(manifest.name, identity["generator_sha256"]) / CONCEPTS_FILE
-    log.info("dissecting %s %s with %s for %s (work folder %s)", manifest.name, layer, segmenter.name,
-             ", ".join(concepts), work)
-    parts, resumed = _dissect_concepts(work, model, segmenter, layer=layer, concepts=concepts, cfg=cfg,
-                                       restart=restart, callback=callback)
-
+    layer, concepts = _check_request(model, segmenter, layer=layer, concepts=concepts, own_file=own_file)
+    measurers = {c: segmenter.measurer(c) for c in concepts}
+    works = {}
+    for c, m in measurers.items():
+        identity = work_identity(model, m, layer=layer, cfg=cfg)
+        works[c] = work_dir_for(identity)
+        works[c].mkdir(parents=True, exist_ok=True)
+        write_json(works[c] / "identity.json", identity)
+    log.info("dissecting %s %s with %s for %s", manifest.name, layer, segmenter.name, ", ".join(concepts))
+    parts, resumed = _dissect_concepts(works, model, measurers, layer=layer, cfg=cfg, restart=restart,
+                                       callback=callback)
     dictionary, merged = _merge(parts, concepts, source=(
         f"ganpaint_core dissect: {manifest.name} {layer}, segmenter {segmenter.name}, {cfg.samples} samples "
         f"(seed {cfg.seed}), causal unit sets from {cfg.ace_steps}-step ACE searches"))
-    write_json(out, dictionary.to_json())
     run_report = {
         "model": manifest.name,
-        "generator_sha256": identity["generator_sha256"],
+        "generator_sha256": model.sha256.get("generator", ""),
         "layer": layer,
         "segmenter": {"name": segmenter.name, "fingerprint": segmenter.fingerprint,
                       "sources": {c: list(segmenter.sources.get(c, (c,))) for c in concepts},
+                      "measured_by": {c: m.name for c, m in measurers.items()},
                       "cannot_see": list(segmenter.missing_concepts)},
         "config": asdict(cfg),
         "device": str(model.device),
@@ -128,16 +153,14 @@ def run_dissection(
         "resumed": resumed,
         "seconds": {c: round(parts[c]["seconds"], 2) for c in concepts},
         "total_seconds": round(time.monotonic() - t0, 2),
-        "work_dir": str(work),
+        "work_dirs": {c: str(w) for c, w in works.items()},
         **merged,
     }
-    write_json(report_path(out), run_report)
-    log.info("wrote %s (%d concepts, %d resumed) in %.1f s", out, len(concepts), len(resumed), run_report["total_seconds"])
-    return out
+    return dictionary, run_report
 
 
 def _check_request(model: LoadedModel, segmenter: SceneSegmenter, *, layer: str | None,
-                   concepts: Sequence[str] | None, out: Path | None) -> tuple[str, list[str]]:
+                   concepts: Sequence[str] | None, own_file: bool) -> tuple[str, list[str]]:
     """The layer and concepts to dissect (defaults filled in), or the error that says what to ask instead."""
     manifest = model.manifest
     if not model.sha256.get("generator"):
@@ -146,30 +169,29 @@ def _check_request(model: LoadedModel, segmenter: SceneSegmenter, *, layer: str 
     layers = dict((n, c) for n, c, _ in model.generator.layer_shapes())
     if layer not in layers:
         raise GanpaintError(f"{manifest.name} has no layer {layer!r}; layers: {', '.join(layers)}")
-    if out is None and layer != manifest.edit_layer:
+    if not own_file and layer != manifest.edit_layer:
         raise GanpaintError(f"a dictionary for {layer} would not fit {manifest.name}'s edit layer "
                             f"{manifest.edit_layer}, so load_model could not use it: pass an output path")
-    concepts = list(concepts or segmenter.concepts)
-    unknown = [c for c in concepts if c not in segmenter.label_names or c == segmenter.label_names[0]]
-    if unknown or not concepts:
-        cannot = f"; it cannot see {', '.join(segmenter.missing_concepts)}" if segmenter.missing_concepts else ""
-        raise GanpaintError(f"the {segmenter.name} segmenter has no concept {', '.join(unknown) or '(none given)'}; "
-                            f"it knows: {', '.join(segmenter.label_names[1:])}{cannot}")
-    bad = [c for c in concepts if not _CONCEPT_RE.match(c)]
-    if bad:
-        raise GanpaintError(f"concept names must be words, got {bad}")
+    if concepts is None and not segmenter.concepts:
+        raise GanpaintError(f"the {segmenter.name} segmenter has no concepts of its own: name those to dissect "
+                            "(e.g. --concepts 'dome, statue')")
+    concepts = concept_names(list(concepts) if concepts is not None else list(segmenter.concepts))
+    for c in concepts:
+        segmenter.measurer(c)  # the segmenter's own error when it cannot see c
     return layer, concepts
 
 
-def _dissect_concepts(work: Path, model: LoadedModel, segmenter: SceneSegmenter, *, layer: str,
-                      concepts: list[str], cfg: DissectConfig, restart: bool,
+def _dissect_concepts(works: dict[str, Path], model: LoadedModel, measurers: dict[str, SceneSegmenter], *,
+                      layer: str, cfg: DissectConfig, restart: bool,
                       callback: Callback | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Each concept's part (dictionary, report, seconds), from the work folder when an earlier run finished
-    it (unless ``restart``), else measured and saved there; and the concepts that were resumed."""
+    """Each concept's part (dictionary, report, seconds), from its work folder when an earlier run finished it
+    (unless ``restart``), else measured with its segmenter and saved there; and the concepts that were resumed."""
     parts: dict[str, dict[str, Any]] = {}
     resumed: list[str] = []
-    measured: tuple[torch.Tensor, torch.Tensor] | None = None
+    measured: dict[Path, tuple[torch.Tensor, torch.Tensor]] = {}  # per work folder (segmenter): levels and IoU
+    concepts = list(measurers)
     for index, concept in enumerate(concepts):
+        work, segmenter = works[concept], measurers[concept]
         part_path = work / f"concept-{concept}.json"
         done = part_path.is_file() and not restart
         report(callback, index, len(concepts), stage="concept", concept=concept, resumed=done)
@@ -182,11 +204,11 @@ def _dissect_concepts(work: Path, model: LoadedModel, segmenter: SceneSegmenter,
             report(callback, step, total, **{**info, "concept": concept})
 
         t1 = time.monotonic()
-        if measured is None:  # levels and IoU serve every concept: measured once, kept in the work folder
-            measured = _levels_and_iou(work, model, segmenter, layer=layer, cfg=cfg, callback=forward,
-                                       restart=restart)
+        if work not in measured:  # levels and IoU serve every concept of a segmenter: measured once, kept
+            measured[work] = _levels_and_iou(work, model, segmenter, layer=layer, cfg=cfg, callback=forward,
+                                             restart=restart)
         dictionary, part_report = dissect(model.generator, segmenter, layer=layer, concepts=[concept], cfg=cfg,
-                                          device=model.device, callback=forward, measured=measured)
+                                          device=model.device, callback=forward, measured=measured[work])
         parts[concept] = {"concept": concept, "dictionary": dictionary.to_json(), "report": part_report,
                           "seconds": time.monotonic() - t1}
         write_json(part_path, parts[concept])

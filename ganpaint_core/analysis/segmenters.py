@@ -1,4 +1,5 @@
-"""Scene segmenters for dissection: one interface over the bundled synth-church U-Net and a Hub SegFormer.
+"""Scene segmenters for dissection, found through one registry: the bundled synth-church U-Net, a Hub SegFormer
+(ADE20K) and CLIPSeg (any concept by name; :mod:`ganpaint_core.analysis.clipseg`).
 
 Example::
 
@@ -13,31 +14,42 @@ classes onto such names; label 0 is ``other``, everything it does not name.
 
 ``segformer-ade20k`` is SegFormer fine-tuned on ADE20K's 150 scene-parsing classes (NVIDIA, on the
 Hugging Face Hub; needs ``pip install .[dissect]``). ADE20K-150 has no ``cloud`` (clouds are part of
-``sky``), no ``dome`` and no ``brick`` (a material, not an object): it cannot rank units for those three.
+``sky``), no ``dome`` and no ``brick`` (a material, not an object): :func:`with_text_segmenter` adds CLIPSeg
+for those, and for any other name typed (see :mod:`ganpaint_core.analysis.scene_segmenter` for the protocol).
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import logging
-import re
-from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.nn import functional as F
 
+from ganpaint_core.analysis.clipseg import ClipSegSegmenter
+from ganpaint_core.analysis.scene_segmenter import (
+    GANPAINT_CONCEPTS,
+    CompositeSegmenter,
+    ConceptView,
+    SceneSegmenter,
+)
+from ganpaint_core.analysis.segmenter_files import (
+    checkpoint_folder,
+    folder_fingerprint,
+    require_transformers,
+)
 from ganpaint_core.core.errors import GanpaintError
-from ganpaint_core.hub.concepts import GANPAINT_RECIPES
 from ganpaint_core.models.segmenter import Segmenter, load_segmenter
+
+__all__ = ["GANPAINT_CONCEPTS", "SEGMENTERS", "ClipSegSegmenter", "CompositeSegmenter", "ConceptView",
+           "SceneSegmenter", "SegformerADE20KSegmenter", "SynthChurchSegmenter", "load_scene_segmenter",
+           "segmenter_for", "with_text_segmenter"]
 
 log = logging.getLogger(__name__)
 
-GANPAINT_CONCEPTS: tuple[str, ...] = tuple(GANPAINT_RECIPES)  # the concepts GANPaint's brushes offer
 SEGFORMER_ADE20K_REPO = "nvidia/segformer-b0-finetuned-ade-512-512"  # 3.7 M parameters, ~15 MB; licence: NVIDIA's ("other")
 SEGFORMER_ADE20K_REVISION = "main"
-_REPO_ID_RE = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 # Concept -> the ADE20K-150 class names (as in the checkpoint's id2label) merged into it. GANPaint's concepts
 # first; then classes that church scenes show, so that a real church generator's other units get names too.
@@ -64,40 +76,6 @@ ADE20K_CONCEPTS: dict[str, tuple[str, ...]] = {
     "car": ("car",),
 }
 ADE20K_DEFAULT_CONCEPTS = ("tree", "grass", "door", "sky", "building", "tower", "window")
-
-
-class SceneSegmenter(ABC):
-    """Labels images with concept names. Subclasses set the attributes below and implement :meth:`segment`.
-
-    Example::
-
-        seg = load_scene_segmenter("segformer-ade20k", device="cuda")
-        seg.label_names[seg.segment(images)[0, 10, 20]]    # e.g. "sky"
-    """
-
-    name: str  # how the CLI calls it, e.g. "synth-church"
-    label_names: tuple[str, ...]  # label id -> name; id 0 is "other"
-    concepts: tuple[str, ...]  # labels dissection ranks units for when none are asked for
-    sources: dict[str, tuple[str, ...]]  # concept -> the segmenter's own class names merged into it
-    fingerprint: str  # identifies weights and mapping; keys the dissection caches
-    device: torch.device  # where it runs
-
-    @abstractmethod
-    def segment(self, images: torch.Tensor) -> torch.Tensor:
-        """Images float ``[N, 3, H, W]`` in [-1, 1] (any device) -> labels int64 ``[N, H, W]`` on :attr:`device`."""
-
-    @abstractmethod
-    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        """Images ``[N, 3, H, W]`` in [-1, 1] -> per-label probabilities ``[N, len(label_names), H, W]``,
-        differentiable with respect to the images (dissection's causal search descends through it)."""
-
-    @property
-    def missing_concepts(self) -> tuple[str, ...]:
-        """GANPaint concepts this segmenter cannot see, so cannot dissect."""
-        return tuple(c for c in GANPAINT_CONCEPTS if c not in self.label_names)
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return self.segment(images)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -153,64 +131,6 @@ class SynthChurchSegmenter(SceneSegmenter):
 # segformer-ade20k: a Hub SegFormer through transformers (optional extra)
 
 
-def _require_transformers() -> None:
-    if importlib.util.find_spec("transformers") is None:
-        raise GanpaintError("the segformer-ade20k segmenter needs the transformers package: "
-                            "pip install .[dissect]  (or: pip install 'ganpaint[dissect]')")
-
-
-def _hub_files(repo_id: str, revision: str) -> Path:
-    """The checkpoint's folder in the Hugging Face cache, downloading what is missing; one clear error otherwise."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RemoteEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    from ganpaint_core.hub.fetch import _hub_cache_dir, _hub_endpoint, is_offline
-
-    where = f"{repo_id}@{revision}"
-    offline = is_offline()
-    kwargs = {"revision": revision, "cache_dir": _hub_cache_dir(), "endpoint": _hub_endpoint(),
-              "local_files_only": offline}
-    try:
-        config = Path(hf_hub_download(repo_id, "config.json", **kwargs))
-        hf_hub_download(repo_id, "preprocessor_config.json", **kwargs)
-        # safetensors when the repo has them, else the PyTorch file (which transformers reads weights_only).
-        for i, weights in enumerate(("model.safetensors", "pytorch_model.bin")):
-            try:
-                hf_hub_download(repo_id, weights, **kwargs)
-                break
-            except EntryNotFoundError as exc:
-                unreachable = isinstance(exc, LocalEntryNotFoundError) and not offline
-                if unreachable or i == 1:
-                    raise
-    except LocalEntryNotFoundError:
-        why = "offline mode is on (HF_HUB_OFFLINE / GANPAINT_OFFLINE)" if offline else "the Hub cannot be reached"
-        raise GanpaintError(
-            f"segformer-ade20k: {where} is not in the Hugging Face cache and {why}. Run once with network access "
-            f"(about 15 MB is downloaded), or on a machine that is online run `hf download {repo_id} --local-dir "
-            "DIR`, copy DIR here and pass --segmenter-source DIR"
-        ) from None
-    except RepositoryNotFoundError:
-        raise GanpaintError(f"segformer-ade20k: no accessible Hub repository {repo_id!r}; check --segmenter-source "
-                            f"(default {SEGFORMER_ADE20K_REPO})") from None
-    except RevisionNotFoundError:
-        raise GanpaintError(f"segformer-ade20k: {repo_id} has no revision {revision!r}") from None
-    except RemoteEntryNotFoundError:
-        raise GanpaintError(f"segformer-ade20k: {where} is not a SegFormer checkpoint (it needs config.json, "
-                            "preprocessor_config.json and model.safetensors or pytorch_model.bin)") from None
-    except (HfHubHTTPError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GanpaintError(f"segformer-ade20k: downloading {where} failed ({first[:160]}); retry when online, or "
-                            "pass --segmenter-source FOLDER with a downloaded copy") from None
-    return config.parent
-
-
 class SegformerADE20KSegmenter(SceneSegmenter):
     """SegFormer (ADE20K-150) with its classes merged into concepts; batches on the device.
 
@@ -252,35 +172,23 @@ class SegformerADE20KSegmenter(SceneSegmenter):
     @classmethod
     def load(cls, source: str | Path | None = None, *, device: torch.device | str = "cpu") -> "SegformerADE20KSegmenter":
         """From a local folder (``save_pretrained`` output) or a Hub repo ``owner/name[@revision]``."""
-        _require_transformers()
-        source = str(source or f"{SEGFORMER_ADE20K_REPO}@{SEGFORMER_ADE20K_REVISION}")
-        repo_id, _, revision = source.partition("@")
-        if Path(source).is_dir():
-            folder = Path(source)
-        elif Path(source).exists() or not _REPO_ID_RE.match(repo_id):
-            raise GanpaintError(f"segformer-ade20k: {source} is neither a folder holding a SegFormer nor a Hub "
-                                "repo id owner/name[@revision]")
-        else:
-            folder = _hub_files(repo_id, revision or "main")
+        require_transformers("segformer-ade20k")
+        folder = checkpoint_folder("segformer-ade20k", str(source or f"{SEGFORMER_ADE20K_REPO}@{SEGFORMER_ADE20K_REVISION}"),
+                                   what="SegFormer", files=[("config.json",), ("preprocessor_config.json",)],
+                                   size="about 15 MB",
+                                   source_flag="--segmenter-source")
         from transformers import SegformerForSemanticSegmentation, SegformerImageProcessor  # slow import: last
 
-        weights = next((folder / n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file()), None)
-        if weights is None or not (folder / "config.json").is_file():
-            raise GanpaintError(f"segformer-ade20k: {folder} holds no SegFormer (config.json and model.safetensors "
-                                "or pytorch_model.bin)")
+        fingerprint = folder_fingerprint("segformer-ade20k", folder)  # also checks the weights are there
         try:
             model = SegformerForSemanticSegmentation.from_pretrained(str(folder), local_files_only=True)
             processor = SegformerImageProcessor.from_pretrained(str(folder), local_files_only=True)
         except (OSError, ValueError) as exc:
             raise GanpaintError(f"segformer-ade20k: cannot load {folder} ({str(exc).splitlines()[0][:160]})") from None
-        h = hashlib.sha256((folder / "config.json").read_bytes())
-        with open(weights, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
         size = processor.size
         size = (int(size["height"]), int(size["width"]))
         return cls(model.to(device), size=size, mean=tuple(processor.image_mean), std=tuple(processor.image_std),
-                   fingerprint=f"segformer-ade20k:{h.hexdigest()}")
+                   fingerprint=fingerprint)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """Images ``[N, 3, H, W]`` in [-1, 1] -> the model's ``pixel_values`` ``[N, 3, size]`` (what its processor does)."""
@@ -314,7 +222,12 @@ class SegformerADE20KSegmenter(SceneSegmenter):
 
 # ----------------------------------------------------------------------------------------------
 
-SEGMENTERS = {"synth-church": SynthChurchSegmenter, "segformer-ade20k": SegformerADE20KSegmenter}
+SEGMENTERS: dict[str, type[SceneSegmenter]] = {
+    "synth-church": SynthChurchSegmenter,
+    "segformer-ade20k": SegformerADE20KSegmenter,
+    "clipseg": ClipSegSegmenter,
+}
+TEXT_SEGMENTERS = tuple(k for k, kind in SEGMENTERS.items() if kind.open_vocabulary)  # those that read names
 
 
 def load_scene_segmenter(name: str, *, source: str | Path | None = None,
@@ -332,3 +245,23 @@ def segmenter_for(model: Any, *, device: torch.device | str = "cpu") -> SceneSeg
     if path is not None:
         return SynthChurchSegmenter.load(Path(path), device=device)
     return SegformerADE20KSegmenter.load(None, device=device)
+
+
+def with_text_segmenter(segmenter: SceneSegmenter, names: Sequence[str], *, text: SceneSegmenter | None = None,
+                        text_kind: str = "clipseg", text_source: str | Path | None = None) -> SceneSegmenter:
+    """``segmenter`` when it knows every name in ``names``, else it composed with an open-vocabulary segmenter
+    for the rest: ``text``, or the one :data:`SEGMENTERS` calls ``text_kind`` (loaded from ``text_source`` or
+    its Hub checkpoint). One error, saying how to get the text segmenter, when it cannot be loaded."""
+    unknown = [n for n in names if not segmenter.knows(n)]
+    if not unknown:
+        return segmenter
+    if text is None:
+        if text_kind not in TEXT_SEGMENTERS:
+            raise GanpaintError(f"{text_kind!r} cannot read concept names; choose one of {', '.join(TEXT_SEGMENTERS)}")
+        try:
+            text = load_scene_segmenter(text_kind, source=text_source, device=segmenter.device)
+        except GanpaintError as exc:
+            raise GanpaintError(f"the {segmenter.name} segmenter has no {', '.join(unknown)}, and the text segmenter "
+                                f"that would find {'it' if len(unknown) == 1 else 'them'} by name is not available: "
+                                f"{exc}") from None
+    return CompositeSegmenter(segmenter, text)

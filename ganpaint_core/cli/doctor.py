@@ -80,6 +80,7 @@ def lpips_info() -> dict[str, Any]:
 
 def extras_info() -> dict[str, Any]:
     """Optional packages: the app's and the dissection segmenter's."""
+    from ganpaint_core.analysis.clipseg import CLIPSEG_REPO, CLIPSEG_REVISION
     from ganpaint_core.analysis.segmenters import SEGFORMER_ADE20K_REPO, SEGFORMER_ADE20K_REVISION
     from ganpaint_core.hub.fetch import _hub_cache_dir
 
@@ -96,6 +97,9 @@ def extras_info() -> dict[str, Any]:
                                  cache_dir=_hub_cache_dir())
     out["segformer_ade20k"] = {"repo": f"{SEGFORMER_ADE20K_REPO}@{SEGFORMER_ADE20K_REVISION}",
                                "in_hub_cache": isinstance(hit, str)}
+    hit = try_to_load_from_cache(CLIPSEG_REPO, "config.json", revision=CLIPSEG_REVISION, cache_dir=_hub_cache_dir())
+    out["clipseg"] = {"repo": f"{CLIPSEG_REPO}@{CLIPSEG_REVISION}", "in_hub_cache": isinstance(hit, str),
+                      "for": "concepts by name (dissect --concepts NAME)"}
     return out
 
 
@@ -208,5 +212,8 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"{name}: {e['version'] or 'not installed'}" + (f" — {e['fix']}" if e.get("fix") else ""))
     sf = report["extras"]["segformer_ade20k"]
     lines.append(f"segformer-ade20k checkpoint {sf['repo']}: {'in the Hub cache' if sf['in_hub_cache'] else 'not downloaded yet'}")
+    cs = report["extras"]["clipseg"]
+    lines.append(f"clipseg checkpoint {cs['repo']} (concepts by name): "
+                 f"{'in the Hub cache' if cs['in_hub_cache'] else 'not downloaded yet'}")
     lines.append("ok" if report["ok"] else "problems:\n" + "\n".join(f"  - {p}" for p in report["problems"]))
     return "\n".join(lines)

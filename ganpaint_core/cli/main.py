@@ -166,9 +166,12 @@ def _cmd_dissect(args: argparse.Namespace) -> int:
 
     import torch
 
+    from ganpaint_core.analysis.concepts_by_name import dissect_concepts
     from ganpaint_core.analysis.dissect import DissectConfig
     from ganpaint_core.analysis.dissect_run import run_dissection
-    from ganpaint_core.analysis.segmenters import load_scene_segmenter
+    from ganpaint_core.analysis.scene_segmenter import concept_names
+    from ganpaint_core.analysis.segmenters import load_scene_segmenter, segmenter_for, with_text_segmenter
+    from ganpaint_core.hub.derived import CONCEPTS_FILE, derived_dir, report_path
     from ganpaint_core.hub.loading import load_model
     from ganpaint_core.hub.registry import Registry
 
@@ -176,27 +179,41 @@ def _cmd_dissect(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     Registry.scan().get(args.model)  # an unknown name fails before any loading
-    segmenter = load_scene_segmenter(args.segmenter, source=args.segmenter_source, device=device)
+    concepts = concept_names(args.concepts) if args.concepts else None
+    segmenter = (load_scene_segmenter(args.segmenter, source=args.segmenter_source, device=device)
+                 if args.segmenter else None)
     model = load_model(args.model, device=device)
+    segmenter = segmenter or segmenter_for(model, device=device)
     overrides = {"samples": args.samples, "seed": args.seed, "batch": args.batch,
                  "ace_steps": args.ace_steps, "ace_batch": args.ace_batch, "causal_samples": args.causal_samples,
                  "template_samples": args.template_samples}
     cfg = replace(DissectConfig(), **{k: v for k, v in overrides.items() if v is not None})
-    concepts = [c.strip() for c in args.concepts.split(",") if c.strip()] if args.concepts else None
-    path = run_dissection(model, segmenter, layer=args.layer, concepts=concepts, cfg=cfg,
-                          out=Path(args.out) if args.out else None, restart=args.restart,
-                          callback=_dissect_progress())
-    from ganpaint_core.hub.derived import report_path
-
+    if args.out:  # a dictionary of its own, exactly these concepts
+        segmenter = with_text_segmenter(segmenter, concepts or segmenter.concepts, text_kind=args.text_segmenter,
+                                        text_source=args.text_segmenter_source)
+        path = run_dissection(model, segmenter, layer=args.layer, concepts=concepts, cfg=cfg, out=Path(args.out),
+                              restart=args.restart, callback=_dissect_progress())
+    else:  # added to the model's dictionary in the derived folder
+        if args.layer and args.layer != model.manifest.edit_layer:
+            raise GanpaintError(f"a dictionary for {args.layer} would not fit {model.manifest.name}'s edit layer "
+                                f"{model.manifest.edit_layer}, so load_model could not use it: pass --out FILE")
+        names = concepts or list(segmenter.concepts)
+        before = model.concepts
+        dictionary = dissect_concepts(model, names, segmenter=segmenter, text_kind=args.text_segmenter,
+                                      text_source=args.text_segmenter_source, cfg=cfg,
+                                      replace=args.replace, restart=args.restart, callback=_dissect_progress())
+        if dictionary is before:
+            print(f"{model.manifest.name}'s dictionary has {', '.join(names)} already; --replace measures them again")
+            return 0
+        path = derived_dir(model.manifest.name, model.sha256["generator"]) / CONCEPTS_FILE
     report = read_json(report_path(path), what="report")
     resumed = f", {len(report['resumed'])} resumed from an earlier run" if report["resumed"] else ""
-    print(f"wrote {path} ({len(report['concepts'])} concepts{resumed}; {report['total_seconds']:.0f} s on "
-          f"{report['device']}); report: {report_path(path)}")
-    if report["segmenter"]["cannot_see"]:
-        print(f"note: {args.segmenter} cannot see {', '.join(report['segmenter']['cannot_see'])}: no units for those")
-    if "concepts" in model.manifest.files and not args.out:
-        print(f"note: {model.manifest.name}'s manifest ships its own dictionary, which load_model prefers; "
-              "this one is kept beside it for comparison")
+    kept = f", {len(report['kept'])} kept as they were" if report.get("kept") else ""
+    print(f"wrote {path} ({len(report['concepts'])} concepts measured{resumed}{kept}; {report['total_seconds']:.0f} s "
+          f"on {report['device']}); report: {report_path(path)}")
+    by_text = sorted({m for m in report["segmenter"]["measured_by"].values() if m != segmenter.name})
+    if by_text:
+        print(f"found by name with {', '.join(by_text)}")
     return 0
 
 
@@ -319,13 +336,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_bench_parser(sub)
 
-    p = sub.add_parser("dissect", help="rank a layer's units per concept (GAN Dissection) for any model; resumable")
+    p = sub.add_parser("dissect", help="rank a layer's units per concept (GAN Dissection), any concept by name; "
+                       "resumable, added to the model's dictionary")
     p.add_argument("--model", required=True)
-    p.add_argument("--segmenter", required=True, choices=["synth-church", "segformer-ade20k"],
-                   help="synth-church: the bundled U-Net; segformer-ade20k: real scenes (pip install .[dissect])")
+    p.add_argument("--segmenter",
+                   help="synth-church: the bundled U-Net; segformer-ade20k: real scenes; clipseg: names only "
+                   "(pip install .[dissect]); default: the model's own, else segformer-ade20k")
     p.add_argument("--segmenter-source", help="segmenter weights: a file / folder, or a Hub repo owner/name[@rev]")
-    p.add_argument("--layer", help="layer to dissect (default: the manifest's edit layer)")
-    p.add_argument("--concepts", help="comma-separated concepts (default: all the segmenter offers)")
+    p.add_argument("--text-segmenter", default="clipseg",
+                   help="finds the concepts the segmenter has no class for, by name (default clipseg)")
+    p.add_argument("--text-segmenter-source", help="its weights: a folder, or a Hub repo owner/name[@rev] "
+                   "(default CIDAS/clipseg-rd64-refined)")
+    p.add_argument("--layer", help="layer to dissect (default: the manifest's edit layer; another needs --out)")
+    p.add_argument("--concepts", help="comma-separated concepts, any name (default: all the segmenter offers), "
+                   "e.g. 'dome, cloud, brick, statue'")
+    p.add_argument("--replace", action="store_true", help="measure again concepts the model's dictionary has")
     p.add_argument("--samples", type=int, help="generated samples for levels and IoU (default 1000)")
     p.add_argument("--seed", type=int, help="latents and squares (default 0)")
     p.add_argument("--batch", type=int, help="samples per forward pass (default 50)")
@@ -334,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--causal-samples", type=int, help="samples the found unit sets are verified on (default 96)")
     p.add_argument("--template-samples", type=int,
                    help="samples whose most concept-rich squares make each concept's template (default 400)")
-    p.add_argument("--out", help="where concepts.json goes (default: the user cache, where load_model finds it)")
+    p.add_argument("--out", help="write a dictionary of just these concepts there (default: add them to the model's "
+                   "dictionary in the user cache, where load_model finds it)")
     p.add_argument("--restart", action="store_true", help="ignore concepts finished by an earlier run")
     _device_args(p)
     p.set_defaults(func=_cmd_dissect)

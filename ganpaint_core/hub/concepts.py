@@ -98,6 +98,16 @@ class ConceptDictionary:
                 "re-run dissection for this one"
             )
 
+    def extends(self, other: "ConceptDictionary") -> bool:
+        """Whether this dictionary is ``other`` with concepts added: same layer and levels, and every concept of
+        ``other`` with the same rankings and template (what adding concepts by name writes)."""
+        return (
+            (self.layer, self.num_units, self.levels) == (other.layer, other.num_units, other.levels)
+            and all(self.concepts.get(c) == r for c, r in other.concepts.items())
+            and all(self.removal.get(c) == r for c, r in other.removal.items())
+            and all(self.templates.get(c) == t for c, t in other.templates.items())
+        )
+
     # -- (de)serialisation --------------------------------------------------------------------------
     @classmethod
     def from_json(cls, data: Any, *, where: str = "concepts.json") -> "ConceptDictionary":

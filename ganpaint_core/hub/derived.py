@@ -8,8 +8,9 @@ Example::
 They live in the user's cache (``$GANPAINT_CACHE``, default ``~/.cache/ganpaint``), never in a model's
 folder: bundled folders are read-only, remote models have none, and a manifest names only files whose
 sha256 it knows. The folder is keyed by the generator file's sha256, so files made for other weights are
-never used. ``load_model`` takes a dictionary or encoder from here only where the manifest names none, and
-keeps a manifest's e4e encoder here converted (``E4E_FILE``), so the released file is read only once.
+never used. ``load_model`` takes a dictionary or encoder from here only where the manifest names none, or,
+for the dictionary, where it is the manifest's with concepts added by name (``dissect_concepts``); it keeps a
+manifest's e4e encoder here converted (``E4E_FILE``), so the released file is read only once.
 """
 from __future__ import annotations
 
@@ -48,6 +49,22 @@ def report_path(path: Path) -> Path:
     return path.with_name(path.stem + ".report.json")
 
 
+def _derived_concepts(model: LoadedModel, path: Path) -> ConceptDictionary | None:
+    """The dictionary in ``path``, checked against the model's edit layer. A broken one is an error when the model
+    has no other; beside a shipped dictionary it is only a comparison (``dissect --replace``): warned, ignored."""
+    try:
+        concepts = ConceptDictionary.load(path)
+        channels = dict((n, c) for n, c, _ in model.generator.layer_shapes())[model.manifest.edit_layer]
+        concepts.check_layer(model.manifest.edit_layer, channels)
+        return concepts
+    except ConceptDictionaryError as exc:
+        if model.concepts is not None:
+            log.warning("%s: ignoring %s (%s)", model.manifest.name, path, exc)
+            return None
+        raise ConceptDictionaryError(f"{exc} (a dictionary made by `dissect`: delete {path} or run dissect "
+                                     "again)") from None
+
+
 def attach_derived_files(model: LoadedModel) -> None:
     """Give ``model`` the dictionary and encoder made for its generator on this machine, where it has none.
 
@@ -61,16 +78,12 @@ def attach_derived_files(model: LoadedModel) -> None:
         return
     folder = derived_dir(model.manifest.name, sha)
     path = folder / CONCEPTS_FILE
-    if model.concepts is None and path.is_file():
-        try:
-            concepts = ConceptDictionary.load(path)
-            channels = dict((n, c) for n, c, _ in model.generator.layer_shapes())[model.manifest.edit_layer]
-            concepts.check_layer(model.manifest.edit_layer, channels)
-        except ConceptDictionaryError as exc:
-            raise ConceptDictionaryError(f"{exc} (a dictionary made by `dissect`: delete {path} or run dissect "
-                                         "again)") from None
-        model.concepts, model.paths["concepts"], model.sha256["concepts"] = concepts, path, sha256_file(path)
-        log.info("%s: concept dictionary from %s", model.manifest.name, path)
+    if path.is_file():
+        concepts = _derived_concepts(model, path)
+        # The manifest's dictionary wins, unless this one is it with concepts added by name (dissect_concepts).
+        if concepts is not None and (model.concepts is None or concepts.extends(model.concepts)):
+            model.concepts, model.paths["concepts"], model.sha256["concepts"] = concepts, path, sha256_file(path)
+            log.info("%s: concept dictionary from %s", model.manifest.name, path)
     path = folder / ENCODER_FILE
     if model.encoder is None and path.is_file():
         hint = f"(an encoder made by `train-encoder`: delete {path} or train it again)"
