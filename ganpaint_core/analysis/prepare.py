@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ganpaint_core.analysis.concepts_by_name import dissect_concepts, missing_concepts
 from ganpaint_core.analysis.directions import (
     DEFAULT_COMPONENTS,
     DEFAULT_SAMPLES,
@@ -38,7 +39,8 @@ from ganpaint_core.analysis.segmenters import load_scene_segmenter, segmenter_fo
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.files import read_json
 from ganpaint_core.core.progress import Callback
-from ganpaint_core.hub.derived import derived_dir, report_path
+from ganpaint_core.hub.concepts import ConceptDictionary
+from ganpaint_core.hub.derived import CONCEPTS_FILE, derived_dir, report_path
 from ganpaint_core.hub.fetch import sha256_file
 from ganpaint_core.hub.loading import load_model
 from ganpaint_core.hub.manifest import MANIFEST_NAME
@@ -163,12 +165,10 @@ def _dissect_stage(model: LoadedModel, cfg: PrepareConfig, progress: _Progress, 
     manifest = model.manifest
     if "concepts" in manifest.files:
         return _skipped(progress, "dissect", f"{manifest.name}'s manifest ships its dictionary")
-    if model.concepts is not None:
+    if model.concepts is not None and not _missing(model, cfg):
         made["concepts"] = model.paths["concepts"]
         return _skipped(progress, "dissect", f"already here: {model.paths['concepts']}")
     progress.begin("dissect")
-    segmenter = (load_scene_segmenter(cfg.segmenter, device=model.device) if cfg.segmenter
-                 else segmenter_for(model, device=model.device))
     at = {"concepts": 0}
 
     def forward(step: int, total: int, info: dict[str, Any]) -> None:
@@ -181,9 +181,32 @@ def _dissect_stage(model: LoadedModel, cfg: PrepareConfig, progress: _Progress, 
             progress.emit(at["concepts"], at.get("total", 1), concept=info.get("concept"),
                           detail=f"{info.get('stage', '')} {step}/{total}")
 
-    path = run_dissection(model, segmenter, concepts=list(cfg.concepts) if cfg.concepts else None, cfg=cfg.dissect,
-                          callback=forward)
-    made["concepts"] = path
+    if model.concepts is None:
+        segmenter = (load_scene_segmenter(cfg.segmenter, device=model.device) if cfg.segmenter
+                     else segmenter_for(model, device=model.device))
+        path = run_dissection(model, segmenter, concepts=list(cfg.concepts) if cfg.concepts else None,
+                              cfg=cfg.dissect, callback=forward)
+        model = replace(model, concepts=ConceptDictionary.load(path), paths={**model.paths, "concepts": path})
+    made["concepts"] = model.paths["concepts"]
+    return _by_name(model, cfg, forward, made)
+
+
+def _missing(model: LoadedModel, cfg: PrepareConfig) -> list[str]:
+    return missing_concepts(model, cfg.concepts) if cfg.concepts else missing_concepts(model)
+
+
+def _by_name(model: LoadedModel, cfg: PrepareConfig, forward: Callback, made: dict[str, Path]) -> str:
+    """The concepts asked for (default: GANPaint's seven) that the closed-set segmenter lacks (dome, cloud, brick
+    on ADE20K), found by name."""
+    missing = _missing(model, cfg)
+    if not missing:
+        return "made"
+    try:
+        dissect_concepts(model, missing, cfg=cfg.dissect, callback=forward)
+    except GanpaintError as exc:  # offline, no CLIPSeg: the other concepts are still prepared
+        log.warning("prepare: %s not dissected: %s", ", ".join(missing), exc)
+        return f"made without {', '.join(missing)} ({exc})"
+    made["concepts"] = derived_dir(model.manifest.name, model.sha256["generator"]) / CONCEPTS_FILE
     return "made"
 
 
