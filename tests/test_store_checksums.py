@@ -50,3 +50,59 @@ def test_changed_scalar_fields_are_detected_too(tmp_path):
     (path,) = tmp_path.glob("*.safetensors")
     path.write_bytes(path.read_bytes().replace(b"40.0", b"99.0"))  # the stored PSNR, same length
     assert store.get(key) is None
+
+
+# -- share bundles ----------------------------------------------------------------------------------------
+def _bundle(n: int) -> dict:
+    return {"format": "ganpaint-share/1", "model": "synth-church", "weights_sha256": {"generator": "1" * 64},
+            "options": {}, "photo_png_base64": "QUJD" * n, "strokes": [{"concept": "tree", "action": "add"}]}
+
+
+def test_sharing_again_repairs_a_truncated_bundle(tmp_path):
+    import pytest
+
+    from ganpaint_core.page.share import ShareError, ShareStore
+
+    store = ShareStore(tmp_path, max_bytes=10**7)
+    share_id = store.put(_bundle(100))
+    (path,) = tmp_path.glob("*.json")
+    path.write_bytes(path.read_bytes()[:200])  # truncated
+    with pytest.raises(ShareError, match="damaged on this server"):
+        store.get(share_id)
+    assert store.put(_bundle(100)) == share_id  # shared again: same id, sound file
+    assert store.get(share_id) == _bundle(100)
+    store.put(_bundle(100))
+    path.write_bytes(path.read_bytes()[:200])
+    assert store.put(_bundle(100)) == share_id and store.get(share_id) == _bundle(100)
+
+
+def test_a_flipped_byte_in_a_bundle_is_refused_not_shown(tmp_path):
+    import pytest
+
+    from ganpaint_core.page.share import ShareError, ShareStore
+
+    store = ShareStore(tmp_path, max_bytes=10**7)
+    share_id = store.put(_bundle(100))
+    (path,) = tmp_path.glob("*.json")
+    raw = bytearray(path.read_bytes())
+    raw[300] = ord("B") if raw[300] != ord("B") else ord("C")  # inside the photo's base64: still valid JSON
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ShareError, match="damaged"):
+        store.get(share_id)
+
+
+def test_a_bundle_stored_before_checksums_still_opens_when_its_id_matches(tmp_path):
+    import json as _json
+
+    import pytest
+
+    from ganpaint_core.page.share import ShareError, ShareStore, bundle_id
+
+    store = ShareStore(tmp_path, max_bytes=10**7)
+    b = _bundle(10)
+    (tmp_path / f"{bundle_id(b)}.json").write_text(_json.dumps(b))
+    assert store.get(bundle_id(b)) == b
+    other = dict(b, model="other")
+    (tmp_path / f"{bundle_id(b)}.json").write_text(_json.dumps(other))
+    with pytest.raises(ShareError, match="damaged"):
+        store.get(bundle_id(b))
