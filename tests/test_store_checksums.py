@@ -106,3 +106,22 @@ def test_a_bundle_stored_before_checksums_still_opens_when_its_id_matches(tmp_pa
     (tmp_path / f"{bundle_id(b)}.json").write_text(_json.dumps(other))
     with pytest.raises(ShareError, match="damaged"):
         store.get(bundle_id(b))
+
+
+# -- directions ---------------------------------------------------------------------------------------------
+def test_a_damaged_directions_file_is_refused_as_damaged(tmp_path):
+    import pytest
+
+    from ganpaint_core.analysis.directions import Direction, DirectionError, Directions
+
+    g = torch.Generator().manual_seed(3)
+    rows = {f"pca{i}": Direction(name=f"pca{i}", kind="pca", vector=torch.randn(32, generator=g), label="x", score=0.5)
+            for i in range(3)}
+    d = Directions(space="z", generator_sha256="1" * 64, directions=rows, explained_variance_top10=[0.1],
+                   skipped={}, settings={"samples": 8}, seconds=1.0)
+    path = tmp_path / "directions.safetensors"
+    d.save(path)
+    assert torch.equal(Directions.load(path).get("pca1").vector, rows["pca1"].vector)
+    _flip_inside(path, "pca1", n_bytes=8)
+    with pytest.raises(DirectionError, match="does not match its sha256"):
+        Directions.load(path)

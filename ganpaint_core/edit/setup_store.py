@@ -23,12 +23,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
-
-import torch
-
-from ganpaint_core.core.files import atomic_path, content_sha256, evict_least_recent, files_size
+from ganpaint_core.core.files import evict_least_recent, files_size
+from ganpaint_core.core.tensor_files import DamagedFileError, read_checked, write_checked
 from ganpaint_core.hub.fetch import cache_dir
 
 log = logging.getLogger(__name__)
@@ -72,17 +68,15 @@ class SetupStore:
         damaged (then the file is removed, so the setup is made again and stored afresh)."""
         path = self._path(key)
         try:
-            tensors = load_file(str(path))
-            with safe_open(str(path), framework="pt") as f:  # the scalar fields are in the header's metadata
-                metadata = f.metadata() or {}
+            tensors, metadata = read_checked(path, what="setup cache file")
             meta = json.loads(metadata["state"])
-            if metadata.get("sha256") != _digest(tensors, metadata["state"]):
-                raise ValueError("its content does not match its sha256 (damaged on disk)")
+            if metadata.get("format") != SETUP_FORMAT:
+                raise DamagedFileError(f"setup cache file {path.name}: format {metadata.get('format')!r}")
             os.utime(path)  # recently used: evicted last
         except FileNotFoundError:
             return None
-        except (OSError, SafetensorError, KeyError, TypeError, ValueError) as exc:
-            log.warning("setup cache file %s is unusable (%s); removed, setting up again", path.name, exc)
+        except (DamagedFileError, KeyError, TypeError, ValueError) as exc:
+            log.warning("%s; removed, setting up again", exc)
             path.unlink(missing_ok=True)
             return None
         adapter = {k.removeprefix("adapter."): v for k, v in tensors.items() if k.startswith("adapter.")}
@@ -93,12 +87,9 @@ class SetupStore:
         """Store a setup (the PhotoState fields but the photo), then evict down to the cap."""
         tensors = {"latent": fields["latent"], "features": fields["features"], "base_render": fields["base_render"],
                    **{f"adapter.{k}": v for k, v in fields["adapter"].items()}}
-        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         state = json.dumps({k: fields[k] for k in ("recon_psnr_before", "recon_psnr_after", "timings", "notes")})
         try:
-            with atomic_path(self._path(key)) as tmp:
-                save_file(tensors, str(tmp), metadata={"state": state, "format": SETUP_FORMAT,
-                                                       "sha256": _digest(tensors, state)})
+            write_checked(self._path(key), tensors, {"state": state, "format": SETUP_FORMAT})
         except OSError as exc:  # a full or read-only cache costs the next setup time, not this edit
             log.warning("could not keep the setup on disk (%s)", exc)
             return
@@ -111,9 +102,3 @@ class SetupStore:
     def size_bytes(self) -> int:
         return files_size(self.folder, "*.safetensors")
 
-
-def _digest(tensors: dict[str, torch.Tensor], state: str) -> str:
-    """sha256 over every tensor's name, dtype, shape and bytes, and the scalar fields' JSON."""
-    parts = {f"{name}|{t.dtype}|{tuple(t.shape)}": t.contiguous().view(-1).view(torch.uint8).numpy().tobytes()
-             for name, t in tensors.items()}
-    return content_sha256({**parts, "state": state.encode("utf-8")})
