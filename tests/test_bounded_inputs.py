@@ -99,3 +99,18 @@ def test_writable_output_leaves_nothing_behind(tmp_path):
     out = tmp_path / "new" / "x.png"
     assert check_writable(out) == out
     assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", [2**70, -5, 1.5, "7", True, None])
+def test_seeds_are_checked_to_one_range_everywhere(bad):
+    from ganpaint_core.edit.brush import BrushSpec
+    from ganpaint_core.edit.spec import MAX_SEED, StyleSpec, seed_value
+    from ganpaint_core.edit.strokes import StrokeError
+
+    with pytest.raises(StrokeError, match=rf"seed must be a whole number in \[0, {MAX_SEED}\]"):
+        StyleSpec(kind="sample", seed=bad).check() if bad is not None else seed_value("seed", bad)
+    mask = np.zeros((64, 64), np.float32)
+    mask[10:20, 10:20] = 1
+    with pytest.raises(StrokeError, match=rf"brush seed must be a whole number in \[0, {MAX_SEED}\]"):
+        BrushSpec(color=np.zeros((64, 64, 3), np.float32), color_mask=mask, seed=bad).check(resolution=64)
+    assert seed_value("seed", MAX_SEED) == MAX_SEED and seed_value("seed", 0) == 0
