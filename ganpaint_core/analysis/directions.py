@@ -34,8 +34,8 @@ import torch
 
 from ganpaint_core.analysis import direction_fits as fits
 from ganpaint_core.core.errors import GanpaintError, shown
-from ganpaint_core.core.files import atomic_path
 from ganpaint_core.core.progress import Callback, report
+from ganpaint_core.core.tensor_files import DamagedFileError, read_checked, write_checked
 from ganpaint_core.hub import derived
 
 if TYPE_CHECKING:
@@ -134,29 +134,22 @@ class Directions:
     # -- the file: vectors as tensors, everything else as JSON in the safetensors metadata ----------------
     def save(self, path: str | Path) -> None:
         """Write to ``path`` (safetensors), atomically."""
-        from safetensors.torch import save_file
-
         tensors = {name: d.vector.detach().cpu().float().contiguous() for name, d in self.directions.items()}
         info = {"space": self.space, "generator_sha256": self.generator_sha256,
                 "explained_variance_top10": self.explained_variance_top10, "skipped": self.skipped,
                 "settings": self.settings, "seconds": self.seconds,
                 "directions": [{"name": d.name, "kind": d.kind, "label": d.label, "score": d.score}
                                for d in self.directions.values()]}
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"kind": FILE_KIND, "directions": json.dumps(info)})
+        write_checked(path, tensors, {"kind": FILE_KIND, "directions": json.dumps(info)})
 
     @classmethod
     def load(cls, path: str | Path) -> "Directions":
         """Read a file written by :meth:`save`; ``DirectionError`` saying what is wrong with it otherwise."""
-        from safetensors import SafetensorError, safe_open
-
         where = f"directions file {path}"
         try:
-            with safe_open(str(path), framework="pt", device="cpu") as f:
-                meta = f.metadata() or {}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}
-        except (SafetensorError, OSError) as exc:
-            raise DirectionError(f"{where}: not a readable safetensors file ({exc})") from None
+            tensors, meta = read_checked(path, what="directions file")
+        except (DamagedFileError, FileNotFoundError) as exc:
+            raise DirectionError(f"{where}: {exc}") from None
         if meta.get("kind") != FILE_KIND:
             raise DirectionError(f"{where}: not a directions file (kind {meta.get('kind')!r})")
         try:

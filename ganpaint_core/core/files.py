@@ -1,7 +1,9 @@
-"""Files the library writes and reads back: atomic writes, and JSON read with one kind of error."""
+"""Files the library writes and reads back: atomic writes, bounded JSON with one kind of error, content digests,
+and the check that an output can be written before any work starts."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -48,19 +50,89 @@ def write_json(path: str | Path, data: Any, *, sort_keys: bool = False) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=sort_keys) + "\n")
 
 
+MAX_JSON_DEPTH = 32  # recipes, bundles and records nest 4-5 deep; deeper input is refused, not recursed into
+MAX_JSON_BYTES = 64_000_000  # a recipe with 100 strokes of embedded 1024-px paint is ~10 MB
+
+
+def parse_json(text: str | bytes, *, what: str, error: type[GanpaintError] = GanpaintError,
+               max_depth: int = MAX_JSON_DEPTH, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """``text`` parsed as JSON, bounded: ``error`` naming ``what`` for text over ``max_bytes``, not JSON, or
+    nested deeper than ``max_depth`` (checked without recursion, so no reader after this one can overflow)."""
+    if len(text) > max_bytes:
+        raise error(f"{what}: {len(text) / 1e6:.0f} MB of JSON, over the {max_bytes / 1e6:.0f} MB limit")
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise error(f"{what}: JSON nested too deeply (at most {max_depth} levels)") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{what}: not valid JSON ({exc})") from None
+    if json_depth(data) > max_depth:
+        raise error(f"{what}: JSON nested too deeply (at most {max_depth} levels)")
+    return data
+
+
+def json_depth(data: Any) -> int:
+    """How deep ``data`` nests (a scalar is 0, ``[]`` is 1), counted with a stack, not recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
 def read_json(path: str | Path, *, what: str, error: type[GanpaintError] = GanpaintError) -> Any:
-    """The JSON in ``path``; ``error`` naming ``what`` when it is missing, unreadable or not JSON."""
+    """The JSON in ``path`` (bounded as :func:`parse_json`); ``error`` naming ``what`` when it is missing,
+    unreadable, too large, too deep or not JSON."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise error(f"{what} {path}: {path.stat().st_size / 1e6:.0f} MB, over the "
+                        f"{MAX_JSON_BYTES / 1e6:.0f} MB limit")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{what} {path}: no such file") from None
     except IsADirectoryError:
         raise error(f"{what} {path}: is a folder, not a file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise error(f"{what} {path}: not valid JSON ({exc})") from None
     except OSError as exc:
         raise error(f"{what} {path}: cannot be read ({exc.strerror or exc})") from None
+    return parse_json(text, what=f"{what} {path}", error=error)
+
+
+def content_sha256(parts: dict[str, bytes]) -> str:
+    """The sha256 of named byte strings, names included (order-free): what a store writes beside its data and
+    checks on every read, so a flipped bit is found before it becomes wrong pixels."""
+    h = hashlib.sha256()
+    for name in sorted(parts):
+        data = parts[name]
+        h.update(name.encode("utf-8") + b"\0" + len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def check_writable(path: str | Path, *, what: str = "output", error: type[GanpaintError] = GanpaintError) -> Path:
+    """``path`` if a file can be written there (its folder exists or can be made, and a probe file can be
+    created and removed in it); ``error`` naming ``what`` otherwise. Run before any long work."""
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        raise error(f"{what} {path}: is a folder; give a file name")
+    blocker = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise error(f"{what} {path}: {blocker} is a file, not a folder; choose another folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".ganpaint-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise error(f"{what} {path}: cannot write there ({exc.strerror or exc}); choose another folder") from None
+    return path
 
 
 def evict_least_recent(folder: Path, pattern: str, *, max_bytes: int, keep: Path | None = None) -> list[Path]:

@@ -1,7 +1,7 @@
 """Photos in: anything Pillow reads becomes RGB, cropped or padded to the model's square, box remembered.
 
-Refusals are short and say what to do: not an image, truncated, empty, under 32 px, or over the pixel
-limit (``max_pixels``, default 40 MP).
+Refusals are short and say what to do: not an image, truncated, empty, under 32 px, over the pixel limit
+(``max_pixels``, default 40 MP) or the encoded-size limit, checked from the header before any pixel is read.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 MIN_SIDE = 32  # smaller photos hold too little to invert
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP; larger files are refused before decoding
+MAX_ENCODED_BYTES = 64_000_000  # a 40-MP JPEG is ~10-20 MB, a 40-MP PNG up to ~50 MB; more is refused unread
 
 
 class PhotoError(GanpaintError):
@@ -51,43 +52,74 @@ class Photo:
 
 
 def decode_image(source: str | Path | bytes | Image.Image, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 what: str = "photo") -> Image.Image:
-    """Decode ``source`` fully, in its own mode; ``PhotoError`` if it is not a usable image."""
+                 what: str = "photo", max_bytes: int = MAX_ENCODED_BYTES,
+                 size: tuple[int, int] | None = None) -> Image.Image:
+    """Decode ``source`` fully, in its own mode; ``PhotoError`` if it is not a usable image.
+
+    The one decoder for every image that enters (uploads, recipe and bundle paint, style references, CLI
+    files), bounded before it allocates: the encoded bytes against ``max_bytes``, then the header's size
+    against ``max_pixels`` and, where the caller knows it, the expected ``size`` (width, height); only then are
+    the pixels read. A decompression bomb is "too large", never "corrupt".
+    """
     if isinstance(source, Image.Image):
         img = source
     else:
-        if isinstance(source, (str, Path)):
-            path = Path(source)
-            if not path.is_file():
-                raise PhotoError(f"{what}: no such file {path}")
-            data = path.read_bytes()
-        else:
-            data = bytes(source)
-        if not data:
-            raise PhotoError(f"{what}: the file is empty; upload a JPEG, PNG or WebP image")
+        data = _encoded_bytes(source, what=what, max_bytes=max_bytes)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 img = Image.open(io.BytesIO(data))
                 _check_pixels(img, max_pixels, what)
+                _check_size(img, size, what)
                 img.load()
         except PhotoError:
             raise
         except UnidentifiedImageError:
             raise PhotoError(f"{what}: not an image Pillow can read; upload a JPEG, PNG or WebP image") from None
         except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-            raise PhotoError(f"{what}: the image is too large to decode safely; downscale it first") from None
+            raise PhotoError(_too_large(what)) from None
         except (OSError, SyntaxError, ValueError) as exc:
+            if "too large" in str(exc).lower():  # PNG text / ICC chunks past Pillow's decompression limit
+                raise PhotoError(_too_large(what)) from None
             raise PhotoError(f"{what}: the image is truncated or corrupt ({exc}); re-export it and try again") from None
     _check_pixels(img, max_pixels, what)
+    _check_size(img, size, what)
     return img
+
+
+def _encoded_bytes(source: str | Path | bytes, *, what: str, max_bytes: int) -> bytes:
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise PhotoError(f"{what}: no such file {path}")
+        if path.stat().st_size > max_bytes:
+            raise PhotoError(_too_large(what, f"the file is {path.stat().st_size / 1e6:.0f} MB, over "
+                                              f"{max_bytes / 1e6:.0f} MB"))
+        data = path.read_bytes()
+    else:
+        data = bytes(source)
+    if not data:
+        raise PhotoError(f"{what}: the file is empty; upload a JPEG, PNG or WebP image")
+    if len(data) > max_bytes:
+        raise PhotoError(_too_large(what, f"{len(data) / 1e6:.0f} MB, over {max_bytes / 1e6:.0f} MB"))
+    return data
+
+
+def _too_large(what: str, detail: str = "") -> str:
+    return f"{what}: the image is too large{f' ({detail})' if detail else ''}; downscale it first"
+
+
+def _check_size(img: Image.Image, size: tuple[int, int] | None, what: str) -> None:
+    if size is not None and tuple(img.size) != tuple(size):
+        raise PhotoError(f"{what}: {img.width}×{img.height}, but this needs {size[0]}×{size[1]}; "
+                         "paint it on the same canvas as the photo")
 
 
 def _check_pixels(img: Image.Image, max_pixels: int, what: str) -> None:
     if img.width * img.height > max_pixels:
         raise PhotoError(
-            f"{what}: {img.width}×{img.height} is {img.width * img.height / 1e6:.1f} MP, over the "
-            f"{max_pixels / 1e6:.0f} MP limit; downscale it first"
+            _too_large(what, f"{img.width}×{img.height} is {img.width * img.height / 1e6:.1f} MP, over the "
+                             f"{max_pixels / 1e6:.0f} MP limit")
         )
 
 

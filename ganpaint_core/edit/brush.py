@@ -44,7 +44,7 @@ from ganpaint_core.core.errors import shown
 from ganpaint_core.core.metrics import distance_to
 from ganpaint_core.core.photo import Photo, mask_to_square, to_uint8
 from ganpaint_core.edit.composite import change_region
-from ganpaint_core.edit.spec import unit_interval
+from ganpaint_core.edit.spec import seed_value, unit_interval
 from ganpaint_core.edit.strokes import FeatureEdit, StrokeError, grid_alpha
 
 if TYPE_CHECKING:
@@ -117,10 +117,10 @@ class BrushSpec:
                               f"its strokes, so paint at most {MAX_COVER:.0%} of it (for a change of the whole photo, "
                               "use a direction)")
         for name, value, low, high in (("candidates", self.candidates, 1, MAX_CANDIDATES),
-                                       ("pick", self.pick, 0, int(self.candidates) - 1 if _whole(self.candidates) else 0),
-                                       ("seed", self.seed, 0, 2**31 - 1)):
+                                       ("pick", self.pick, 0, int(self.candidates) - 1 if _whole(self.candidates) else 0)):
             if not _whole(value) or not low <= value <= high:
                 raise StrokeError(f"brush {name} must be a whole number in [{low}, {high}], got {shown(value)}")
+        seed_value("brush seed", self.seed)
         unit_interval("brush morph", self.morph)
 
     def key(self) -> str:

@@ -4,8 +4,9 @@ share link on the same photo skips 15–30 s of setup. The engine's in-memory se
 A setup is keyed by the sha256 of the photo's model square, the sha256 of every weight file of the model,
 and the settings it was made with (inversion and adaptation configs, LPIPS, seed, device kind, this file's
 format), so a setup is never reused across photos, models or settings. Files are safetensors (tensors,
-plus the scalar fields as JSON metadata), written atomically; the folder is kept under a size cap by
-deleting the least recently used files first.
+plus the scalar fields as JSON metadata) with a sha256 of their whole content in the metadata, written
+atomically; a file whose content does not match (a flipped bit, a bad disk) is logged, removed and set up
+again, never used. The folder is kept under a size cap by deleting the least recently used files first.
 
 Example::
 
@@ -22,16 +23,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
-
-from ganpaint_core.core.files import atomic_path, evict_least_recent, files_size
+from ganpaint_core.core.files import evict_least_recent, files_size
+from ganpaint_core.core.tensor_files import DamagedFileError, read_checked, write_checked
 from ganpaint_core.hub.fetch import cache_dir
 
 log = logging.getLogger(__name__)
 
-SETUP_FORMAT = "ganpaint-setup/1"  # bump when PhotoState's fields or their meaning change
-DEFAULT_CAP_MB = 512.0  # a 64-px setup is ~0.3 MB, a 256-px one a few MB: hundreds of photos
+SETUP_FORMAT = "ganpaint-setup/2"  # 2: content sha256 in the metadata  # bump when PhotoState's fields or their meaning change
+DEFAULT_CAP_MB = 512.0  # a 64-px setup is ~1.7 MB, a 256-px one a few MB: hundreds of photos
 
 
 def setup_key(*, square_sha256: str, weights_sha256: dict[str, str], settings: dict[str, Any]) -> str:
@@ -65,17 +64,19 @@ class SetupStore:
         return self.folder / f"{key}.safetensors"
 
     def get(self, key: str) -> dict[str, Any] | None:
-        """The stored fields of a PhotoState (all but the photo), or None when not stored (or unreadable)."""
+        """The stored fields of a PhotoState (all but the photo), or None when not stored, unreadable or
+        damaged (then the file is removed, so the setup is made again and stored afresh)."""
         path = self._path(key)
         try:
-            tensors = load_file(str(path))
-            with safe_open(str(path), framework="pt") as f:  # the scalar fields are in the header's metadata
-                meta = json.loads(f.metadata()["state"])
+            tensors, metadata = read_checked(path, what="setup cache file")
+            meta = json.loads(metadata["state"])
+            if metadata.get("format") != SETUP_FORMAT:
+                raise DamagedFileError(f"setup cache file {path.name}: format {metadata.get('format')!r}")
             os.utime(path)  # recently used: evicted last
         except FileNotFoundError:
             return None
-        except (OSError, SafetensorError, KeyError, TypeError, ValueError) as exc:
-            log.warning("setup cache file %s is unreadable (%s); setting up again", path.name, exc)
+        except (DamagedFileError, KeyError, TypeError, ValueError) as exc:
+            log.warning("%s; removed, setting up again", exc)
             path.unlink(missing_ok=True)
             return None
         adapter = {k.removeprefix("adapter."): v for k, v in tensors.items() if k.startswith("adapter.")}
@@ -86,11 +87,9 @@ class SetupStore:
         """Store a setup (the PhotoState fields but the photo), then evict down to the cap."""
         tensors = {"latent": fields["latent"], "features": fields["features"], "base_render": fields["base_render"],
                    **{f"adapter.{k}": v for k, v in fields["adapter"].items()}}
-        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-        meta = {k: fields[k] for k in ("recon_psnr_before", "recon_psnr_after", "timings", "notes")}
+        state = json.dumps({k: fields[k] for k in ("recon_psnr_before", "recon_psnr_after", "timings", "notes")})
         try:
-            with atomic_path(self._path(key)) as tmp:
-                save_file(tensors, str(tmp), metadata={"state": json.dumps(meta), "format": SETUP_FORMAT})
+            write_checked(self._path(key), tensors, {"state": state, "format": SETUP_FORMAT})
         except OSError as exc:  # a full or read-only cache costs the next setup time, not this edit
             log.warning("could not keep the setup on disk (%s)", exc)
             return
@@ -102,3 +101,4 @@ class SetupStore:
 
     def size_bytes(self) -> int:
         return files_size(self.folder, "*.safetensors")
+

@@ -38,6 +38,16 @@ def unit_interval(name: str, value: Any) -> float:
     return value
 
 
+MAX_SEED = 2**31 - 1  # every seed a user gives (style samples, brushes, directions) lies in [0, MAX_SEED]
+
+
+def seed_value(name: str, value: Any) -> int:
+    """``value`` as a seed in [0, MAX_SEED]; ``StrokeError`` for anything else (text, floats, bools, 2**70…)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) <= MAX_SEED:
+        raise StrokeError(f"{name} must be a whole number in [0, {MAX_SEED}], got {shown(value)}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Reference:
     """A style reference, reduced to the model's square (all that style analysis reads)."""
@@ -71,8 +81,8 @@ class StyleSpec:
         unit_interval("style strength", self.strength)
         if self.kind == "sample" and self.seed is None:
             raise StrokeError("pick a sample in the style gallery first (or choose the default look)")
-        if self.kind == "sample" and (isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer))):
-            raise StrokeError(f"a sample style's seed must be a whole number, got {shown(self.seed)}")
+        if self.kind == "sample":
+            seed_value("a sample style's seed", self.seed)
         if self.kind == "reference" and self.reference is None:
             raise StrokeError("upload a reference image first (or choose the default look)")
 

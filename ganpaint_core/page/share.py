@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from ganpaint_core.core.errors import GanpaintError, shown
-from ganpaint_core.core.files import atomic_write_text, evict_least_recent, files_size
+from ganpaint_core.core.files import atomic_write_text, evict_least_recent, files_size, parse_json
 from ganpaint_core.core.photo import Photo, load_photo
 from ganpaint_core.edit.record import (
     RECORD_FORMAT,
@@ -195,35 +195,65 @@ class ShareStore:
         return self.folder / f"{share_id}.json"
 
     def put(self, bundle: dict[str, Any]) -> str:
-        """Store ``bundle``; its id (the same edit shared again keeps its first file)."""
+        """Store ``bundle``; its id. The same edit shared again keeps its file when that file is sound, and
+        rewrites it when it is damaged, so sharing again repairs a broken link."""
         share_id = bundle_id(bundle)
         path = self._path(share_id)
         text = json.dumps(bundle, separators=(",", ":"))
         if len(text.encode()) > self.max_bytes:
             raise ShareError(f"this edit is {len(text) / 2**20:.1f} MB, more than the share store's cap "
                              f"({self.max_bytes / 2**20:.0f} MB): download the record instead")
-        if path.is_file():
+        try:
+            self._read(path, share_id)
             os.utime(path)
-        else:
-            atomic_write_text(path, text)
+        except (FileNotFoundError, ShareError):
+            atomic_write_text(path, _digest(text) + "\n" + text)
         self.evict(keep=path)
         return share_id
 
     def get(self, share_id: Any) -> dict[str, Any]:
-        """The bundle stored as ``share_id``; ``ShareError`` in plain words when there is none."""
+        """The bundle stored as ``share_id``; ``ShareError`` in plain words when there is none or it is damaged."""
         if not isinstance(share_id, str) or not ID_PATTERN.match(share_id):
             raise ShareError(f"{shown(share_id)} is not a share id (a share link ends in ?edit= and 64 hex digits); "
                              "check that the whole link was copied")
         path = self._path(share_id)
         try:
-            bundle = json.loads(path.read_text(encoding="utf-8"))
+            bundle = self._read(path, share_id)
             os.utime(path)
         except FileNotFoundError:
             raise ShareError(f"no shared edit {share_id[:12]}… on this server: the link is wrong, or the edit was "
                              "removed to make room (older shares go first). Ask for the JSON record instead, "
                              "and open it as a recipe") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ShareError(f"the shared edit {share_id[:12]}… cannot be read ({exc})") from None
+        except ShareError as exc:
+            log.warning("share %s… is damaged (%s); removed", share_id[:12], exc)
+            path.unlink(missing_ok=True)
+            raise ShareError(f"the shared edit {share_id[:12]}… was damaged on this server and has been removed: "
+                             "ask for the edit to be shared again (or for its JSON record)") from None
+        return bundle
+
+    @staticmethod
+    def _read(path: Path, share_id: str) -> dict[str, Any]:
+        """The bundle in ``path``, verified: its first line is the sha256 of the rest (files written before
+        the checksum hold the bundle alone and are checked by their id); ``ShareError`` when it does not match."""
+        try:
+            raw = path.read_bytes()
+        except IsADirectoryError:
+            raise ShareError("it is a folder") from None
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise ShareError(f"cannot be read: {exc.strerror or exc}") from None
+        head, sep, body = raw.partition(b"\n")
+        if sep and len(head) == 64:
+            if _digest(body.decode("utf-8", errors="replace")) != head.decode("ascii", errors="replace"):
+                raise ShareError("its content does not match its sha256")
+            text = body
+        else:
+            text = raw
+        bundle = parse_json(text, what="shared edit", error=ShareError)
+        legacy = not (sep and len(head) == 64)
+        if not isinstance(bundle, dict) or (legacy and bundle_id(bundle) != share_id):
+            raise ShareError("its content does not match its id")
         return bundle
 
     def evict(self, *, keep: Path | None = None) -> list[Path]:
@@ -236,3 +266,8 @@ class ShareStore:
 
 __all__ = ["BUNDLE_FORMAT", "RECORD_FORMAT", "ShareError", "ShareStore", "bundle_id", "check_model", "mask_png_base64",
            "restore", "share_bundle"]
+
+
+def _digest(text: str) -> str:
+    """sha256 of a stored bundle's JSON text: the first line of its file."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
