@@ -128,7 +128,7 @@ def test_conversion_keeps_exactly_the_encoder_and_checks_its_content(tmp_path):
     data = bytearray(dst.read_bytes())
     data[-100] ^= 0xFF  # one flipped byte inside the last tensor
     dst.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match="does not match its checksum"):
+    with pytest.raises(CheckpointError, match="does not match its sha256"):
         load_e4e_encoder(dst)
 
 

@@ -104,6 +104,15 @@ def read_json(path: str | Path, *, what: str, error: type[GanpaintError] = Ganpa
     return parse_json(text, what=f"{what} {path}", error=error)
 
 
+def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes, read in chunks (weights of several GB never sit in memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def content_sha256(parts: dict[str, bytes]) -> str:
     """The sha256 of named byte strings, names included (order-free): what a store writes beside its data and
     checks on every read, so a flipped bit is found before it becomes wrong pixels."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ganpaint_core.core.errors import ChecksumMismatch, FileUnavailable
-from ganpaint_core.core.files import atomic_path, write_json
+from ganpaint_core.core.files import atomic_path, sha256_file, write_json
 from ganpaint_core.core.progress import Callback
 from ganpaint_core.hub.manifest import FileSource, ModelFile, ModelManifest
 
@@ -44,14 +44,6 @@ def user_models_dir() -> Path:
 def is_offline() -> bool:
     """True when ``HF_HUB_OFFLINE`` or ``GANPAINT_OFFLINE`` is set: no network is tried."""
     return any(os.environ.get(v, "").strip().lower() in _TRUTHY for v in ("HF_HUB_OFFLINE", "GANPAINT_OFFLINE"))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- checksums --------------------------------------------------------------------------------------

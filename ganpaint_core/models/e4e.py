@@ -23,7 +23,6 @@ small stand-ins for tests; absent, the network is the released IR-SE-50 at 256 p
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import pickle
@@ -38,12 +37,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganpaint_core.core.errors import CheckpointError
-from ganpaint_core.core.files import atomic_path
+from ganpaint_core.core.files import sha256_file
+from ganpaint_core.core.tensor_files import DamagedFileError, read_checked, write_checked
 from ganpaint_core.models.checkpoint import looks_like_safetensors, unsafe_checkpoint_message
 from ganpaint_core.models.stylegan2 import EqualLinear
 
 __all__ = ["E4ECheckpoint", "E4EConfig", "Encoder4Editing", "convert_e4e_encoder", "converted_source_sha256",
-           "load_e4e_encoder", "read_e4e_checkpoint", "tensors_sha256"]
+           "load_e4e_encoder", "read_e4e_checkpoint"]
 
 KIND = "ganpaint.e4e-encoder"  # the metadata "kind" of a converted file
 IR_SE_50_UNITS = (3, 4, 14, 3)  # bottleneck units per backbone stage in IR-SE-50
@@ -51,7 +51,6 @@ IR_SE_50_WIDTHS = (64, 128, 256, 512)  # channels per stage; the last is also th
 COARSE_ROWS = 3  # rows 0-2 come from the 1/16 features (the reference's coarse_ind)
 MIDDLE_ROWS = 7  # rows 3-6 from the 1/8 pyramid level, rows 7+ from the 1/4 one (middle_ind)
 SE_REDUCTION = 16  # squeeze-excitation bottleneck: channels // 16
-_MAX_OPTIONS_BYTES = 1 << 20  # the options' JSON in a converted file's metadata, bounded before parsing
 
 
 @dataclass(frozen=True)
@@ -256,17 +255,6 @@ class E4ECheckpoint:
     options: dict[str, Any]  # the training options as stored (JSON-safe values)
 
 
-def tensors_sha256(tensors: Mapping[str, torch.Tensor], *, extra: str = "") -> str:
-    """A checksum of tensors' names, dtypes, shapes and bytes (in name order), and of ``extra`` text."""
-    h = hashlib.sha256(extra.encode())
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(f"\n{name}|{t.dtype}|{list(t.shape)}|".encode())
-        t = t.reshape(-1)  # 0-d tensors (BatchNorm's counters) cannot be viewed as bytes
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
 def _torch_load(path: Path) -> Any:
     """``torch.load`` with ``weights_only=True``, memory-mapped so that tensors never read stay on disk."""
     try:
@@ -325,22 +313,13 @@ def read_e4e_checkpoint(path: Path) -> E4ECheckpoint:
 
 
 def _read_converted(path: Path) -> E4ECheckpoint:
-    from safetensors import SafetensorError, safe_open
-
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            if meta.get("kind") != KIND:
-                raise CheckpointError(f"{path}: not a converted e4e encoder (metadata kind {meta.get('kind')!r}); "
-                                      "make one with convert_e4e_encoder")
-            if sum(len(v) for v in meta.values()) > _MAX_OPTIONS_BYTES:
-                raise CheckpointError(f"{path}: metadata over {_MAX_OPTIONS_BYTES} bytes; not a file we wrote")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except SafetensorError as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
-    if tensors_sha256(tensors, extra=meta.get("config", "")) != meta.get("content_sha256"):
-        raise CheckpointError(f"{path}: content does not match its checksum (damaged or edited); delete it and "
-                              "convert the released file again")
+        tensors, meta = read_checked(path, what="converted e4e encoder")
+    except DamagedFileError as exc:
+        raise CheckpointError(f"{exc}; delete it and convert the released file again") from None
+    if meta.get("kind") != KIND:
+        raise CheckpointError(f"{path}: not a converted e4e encoder (metadata kind {meta.get('kind')!r}); "
+                              "make one with convert_e4e_encoder")
     try:
         config = E4EConfig.from_options(json.loads(meta["config"]))
         options = json.loads(meta.get("options", "{}"))
@@ -350,28 +329,20 @@ def _read_converted(path: Path) -> E4ECheckpoint:
     return E4ECheckpoint(config=config, state=tensors, latent_avg=latent_avg, options=options)
 
 
-def _file_sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def convert_e4e_encoder(src: Path, dst: Path) -> None:
-    """Write the encoder part of e4e file ``src`` to ``dst`` as safetensors: weights, ``latent_avg``, the
-    options and the source's sha256 in the metadata, and a checksum of the content; atomic. ``src`` is
-    checked to load strictly first, so ``dst`` is never a file that :func:`load_e4e_encoder` refuses."""
-    from safetensors.torch import save_file
-
+    """Write the encoder part of e4e file ``src`` to ``dst`` as a checked safetensors file
+    (:mod:`ganpaint_core.core.tensor_files`): weights, ``latent_avg``, the options and the source's sha256 in
+    the metadata; atomic. ``src`` is checked to load strictly first, so ``dst`` is never a file that
+    :func:`load_e4e_encoder` refuses."""
     src, dst = Path(src), Path(dst)
     ckpt = read_e4e_checkpoint(src)
     _build(ckpt, where=str(src))
-    tensors = {k: v.detach().cpu().contiguous() for k, v in ckpt.state.items()}
+    tensors = dict(ckpt.state)
     if ckpt.latent_avg is not None:
-        tensors["latent_avg"] = ckpt.latent_avg.detach().cpu().float().contiguous()
-    config = json.dumps(ckpt.config.to_options(), sort_keys=True)
-    meta = {"format": "pt", "kind": KIND, "config": config, "options": json.dumps(ckpt.options, sort_keys=True),
-            "source_sha256": _file_sha256(src), "content_sha256": tensors_sha256(tensors, extra=config)}
-    with atomic_path(dst) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+        tensors["latent_avg"] = ckpt.latent_avg.detach().cpu().float()
+    meta = {"format": "pt", "kind": KIND, "config": json.dumps(ckpt.config.to_options(), sort_keys=True),
+            "options": json.dumps(ckpt.options, sort_keys=True), "source_sha256": sha256_file(src)}
+    write_checked(dst, tensors, meta)
 
 
 def converted_source_sha256(path: Path) -> str | None:
