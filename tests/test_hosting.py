@@ -206,3 +206,33 @@ def test_app_imports_spaces_before_anything_asks_cuda(tmp_path):
     assert events.index("import spaces") < min(cuda, default=len(events)), events
     assert sorted(map(tuple, result["decorated"])) == [("ganpaint_core.page.hosting", n)
                                                        for n in ("run_dissect", "run_edit", "run_setup")]
+
+
+# ZeroGPU's documented versions (https://huggingface.co/docs/hub/spaces-zerogpu, "Supported Versions", read for this
+# release): the Space must install within them. Update both lists together when the documentation changes.
+ZEROGPU_PYTHON = ("3.12.12", "3.10.13")
+ZEROGPU_TORCH = ("2.8.0", "2.9.1", "2.10.0", "2.11.0")
+SPACE_ONLY = {"torch", "torchvision", "transformers"}  # what the Space's list may pin or add apart from the local one
+
+
+def _requirements(path: Path) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    out = {}
+    for line in filter(None, lines):
+        name = line.split("=")[0].split(">")[0].split("<")[0].strip().lower()
+        out[name] = line
+    return out
+
+
+def test_the_space_installs_within_zerogpu_s_supported_versions():
+    repo = Path(hosting.__file__).resolve().parents[2]
+    front = (repo / "README.md").read_text().split("---")[1]
+    python = [line.split(":", 1)[1].strip().strip('"') for line in front.splitlines() if line.startswith("python_version:")]
+    assert python and python[0] in ZEROGPU_PYTHON, python
+    space, local = _requirements(repo / "requirements.txt"), _requirements(repo / "requirements-local.txt")
+    assert space["torch"].removeprefix("torch==") in ZEROGPU_TORCH, space["torch"]
+    assert local["torch"] == "torch==2.14.1"  # the version the tests and the README's figures ran on
+    assert {k: v for k, v in space.items() if k not in SPACE_ONLY} == {k: v for k, v in local.items() if k not in SPACE_ONLY}
+    for reqs in (space, local):  # torchvision 0.N+15 goes with torch 2.N (0.26 with 2.11, 0.29 with 2.14)
+        torch_minor = int(reqs["torch"].split("==")[1].split(".")[1])
+        assert reqs["torchvision"].startswith(f"torchvision==0.{torch_minor + 15}."), reqs["torchvision"]
