@@ -3,6 +3,7 @@ app writes to (persistent storage on a Space)."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from pathlib import Path
 
@@ -72,13 +73,20 @@ def test_cuda_stays_on_the_bundled_model_when_the_church_model_cannot_be_had(tmp
     assert choice.reason.startswith(f"CUDA device, but {GPU_MODEL} unavailable") and "offline" in choice.reason
 
 
-def test_models_and_doctor_say_which_model_the_host_chose_and_why():
-    from tests.helpers import run_cli
+def test_models_and_doctor_say_which_model_the_host_chose_and_why(capsys, monkeypatch):
+    from ganpaint_core.cli.doctor import diagnose, format_report
+    from ganpaint_core.cli.main import main
 
-    out = run_cli("models", "--no-probe", "--json", env={"GANPAINT_MODEL": "synth-church"})
-    assert json.loads(out.stdout)["start"] == {"name": "synth-church", "reason": "GANPAINT_MODEL=synth-church"}
-    text = run_cli("models", "--no-probe").stdout
-    assert "start: this host starts on synth-church (CPU: bundled model)" in text
+    monkeypatch.setenv("GANPAINT_MODEL", "synth-church")
+    assert main(["models", "--no-probe", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["start"] == {"name": "synth-church",
+                                                           "reason": "GANPAINT_MODEL=synth-church"}
+    monkeypatch.delenv("GANPAINT_MODEL")
+    assert main(["models", "--no-probe"]) == 0
+    assert "start: this host starts on synth-church (CPU: bundled model)" in capsys.readouterr().out
+    report = format_report(diagnose())
+    assert "start model: synth-church (CPU: bundled model)" in report
+    assert "storage: " in report and "kept across restarts" in report
 
 
 def test_the_page_labels_the_host_s_choice(tmp_path):
@@ -99,6 +107,22 @@ def test_on_a_cpu_a_model_without_dictionary_is_not_prepared_and_the_bundled_one
     assert not prep.ready and prep.model_name == "synth-raw"
     assert "no GPU here" in prep.status() and "prepare --model synth-raw" in prep.status()
     assert prep.start() is prep and not prep.running  # blocked: never starts
+
+
+def test_on_zerogpu_nothing_is_prepared_in_the_background(isolated_env, monkeypatch):
+    import types
+
+    monkeypatch.setitem(sys.modules, "spaces", types.ModuleType("spaces"))  # a ZeroGPU Space has the package
+    undissected_model(isolated_env / "models")
+    on_cpu = lambda name, device: load_model(name, device="cpu")  # noqa: E731 - "cuda" is ZeroGPU's emulation
+    served, prep = open_start_model(StartChoice("synth-raw", "x"), device=CUDA, load=on_cpu)
+    assert served.manifest.name == BUNDLED_MODEL and not prep.ready
+    assert "ZeroGPU lends the GPU per call" in prep.status() and "--push" in prep.status()
+
+
+def test_a_model_with_its_dictionary_serves_at_once_on_a_cpu(isolated_env):
+    served, prep = open_start_model(StartChoice(BUNDLED_MODEL, "CPU: bundled model"), device="cpu")
+    assert served.manifest.name == BUNDLED_MODEL and prep.ready and prep.status() == ""
 
 
 def test_a_model_with_every_file_needs_nothing(tmp_path):

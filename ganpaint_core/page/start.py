@@ -80,7 +80,7 @@ def open_start_model(choice: StartChoice, *, device: torch.device | str,
     """Load the start model and decide what to serve while its missing files are made.
 
     A model with its concept dictionary is served at once (missing directions are made in the background on
-    a GPU). One without is not editable yet: the page serves the bundled model meanwhile and, on a GPU host,
+    a GPU this process holds, elsewhere when a visitor asks). One without is not editable yet: the page serves the bundled model meanwhile and, on a GPU host,
     prepares the start model in the background (``Preparation``); elsewhere it says how to prepare it.
     ``load`` is ``load_model``; ``work`` replaces the preparation's work (tests drive a real, slow step)."""
     if load is None:
@@ -88,14 +88,15 @@ def open_start_model(choice: StartChoice, *, device: torch.device | str,
     device = torch.device(device)
     model = load(choice.name, device=device)
     lacking = missing_files(model)
-    if not lacking:
-        return model, Preparation.nothing_to_do(choice.name)
+    background = device.type == "cuda" and not gpu_lent_per_call()  # a GPU this process holds
+    if not lacking or (model.concepts is not None and not background):
+        return model, Preparation.nothing_to_do(choice.name)  # missing directions: found when a visitor asks
     serving = model if model.concepts is not None else load(BUNDLED_MODEL, device=device)
     how = f"run `python -m ganpaint_core prepare --model {choice.name} --push REPO` on a GPU machine"
     blocked = None
     if device.type != "cuda":
         blocked = f"no GPU here, and making its {' and '.join(lacking)} takes hours on a CPU: {how}"
-    elif gpu_lent_per_call():
+    elif not background:
         blocked = (f"ZeroGPU lends the GPU per call, too briefly to make its {' and '.join(lacking)}: {how} "
                    "and list that repo in its model.json")
     if blocked is not None:
