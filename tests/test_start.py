@@ -114,7 +114,9 @@ def test_on_zerogpu_nothing_is_prepared_in_the_background(isolated_env, monkeypa
 
     monkeypatch.setitem(sys.modules, "spaces", types.ModuleType("spaces"))  # a ZeroGPU Space has the package
     undissected_model(isolated_env / "models")
-    on_cpu = lambda name, device: load_model(name, device="cpu")  # noqa: E731 - "cuda" is ZeroGPU's emulation
+
+    def on_cpu(name, device):  # "cuda" is ZeroGPU's emulation there; here the model loads on the CPU
+        return load_model(name, device="cpu")
     served, prep = open_start_model(StartChoice("synth-raw", "x"), device=CUDA, load=on_cpu)
     assert served.manifest.name == BUNDLED_MODEL and not prep.ready
     assert "ZeroGPU lends the GPU per call" in prep.status() and "--push" in prep.status()
@@ -180,11 +182,13 @@ def test_on_a_gpu_host_the_model_is_prepared_in_the_background_then_loads_ready(
     from ganpaint_core.analysis.segmenters import segmenter_for
 
     undissected_model(isolated_env / "models")
-    on_cpu = lambda name, device: load_model(name, device="cpu")  # noqa: E731 - a "GPU" host, on this CPU
+
+    def on_cpu(name, device):  # a "GPU" host, on this CPU
+        return load_model(name, device="cpu")
 
     def dissect(callback):
         model = load_model("synth-raw", device="cpu")
-        run_dissection(model, segmenter_for(model, device="cpu"),
+        run_dissection(model, segmenter_for(model, device="cpu"), concepts=["tree", "sky"],
                        cfg=DissectConfig(samples=16, batch=8, ace_steps=3, ace_batch=2, causal_samples=4,
                                          template_samples=8), callback=callback)
 

@@ -59,7 +59,6 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from ganpaint_core.hub.registry import Registry, model_status
-
     from ganpaint_core.page.start import choose_start_model
 
     reg = Registry.scan()

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ganpaint_core.analysis.directions import directions_path
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.progress import Callback
 from ganpaint_core.hub.model import LoadedModel
@@ -35,8 +36,6 @@ POLL_S = 1.0  # how often the background job's progress is read
 
 def missing_files(model: LoadedModel) -> tuple[str, ...]:
     """What a loaded model lacks for the page: its concept dictionary, its latent directions."""
-    from ganpaint_core.analysis.directions import directions_path
-
     lacking = []
     if model.concepts is None:
         lacking.append("concept dictionary")
