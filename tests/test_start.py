@@ -109,6 +109,19 @@ def test_on_a_cpu_a_model_without_dictionary_is_not_prepared_and_the_bundled_one
     assert prep.start() is prep and not prep.running  # blocked: never starts
 
 
+def test_a_chosen_model_that_cannot_be_had_leaves_the_bundled_one_serving_with_why(isolated_env, monkeypatch):
+    monkeypatch.setenv("GANPAINT_OFFLINE", "1")
+    source = [{"hub": {"repo_id": "owner/church", "filename": "generator.safetensors", "revision": "main"}}]
+    write_model_folder(isolated_env / "models" / "far-church", generator=tiny_generator(), sources=source,
+                       write_file=False)
+    served, prep = open_start_model(StartChoice("far-church", "GANPAINT_MODEL=far-church"), device="cpu")
+    assert served.manifest.name == BUNDLED_MODEL and not prep.ready
+    assert prep.status().startswith("far-church is not ready: it cannot be loaded here (far-church: the generator")
+    assert "offline mode is on" in prep.status() and prep.status().endswith("Editing on synth-church.")
+    with pytest.raises(FileUnavailable):  # asked for by --model: an error, as before
+        open_start_model(StartChoice("far-church", "--model"), device="cpu")
+
+
 def test_on_zerogpu_nothing_is_prepared_in_the_background(isolated_env, monkeypatch):
     import types
 

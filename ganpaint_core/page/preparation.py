@@ -127,7 +127,7 @@ class Preparation:
     def status(self) -> str:
         """One line for the page (markdown), the same for every visitor; "" when there was nothing to do."""
         if self.blocked is not None:
-            return f"{self.model_name} is not prepared: {self.blocked}. Editing on {self.serving}."
+            return f"{self.model_name} is not ready: {self.blocked}. Editing on {self.serving}."
         if self.error is not None:
             return f"{self.model_name} could not be prepared here: {self.error}. Editing on {self.serving}."
         if self._work is None:

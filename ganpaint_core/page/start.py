@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ganpaint_core.core.errors import ChecksumMismatch
+from ganpaint_core.core.errors import ChecksumMismatch, GanpaintError
 from ganpaint_core.hub.fetch import locate
 from ganpaint_core.hub.model import LoadedModel
 from ganpaint_core.hub.registry import Registry
@@ -82,11 +82,19 @@ def open_start_model(choice: StartChoice, *, device: torch.device | str,
     A model with its concept dictionary is served at once (missing directions are made in the background on
     a GPU this process holds, elsewhere when a visitor asks). One without is not editable yet: the page serves the bundled model meanwhile and, on a GPU host,
     prepares the start model in the background (``Preparation``); elsewhere it says how to prepare it.
-    ``load`` is ``load_model``; ``work`` replaces the preparation's work (tests drive a real, slow step)."""
+    A start model that cannot be loaded at all (offline, no file) leaves the bundled model serving with that
+    message, unless it was asked for by ``--model``. ``load`` is ``load_model``; ``work`` replaces the preparation's work (tests drive a real, slow step)."""
     if load is None:
         from ganpaint_core.hub.loading import load_model as load
     device = torch.device(device)
-    model = load(choice.name, device=device)
+    try:
+        model = load(choice.name, device=device)
+    except GanpaintError as exc:
+        if choice.reason == "--model" or choice.name == BUNDLED_MODEL:
+            raise  # asked for on the command line, or nothing to fall back on: say so and stop
+        log.warning("cannot start on %s (%s); serving %s", choice.name, exc, BUNDLED_MODEL)
+        blocked = f"it cannot be loaded here ({exc})"
+        return load(BUNDLED_MODEL, device=device), Preparation(choice.name, serving=BUNDLED_MODEL, blocked=blocked)
     lacking = missing_files(model)
     background = device.type == "cuda" and not gpu_lent_per_call()  # a GPU this process holds
     if not lacking or (model.concepts is not None and not background):
