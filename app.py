@@ -9,6 +9,10 @@ registered with ``gr.api``.
 """
 from __future__ import annotations
 
+# First, before anything can touch CUDA: on ZeroGPU this imports `spaces` (see ganpaint_core/page/hosting.py).
+import ganpaint_core.page.hosting  # noqa: F401
+
+# isort: split
 import argparse
 import logging
 import os
@@ -501,7 +505,8 @@ def _wire_tools(demo: gr.Blocks, page: EditPage, ui: SimpleNamespace, show) -> N
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="GANPaint web app")
-    p.add_argument("--model", default="synth-church", help="model to start with (others load from the page)")
+    p.add_argument("--model", default=None, help="model to start with (others load from the page); default: "
+                   "$GANPAINT_MODEL, else stylegan2-church on a CUDA device that can get it, else synth-church")
     p.add_argument("--device", default="auto", choices=list(DEVICE_CHOICES))
     # A Hugging Face Space sets GRADIO_SERVER_NAME / _PORT (0.0.0.0:7860): an explicit default would override them.
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
@@ -511,21 +516,27 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from ganpaint_core.hub.loading import load_model
+    from ganpaint_core.hub.registry import Registry
+    from ganpaint_core.page.start import choose_start_model, open_start_model
 
     try:
         device = pick_device(args.device)
-        engine = EditEngine(load_model(args.model, device=device))
+        start = choose_start_model(flag=args.model, env=os.environ, device=device, registry=Registry.scan())
+        log.info("%s", start.describe())
+        model, preparation = open_start_model(start, device=device)
+        engine = EditEngine(model)
     except GanpaintError as exc:
-        log.error("cannot start on %s: %s", args.model, exc)
+        log.error("cannot start on %s: %s", args.model or "the host's choice", exc)
         return 2
+    preparation.start()  # the start model's missing files, in the background (status: preparation.status())
     share = args.share and share_possible()
     if args.share and not share:
         log.warning("--share: gradio's share service is unreachable (no internet?); serving locally only")
-    log.info("serving %s on %s (http://%s:%d)", args.model, device, args.host, args.port)
+    log.info("serving %s on %s (http://%s:%d)", engine.model.manifest.name, device, args.host, args.port)
     # quiet unless sharing: gradio's own banner says "set `share=True`", which is this app's --share flag
-    build_demo(engine).launch(server_name=args.host, server_port=args.port, share=share, footer_links=["api"],
-                              max_file_size=MAX_UPLOAD, quiet=not share)
+    demo = build_demo(engine, page=EditPage(engine, start=start))
+    demo.launch(server_name=args.host, server_port=args.port, share=share, footer_links=["api"],
+                max_file_size=MAX_UPLOAD, quiet=not share)
     return 0
 
 

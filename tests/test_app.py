@@ -422,7 +422,7 @@ def test_share_without_internet_is_reported_and_served_locally(monkeypatch, capl
         def launch(self, **kwargs):
             launched.update(kwargs)
 
-    monkeypatch.setattr(app, "build_demo", lambda engine: FakeDemo())
+    monkeypatch.setattr(app, "build_demo", lambda engine, page=None: FakeDemo())
     model = make_engine().model
     monkeypatch.setattr("ganpaint_core.hub.loading.load_model", lambda name, device: model)
     with caplog.at_level("WARNING"):

@@ -16,6 +16,7 @@ import importlib.util
 import logging
 import os
 import platform
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -154,15 +155,26 @@ def _try_model(name: str) -> tuple[bool, str | None]:
     return True, None
 
 
+def storage_info() -> dict[str, Any]:
+    """Where the app writes (cache, derived files, shares, setups) and whether a restart keeps it."""
+    from ganpaint_core.core.storage import host_storage
+
+    s = host_storage()
+    return {"root": str(s.root), "persistent": s.persistent, "reason": s.reason,
+            "hub_cache": str(s.hub_cache) if s.hub_cache else None}
+
+
 def diagnose(*, probe: bool = False) -> dict[str, Any]:
     """Everything ``doctor`` prints. ``ok`` is True when every fully bundled model loads and renders."""
     from ganpaint_core.hub.registry import Registry
+    from ganpaint_core.page.start import choose_start_model
 
     reg = Registry.scan()
     models = []
     for manifest in reg.manifests.values():
         bundled = manifest.bundled and all(s.kind == "path" for mf in manifest.files.values() for s in mf.sources)
         models.append(model_info(manifest, probe=probe, try_load=bundled))
+    start = choose_start_model(flag=None, env=os.environ, device=pick_device("auto"), registry=reg, probe=probe)
     bundled_rows = [m for m in models if m["works"] is not None]
     problems = [f"{m['name']}: {m['load_error']}" for m in bundled_rows if not m["works"]]
     if not bundled_rows:
@@ -175,6 +187,8 @@ def diagnose(*, probe: bool = False) -> dict[str, Any]:
         "device": device_info(),
         "lpips": lpips_info(),
         "extras": extras_info(),
+        "start": asdict(start),
+        "storage": storage_info(),
     }
 
 
@@ -215,5 +229,9 @@ def format_report(report: dict[str, Any]) -> str:
     cs = report["extras"]["clipseg"]
     lines.append(f"clipseg checkpoint {cs['repo']} (concepts by name): "
                  f"{'in the Hub cache' if cs['in_hub_cache'] else 'not downloaded yet'}")
+    st, start = report["storage"], report["start"]
+    lines.append(f"storage: {st['root']} ({st['reason']}; "
+                 + ("kept across restarts)" if st["persistent"] else "emptied when the Space restarts)"))
+    lines.append(f"start model: {start['name']} ({start['reason']})")
     lines.append("ok" if report["ok"] else "problems:\n" + "\n".join(f"  - {p}" for p in report["problems"]))
     return "\n".join(lines)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +60,14 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from ganpaint_core.hub.registry import Registry, model_status
+    from ganpaint_core.page.start import choose_start_model
 
     reg = Registry.scan()
     rows = [model_status(m, probe=not args.no_probe) for m in reg.manifests.values()]
+    start = choose_start_model(flag=None, env=os.environ, device=pick_device("auto"), registry=reg,
+                               probe=not args.no_probe)
     if args.json:
-        print(json.dumps({"models": rows, "problems": reg.problems}, indent=1))
+        print(json.dumps({"models": rows, "problems": reg.problems, "start": asdict(start)}, indent=1))
         return 0
     for row in rows:
         print(f"{row['name']:<18} {row['status']:<13} {row['family']:<9} {row['resolution']:>4}px  {row['description']}")
@@ -74,6 +79,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
                 print(f"{'':<18}   - {way}")
     for path, problem in reg.problems.items():
         print(f"unreadable manifest {path}: {problem}")
+    print(f"start: {start.describe()}")
     return 0
 
 

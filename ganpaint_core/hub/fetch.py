@@ -23,6 +23,7 @@ from typing import Any
 from ganpaint_core.core.errors import ChecksumMismatch, FileUnavailable
 from ganpaint_core.core.files import atomic_path, sha256_file, write_json
 from ganpaint_core.core.progress import Callback
+from ganpaint_core.core.storage import host_storage
 from ganpaint_core.hub.manifest import FileSource, ModelFile, ModelManifest
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,9 @@ _TRUTHY = {"1", "true", "yes", "on"}
 
 
 def cache_dir() -> Path:
-    """Where downloads and pins live: ``$GANPAINT_CACHE`` or ``~/.cache/ganpaint``."""
-    return Path(os.environ.get("GANPAINT_CACHE") or Path.home() / ".cache" / "ganpaint")
+    """Where pins, derived files, shares and setups live: ``$GANPAINT_CACHE``, else the host's persistent
+    storage (``/data/ganpaint`` on a Space that has some), else ``~/.cache/ganpaint`` (see ``core.storage``)."""
+    return host_storage().root
 
 
 def user_models_dir() -> Path:
@@ -146,7 +148,8 @@ def _hub_cache_dir() -> str | None:
         return os.environ["HF_HUB_CACHE"]
     if os.environ.get("HF_HOME"):
         return str(Path(os.environ["HF_HOME"]) / "hub")
-    return None
+    hub = host_storage().hub_cache  # on a host with persistent storage: downloads survive a restart too
+    return str(hub) if hub is not None else None
 
 
 def cached_candidate(source: FileSource, mf: ModelFile) -> Path | None:

@@ -57,11 +57,13 @@ class EngineCatalog:
         """The engine for model ``name``, loading it on first use (``GanpaintError`` with how to supply it)."""
         if name in self._engines:
             return self._engines[name]
+        from ganpaint_core.hub.derived import attach_derived_files
         from ganpaint_core.hub.loading import load_model
 
         with self._lock:
             if name not in self._engines:
                 model = self._undissected.pop(name, None) or load_model(name, device=self._device, progress=progress)
+                attach_derived_files(model)  # a dictionary made since (a background preparation, `dissect`)
                 if model.concepts is None:
                     self._undissected[name] = model
                     raise NotDissected(name)

@@ -9,14 +9,27 @@ Example::
 The page's GPU work goes through three functions, one per kind of job, each with a duration that fits it:
 a photo's setup (inversion + adaptation), an edit (one tail pass and the paste-back), a dissection. Their
 results are CPU values by construction (sessions and states hold CPU tensors and arrays, renders are uint8
-arrays), so nothing GPU-bound leaves the lent GPU.
+arrays), so nothing GPU-bound leaves the lent GPU. The decorated functions are module-level functions (ZeroGPU
+runs them in a worker of its own; a bound method would drag its object along).
+
+``spaces`` must be imported before anything initialises CUDA (it replaces torch's CUDA in the main process by
+an emulation, and ``torch.cuda.is_available()`` answers False there until it has). ``app.py`` imports this
+module first, and importing it imports ``spaces`` where it is installed: the one import-time effect in the
+package, kept because no later moment is early enough.
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+try:  # first: see above (on Spaces only; elsewhere the package is absent)
+    import spaces  # noqa: F401
+except ImportError:
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +50,14 @@ def gpu(duration: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
     except ImportError:
         return lambda fn: fn
     return spaces.GPU(duration=duration)
+
+
+def gpu_lent_per_call() -> bool:
+    """True on ZeroGPU (the ``spaces`` package is present): the GPU exists only inside ``spaces.GPU`` calls, so
+    no background thread can use it."""
+    if "spaces" in sys.modules:  # imported (None: hidden, as tests do)
+        return sys.modules["spaces"] is not None
+    return importlib.util.find_spec("spaces") is not None
 
 
 def run_setup(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -59,6 +59,7 @@ from ganpaint_core.page.session import (
     stroke_labels,
     undo,
 )
+from ganpaint_core.page.start import StartChoice
 from ganpaint_core.page.text import HOW_TO, problem, progress_line, ready_text
 from ganpaint_core.page.tools import ShareCompareActions
 from ganpaint_core.page.values import (  # noqa: F401 - the page's value types, importable from here
@@ -81,6 +82,7 @@ log = logging.getLogger(__name__)
 # Fewer samples than the CLI's default, so that a CPU host finishes sooner.
 APP_DISSECT = DissectConfig(samples=400, causal_samples=48, template_samples=200)
 SLIDER_SIDE = 1600  # before/after shown up to this side; the download is full size
+AVAILABILITY = "availability: bundled / local / cached / downloadable / missing"  # the Model list's help
 RENDER_MAX_AGE_S = 3600  # rendered downloads are deleted after this long
 # An /edit caller polls its job several times a second; one silent this long went away (closed its
 # connection, was cancelled) and its setup stops at the next step, freeing the CPU for the next request.
@@ -106,8 +108,9 @@ class EditPage(ShareCompareActions, ModeActions):
     ``page_modes``."""
 
     def __init__(self, engine: EditEngine, *, out_dir: Path | None = None,
-                 dissect_cfg: DissectConfig = APP_DISSECT) -> None:
+                 dissect_cfg: DissectConfig = APP_DISSECT, start: StartChoice | None = None) -> None:
         self.catalog = EngineCatalog(engine)
+        self.start = start  # which model the host chose to start on, and why (None: not said)
         self.dissect_cfg = dissect_cfg
         self.default_model = self.catalog.default_name
         self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="ganpaint-app-"))
@@ -127,8 +130,9 @@ class EditPage(ShareCompareActions, ModeActions):
 
         def status(item: tuple[str, Any]) -> tuple[str, str]:
             name, manifest = item
+            mark = " · host's start" if self.start is not None and name == self.start.name else ""
             try:
-                return f"{name} · {manifest.resolution}px · {model_status(manifest, probe=True)['status']}", name
+                return f"{name} · {manifest.resolution}px · {model_status(manifest, probe=True)['status']}{mark}", name
             except GanpaintError as exc:  # a file failing its checksum, say: listed; loading says why
                 log.warning("%s: %s", name, exc)
                 return f"{name} · {manifest.resolution}px · unusable", name
@@ -138,7 +142,11 @@ class EditPage(ShareCompareActions, ModeActions):
         if self.default_model not in reg.manifests:  # loaded from a manifest outside the registry (tests)
             engine = self.catalog.engine(self.default_model)
             options.insert(0, (f"{self.default_model} · {engine.resolution}px · loaded", self.default_model))
-        return Choices(tuple(options), self.default_model)
+        info = AVAILABILITY
+        if self.start is not None:
+            info = f"{self.start.describe()}" + (
+                f"; editing on {self.default_model} meanwhile" if self.start.name != self.default_model else "")
+        return Choices(tuple(options), self.default_model, info)
 
     def sample_examples(self, count: int = 2) -> list[str]:
         """A couple of the default model's own samples as example photos (upscaled to be paintable)."""

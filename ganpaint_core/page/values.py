@@ -51,6 +51,7 @@ class Choices:
 
     options: tuple[Any, ...]
     value: Any
+    info: str = ""  # the dropdown's help line ("": the layout's own)
 
 
 @dataclass(frozen=True)
