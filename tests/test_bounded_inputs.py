@@ -114,3 +114,23 @@ def test_seeds_are_checked_to_one_range_everywhere(bad):
     with pytest.raises(StrokeError, match=rf"brush seed must be a whole number in \[0, {MAX_SEED}\]"):
         BrushSpec(color=np.zeros((64, 64, 3), np.float32), color_mask=mask, seed=bad).check(resolution=64)
     assert seed_value("seed", MAX_SEED) == MAX_SEED and seed_value("seed", 0) == 0
+
+
+@pytest.mark.parametrize("argv", [
+    ["edit", "--model", "no-such-model", "--image", "x.png", "--mask", "m.png", "--concept", "tree", "--out", "/proc/x.png"],
+    ["edit", "--model", "no-such-model", "--image", "x.png", "--mask", "m.png", "--concept", "tree", "--out",
+     "/etc/passwd/x.png"],
+    ["compare", "--model", "no-such-model", "--image", "x.png", "--recipe", "r.json", "--vary", "strength=1", "--out",
+     "/proc/x.png"],
+    ["report", "--model", "no-such-model", "--images", ".", "--recipe", "r.json", "--out", "/etc/passwd/r"],
+    ["dissect", "--model", "no-such-model", "--concepts", "tree", "--out", "/proc/c.json"],
+    ["directions", "--model", "no-such-model", "--json", "/proc/d.json"],
+    ["prepare", "--model", "no-such-model", "--out", "/etc/passwd/p"],
+])
+def test_unwritable_outputs_are_refused_before_anything_loads(argv, capsys):
+    from ganpaint_core.cli.main import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --") and "cannot write there" in err or "is a file, not a folder" in err
+    assert err.count("\n") == 1 and "no-such-model" not in err  # one line, before the model was looked for

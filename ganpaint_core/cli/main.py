@@ -15,7 +15,7 @@ from ganpaint_core.cli.prepare import add_prepare_parser
 from ganpaint_core.cli.tools import add_tools_parsers
 from ganpaint_core.core.device import pick_device
 from ganpaint_core.core.errors import GanpaintError
-from ganpaint_core.core.files import read_json, write_json
+from ganpaint_core.core.files import check_writable, read_json, write_json
 from ganpaint_core.core.progress import tqdm_callback
 
 log = logging.getLogger("ganpaint_core")
@@ -393,10 +393,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+FOLDER_OUTPUTS = {"report", "prepare"}  # commands whose --out names a folder
+OUTPUT_OPTIONS = ("out", "json", "report")  # options naming a file (or folder) a command writes
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every output a command will write is writable, checked before any model loads or setup runs (a probe
+    file is created and removed there); ``GanpaintError`` naming the option otherwise."""
+    for name in OUTPUT_OPTIONS:
+        value = getattr(args, name, None)
+        if not isinstance(value, str) or not value:
+            continue  # not this command's option, or a flag (``--json`` printing to the terminal)
+        path = Path(value)
+        folder = (name == "out" and args.command in FOLDER_OUTPUTS) or path.is_dir()
+        check_writable(path / ".ganpaint-output" if folder else path, what=f"--{name}", error=GanpaintError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
+        check_outputs(args)
         return args.func(args)
     except GanpaintError as exc:
         print(f"error: {exc}", file=sys.stderr)
