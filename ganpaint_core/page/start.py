@@ -13,6 +13,7 @@ anywhere, offline, on a CPU.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,21 @@ def _unavailable(registry: Registry, name: str, *, probe: bool) -> str | None:
     return "; ".join(found.tried) or found.status
 
 
+PREPARE_ENV = "GANPAINT_PREPARE"  # auto (a GPU this process holds) | background (also on a CPU: small models) | off
+
+
+def prepare_in_background(device: torch.device) -> bool:
+    """Whether a start model's missing files are made in the background here: by default on a GPU this process
+    holds (not ZeroGPU's per-call GPU); ``GANPAINT_PREPARE=background`` also on a CPU (small models, tests),
+    ``off`` never."""
+    mode = os.environ.get(PREPARE_ENV, "auto")
+    if mode not in ("auto", "background", "off"):
+        raise GanpaintError(f"{PREPARE_ENV} must be auto, background or off, got {mode!r}")
+    if mode != "auto":
+        return mode == "background"
+    return device.type == "cuda" and not gpu_lent_per_call()
+
+
 def open_start_model(choice: StartChoice, *, device: torch.device | str,
                      load: Callable[..., LoadedModel] | None = None,
                      work: Callable[[Any], Any] | None = None) -> tuple[LoadedModel, Preparation]:
@@ -96,13 +112,15 @@ def open_start_model(choice: StartChoice, *, device: torch.device | str,
         blocked = f"it cannot be loaded here ({exc})"
         return load(BUNDLED_MODEL, device=device), Preparation(choice.name, serving=BUNDLED_MODEL, blocked=blocked)
     lacking = missing_files(model)
-    background = device.type == "cuda" and not gpu_lent_per_call()  # a GPU this process holds
+    background = prepare_in_background(device)
     if not lacking or (model.concepts is not None and not background):
         return model, Preparation.nothing_to_do(choice.name)  # missing directions: found when a visitor asks
     serving = model if model.concepts is not None else load(BUNDLED_MODEL, device=device)
     how = f"run `python -m ganpaint_core prepare --model {choice.name} --push REPO` on a GPU machine"
     blocked = None
-    if device.type != "cuda":
+    if not background and os.environ.get(PREPARE_ENV, "auto") == "off":
+        blocked = f"{PREPARE_ENV}=off: {how}"
+    elif not background and device.type != "cuda":
         blocked = f"no GPU here, and making its {' and '.join(lacking)} takes hours on a CPU: {how}"
     elif not background:
         blocked = (f"ZeroGPU lends the GPU per call, too briefly to make its {' and '.join(lacking)}: {how} "
