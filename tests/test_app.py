@@ -20,7 +20,7 @@ from ganpaint_core.core.photo import mask_to_square
 from ganpaint_core.edit.spec import StrokeSpec
 from ganpaint_core.page import session as S
 from ganpaint_core.page.canvas import DISPLAY_SIDE
-from ganpaint_core.page.page import SLIDER_SIDE, EditPage
+from ganpaint_core.page.page import SLIDER_SIDE, BrushChoice, EditPage
 from tests.helpers import (
     REPO,
     app_model_manifest,
@@ -152,8 +152,8 @@ def test_no_model_ever_lives_in_session_state(served):
     states = [b for b in served.demo.blocks.values() if isinstance(b, gradio.State)]
     for state in states:
         value = state.value
-        plain = isinstance(value, tuple) and all(isinstance(v, (str, int, float)) for v in value)  # brush settings
-        assert value is None or plain or isinstance(value, (int, str, S.EditSession))  # str: a choice, e.g. "single"
+        brush = isinstance(value, BrushChoice)  # plain settings: a mode, a morph, a pick
+        assert value is None or brush or isinstance(value, (int, str, S.EditSession))  # str: a choice, e.g. "single"
         if isinstance(value, S.EditSession):
             assert value.state is None
 
