@@ -29,7 +29,7 @@ from ganpaint_core.page.values import (
     PaintSettings,
 )
 
-# The inputs a painted stroke is made from, in the order the stroke handlers take them (``painted``).
+# The inputs a painted stroke is made from, in the order the stroke handlers take them (``_painted``).
 PAINT_IN = ("editor", "concept", "action", "strength", "style_kind", "style_strength", "style_seed", "brush", "session")
 STROKE_VIEWS = ("strokes", "delete_choice", "undo")  # what a StrokeList writes
 
@@ -70,15 +70,14 @@ BINDING: dict[str, tuple[tuple[str, Callable[[Any, BrushChoice | None], Any]], .
 }
 
 
-
-def layers(editor_value: Any) -> list[Any]:
+def _layers(editor_value: Any) -> list[Any]:
     """The canvas's paint layers from the editor's value."""
     return (editor_value or {}).get("layers") or []
 
 
-def painted(editor, concept, action, strength, style_kind, style_strength, style_seed, brush, session):
+def _painted(editor, concept, action, strength, style_kind, style_strength, style_seed, brush, session):
     """The ``PAINT_IN`` values as a stroke action's arguments: (session, canvas layers, settings)."""
-    return session, layers(editor), PaintSettings.of(brush, concept=concept, action=action, strength=strength,
+    return session, _layers(editor), PaintSettings.of(brush, concept=concept, action=action, strength=strength,
                                                      style_kind=style_kind, style_strength=style_strength,
                                                      style_seed=style_seed)
 
@@ -125,7 +124,7 @@ class Components(SimpleNamespace):
     def stroke_handler(self, method: Callable[..., PageUpdate], *, reset_later: bool = False) -> Callable[..., Any]:
         """A handler over ``PAINT_IN`` for a stroke action of the page (paint, add, render, find candidates)."""
         def handler(*values: Any) -> dict[Any, Any]:
-            out = self.show(method(*painted(*values)), values[PAINT_IN.index("brush")])
+            out = self.show(method(*_painted(*values)), values[PAINT_IN.index("brush")])
             return self.canvas_later(out) if reset_later else out or {self.session: gr.skip()}
         return handler
 
@@ -133,7 +132,7 @@ class Components(SimpleNamespace):
         """A handler over ``PAINT_IN`` for picking a brush candidate (the gallery's index) with ``method``."""
         def handler(editor, concept, action, strength, style_kind, style_strength, style_seed, brush, session,
                     evt: gr.SelectData):
-            args = painted(editor, concept, action, strength, style_kind, style_strength, style_seed, brush, session)
+            args = _painted(editor, concept, action, strength, style_kind, style_strength, style_seed, brush, session)
             return self.show(method(*args, evt.index), brush)
         return handler
 
@@ -156,7 +155,7 @@ class Components(SimpleNamespace):
     def direction_handler(self, method: Callable[..., PageUpdate], *, reset_later: bool = False) -> Callable[..., Any]:
         """A handler over (editor, direction, amount, where, session) for a direction action of the page."""
         def handler(editor, name, amount, where, session):
-            out = self.show(method(session, layers(editor), DirectionSettings(name, amount, where)))
+            out = self.show(method(session, _layers(editor), DirectionSettings(name, amount, where)))
             return self.canvas_later(out) if reset_later else out or {self.session: gr.skip()}
         return handler
 
@@ -183,7 +182,7 @@ class Components(SimpleNamespace):
 def served(endpoint: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
     """An ``api.Endpoints`` endpoint as gradio serves it: its ``File`` parameters typed as gradio's ``FileData``
     (so that the API page and clients upload them), a refusal as a message, not a traceback in the server log."""
-    def served(*args: Any, **kwargs: Any) -> Iterator[Any]:
+    def call(*args: Any, **kwargs: Any) -> Iterator[Any]:
         try:
             yield from endpoint(*args, **kwargs)
         except GanpaintError as exc:
@@ -194,7 +193,7 @@ def served(endpoint: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any
 
     hints, signature = typing.get_type_hints(endpoint), inspect.signature(endpoint)
     params = [p.replace(annotation=gradio_type(hints[p.name])) for p in signature.parameters.values()]
-    functools.update_wrapper(served, endpoint)
-    served.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-    served.__annotations__ = {p.name: p.annotation for p in params}
-    return served
+    functools.update_wrapper(call, endpoint)
+    call.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    call.__annotations__ = {p.name: p.annotation for p in params}
+    return call

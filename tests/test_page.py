@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganpaint_core.page.jobs import JobUpdate
 from ganpaint_core.page.api import EDIT_ORPHAN_S, edit_file, edit_steps
+from ganpaint_core.page.jobs import JobUpdate
 from ganpaint_core.page.page import UNCHANGED, Canvas, EditPage, PageUpdate, PaintSettings
 from ganpaint_core.page.session import EditSession
 from ganpaint_core.page.text import describe_progress
