@@ -3,6 +3,7 @@ served app on 127.0.0.1 through ``gradio_client`` (the page's own endpoints and 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -20,7 +21,7 @@ from ganpaint_core.core.photo import mask_to_square
 from ganpaint_core.edit.spec import StrokeSpec
 from ganpaint_core.page import session as S
 from ganpaint_core.page.canvas import DISPLAY_SIDE
-from ganpaint_core.page.page import SLIDER_SIDE, EditPage
+from ganpaint_core.page.page import SLIDER_SIDE, BrushChoice, EditPage, PageUpdate, StrokeList
 from tests.helpers import (
     REPO,
     app_model_manifest,
@@ -39,6 +40,7 @@ gradio = pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 
 import app  # noqa: E402
+from app_binding import BINDING  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -148,12 +150,28 @@ def test_quick_steps_flash_no_queue_timers_and_the_empty_editor_says_what_to_do(
     assert by_id[elem["editor"]]["props"]["label"] == app.EDITOR_EMPTY_LABEL
 
 
+def test_every_page_update_field_is_bound_to_components_of_the_page(served, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANPAINT_MODELS_DIR", str(served.models))
+    monkeypatch.setenv("GANPAINT_CACHE", str(served.cache))
+    with gradio.Blocks():
+        c = app._layout(EditPage(served.engine, out_dir=tmp_path), [])
+    assert set(BINDING) == {f.name for f in dataclasses.fields(PageUpdate)}  # one table, no field left out
+    targets = [name for rules in BINDING.values() for name, _ in rules]
+    assert len(targets) == len(set(targets))  # each component is written by one field only
+    assert all(isinstance(getattr(c, name), gradio.blocks.Block) for name in targets)
+    out = c.show(PageUpdate(strokes=StrokeList(("1 add tree", "2 remove sky"), ("2 remove sky",), True),
+                            brush_pick=2), BrushChoice(mode="Colour brush", morph=0.5))
+    assert set(out) == {c.strokes, c.delete_choice, c.undo, c.brush}
+    assert out[c.delete_choice]["value"] == "2 remove sky" and out[c.undo]["interactive"] is True
+    assert out[c.brush] == BrushChoice(mode="Colour brush", morph=0.5, pick=2)
+
+
 def test_no_model_ever_lives_in_session_state(served):
     states = [b for b in served.demo.blocks.values() if isinstance(b, gradio.State)]
     for state in states:
         value = state.value
-        plain = isinstance(value, tuple) and all(isinstance(v, (str, int, float)) for v in value)  # brush settings
-        assert value is None or plain or isinstance(value, (int, str, S.EditSession))  # str: a choice, e.g. "single"
+        brush = isinstance(value, BrushChoice)  # plain settings: a mode, a morph, a pick
+        assert value is None or brush or isinstance(value, (int, str, S.EditSession))  # str: a choice, e.g. "single"
         if isinstance(value, S.EditSession):
             assert value.state is None
 

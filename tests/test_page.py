@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ganpaint_core.page.api import EDIT_ORPHAN_S, edit_file, edit_steps
 from ganpaint_core.page.jobs import JobUpdate
-from ganpaint_core.page.page import EDIT_ORPHAN_S, UNCHANGED, Canvas, EditPage, PageUpdate, PaintSettings
+from ganpaint_core.page.page import UNCHANGED, Canvas, EditPage, PageUpdate, PaintSettings
 from ganpaint_core.page.session import EditSession
 from ganpaint_core.page.text import describe_progress
 from tests.helpers import box_mask, held_setup, make_engine, scene_png, undissected_model
@@ -144,17 +145,17 @@ def test_an_edit_nobody_waits_for_stops_its_setup(tmp_path, monkeypatch):
     page = EditPage(engine, out_dir=tmp_path / "out")
     mask = tmp_path / "mask.png"
     Image.fromarray((box_mask(200, 300, 0.2, 0.6, 0.2, 0.6) * 255).astype(np.uint8)).save(mask)
-    steps = page.edit_steps(photo_file(tmp_path, 9_000_560, (300, 200)), str(mask), concept="tree")
+    steps = edit_steps(page, photo_file(tmp_path, 9_000_560, (300, 200)), str(mask), concept="tree")
     assert isinstance(next(steps), JobUpdate)  # the setup is under way; then the caller goes silent
     (job,) = page.jobs.running()
     assert job.finished.wait(EDIT_ORPHAN_S + 5), "an abandoned /edit kept its setup running"
-    closed = page.edit_steps(photo_file(tmp_path, 9_000_561, (300, 200)), str(mask), concept="tree")
+    closed = edit_steps(page, photo_file(tmp_path, 9_000_561, (300, 200)), str(mask), concept="tree")
     next(closed)
     t0 = time.monotonic()
     closed.close()  # what gradio does when the client cancels or disconnects
     assert all(j.finished.wait(2) for j in page.jobs.running()) and time.monotonic() - t0 < 2
     assert calls == ["start", "end", "start", "end"]
-    out = page.edit(photo_file(tmp_path, 9_000_562), str(mask), concept="tree")  # the next one runs as usual
+    out = edit_file(page, photo_file(tmp_path, 9_000_562), str(mask), concept="tree")  # the next one runs as usual
     assert out.suffix == ".png"
 
 

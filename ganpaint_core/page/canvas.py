@@ -23,6 +23,7 @@ from ganpaint_core.edit.strokes import StrokeError
 DISPLAY_SIDE = 400  # longer side of the copy shown in the paint canvas (the mask maps back by ratio); about
 # the size it is shown at, and the canvas uploads its layers after every stroke, so larger only costs time
 MASK_ALPHA_THRESHOLD = 16  # painted alpha (0-255) above which a canvas pixel counts as painted
+SLIDER_SIDE = 1600  # before/after shown up to this side; the download is full size
 
 
 def display_image(photo: Photo, *, side: int = DISPLAY_SIDE) -> np.ndarray:
@@ -96,3 +97,12 @@ def upscale(image: np.ndarray, side: int) -> np.ndarray:
         return image
     return np.asarray(Image.fromarray(image).resize((side * w // max(h, w), side * h // max(h, w)),
                                                     Image.Resampling.BICUBIC))
+
+
+def shrink_for_slider(image: np.ndarray, side: int = SLIDER_SIDE) -> np.ndarray:
+    """The image with its longer side at most ``side`` (area-averaged) for the before/after view."""
+    h, w = image.shape[:2]
+    if max(h, w) <= side:
+        return image
+    size = (round(w * side / max(h, w)), round(h * side / max(h, w)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))

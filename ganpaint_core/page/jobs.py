@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.progress import Callback, JobCancelled
 
 JOB_THREAD_NAME = "ganpaint-job"
@@ -126,3 +127,14 @@ def run_job(work: Callable[[Callback], Any], *, poll_s: float = 0.25, orphan_s: 
     if board is not None:
         board.add(job)
     return job.updates(poll_s=poll_s)
+
+
+def job_result(work: Callable[[Callback], Any], *, board: JobBoard | None = None, orphan_s: float = 15.0,
+               poll_s: float = 0.25) -> Generator[JobUpdate, None, Any]:
+    """:func:`run_job`'s progress re-yielded, then its result returned (``result = yield from job_result(…)``).
+    Closing the iterator, or not advancing it for ``orphan_s``, stops the job at its next step."""
+    for update in run_job(work, board=board, orphan_s=orphan_s, poll_s=poll_s):
+        if update.done:
+            return update.result
+        yield update
+    raise GanpaintError("the job ended without a result")

@@ -1,6 +1,7 @@
 """The page's colour / sketch brushes and latent directions, without gradio: each action returns a
 ``PageUpdate`` (or yields progress, then one), like the rest of :class:`ganpaint_core.page.page.EditPage`, which
-inherits them. Renders go through the one edit path (``session.render`` -> ``edit_photo``).
+inherits them (a :class:`~ganpaint_core.page.base.PageBase` with its engines, jobs and preview). Renders go
+through the one edit path (``session.render`` -> ``edit_photo``).
 
 Example::
 
@@ -14,34 +15,38 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 
 from ganpaint_core.analysis.directions import Directions
 from ganpaint_core.core.errors import GanpaintError
-from ganpaint_core.core.photo import load_photo, mask_to_square
+from ganpaint_core.core.photo import mask_to_square
 from ganpaint_core.edit.brush import BrushCandidate, BrushSpec, brush_from_images
 from ganpaint_core.edit.direction_edit import DirectionSpec
-from ganpaint_core.edit.pipeline import EditOutcome, edit_files, edit_photo
-from ganpaint_core.edit.recipe_modes import RecipeBrush, brush_json, recipe_brush
-from ganpaint_core.edit.record import parse_recipe
-from ganpaint_core.edit.spec import EditOptions
+from ganpaint_core.edit.recipe_modes import brush_json, recipe_brush
 from ganpaint_core.edit.strokes import StrokeError
+from ganpaint_core.page.base import PageBase
 from ganpaint_core.page.canvas import mask_from_layers
 from ganpaint_core.page.jobs import JobUpdate
-from ganpaint_core.page.session import EditSession, add_stroke, check_stroke, file_stem, render
+from ganpaint_core.page.session import EditSession, add_stroke, check_stroke, render
 from ganpaint_core.page.text import problem
-from ganpaint_core.page.values import Choices, DirectionSettings, PageUpdate, PaintSettings, reports_problems
+from ganpaint_core.page.values import (
+    Choices,
+    DirectionSettings,
+    PageUpdate,
+    PaintSettings,
+    canvas_of,
+    reports_problems,
+    stroke_list,
+)
 
 OUTSIDE = ("the paint is outside the bright square the model sees; paint inside it, or load the photo with fit "
            "'pad' to edit all of it")
+NO_BRUSH = "pick the colour or the sketch brush first: candidates are what a brush offers"
 
 
 def paint_layer(layers: Sequence[np.ndarray | None]) -> np.ndarray | None:
@@ -86,18 +91,8 @@ def direction_choices(directions: Directions) -> Choices:
     return Choices(options, options[0][1] if options else None)
 
 
-class ModeActions:
-    """Brushes and directions. Mixed into EditPage (which provides ``engine``, ``gpu``, ``_run``,
-    ``_preview``, ``paint``, ``default_model``)."""
-
-    _directions_found: set[str] | None = None
-
-    @property
-    def directions_found(self) -> set[str]:
-        """The models whose directions this page has found (or read): only those preview without a wait."""
-        if self._directions_found is None:
-            self._directions_found = set()
-        return self._directions_found
+class ModeActions(PageBase):
+    """Brushes and directions: the page's actions for the colour / sketch brush and the latent directions."""
 
     # -- colour and sketch brushes ---------------------------------------------------------------------
     def _pending_brush(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
@@ -116,10 +111,13 @@ class ModeActions:
         spec.check(resolution=engine.resolution)  # before the record's rounding, which needs sane numbers
         return check_stroke(engine, session, as_recorded(spec, session, engine))
 
+    @reports_problems
     def _paint_brush(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
                      settings: PaintSettings) -> PageUpdate:
         """The live preview in a brush mode: the picked candidate at the morph once candidates were found for
-        this paint; before that the kept strokes, and what to press."""
+        this paint; before that the kept strokes, and what to press (nothing without a photo)."""
+        if session.state is None:
+            return PageUpdate()
         pending = self._pending_brush(session, layers, settings)
         ready = pending is not None and self.engine(session).has_brush_candidates(session.state, pending)
         kind = f"{settings.brush} brush"
@@ -133,7 +131,7 @@ class ModeActions:
         """The brush's candidates, each shown as the final will look (at display size), best first; the
         preview shows the best one at the morph."""
         if settings.brush == "concept":
-            raise GanpaintError("pick the colour or the sketch brush first: candidates are what a brush offers")
+            raise GanpaintError(NO_BRUSH)
         if session.state is None:
             raise GanpaintError("no photo yet: upload a photo (or pick an example) first")
         settings = dataclasses.replace(settings, pick=0)
@@ -163,7 +161,9 @@ class ModeActions:
         """The preview with candidate ``index`` (0 = the best)."""
         if not isinstance(index, int) or not 0 <= index < settings.candidates:
             return PageUpdate(status=problem(f"there is no candidate {index}: pick one of the {settings.candidates}"))
-        update = self.paint(session, layers, dataclasses.replace(settings, pick=index))
+        if settings.brush == "concept":
+            return PageUpdate(status=problem(NO_BRUSH))
+        update = self._paint_brush(session, layers, dataclasses.replace(settings, pick=index))
         return dataclasses.replace(update, brush_pick=index) if "status" not in update.changed() else update
 
     # -- latent directions -----------------------------------------------------------------------------
@@ -217,8 +217,6 @@ class ModeActions:
     def add_direction(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
                       settings: DirectionSettings) -> PageUpdate:
         """Keep the direction in the stroke list (under the mask: the canvas is cleared for the next one)."""
-        from ganpaint_core.page.page import canvas_of, stroke_list
-
         spec = self._pending_direction(session, layers, settings)
         session = add_stroke(session, spec)
         outcome = self.gpu.edit(render, self.engine(session), session, final=False)
@@ -227,48 +225,3 @@ class ModeActions:
         return PageUpdate(session=session, preview=self._preview(session, outcome), strokes=stroke_list(session),
                           paint_info=f"{n} stroke(s) kept", **fields,
                           status=f"Stroke {n} added: {spec.describe()}. Add more, or render full resolution.")
-
-    # -- the stateless endpoints -----------------------------------------------------------------------
-    def edit_recipe_steps(self, image: str | None, recipe_json: str) -> Iterator[JobUpdate | Path]:
-        """A recipe (JSON text, as the CLI takes it, with its masks and paint inside: no file paths) on one
-        photo, start to finish on the default model, as a job: its progress, then the PNG's path."""
-        from ganpaint_core.page.page import EDIT_ORPHAN_S, EDIT_POLL_S
-
-        if image is None:
-            raise GanpaintError("give an image to edit")
-        try:
-            data = json.loads(recipe_json)
-        except (TypeError, ValueError) as exc:
-            raise GanpaintError(f"the recipe is not JSON text ({exc})") from None
-        strokes = parse_recipe(data, base=None, name="recipe")
-        options = EditOptions.from_json(data.get("options"))
-        name = file_stem(Path(image).name)
-        engine = self.catalog.engine(self.default_model)
-        outcome = yield from self._run(lambda cb: self.gpu.setup(edit_files, engine, image, strokes, options=options,
-                                                                 name=name, callback=cb),
-                                       orphan_s=EDIT_ORPHAN_S, poll_s=EDIT_POLL_S)
-        yield self.save_render(name, outcome)[0]
-
-    def brush_candidate_steps(self, image: str | None, color: str | None, sketch: str | None, *, candidates: int = 4,
-                              seed: int = 0) -> Iterator[JobUpdate | list[Path]]:
-        """A colour / sketch brush's candidates on one photo (images over the photo at any scale: colours
-        opaque, or bright on black, where painted; lines likewise), each as the final PNG, best first."""
-        from ganpaint_core.page.page import EDIT_ORPHAN_S, EDIT_POLL_S
-
-        if image is None or (color is None and sketch is None):
-            raise GanpaintError("give the photo and colour strokes or a sketch (or both), as images over the photo")
-        engine = self.catalog.engine(self.default_model)
-        photo = load_photo(image, size=engine.resolution)
-        brush = RecipeBrush(color=color and Path(color), sketch=sketch and Path(sketch), candidates=candidates,
-                            seed=seed, where="the brush")
-        spec = brush.to_spec(photo, engine, {})[0]
-        spec.check(resolution=engine.resolution)  # before the setup
-        name = file_stem(Path(image).name)
-
-        def work(cb: Any) -> list[EditOutcome]:
-            state = engine.prepare(photo, adapt=True, callback=cb)
-            found = engine.brush_candidates(state, spec)
-            return [edit_photo(engine, state, [dataclasses.replace(spec, pick=i)], name=name) for i in range(len(found))]
-
-        outcomes = yield from self._run(lambda cb: self.gpu.setup(work, cb), orphan_s=EDIT_ORPHAN_S, poll_s=EDIT_POLL_S)
-        yield [self.save_render(f"{name}-candidate-{i + 1}", o)[0] for i, o in enumerate(outcomes)]

@@ -2,7 +2,8 @@
 
 ``app.py`` only lays out components and binds each update's fields to them; everything a click does
 (which library call, which message, which file) lives here and is tested with plain Python. Renders go
-through the one edit path (``ganpaint_core.edit.pipeline.edit_photo``), as the CLI's and ``/edit``'s do.
+through the one edit path (``ganpaint_core.edit.pipeline.edit_photo``), as the CLI's and ``/edit``'s do
+(``api.py``: the stateless endpoints for scripts).
 
 Example::
 
@@ -15,32 +16,31 @@ Example::
 """
 from __future__ import annotations
 
-import json
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from ganpaint_core.analysis.dissect import DissectConfig
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.edit.brush import BrushSpec
 from ganpaint_core.edit.composite import outline_changed
 from ganpaint_core.edit.engine import EditEngine
-from ganpaint_core.edit.pipeline import AnySpec, EditOutcome, edit_files
-from ganpaint_core.edit.record import RecipeStroke
-from ganpaint_core.edit.spec import EditOptions, StrokeSpec, unit_interval
+from ganpaint_core.edit.pipeline import AnySpec
+from ganpaint_core.edit.spec import StrokeSpec
 from ganpaint_core.hub.registry import Registry, model_status
-from ganpaint_core.page.canvas import canvas_image, display_image, preview_image, stroke_from_layers, upscale
-from ganpaint_core.page.catalog import SAMPLE_SEED_BASE, EngineCatalog, NotDissected, sample_images
-from ganpaint_core.page.hosting import GpuWork
-from ganpaint_core.page.jobs import JobBoard, JobUpdate, run_job
+from ganpaint_core.page.canvas import (  # noqa: F401 - SLIDER_SIDE: importable from here
+    SLIDER_SIDE,
+    display_image,
+    shrink_for_slider,
+    stroke_from_layers,
+    upscale,
+)
+from ganpaint_core.page.catalog import SAMPLE_SEED_BASE, NotDissected, sample_images
+from ganpaint_core.page.jobs import JobUpdate
 from ganpaint_core.page.modes import ModeActions
 from ganpaint_core.page.session import (
     EditSession,
@@ -50,7 +50,6 @@ from ganpaint_core.page.session import (
     clear_strokes,
     close_photo,
     delete_stroke,
-    file_stem,
     open_photo,
     render,
     reprepare,
@@ -59,7 +58,6 @@ from ganpaint_core.page.session import (
     stroke_labels,
     undo,
 )
-from ganpaint_core.page.start import StartChoice
 from ganpaint_core.page.text import HOW_TO, problem, progress_line, ready_text
 from ganpaint_core.page.tools import ShareCompareActions
 from ganpaint_core.page.values import (  # noqa: F401 - the page's value types, importable from here
@@ -68,58 +66,26 @@ from ganpaint_core.page.values import (  # noqa: F401 - the page's value types, 
     EDITOR_BRUSHES,
     STYLE_KINDS,
     UNCHANGED,
+    BrushChoice,
     Canvas,
     Choices,
     DirectionSettings,
     PageUpdate,
     PaintSettings,
     StrokeList,
+    canvas_of,
     reports_problems,
+    stroke_list,
 )
 
 log = logging.getLogger(__name__)
 
-# Fewer samples than the CLI's default, so that a CPU host finishes sooner.
-APP_DISSECT = DissectConfig(samples=400, causal_samples=48, template_samples=200)
-SLIDER_SIDE = 1600  # before/after shown up to this side; the download is full size
 AVAILABILITY = "availability: bundled / local / cached / downloadable / missing"  # the Model list's help
-RENDER_MAX_AGE_S = 3600  # rendered downloads are deleted after this long
-# An /edit caller polls its job several times a second; one silent this long went away (closed its
-# connection, was cancelled) and its setup stops at the next step, freeing the CPU for the next request.
-EDIT_ORPHAN_S = 3.0
-# How often an /edit job reports: gradio closes a cancelled generator only between two reports, so this is
-# also how long a cancel waits for the job to stop.
-EDIT_POLL_S = 0.1
-
-
-def stroke_list(session: EditSession) -> StrokeList:
-    labels = stroke_labels(session)
-    on = tuple(lab for lab, s in zip(labels, session.strokes) if s.enabled)
-    return StrokeList(labels=tuple(labels), enabled=on, can_undo=bool(session.undo_stack))
-
-
-def canvas_of(session: EditSession) -> Canvas:
-    return Canvas(canvas_image(session.photo) if session.state is not None else None)
 
 
 class EditPage(ShareCompareActions, ModeActions):
-    """The page's actions over a catalog of shared, read-only engines (the default one loaded); sharing,
-    comparing and inspecting units are in ``page_tools``, colour / sketch brushes and directions in
-    ``page_modes``."""
-
-    def __init__(self, engine: EditEngine, *, out_dir: Path | None = None,
-                 dissect_cfg: DissectConfig = APP_DISSECT, start: StartChoice | None = None) -> None:
-        self.catalog = EngineCatalog(engine)
-        self.start = start  # which model the host chose to start on, and why (None: not said)
-        self.dissect_cfg = dissect_cfg
-        self.default_model = self.catalog.default_name
-        self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="ganpaint-app-"))
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.jobs = JobBoard()  # setups, downloads and dissections running now
-        self.gpu = GpuWork()  # the GPU work's entry points (spaces.GPU calls on a ZeroGPU Space)
-
-    def engine(self, session: EditSession) -> EditEngine:
-        return self.catalog.engine(session.model or self.default_model)
+    """The page's actions: photo, model, style and strokes here; sharing, comparing and inspecting units in
+    ``tools.py``, colour / sketch brushes and directions in ``modes.py``; what they share in ``base.py``."""
 
     # -- what the page starts with ---------------------------------------------------------------------
     def model_choices(self) -> Choices:
@@ -181,15 +147,6 @@ class EditPage(ShareCompareActions, ModeActions):
         yield PageUpdate(session=new, canvas=canvas_of(new), preview=display_image(new.photo), slider=None,
                          status=ready_text(new.photo_name, new.model, new.state, time.monotonic() - t0), png=None,
                          sidecar=None, strokes=stroke_list(new), candidates=[])
-
-    def _run(self, work: Callable[[Any], Any], *, orphan_s: float = 15.0, poll_s: float = 0.25) -> Iterator[JobUpdate]:
-        """A long job on this page's board: re-yields its progress, returns its result (``yield from`` it).
-        Closing the iterator, or not advancing it for ``orphan_s``, stops the job at its next step."""
-        for update in run_job(work, board=self.jobs, orphan_s=orphan_s, poll_s=poll_s):
-            if update.done:
-                return update.result
-            yield update
-        raise GanpaintError("the job ended without a result")
 
     def switch_model(self, session: EditSession, name: str) -> Iterator[JobUpdate | PageUpdate]:
         """Load (download) another model, set the photo up on it again; on failure stay where we are."""
@@ -268,9 +225,6 @@ class EditPage(ShareCompareActions, ModeActions):
                                   action=settings.action, strength=settings.strength, style=settings.style(session))
         return None if spec is None else check_stroke(engine, session, spec)
 
-    def _preview(self, session: EditSession, outcome: EditOutcome) -> np.ndarray:
-        return preview_image(session.photo, outcome.result)
-
     @reports_problems
     def paint(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
               settings: PaintSettings) -> PageUpdate:
@@ -282,13 +236,6 @@ class EditPage(ShareCompareActions, ModeActions):
         pending = self._pending(session, layers, settings)
         return self._live(session, pending, f"{settings.action} **{settings.concept}** under the paint (not added yet)"
                           if pending else "no stroke on the canvas")
-
-    def _live(self, session: EditSession, pending: Any, what: str) -> PageUpdate:
-        """The live preview: the kept strokes plus ``pending`` (not added yet; None: none), and its line."""
-        outcome = self.gpu.edit(render, self.engine(session), session, pending=pending, final=False)
-        return PageUpdate(preview=self._preview(session, outcome), session=session,
-                          paint_info=f"Preview: {what} · {len(session.strokes)} stroke(s) kept · "
-                                     f"{outcome.result.timings['tail_s'] * 1000:.0f} ms")
 
     @reports_problems
     def add(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
@@ -341,22 +288,6 @@ class EditPage(ShareCompareActions, ModeActions):
         after = outline_changed(result.final, result.changed) if on else result.final
         return PageUpdate(slider=(shrink_for_slider(session.photo.original), shrink_for_slider(after)))
 
-    def save_render(self, name: str, outcome: EditOutcome) -> tuple[Path, Path]:
-        """The final PNG and its JSON record in a fresh folder (older renders are pruned)."""
-        t0 = time.monotonic()
-        now = time.time()
-        for sub in self.out_dir.iterdir():
-            if sub.is_dir() and now - sub.stat().st_mtime > RENDER_MAX_AGE_S:
-                shutil.rmtree(sub, ignore_errors=True)
-        folder = Path(tempfile.mkdtemp(dir=self.out_dir))
-        png = folder / f"{name}-ganpaint.png"
-        Image.fromarray(outcome.result.final).save(png)
-        record = dict(outcome.record)
-        record["timings_s"] = record["timings_s"] | {"save_png_s": round(time.monotonic() - t0, 4)}
-        side = folder / f"{name}-ganpaint.json"
-        side.write_text(json.dumps(record, indent=1) + "\n")
-        return png, side
-
     @reports_problems
     def change_strokes(self, session: EditSession, op: Callable[[EditSession], EditSession]) -> PageUpdate:
         """A stroke-list change (switch, delete, undo, clear), then a fresh preview."""
@@ -382,58 +313,11 @@ class EditPage(ShareCompareActions, ModeActions):
     def clear_all(self, session: EditSession) -> PageUpdate:
         return self.change_strokes(session, clear_strokes)
 
-    # -- the stateless endpoint ------------------------------------------------------------------------
-    def edit(self, image: str | None, mask: str | None, *, concept: str, action: str = "add",
-             strength: float = 0.75, style: str | None = None, style_strength: float = 0.75,
-             style_seed: int | None = None, invert: str = "single") -> Path:
-        """One photo edited start to finish on the default model, as the CLI edits it: the PNG's path (its
-        JSON record beside it). A reference image ``style``, or a generated sample ``style_seed``, or neither;
-        ``invert``: "single" code or "segments". ``GanpaintError`` on bad input, before any setup."""
-        for item in self.edit_steps(image, mask, concept=concept, action=action, strength=strength, style=style,
-                                    style_strength=style_strength, style_seed=style_seed, invert=invert):
-            if isinstance(item, Path):
-                return item
-        raise GanpaintError("the edit ended without a result")
-
-    def edit_steps(self, image: str | None, mask: str | None, *, concept: str, action: str = "add",
-                   strength: float = 0.75, style: str | None = None, style_strength: float = 0.75,
-                   style_seed: int | None = None, invert: str = "single") -> Iterator[JobUpdate | Path]:
-        """:meth:`edit` as a job on ``self.jobs``: its progress, then the PNG's path. The work stops at its next
-        step once the iteration is closed (a web client cancelled or went away) or left alone for
-        ``EDIT_ORPHAN_S``, so a request nobody waits for no longer holds the CPU."""
-        if image is None or mask is None:
-            raise GanpaintError("give both an image and a mask image (white or opaque where to edit)")
-        if style is not None and style_seed is not None:
-            raise GanpaintError("give a style image or a style sample seed, not both")
-        unit_interval("style strength", style_strength)  # checked even when there is no style to apply it to
-        options = EditOptions(invert=invert)
-        options.check()
-        kind = "reference" if style is not None else "sample" if style_seed is not None else "dictionary"
-        stroke = RecipeStroke(mask=Path(mask), concept=concept, action=action, strength=strength, style_kind=kind,
-                              style_seed=style_seed, style_path=Path(style) if style is not None else None,
-                              style_strength=style_strength)
-        name = file_stem(Path(image).name)
-        engine = self.catalog.engine(self.default_model)
-        outcome = yield from self._run(lambda cb: self.gpu.setup(edit_files, engine, image, [stroke],
-                                                                 options=options, name=name, callback=cb),
-                                       orphan_s=EDIT_ORPHAN_S, poll_s=EDIT_POLL_S)
-        yield self.save_render(name, outcome)[0]
-
-
 def _brush_done(pending: AnySpec) -> dict[str, Any]:
     """A brush once kept: its candidates leave the page, and the next brush starts from the best one."""
     return {"candidates": [], "brush_pick": 0} if isinstance(pending, BrushSpec) else {}
 
 
-def shrink_for_slider(image: np.ndarray, side: int = SLIDER_SIDE) -> np.ndarray:
-    """The image with its longer side at most ``side`` (area-averaged) for the before/after view."""
-    h, w = image.shape[:2]
-    if max(h, w) <= side:
-        return image
-    size = (round(w * side / max(h, w)), round(h * side / max(h, w)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
-
-
 __all__ = ["EditPage", "PageUpdate", "PaintSettings", "DirectionSettings", "StrokeList", "Canvas", "Choices",
-           "STYLE_KINDS", "BRUSH_MODES", "DIRECTION_WHERE", "EDITOR_BRUSHES", "HOW_TO", "UNCHANGED", "problem",
-           "progress_line", "stroke_list", "canvas_of"]
+           "BrushChoice", "STYLE_KINDS", "BRUSH_MODES", "DIRECTION_WHERE", "EDITOR_BRUSHES", "HOW_TO", "UNCHANGED",
+           "problem", "progress_line", "stroke_list", "canvas_of"]

@@ -1,5 +1,6 @@
 """The page's share, compare and inspect actions (issue 18), without gradio: each returns a ``PageUpdate``
-(or yields progress, then one), like the rest of :class:`ganpaint_core.page.page.EditPage`, which inherits them.
+(or yields progress, then one), like the rest of :class:`ganpaint_core.page.page.EditPage`, which inherits them
+(a :class:`~ganpaint_core.page.base.PageBase` with its engines, jobs and saved renders).
 
 Example::
 
@@ -25,12 +26,13 @@ from ganpaint_core.core.files import read_json, write_json
 from ganpaint_core.core.photo import to_uint8
 from ganpaint_core.edit.direction_edit import DirectionSpec
 from ganpaint_core.edit.spec import StrokeSpec
-from ganpaint_core.page.canvas import canvas_image, display_box, display_image, upscale
+from ganpaint_core.page.base import PageBase
+from ganpaint_core.page.canvas import canvas_image, display_box, display_image, shrink_for_slider, upscale
 from ganpaint_core.page.jobs import JobUpdate
 from ganpaint_core.page.session import EditSession, file_stem, render, session_options
 from ganpaint_core.page.share import ShareStore, check_model, restore, share_bundle
 from ganpaint_core.page.text import problem
-from ganpaint_core.page.values import Canvas, PageUpdate
+from ganpaint_core.page.values import Canvas, Choices, PageUpdate, canvas_of, stroke_list
 from ganpaint_core.review.compare import compare_grid, parse_vary
 from ganpaint_core.review.units import concept_mask, heatmap_overlay, segment, segmentation_image, unit_heatmap
 
@@ -38,9 +40,8 @@ SELECT_RGBA = (255, 61, 165, 140)  # the brush's colour, so a selection looks li
 INSPECT_SIDE = 256  # unit heatmaps and segmentation maps are shown at this side
 
 
-class ShareCompareActions:
-    """Share, open shared edits and recipes, compare, see units, select by concept. Mixed into EditPage
-    (which provides ``catalog``, ``engine``, ``out_dir``, ``_run``, ``save_render``, ``_preview``)."""
+class ShareCompareActions(PageBase):
+    """Share, open shared edits and recipes, compare, see units, select by concept."""
 
     _shares: ShareStore | None = None
 
@@ -125,8 +126,6 @@ class ShareCompareActions:
             yield PageUpdate(status=problem(f"{exc}."))
             return
         png, sidecar = self.save_render(new.photo_name, outcome)
-        from ganpaint_core.page.page import Choices, canvas_of, shrink_for_slider, stroke_list
-
         names = engine.concepts.names()
         reused = any("set up before" in n for n in state.notes)
         concept = next((s.concept for s in specs if isinstance(s, StrokeSpec)), names[0])

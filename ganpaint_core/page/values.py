@@ -1,5 +1,6 @@
-"""The values the page exchanges with ``app.py``: what an action changes (``PageUpdate``) and the controls a
-stroke is made with (``PaintSettings``). Plain data, no gradio."""
+"""The values the page exchanges with ``app.py``: what an action changes (``PageUpdate``), the controls a
+stroke is made with (``PaintSettings``, ``BrushChoice``, ``DirectionSettings``) and the views of a session the
+page shows (``stroke_list``, ``canvas_of``). Plain data, no gradio."""
 from __future__ import annotations
 
 import functools
@@ -11,7 +12,8 @@ import numpy as np
 
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.edit.spec import StyleSpec
-from ganpaint_core.page.session import EditSession
+from ganpaint_core.page.canvas import canvas_image
+from ganpaint_core.page.session import EditSession, stroke_labels
 from ganpaint_core.page.text import problem
 
 STYLE_KINDS = {"Default look": "dictionary", "Generated sample": "sample", "My reference": "reference"}
@@ -88,6 +90,16 @@ class PageUpdate:
 
 
 @dataclass(frozen=True)
+class BrushChoice:
+    """What the canvas's paint is and, for a colour / sketch brush, which candidate at which morph: one value
+    (one ``gr.State``) that the brush controls change together, so the stroke endpoints keep their parameters."""
+
+    mode: str = "Concept"  # a key of BRUSH_MODES
+    morph: float = 1.0  # in [0, 1]: from the photo's inversion (0) to the picked candidate (1)
+    pick: int = 0  # the candidate, best first
+
+
+@dataclass(frozen=True)
 class PaintSettings:
     """The controls a stroke is made with."""
 
@@ -102,6 +114,15 @@ class PaintSettings:
     pick: int = 0  # the brush's candidate, best first
     morph: float = 1.0  # in [0, 1]: from the photo's inversion (0) to the picked candidate (1)
     seed: int = 0  # seeds the brush's diverse starts
+
+    @classmethod
+    def of(cls, brush: BrushChoice | None, *, concept: str, action: str, strength: float, style_kind: str,
+           style_strength: float, style_seed: int | None) -> PaintSettings:
+        """The settings of the page's controls: the concept panel's, the style's and the brush's."""
+        brush = brush or BrushChoice()
+        return cls(concept=concept, action=action, strength=strength, style_kind=style_kind,
+                   style_strength=style_strength, style_seed=style_seed, mode=brush.mode, morph=brush.morph,
+                   pick=brush.pick)
 
     @property
     def brush(self) -> str:
@@ -126,6 +147,18 @@ class DirectionSettings:
     @property
     def whole(self) -> bool:
         return DIRECTION_WHERE.get(self.where, "whole") == "whole"
+
+
+def stroke_list(session: EditSession) -> StrokeList:
+    """The session's strokes as the stroke list shows them."""
+    labels = stroke_labels(session)
+    on = tuple(lab for lab, s in zip(labels, session.strokes) if s.enabled)
+    return StrokeList(labels=tuple(labels), enabled=on, can_undo=bool(session.undo_stack))
+
+
+def canvas_of(session: EditSession) -> Canvas:
+    """The canvas with the session's photo and no paint (empty without a photo)."""
+    return Canvas(canvas_image(session.photo) if session.state is not None else None)
 
 
 def reports_problems(method: Callable[..., PageUpdate]) -> Callable[..., PageUpdate]:
