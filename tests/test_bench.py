@@ -36,7 +36,7 @@ def test_the_paste_suite_runs_from_the_cli_and_writes_json(tmp_path):
 
 
 def test_the_chain_suite_reports_the_issue_keys_on_a_held_out_render():
-    from ganpaint_core.bench.run import bench_chain
+    from ganpaint_core.bench.chain import bench_chain
 
     r = bench_chain(load_model("synth-church"), seed=5, n=1, church=False)
     assert {"recon_psnr_before", "recon_psnr_after", "locality_psnr", "add_gain", "add_rise", "remove_drop",
