@@ -34,7 +34,9 @@ from ganpaint_core.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 BUNDLED = REPO / "weights" / "synth-church" / "model.json"
-PROGAN_KEYS_TSV = SHARED / "formats" / "progan-church256-keys.tsv"
+FORMATS = Path(__file__).resolve().parent / "data" / "formats"  # key tables of public checkpoint layouts
+PROGAN_KEYS_TSV = FORMATS / "progan-church256-keys.tsv"
+STYLEGAN2_KEYS_TSV = FORMATS / "stylegan2-256-keys.tsv"
 TINY_STYLEGAN2 = StyleGAN2Config(resolution=64, channels=(32, 32, 32, 16, 8), style_dim=16, n_mlp=2)
 
 T = TypeVar("T")
@@ -143,10 +145,13 @@ def tiny_loaded_model(seed: int = 0):
 
 def church_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     """Random tensors with exactly the keys and shapes of GANPaint's church checkpoint."""
-    if not PROGAN_KEYS_TSV.is_file():
-        pytest.skip(f"shared key table not found at {PROGAN_KEYS_TSV}")
+    return key_table_state_dict(PROGAN_KEYS_TSV, seed)
+
+
+def key_table_state_dict(table: Path, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random tensors (seeded) with exactly the keys and shapes of a key table (``key\tshape\tdtype`` rows)."""
     g = torch.Generator().manual_seed(seed)
-    rows = [line.rstrip("\n").split("\t") for line in PROGAN_KEYS_TSV.read_text().splitlines()[1:]]
+    rows = [line.split("\t") for line in table.read_text().splitlines()[1:]]
     return {key: torch.randn(json.loads(shape), generator=g) * 0.5 for key, shape, _ in rows}
 
 

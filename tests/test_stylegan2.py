@@ -15,15 +15,14 @@ from ganpaint_core.models.checkpoint import read_checkpoint
 from ganpaint_core.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator, upfirdn2d
 from tests.helpers import (
     REPO,
-    SHARED,
+    STYLEGAN2_KEYS_TSV,
     TINY_STYLEGAN2,
+    key_table_state_dict,
     run_cli,
     tiny_stylegan2,
     tiny_stylegan2_checkpoint,
     tiny_stylegan2_model,
 )
-
-KEYS_TSV = SHARED / "formats" / "stylegan2-256-keys.tsv"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -37,11 +36,7 @@ def one_thread():
 
 def table_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     """Random tensors with exactly the keys and shapes of rosinality's 256 px config-f ``g_ema``."""
-    if not KEYS_TSV.is_file():
-        pytest.skip(f"shared key table not found at {KEYS_TSV}")
-    g = torch.Generator().manual_seed(seed)
-    rows = [line.split("\t") for line in KEYS_TSV.read_text().splitlines()[1:]]
-    return {key: torch.randn(json.loads(shape), generator=g) * 0.5 for key, shape, _ in rows}
+    return key_table_state_dict(STYLEGAN2_KEYS_TSV, seed)
 
 
 # -- loading --------------------------------------------------------------------------------------------
