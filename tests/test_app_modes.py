@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -26,7 +25,6 @@ import app  # noqa: E402
 def served():
     """The app on 127.0.0.1; its engine holds synth-church's directions found on few samples (seconds)."""
     torch.set_num_threads(1)
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     engine = make_engine()
     engine.use_directions(find_directions(engine.model, samples=256, components=2))
     demo = app.build_demo(engine, examples=[])

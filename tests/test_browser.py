@@ -40,7 +40,6 @@ def serve(engine, **kwargs):
     """The app over ``engine`` on a free port: yields its URL, closes it afterwards."""
     import app
 
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     demo = app.build_demo(engine, **kwargs)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
