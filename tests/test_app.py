@@ -3,9 +3,9 @@ served app on 127.0.0.1 through ``gradio_client`` (the page's own endpoints and 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -46,7 +46,6 @@ def served(tmp_path_factory):
     """The app on 127.0.0.1 in this process, plus a copy of its model that must be downloaded (from a
     stand-in server) to be used."""
     torch.set_num_threads(1)
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     root = tmp_path_factory.mktemp("served")
     src = app_model_manifest().parent
     manifest = json.loads((src / "model.json").read_text())
@@ -148,14 +147,55 @@ def test_quick_steps_flash_no_queue_timers_and_the_empty_editor_says_what_to_do(
     assert by_id[elem["editor"]]["props"]["label"] == app.EDITOR_EMPTY_LABEL
 
 
-def test_no_model_ever_lives_in_session_state(served):
-    states = [b for b in served.demo.blocks.values() if isinstance(b, gradio.State)]
-    for state in states:
-        value = state.value
-        plain = isinstance(value, tuple) and all(isinstance(v, (str, int, float)) for v in value)  # brush settings
-        assert value is None or plain or isinstance(value, (int, str, S.EditSession))  # str: a choice, e.g. "single"
-        if isinstance(value, S.EditSession):
-            assert value.state is None
+def walk_values(value, seen: set[int] | None = None):
+    """Every object reachable from ``value`` through dataclass fields, attributes, mappings and sequences
+    (each once), ``value`` first: what a gr.State holds, all the way down."""
+    seen = set() if seen is None else seen
+    if id(value) in seen or isinstance(value, (str, bytes, int, float, bool, type(None))):
+        return
+    seen.add(id(value))
+    yield value
+    if isinstance(value, (torch.Tensor, np.ndarray, torch.nn.Module)):
+        return  # a leaf: a module is reported by the caller, not walked
+    if isinstance(value, dict):
+        children = [*value.keys(), *value.values()]
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        children = list(value)
+    elif dataclasses.is_dataclass(value):
+        children = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    else:
+        children = list(getattr(value, "__dict__", {}).values())
+    for child in children:
+        yield from walk_values(child, seen)
+
+
+def model_storages(model) -> set[int]:
+    """Storage addresses of every parameter and buffer of the model's networks."""
+    nets = [n for n in vars(model).values() if isinstance(n, torch.nn.Module)]
+    return {t.untyped_storage().data_ptr() for net in nets for t in (*net.parameters(), *net.buffers())}
+
+
+def test_no_model_ever_lives_in_session_state(served, tmp_path):
+    """After an upload, a kept stroke and a render, the values gradio keeps for that session (every
+    gr.State, walked to the bottom) hold the photo's small CPU state, and no network or model weight."""
+    client = Client(served.url, verbose=False)
+    client.predict(handle_file(str(photo_file(tmp_path, 9_000_230))), "crop", api_name="/load_photo")
+    layer = canvas_layer(tmp_path, box_mask(512, 512, 0.2, 0.5, 0.2, 0.5))
+    client.predict(editor_value(layer), "tree", "add", 0.9, "Default look", 0.75, api_name="/add_stroke")
+    assert "with 1 active stroke" in render_via_client(client, None)[OUT["status"]]
+    kept = served.demo.state_holder.session_data[client.session_hash].state_data  # {block id: value}
+    defaults = [b.value for b in served.demo.blocks.values() if isinstance(b, gradio.State)]
+    found = [v for root in [*kept.values(), *defaults] for v in walk_values(root)]
+    sessions = [v for v in found if isinstance(v, S.EditSession) and v.state is not None]
+    assert sessions and len(sessions[0].strokes) == 1, "the walk must reach the session the actions changed"
+    assert not [type(v).__name__ for v in found if isinstance(v, torch.nn.Module)], "a network in session state"
+    tensors = [v for v in found if isinstance(v, torch.Tensor)]
+    assert tensors and all(t.device.type == "cpu" for t in tensors)
+    weights = model_storages(served.engine.model)
+    assert not [t.shape for t in tensors if t.untyped_storage().data_ptr() in weights], "a model tensor in state"
+    total = sum(t.numel() * t.element_size() for t in tensors) + sum(v.nbytes for v in found
+                                                                     if isinstance(v, np.ndarray))
+    assert total < 32 * 2**20, f"session state holds {total / 2**20:.1f} MB: more than one photo's setup"
 
 
 # -- end to end through gradio_client ------------------------------------------------------------------------
