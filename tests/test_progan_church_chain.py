@@ -10,6 +10,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -22,6 +23,7 @@ from ganpaint_core.hub.loading import load_model
 from tests.helpers import REPO, church_state_dict
 
 
+@pytest.mark.slow  # a 256-px, 23M-parameter generator set up on a photo: 30 s and more on a shared 2-core CPU
 def test_ganpaints_church_model_inverts_edits_and_pastes_back_once_supplied(isolated_env):
     source = REPO / "weights" / "progan-church"
     folder = isolated_env / "models" / "progan-church"
