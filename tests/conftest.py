@@ -51,6 +51,16 @@ def restored_globals() -> Iterator[None]:
         os.environ.update(environ)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread_per_run() -> Iterator[None]:
+    """Torch on one thread unless a test asks for more: the tiny convs here run fastest so, and on a shared
+    or busy machine two threads per process wait on each other (a 5 s test took 2 min with two)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def globals_per_module() -> Iterator[None]:
     """Restores what a module's fixtures changed (set up before them, torn down after them)."""
