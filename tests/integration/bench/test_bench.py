@@ -38,7 +38,7 @@ def test_the_paste_suite_runs_from_the_cli_and_writes_json(tmp_path):
 def test_the_chain_suite_reports_the_issue_keys_on_a_held_out_render():
     from ganpaint_core.bench.chain import bench_chain
 
-    r = bench_chain(load_model("synth-church"), seed=5, n=1, church=False)
+    r = bench_chain(load_model("synth-church"), seed=1, n=1, church=False)  # render 0 of the README's run
     assert {"recon_psnr_before", "recon_psnr_after", "locality_psnr", "add_gain", "add_rise", "remove_drop",
             "setup_s", "edit_s", "forward_s", "device", "changed_margin", "changed_margin_max", "band_detail",
             "seam_ratio", "add_gain_final", "relit_tone_error_0.5", "edits"} <= set(r)
@@ -46,6 +46,8 @@ def test_the_chain_suite_reports_the_issue_keys_on_a_held_out_render():
     assert r["band_detail"] > 0.9 and r["edits"][0]["action"] == "add"
     assert r["recon_psnr_after"] > r["recon_psnr_before"] + 3  # the adaptation is what makes the photo exact
     assert r["locality_psnr"] > 30  # an add in one square leaves the rest of the render alone
-    assert 0 <= r["add_gain"] <= 1 and r["add_rise"] <= r["add_gain"]
-    assert r["remove_drop"] <= 1  # relative: 1 when the concept is gone, below 0 if the segmenter saw more of it
+    assert [e["action"] for e in r["edits"]] == ["add", "remove"]  # a present concept was found and removed
+    # The edits do what they say (0.82 and 0.91 when written): an add raises the concept's share under the
+    # stroke, a remove takes most of the concept away (1: gone; 0 or below: the stroke did nothing).
+    assert r["add_rise"] > 0.4 and r["remove_drop"] > 0.5 and r["remove_drop_final"] > 0.5
     assert r["device"].startswith("cpu")
