@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
+from ganpaint_core.analysis.scene_segmenter import SceneSegmenter
 from ganpaint_core.models.e4e import E4EConfig, Encoder4Editing
 from ganpaint_core.models.progan import ProGANGenerator
 from ganpaint_core.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
@@ -35,9 +36,11 @@ from ganpaint_core.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 BUNDLED = REPO / "weights" / "synth-church" / "model.json"
-PROGAN_KEYS_TSV = SHARED / "formats" / "progan-church256-keys.tsv"
+FORMATS = Path(__file__).resolve().parent / "data" / "formats"  # key tables of public checkpoint layouts
+PROGAN_KEYS_TSV = FORMATS / "progan-church256-keys.tsv"
+STYLEGAN2_KEYS_TSV = FORMATS / "stylegan2-256-keys.tsv"
 TINY_STYLEGAN2 = StyleGAN2Config(resolution=64, channels=(32, 32, 32, 16, 8), style_dim=16, n_mlp=2)
-E4E_KEYS_TSV = REPO / "tests" / "data" / "formats" / "e4e-church-encoder-keys.tsv"  # the released encoder's layout
+E4E_KEYS_TSV = FORMATS / "e4e-church-encoder-keys.tsv"  # the released encoder's layout
 
 T = TypeVar("T")
 
@@ -145,10 +148,13 @@ def tiny_loaded_model(seed: int = 0):
 
 def church_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     """Random tensors with exactly the keys and shapes of GANPaint's church checkpoint."""
-    if not PROGAN_KEYS_TSV.is_file():
-        pytest.skip(f"shared key table not found at {PROGAN_KEYS_TSV}")
+    return key_table_state_dict(PROGAN_KEYS_TSV, seed)
+
+
+def key_table_state_dict(table: Path, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random tensors (seeded) with exactly the keys and shapes of a key table (``key\tshape\tdtype`` rows)."""
     g = torch.Generator().manual_seed(seed)
-    rows = [line.rstrip("\n").split("\t") for line in PROGAN_KEYS_TSV.read_text().splitlines()[1:]]
+    rows = [line.split("\t") for line in table.read_text().splitlines()[1:]]
     return {key: torch.randn(json.loads(shape), generator=g) * 0.5 for key, shape, _ in rows}
 
 
@@ -313,3 +319,31 @@ def held_setup(engine, calls: list[str]):
         finally:
             calls.append("end")
     return prepare
+
+
+class ColourSegmenter(SceneSegmenter):
+    """Labels pixels by their dominant channel; counts its calls. Deterministic and instant."""
+
+    def __init__(self) -> None:
+        self.name = "colour"
+        self.label_names = ("other", "sky", "tree", "brick")
+        self.concepts = ("sky", "tree", "brick")
+        self.sources = {c: (c,) for c in self.concepts}
+        self.fingerprint = "colour-v1"
+        self.device = torch.device("cpu")
+        self.calls = 0
+
+    def segment(self, images: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self._scores(images).argmax(dim=1)
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self._scores(images).softmax(dim=1)
+
+    @staticmethod
+    def _scores(images: torch.Tensor) -> torch.Tensor:
+        """[N, 4, H, W]: how much each channel dominates the other two (other: 0)."""
+        r, g, b = images.unbind(1)  # each [N, H, W]
+        return 10 * torch.stack([torch.zeros_like(r), b - torch.maximum(r, g), g - torch.maximum(r, b),
+                                 r - torch.maximum(g, b)], dim=1)

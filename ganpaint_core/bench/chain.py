@@ -24,15 +24,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganpaint_core.bench.run import (
+from ganpaint_core.bench.common import (
     BENCH_CONCEPTS,
-    _device_name,
-    _dilate,
-    _held_out_seeds,
-    _segment_uint8,
-    _square_mask,
-    _time_forward,
+    device_name,
+    dilate,
+    held_out_seeds,
+    segment_uint8,
+    square_mask,
+    time_forward,
 )
+from ganpaint_core.bench.speed256 import bench_church256
 from ganpaint_core.core.metrics import band_detail, changed_margin, psnr, seam_ratio
 from ganpaint_core.core.photo import Photo
 from ganpaint_core.hub.loading import LoadedModel
@@ -57,7 +58,7 @@ def bench_chain(model: LoadedModel, *, seed: int = 1, n: int = 8, images_dir: Pa
 
     engine = EditEngine(model, setup_store=None)  # setups are what it measures: none from the disk cache
     rng = np.random.default_rng(seed)
-    renders, labels = render_batch(_held_out_seeds(seed, 900_000, n), resolution=engine.resolution)
+    renders, labels = render_batch(held_out_seeds(seed, 900_000, n), resolution=engine.resolution)
     rows, edits, adds = [], [], []
     for i in range(n):
         photo = load_photo(Image.fromarray(renders[i]), size=engine.resolution)
@@ -70,7 +71,7 @@ def bench_chain(model: LoadedModel, *, seed: int = 1, n: int = 8, images_dir: Pa
             callback(i + 1, n, {"stage": "chain"})
     out = _summary(rows, edits, prefix="")
     out.update(_relit_tone_errors(engine, renders[:RELIT_RENDERS], adds[:RELIT_RENDERS], seed=seed))
-    out["forward_s"] = _time_forward(model.generator, model.device)
+    out["forward_s"] = time_forward(model.generator, model.device)
     if images_dir is not None:
         photo_rng = np.random.default_rng(seed + 1)  # the renders' strokes stay those of earlier runs
         rows, photo_edits = [], []
@@ -82,10 +83,8 @@ def bench_chain(model: LoadedModel, *, seed: int = 1, n: int = 8, images_dir: Pa
         out.update(_summary(rows, photo_edits, prefix="real_"))
         edits += photo_edits
     if church:
-        from ganpaint_core.bench.run import bench_church256
-
         out.update(bench_church256(device=model.device, seed=seed))
-    out["device"] = _device_name(model.device)
+    out["device"] = device_name(model.device)
     out["edits"] = edits
     return out
 
@@ -101,16 +100,16 @@ def _edit_photo(engine: Any, photo: Photo, rng: np.random.Generator, *, seed: in
     state = engine.prepare(photo, seed=seed)
     row = {"setup": time.perf_counter() - t0, "before": state.recon_psnr_before, "after": state.recon_psnr_after}
     base = engine.render(state, [], final=False).preview
-    base_pred = _segment_uint8(seg, base[None], device)[0] if seg is not None else None
+    base_pred = segment_uint8(seg, base[None], device)[0] if seg is not None else None
     if present is None and base_pred is not None:
         present = [c for c in BENCH_CONCEPTS if (base_pred == LABELS.index(c)).mean() > 0.01]
     concept = concept_added = BENCH_CONCEPTS[rng.integers(len(BENCH_CONCEPTS))]
-    mask = _square_mask(res, rng)
+    mask = square_mask(res, rng)
     stroke = engine.stroke(mask, concept=concept, action="add", strength=1.0)
     t0 = time.perf_counter()
     result = engine.render(state, [stroke], final=True)
     row["edit"] = time.perf_counter() - t0
-    outside = _dilate(mask, max(1, res // 16)) == 0
+    outside = dilate(mask, max(1, res // 16)) == 0
     a = torch.from_numpy(result.preview[outside].astype(np.float32) / 127.5 - 1)
     b = torch.from_numpy(base[outside].astype(np.float32) / 127.5 - 1)
     row["locality"] = psnr(a, b)
@@ -118,16 +117,16 @@ def _edit_photo(engine: Any, photo: Photo, rng: np.random.Generator, *, seed: in
     if seg is not None:
         label = LABELS.index(concept)
         inside = mask > 0
-        share = [(p[inside] == label).mean() for p in (base_pred, _segment_uint8(seg, result.preview[None], device)[0])]
+        share = [(p[inside] == label).mean() for p in (base_pred, segment_uint8(seg, result.preview[None], device)[0])]
         row["add"], row["add_rise"] = float(share[1]), float(share[1] - share[0])
         if present:
             concept = present[rng.integers(len(present))]
             label = LABELS.index(concept)
-            region = _dilate((base_pred == label).astype(np.float32), 1)
+            region = dilate((base_pred == label).astype(np.float32), 1)
             if region.sum() > 0:
                 stroke = engine.stroke(region, concept=concept, action="remove", strength=1.0)
                 removed = engine.render(state, [stroke], final=False)
-                after = (_segment_uint8(seg, removed.preview[None], device)[0] == label).sum()
+                after = (segment_uint8(seg, removed.preview[None], device)[0] == label).sum()
                 row["remove"] = float(1 - after / max((base_pred == label).sum(), 1))
                 edits.append(_measure(engine, state, stroke, region, name=name, before=base_pred == label))
     return row, edits, edits and (concept_added, mask, result.final)
@@ -156,7 +155,7 @@ def _measure(engine: Any, state: Any, stroke: Any, mask: np.ndarray, *, name: st
     big = np.asarray(Image.fromarray((mask > 0).astype(np.uint8) * 255).resize((box.side, box.side),
                                                                                Image.Resampling.NEAREST)) > 0
     stroke_px = box.place(big, h, w)
-    far = (_dilate(stroke_px.astype(np.float32), max(1, box.side // 16)) == 0) & box.place(
+    far = (dilate(stroke_px.astype(np.float32), max(1, box.side // 16)) == 0) & box.place(
         np.ones((box.side, box.side), bool), h, w)
     label = LABELS.index(stroke.concept)
     out: dict[str, Any] = {"photo": name, "action": stroke.action, "concept": stroke.concept, "by_tone": {}}

@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganpaint_core.bench.common import BENCH_CONCEPTS, device_name, dilate, held_out_seeds, segment_uint8, square_mask
 from ganpaint_core.bench.peer_methods import PeersConfig, device_clock, paper_edit, pivotal_tuning
-from ganpaint_core.bench.run import BENCH_CONCEPTS, _dilate, _held_out_seeds, _segment_uint8, _square_mask
 from ganpaint_core.hub.loading import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def _photos(model: LoadedModel, *, seed: int, n: int, images_dir: Path | None) -
     res, seg = model.manifest.resolution, model.segmenter
     rng = np.random.default_rng(seed)
     photos = []
-    renders, _ = render_batch(_held_out_seeds(seed, 900_000, n), resolution=res)  # the chain bench's renders
+    renders, _ = render_batch(held_out_seeds(seed, 900_000, n), resolution=res)  # the chain bench's renders
     sources: list[tuple[str, Any]] = [(f"render{i}", Image.fromarray(renders[i])) for i in range(n)]
     if images_dir is not None:
         sources += [(p.name, p) for p in sorted(Path(images_dir).iterdir())
@@ -77,15 +77,15 @@ def _photos(model: LoadedModel, *, seed: int, n: int, images_dir: Path | None) -
         photo = load_photo(source, size=res)
         square = photo.model_image  # [1, 3, S, S]
         concept = BENCH_CONCEPTS[rng.integers(len(BENCH_CONCEPTS))]
-        add = (_square_mask(res, rng), concept)
+        add = (square_mask(res, rng), concept)
         remove = None
         if seg is not None:
-            labels = _segment_uint8(seg, ((square[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255)
+            labels = segment_uint8(seg, ((square[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255)
                                     .byte().numpy()[None], model.device)[0]
             present = [c for c in BENCH_CONCEPTS if c in LABELS and (labels == LABELS.index(c)).mean() > 0.01]
             if present:
                 c = present[rng.integers(len(present))]
-                remove = (_dilate((labels == LABELS.index(c)).astype(np.float32), 1), c)
+                remove = (dilate((labels == LABELS.index(c)).astype(np.float32), 1), c)
         photos.append(_Photo(name, photo, square, add, remove))
     return photos
 
@@ -108,13 +108,13 @@ def _score(rows: dict[str, list[float]], *, photo: _Photo, base: torch.Tensor, e
     target = photo.square.to(base.device)
     for kind, image in edited.items():
         mask, concept = photo.add if kind == "add" else photo.remove
-        outside = torch.from_numpy(_dilate(mask, r) == 0).to(base.device)[None, None].expand_as(image)
+        outside = torch.from_numpy(dilate(mask, r) == 0).to(base.device)[None, None].expand_as(image)
         rows["recon_psnr"].append(psnr(image[outside], target[outside]))
         rows["locality_psnr"].append(psnr(image[outside], base[outside]))
         if model.segmenter is None:
             continue
         label = LABELS.index(concept)
-        before, after = _segment_uint8(model.segmenter, np.stack([_uint8(base), _uint8(image)]), model.device)
+        before, after = segment_uint8(model.segmenter, np.stack([_uint8(base), _uint8(image)]), model.device)
         if kind == "add":
             rows["add_gain"].append(float((after[mask > 0] == label).mean()))
         elif (before == label).sum() > 0:
@@ -157,9 +157,7 @@ def bench_peers(model: LoadedModel, *, seed: int = 1, n: int | None = None, imag
     out["photos"] = {"renders": n, "real": len(photos) - n, "strokes_per_photo": "add + remove (when the photo's "
                      "segmentation shows a bench concept)"}
     out["lpips"] = run.lpips_model is not None
-    from ganpaint_core.bench.run import _device_name
-
-    out["device"] = _device_name(model.device)
+    out["device"] = device_name(model.device)
     return out
 
 

@@ -113,7 +113,9 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
+    from ganpaint_core.bench import chain as bench_chain
     from ganpaint_core.bench import run as bench
+    from ganpaint_core.bench import speed256
     from ganpaint_core.hub.loading import load_model
 
     if args.threads:
@@ -125,8 +127,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         bench_service.print_service_table(result)
         return _write_bench_json(args, result)
     if args.suite == "stylegan2":  # random weights in the stylegan2-church layout: no model to load
-        result = bench.bench_stylegan2_256(device=pick_device(args.device), seed=args.seed)
-        bench.print_chain_table(result)
+        result = speed256.bench_stylegan2_256(device=pick_device(args.device), seed=args.seed)
+        bench_chain.print_chain_table(result)
         return _write_bench_json(args, result)
     if args.suite == "modes":
         from ganpaint_core.bench import modes as bench_modes
@@ -153,9 +155,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                                          images_dir=Path(args.images) if args.images else None)
         bench_peers.print_peers_table(result)
     elif args.suite == "chain":
-        result = bench.bench_chain(model, seed=args.seed, n=args.n or 8,
-                                   images_dir=Path(args.images) if args.images else None, church=not args.no_church)
-        bench.print_chain_table(result)
+        result = bench_chain.bench_chain(model, seed=args.seed, n=args.n or 8,
+                                         images_dir=Path(args.images) if args.images else None,
+                                         church=not args.no_church)
+        bench_chain.print_chain_table(result)
     else:
         raise GanpaintError(f"unknown suite {args.suite!r}")
     return _write_bench_json(args, result)
