@@ -19,7 +19,6 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -28,10 +27,11 @@ from ganpaint_core.analysis.directions import Directions
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.photo import load_photo, mask_to_square
 from ganpaint_core.edit.brush import BrushCandidate, BrushSpec, brush_from_images
+from ganpaint_core.edit.brush_recipe import RecipeBrush
+from ganpaint_core.edit.brush_recipe import as_recorded as brush_as_recorded
 from ganpaint_core.edit.direction_edit import DirectionSpec
 from ganpaint_core.edit.pipeline import EditOutcome, edit_files, edit_photo
-from ganpaint_core.edit.recipe_modes import RecipeBrush, brush_json, recipe_brush
-from ganpaint_core.edit.record import parse_recipe
+from ganpaint_core.edit.recipe import parse_recipe
 from ganpaint_core.edit.spec import EditOptions
 from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.page.canvas import mask_from_layers
@@ -61,12 +61,7 @@ def paint_layer(layers: Sequence[np.ndarray | None]) -> np.ndarray | None:
 def as_recorded(spec: BrushSpec, session: EditSession, engine) -> BrushSpec:
     """``spec`` as its record stores it (colours in whole grey levels, strokes painted or not): what a shared
     link or a downloaded record reopens, so that the brush renders the same pixels there as here."""
-    raw = brush_json(spec, SimpleNamespace(info={}))
-
-    def no_files(base, value, what):  # a record's brush never names files
-        raise StrokeError(f"{what}: unexpected file {value!r}")
-
-    return recipe_brush(raw, None, "brush", no_files).to_spec(session.photo, engine, {})[0]
+    return brush_as_recorded(spec, session.photo, engine)
 
 
 def candidate_caption(index: int, candidate: BrushCandidate) -> str:

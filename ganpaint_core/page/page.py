@@ -30,12 +30,11 @@ from PIL import Image
 
 from ganpaint_core.analysis.dissect import DissectConfig
 from ganpaint_core.core.errors import GanpaintError
-from ganpaint_core.edit.brush import BrushSpec
 from ganpaint_core.edit.composite import outline_changed
+from ganpaint_core.edit.concept_recipe import RecipeStroke
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.pipeline import AnySpec, EditOutcome, edit_files
-from ganpaint_core.edit.record import RecipeStroke
-from ganpaint_core.edit.spec import EditOptions, StrokeSpec, unit_interval
+from ganpaint_core.edit.spec import EditOptions, unit_interval
 from ganpaint_core.hub.registry import Registry, model_status
 from ganpaint_core.page.canvas import canvas_image, display_image, preview_image, stroke_from_layers, upscale
 from ganpaint_core.page.catalog import SAMPLE_SEED_BASE, EngineCatalog, NotDissected, sample_images
@@ -294,7 +293,7 @@ class EditPage(ShareCompareActions, ModeActions):
         session = add_stroke(session, pending)
         outcome = self.gpu.edit(render, self.engine(session), session, final=False)
         n = len(session.strokes)
-        what = f"{pending.action} {pending.concept}" if isinstance(pending, StrokeSpec) else pending.describe()
+        what = pending.describe()
         return PageUpdate(session=session, canvas=canvas_of(session), preview=self._preview(session, outcome),
                           paint_info=f"Canvas cleared · {n} stroke(s) kept", strokes=stroke_list(session),
                           status=f"Stroke {n} added: {what}. Paint the next one, or render full resolution.",
@@ -414,7 +413,7 @@ class EditPage(ShareCompareActions, ModeActions):
 
 def _brush_done(pending: AnySpec) -> dict[str, Any]:
     """A brush once kept: its candidates leave the page, and the next brush starts from the best one."""
-    return {"candidates": [], "brush_pick": 0} if isinstance(pending, BrushSpec) else {}
+    return {"candidates": [], "brush_pick": 0} if pending.has_candidates else {}
 
 
 def shrink_for_slider(image: np.ndarray, side: int = SLIDER_SIDE) -> np.ndarray:
