@@ -83,3 +83,49 @@ def test_the_page_and_the_cli_read_one_recipe_alike(tmp_path, one_thread, capsys
     assert cli.main(["edit", "--image", str(photo), "--recipe", str(bad), "--out", str(tmp_path / "bad.png")]) == 2
     assert "'enabled' must be true or false, got 1" in capsys.readouterr().err
     assert not (tmp_path / "bad.png").exists()
+
+
+STROKE_TYPES = ("StrokeSpec", "BrushSpec", "DirectionSpec", "EditStroke", "FeatureEdit", "RecipeStroke", "RecipeBrush",
+                "RecipeDirection")
+
+
+def test_stroke_kinds_are_told_apart_only_in_the_registry():
+    import ast
+
+    from tests.helpers import REPO
+
+    found = []
+    for path in [*(REPO / "ganpaint_core").rglob("*.py"), REPO / "app.py"]:
+        if path.name == "kinds.py" and path.parent.name == "edit":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("isinstance", "issubclass"):
+                names = {n.id if isinstance(n, ast.Name) else getattr(n, "attr", None) for n in ast.walk(node.args[1])}
+                if names & set(STROKE_TYPES):
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not found, f"isinstance over stroke kinds outside edit/kinds.py: {found}"
+
+
+def test_every_kind_answers_the_stroke_protocol():
+    from ganpaint_core.edit.kinds import KINDS
+
+    for name, kind in KINDS.items():
+        assert kind.spec.kind == name
+        for member in ("check_on", "resolve", "to_record", "describe", "label", "references", "with_strength",
+                       "on_square", "concepts", "has_candidates", "needs_directions", "portable"):
+            assert hasattr(kind.spec, member), f"{kind.spec.__name__} lacks {member}"
+        assert callable(kind.entry.read) and callable(kind.entry.to_spec)
+
+
+@pytest.mark.parametrize("base", [None, "folder"])
+def test_one_reader_one_set_of_rules_with_or_without_a_folder(base, tmp_path):
+    from ganpaint_core.edit.recipe import parse_recipe
+    from ganpaint_core.edit.strokes import StrokeError
+
+    folder = None if base is None else tmp_path
+    concept, grass, brush = parse_recipe(hand_written(8), base=folder)
+    assert (concept.style_kind, concept.style_seed, concept.style_strength) == ("sample", 1_000_003, 0.75)
+    assert grass.style_strength == 0.75 and grass.enabled is True and brush.pick == 1 and brush.morph == 0.7
+    for bad in (0, 1, "false", None):
+        with pytest.raises(StrokeError, match="recipe stroke 2: 'enabled' must be true or false"):
+            parse_recipe(hand_written(8, enabled=bad), base=folder)

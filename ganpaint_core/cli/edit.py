@@ -153,6 +153,7 @@ def _save_candidates(engine: Any, image: Path, strokes: list[Any], outcome: Any,
     from PIL import Image
 
     from ganpaint_core.edit.pipeline import edit_photo
+
     specs = list(outcome.specs)
     at = next((i for i, s in enumerate(specs) if s.has_candidates), None)
     if at is None:
