@@ -23,7 +23,8 @@ def add_edit_parser(sub: Any) -> None:
     p.add_argument("--strength", type=float, default=0.75, help="0 = no-op … 1 = strong (default 0.75)")
     p.add_argument("--style", help="reference image whose look the added concept copies")
     p.add_argument("--style-seed", type=int, help="a generated sample whose look the added concept copies")
-    p.add_argument("--style-strength", type=float, default=0.5, help="0 = the default look … 1 = the style's")
+    p.add_argument("--style-strength", type=float, default=0.75,
+                   help="0 = the default look … 1 = the style's (default 0.75, as in recipes, the app and /edit)")
     p.add_argument("--color-strokes", metavar="PNG",
                    help="colour brush (iGAN): an image over the photo (any scale), transparent (or black) where nothing "
                         "is painted, in the colours wanted there")
@@ -58,7 +59,10 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".ti
 
 def _edit_recipes(args: argparse.Namespace) -> list[tuple[str, list[Any]]]:
     """(name, strokes) per recipe given, or the one stroke the flags describe."""
-    from ganpaint_core.edit.record import load_recipe, recipe_stroke
+    from ganpaint_core.edit.recipe import load_recipe, read_stroke
+    from ganpaint_core.edit.recipe_rules import RecipeSource
+
+    local = RecipeSource(base=Path("."))
 
     if args.recipe:
         names = [Path(r).stem for r in args.recipe]
@@ -67,7 +71,7 @@ def _edit_recipes(args: argparse.Namespace) -> list[tuple[str, list[Any]]]:
         return [(Path(r).stem, load_recipe(Path(r))) for r in args.recipe]
     entries = _mode_entries(args)
     if not (args.concept or args.action) and entries:
-        return [("edit", [recipe_stroke(raw, Path("."), raw["kind"]) for raw in entries])]
+        return [("edit", [read_stroke(raw, local, raw["kind"]) for raw in entries])]
     missing = [f"--{k}" for k in ("mask", "concept", "action") if not getattr(args, k)]
     if missing:
         raise GanpaintError(f"give {', '.join(missing)} (or --color-strokes / --sketch, --direction NAME=AMOUNT, or a "
@@ -82,7 +86,7 @@ def _edit_recipes(args: argparse.Namespace) -> list[tuple[str, list[Any]]]:
         raw["style"] = {"kind": "sample", "seed": args.style_seed, "strength": args.style_strength}
     else:
         raw["style_strength"] = args.style_strength  # checked even with no style to apply it to
-    return [("edit", [recipe_stroke(raw, Path("."), "")] + [recipe_stroke(e, Path("."), e["kind"]) for e in entries])]
+    return [("edit", [read_stroke(raw, local, "")] + [read_stroke(e, local, e["kind"]) for e in entries])]
 
 
 def _mode_entries(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -149,10 +153,9 @@ def _save_candidates(engine: Any, image: Path, strokes: list[Any], outcome: Any,
     from PIL import Image
 
     from ganpaint_core.edit.pipeline import edit_photo
-    from ganpaint_core.edit.recipe_modes import BrushSpec
 
     specs = list(outcome.specs)
-    at = next((i for i, s in enumerate(specs) if isinstance(s, BrushSpec)), None)
+    at = next((i for i, s in enumerate(specs) if s.has_candidates), None)
     if at is None:
         print("note: --save-candidates: there is no brush in this edit", file=sys.stderr)
         return

@@ -65,7 +65,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from ganpaint_core.core.photo import load_photo
-    from ganpaint_core.edit.record import load_recipe
+    from ganpaint_core.edit.recipe import load_recipe
     from ganpaint_core.edit.spec import EditOptions
     from ganpaint_core.review.compare import compare_grid, parse_vary
 
@@ -93,7 +93,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ganpaint_core.edit.record import load_recipe
+    from ganpaint_core.edit.recipe import load_recipe
     from ganpaint_core.edit.spec import EditOptions
     from ganpaint_core.review.report import write_report
 

@@ -34,16 +34,18 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.nn import functional as F
 
 from ganpaint_core.core.errors import shown
 from ganpaint_core.core.metrics import distance_to
 from ganpaint_core.core.photo import Photo, mask_to_square, to_uint8
 from ganpaint_core.edit.composite import change_region
+from ganpaint_core.edit.embedded import encode_png_base64
 from ganpaint_core.edit.spec import seed_value, unit_interval
 from ganpaint_core.edit.strokes import FeatureEdit, StrokeError, grid_alpha
 
@@ -134,6 +136,47 @@ class BrushSpec:
         kinds = [k for k, m in (("colour", self.color_mask), ("sketch", self.sketch)) if m is not None and m.any()]
         return (f"{' + '.join(kinds)} brush · candidate {self.pick + 1} of {self.candidates} · morph {self.morph:.2f}"
                 f" · {float((self.mask > 0).mean()) * 100:.0f}% of the square")
+
+    # -- the stroke kind (ganpaint_core.edit.kinds.StrokeKind; its recipe form: edit.brush_recipe) ---------
+    kind: ClassVar[str] = "brush"
+    has_candidates: ClassVar[bool] = True  # results to pick from: engine.brush_candidates, then ``pick``
+    needs_directions: ClassVar[bool] = False
+    portable: ClassVar[bool] = False  # made on its model's square, in its latent space
+    concepts: ClassVar[tuple[str, ...]] = ()
+
+    def check_on(self, engine: EditEngine, *, callback: Any = None) -> None:
+        self.check(resolution=engine.resolution)
+
+    def resolve(self, engine: EditEngine, state: PhotoState) -> FeatureEdit:
+        """The picked candidate (the candidates are kept by content: a second render finds them again)."""
+        return brush_edit(engine, state, self, engine.brush_candidates(state, self)[self.pick])
+
+    def to_record(self, applied: FeatureEdit) -> dict[str, Any]:
+        """Its paint on the model's square (RGBA colours, opaque where painted; white lines) and its choice."""
+        out: dict[str, Any] = {"kind": "brush", "description": self.describe(), "color_png_base64": None,
+                               "sketch_png_base64": None}
+        if self.color_mask is not None and self.color_mask.any():
+            rgba = np.concatenate([np.clip(np.asarray(self.color), 0, 255), np.asarray(self.color_mask)[..., None] * 255],
+                                  -1)
+            out["color_png_base64"] = encode_png_base64(Image.fromarray(rgba.round().astype(np.uint8), "RGBA"))
+        if self.sketch is not None and self.sketch.any():
+            lines = (np.asarray(self.sketch) * 255).round().astype(np.uint8)
+            out["sketch_png_base64"] = encode_png_base64(Image.fromarray(lines, "L"))
+        return out | {"candidates": int(self.candidates), "pick": int(self.pick), "morph": float(self.morph),
+                      "seed": int(self.seed), "enabled": bool(self.enabled), **applied.info,
+                      "mask_share": round(float((self.mask > 0).mean()), 5)}
+
+    def label(self) -> str:
+        return self.describe()
+
+    def references(self) -> dict[str, Any]:
+        return {}  # its paint is in its record
+
+    def with_strength(self, strength: float) -> BrushSpec:
+        return self  # no strength: morph is its own
+
+    def on_square(self, resolution: int) -> BrushSpec:
+        return self
 
 
 def brush_from_images(color: np.ndarray | None, sketch: np.ndarray | None, photo: Photo, *, resolution: int,

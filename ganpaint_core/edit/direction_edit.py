@@ -16,13 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
 from ganpaint_core.core.errors import shown
+from ganpaint_core.core.photo import Photo, load_mask, mask_to_square
+from ganpaint_core.core.progress import Callback
 from ganpaint_core.edit.composite import CompositeConfig, change_region
+from ganpaint_core.edit.embedded import mask_png_base64
+from ganpaint_core.edit.recipe_rules import RecipeSource, enabled, refuse_unknown
 from ganpaint_core.edit.strokes import FeatureEdit, StrokeError, grid_alpha
 
 if TYPE_CHECKING:
@@ -65,6 +70,38 @@ class DirectionSpec:
         where = "whole photo" if self.whole else f"under the mask ({float(np.mean(self.mask)) * 100:.0f}% of the square)"
         return f"direction {self.name} {self.amount:+.1f} · {where}"
 
+    # -- the stroke kind (ganpaint_core.edit.kinds.StrokeKind) -----------------------------------------
+    kind: ClassVar[str] = "direction"
+    has_candidates: ClassVar[bool] = False
+    needs_directions: ClassVar[bool] = True  # the model's directions are found once (minutes): progress first
+    portable: ClassVar[bool] = False  # a direction is one model's latent space
+    concepts: ClassVar[tuple[str, ...]] = ()
+
+    def check_on(self, engine: EditEngine, *, callback: Callback | None = None) -> None:
+        self.check(resolution=engine.resolution, names=engine.directions(callback=callback).names())
+
+    def resolve(self, engine: EditEngine, state: PhotoState) -> FeatureEdit:
+        return direction_edit(engine, state, self)
+
+    def to_record(self, applied: FeatureEdit) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": "direction", "description": self.describe(), "direction": self.name,
+                               "amount": float(self.amount), "enabled": bool(self.enabled)}
+        if self.mask is not None:
+            out |= {"mask_png_base64": mask_png_base64(self.mask), "mask_share": round(float(np.mean(self.mask)), 5)}
+        return out
+
+    def label(self) -> str:
+        return self.describe()
+
+    def references(self) -> dict[str, Any]:
+        return {}
+
+    def with_strength(self, strength: float) -> DirectionSpec:
+        return self  # its amount is its own
+
+    def on_square(self, resolution: int) -> DirectionSpec:
+        return self
+
 
 @torch.no_grad()
 def direction_edit(engine: EditEngine, state: PhotoState, spec: DirectionSpec) -> FeatureEdit:
@@ -83,3 +120,42 @@ def direction_edit(engine: EditEngine, state: PhotoState, spec: DirectionSpec) -
         region = change_region(mask, reach=CompositeConfig().reach)
     return FeatureEdit(kind="direction", delta=delta.cpu(), mask=mask, region=region, whole=spec.whole,
                        enabled=bool(spec.enabled))
+
+
+# -- its recipe form ---------------------------------------------------------------------------------
+DIRECTION_KEYS = {"kind", "direction", "amount", "mask", "mask_png_base64", "enabled", "mask_share",
+                  "description"}
+
+
+@dataclass(frozen=True)
+class RecipeDirection:
+    """A recipe's ``{"kind": "direction", "direction": "sky", "amount": 1.5}`` as written, with an optional
+    ``mask`` / ``mask_png_base64`` to apply it only there (rules: :mod:`ganpaint_core.edit.recipe_rules`)."""
+
+    name: str
+    amount: float
+    mask: Path | np.ndarray | None = None  # None: the whole photo
+    enabled: bool = True
+    where: str = "direction"
+
+    @classmethod
+    def read(cls, raw: dict[str, Any], source: RecipeSource, where: str) -> RecipeDirection:
+        from ganpaint_core.analysis.directions import DirectionError, check_amount
+
+        refuse_unknown(raw, DIRECTION_KEYS, where)
+        if not isinstance(raw.get("direction"), str) or not raw["direction"]:
+            raise StrokeError(f"{where}: 'direction' must be a direction's name, got {shown(raw.get('direction'))}")
+        try:
+            amount = check_amount(raw.get("amount"))
+        except DirectionError as exc:
+            raise StrokeError(f"{where}: {exc}") from None
+        mask = source.mask(raw, where=where, required=False)
+        return cls(name=raw["direction"], amount=amount, mask=mask, enabled=enabled(raw, where), where=where)
+
+    def to_spec(self, photo: Photo, engine: EditEngine, references: dict) -> tuple[DirectionSpec, list[str]]:
+        notes: list[str] = []
+        mask = self.mask
+        if isinstance(mask, Path):
+            full, notes = load_mask(mask, size=photo.size)
+            mask = mask_to_square(full, photo, engine.resolution)
+        return DirectionSpec(name=self.name, amount=self.amount, mask=mask, enabled=self.enabled), notes

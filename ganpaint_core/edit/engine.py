@@ -48,7 +48,7 @@ from ganpaint_core.edit.segments import (
 )
 from ganpaint_core.edit.setup_store import SetupStore, setup_key
 from ganpaint_core.edit.spec import Reference, StyleSpec
-from ganpaint_core.edit.strokes import EditStroke, FeatureEdit, apply_strokes, grid_alpha
+from ganpaint_core.edit.strokes import EditStroke, FeatureEdit, apply_strokes
 from ganpaint_core.edit.style import StyleCache, blend_levels, concept_region, style_levels
 from ganpaint_core.hub.loading import LoadedModel
 from ganpaint_core.models.layers import run_tail, tail_layer_shapes
@@ -332,7 +332,7 @@ class EditEngine:
         painted = np.maximum.reduce([s.mask for s in active] + [empty])
         added = np.maximum.reduce([s.mask for s in active if s.action == "add"] + [empty])
         region = np.maximum.reduce([change_region(painted, reach=composite_cfg.reach)]
-                                   + [s.region for s in active if isinstance(s, FeatureEdit)])
+                                   + [s.region for s in active if s.region is not None])
         out = changed = latent_render = None
         if composite_cfg.tone > 0 and added.any():
             latent_render = run_tail(self.tail, self.head(latent), latent=latent)
@@ -389,11 +389,9 @@ class EditEngine:
         keeps the photo's own detail under it."""
         alpha = torch.zeros(1, 1, grid, grid)
         for s in strokes:
-            if isinstance(s, FeatureEdit):
-                if not s.whole:
-                    alpha = torch.maximum(alpha, grid_alpha(s.mask, grid))
-                continue
-            alpha = torch.maximum(alpha, grid_alpha(s.mask, grid) * min(1.0, 2 * s.strength))
+            released = s.release_alpha(grid)
+            if released is not None:
+                alpha = torch.maximum(alpha, released)
         return F.interpolate(alpha, size=(self.resolution, self.resolution), mode="bilinear",
                              align_corners=False).to(self.device)
 

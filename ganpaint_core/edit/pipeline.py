@@ -22,14 +22,13 @@ from typing import Any
 
 from ganpaint_core.core.photo import DEFAULT_MAX_PIXELS, Photo, load_photo
 from ganpaint_core.core.progress import Callback
-from ganpaint_core.edit.brush import BrushSpec, brush_edit
-from ganpaint_core.edit.direction_edit import DirectionSpec, direction_edit
 from ganpaint_core.edit.engine import EditEngine, PhotoState, RenderResult
-from ganpaint_core.edit.record import RecipeStroke, edit_record
-from ganpaint_core.edit.spec import EditOptions, Reference, StrokeSpec
-from ganpaint_core.edit.strokes import EditStroke, FeatureEdit, StrokeError
+from ganpaint_core.edit.kinds import AppliedStroke, RecipeEntry, StrokeKind
+from ganpaint_core.edit.record import edit_record
+from ganpaint_core.edit.spec import EditOptions, Reference
+from ganpaint_core.edit.strokes import StrokeError
 
-AnySpec = StrokeSpec | BrushSpec | DirectionSpec  # a concept stroke, a colour / sketch brush, a latent direction
+AnySpec = StrokeKind  # a concept stroke, a colour / sketch brush, a latent direction (ganpaint_core.edit.kinds)
 
 
 @dataclass(frozen=True)
@@ -38,20 +37,15 @@ class EditOutcome:
 
     state: PhotoState  # the photo's inversion + adaptation: pass it back in to edit the same photo again
     result: RenderResult  # preview (model square) and, when final, the full-resolution paste-back
-    strokes: tuple[EditStroke | FeatureEdit, ...]  # what the engine applied, in order (styles resolved to levels,
+    strokes: tuple[AppliedStroke, ...]  # what the engine applied, in order (styles resolved to levels,
     # brushes and directions to their change of the edit layer's features)
     record: dict[str, Any]  # JSON-ready record (ganpaint_core.edit.record); its strokes are a recipe
     specs: tuple[AnySpec, ...] = ()  # the strokes as they were asked for
 
 
 def check_spec(engine: EditEngine, spec: AnySpec, *, callback: Callback | None = None) -> None:
-    """One stroke's checks, by its kind (``StrokeError`` says what to change)."""
-    if isinstance(spec, BrushSpec):
-        spec.check(resolution=engine.resolution)
-    elif isinstance(spec, DirectionSpec):
-        spec.check(resolution=engine.resolution, names=engine.directions(callback=callback).names())
-    else:
-        spec.check(engine.concepts, resolution=engine.resolution)
+    """One stroke's checks, as its kind defines them (``StrokeError`` says what to change)."""
+    spec.check_on(engine, callback=callback)
 
 
 def check_request(engine: EditEngine, strokes: Sequence[AnySpec], options: EditOptions, *,
@@ -68,23 +62,11 @@ def check_request(engine: EditEngine, strokes: Sequence[AnySpec], options: EditO
             raise StrokeError(f"stroke {i + 1}: {exc}") from None
 
 
-def resolve_strokes(engine: EditEngine, state: PhotoState, strokes: Sequence[AnySpec]) -> tuple[EditStroke | FeatureEdit, ...]:
+def resolve_strokes(engine: EditEngine, state: PhotoState, strokes: Sequence[AnySpec]) -> tuple[AppliedStroke, ...]:
     """The engine's strokes for ``strokes`` on the photo set up as ``state``: each style resolved to insertion
     levels, each brush to its picked candidate, each direction to its change at the edit layer (styles and
     brush candidates are kept by content: a second render does not compute them again)."""
-    out: list[EditStroke | FeatureEdit] = []
-    for spec in strokes:
-        if isinstance(spec, BrushSpec):
-            candidates = engine.brush_candidates(state, spec)
-            out.append(brush_edit(engine, state, spec, candidates[spec.pick]))
-            continue
-        if isinstance(spec, DirectionSpec):
-            out.append(direction_edit(engine, state, spec))
-            continue
-        levels = engine.style_levels(spec.effective_style, spec.concept) if spec.action == "add" else None
-        out.append(EditStroke(mask=spec.mask.astype("float32", copy=False), concept=spec.concept, action=spec.action,
-                              strength=float(spec.strength), style_levels=levels, enabled=bool(spec.enabled)))
-    return tuple(out)
+    return tuple(spec.resolve(engine, state) for spec in strokes)
 
 
 def edit_photo(engine: EditEngine, photo: Photo | PhotoState, strokes: Sequence[AnySpec], *,
@@ -117,9 +99,9 @@ def edit_photo(engine: EditEngine, photo: Photo | PhotoState, strokes: Sequence[
     return EditOutcome(state=state, result=result, strokes=resolved, record=record, specs=tuple(strokes))
 
 
-def edit_files(engine: EditEngine, image: str | Path | bytes, strokes: Sequence[RecipeStroke], *,
+def edit_files(engine: EditEngine, image: str | Path | bytes, strokes: Sequence[RecipeEntry], *,
                options: EditOptions = EditOptions(), max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None,
-               references: dict[Path, Reference] | None = None, callback: Callback | None = None) -> EditOutcome:
+               references: dict[Any, Reference] | None = None, callback: Callback | None = None) -> EditOutcome:
     """:func:`edit_photo` on a photo file with strokes whose masks and style references are files (a recipe,
     the CLI's flags, the ``/edit`` endpoint's uploads). ``references`` keeps loaded references across calls
     (a folder of photos with one recipe reads each reference once)."""

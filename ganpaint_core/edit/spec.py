@@ -1,8 +1,11 @@
-"""What a user asks for, before it meets a model: strokes with their styles, and the edit's options.
+"""What a user asks for, before it meets a model: concept strokes with their styles, and the edit's options.
 
 The page, the ``/edit`` endpoint, the CLI and recipes all describe an edit with these values and hand them
-to :func:`ganpaint_core.edit.pipeline.edit_photo`; every check of a user's value lives here, so each way in
-refuses the same things with the same words, before any setup runs.
+to :func:`ganpaint_core.edit.pipeline.edit_photo`; the checks of these values live here, so each way in
+refuses the same things with the same words, before any setup runs. :class:`StrokeSpec` is the *concept*
+stroke kind (:mod:`ganpaint_core.edit.kinds`: its check, application, record form and label); its recipe form
+is :mod:`ganpaint_core.edit.concept_recipe`. Brushes and directions are kinds of their own
+(:mod:`~ganpaint_core.edit.brush`, :mod:`~ganpaint_core.edit.direction_edit`).
 
 Example::
 
@@ -11,17 +14,20 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
+from PIL import Image
 
 from ganpaint_core.core.errors import shown
 from ganpaint_core.core.photo import Photo, load_photo, to_uint8
+from ganpaint_core.edit.embedded import mask_png_base64
 from ganpaint_core.edit.segments import INVERT_MODES
-from ganpaint_core.edit.strokes import StrokeError
+from ganpaint_core.edit.strokes import EditStroke, StrokeError
 from ganpaint_core.hub.concepts import ConceptDictionary
 
 StyleKind = Literal["dictionary", "sample", "reference"]
@@ -143,6 +149,73 @@ class StrokeSpec:
     def effective_style(self) -> StyleSpec:
         """The style the stroke draws with: "remove" strokes have none."""
         return self.style if self.action == "add" else StyleSpec()
+
+    # -- the stroke kind (ganpaint_core.edit.kinds.StrokeKind) -----------------------------------------
+    kind: ClassVar[str] = "concept"
+    has_candidates: ClassVar[bool] = False
+    needs_directions: ClassVar[bool] = False
+    portable: ClassVar[bool] = True  # its mask is resized onto another model's square (compare across models)
+
+    @property
+    def concepts(self) -> tuple[str, ...]:
+        return (self.concept,)
+
+    def check_on(self, engine: ConceptEditor, *, callback: Any = None) -> None:
+        self.check(engine.concepts, resolution=engine.resolution)
+
+    def resolve(self, engine: ConceptEditor, state: Any) -> EditStroke:
+        """The engine's stroke: the style resolved to insertion levels (kept by content in the engine)."""
+        levels = engine.style_levels(self.effective_style, self.concept) if self.action == "add" else None
+        return EditStroke(mask=self.mask.astype("float32", copy=False), concept=self.concept, action=self.action,
+                          strength=float(self.strength), style_levels=levels, enabled=bool(self.enabled))
+
+    def to_record(self, applied: EditStroke) -> dict[str, Any]:
+        return {
+            "concept": self.concept,
+            "action": self.action,
+            "strength": float(self.strength),
+            "enabled": bool(self.enabled),
+            "style": self.effective_style.to_json() | {"description": self.effective_style.describe()},
+            "style_levels": None if applied.style_levels is None else [round(v, 5) for v in applied.style_levels],
+            "mask_png_base64": mask_png_base64(self.mask),  # [S, S] on the model's square, white = edit
+            "mask_share": round(float(np.asarray(self.mask).mean()), 5),
+        }
+
+    def describe(self) -> str:
+        return f"{self.action} {self.concept}"
+
+    def label(self) -> str:
+        """"add tree · strength 0.75 · 6% of the square · sample #1000003 at 0.60"."""
+        label = (f"{self.action} {self.concept} · strength {self.strength:.2f} · "
+                 f"{float(self.mask.mean()) * 100:.0f}% of the square")
+        return label + (f" · {self.effective_style.describe()}" if self.effective_style.kind != "dictionary" else "")
+
+    def references(self) -> dict[str, Reference]:
+        """The style reference it draws with, by sha256 (a share bundle carries its pixels)."""
+        ref = self.effective_style.reference if self.effective_style.kind == "reference" else None
+        return {} if ref is None else {ref.sha256: ref}
+
+    def with_strength(self, strength: float) -> StrokeSpec:
+        return dataclasses.replace(self, strength=strength)
+
+    def on_square(self, resolution: int) -> StrokeSpec:
+        """The stroke with its mask on a ``resolution`` square (another model's)."""
+        mask = np.asarray(self.mask, dtype=np.float32)
+        if mask.shape != (resolution, resolution):
+            img = Image.fromarray((mask * 255).round().astype(np.uint8)).resize(
+                (resolution, resolution), Image.Resampling.BOX if mask.shape[0] > resolution
+                else Image.Resampling.BILINEAR)
+            mask = np.asarray(img, dtype=np.float32) / 255
+        return dataclasses.replace(self, mask=mask)
+
+
+class ConceptEditor(Protocol):
+    """What a concept stroke asks of the engine (:class:`~ganpaint_core.edit.engine.EditEngine` is one)."""
+
+    resolution: int  # the model's square
+    concepts: ConceptDictionary
+
+    def style_levels(self, style: StyleSpec, concept: str) -> tuple[float, ...] | None: ...
 
 
 @dataclass(frozen=True)

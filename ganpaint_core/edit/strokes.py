@@ -70,6 +70,37 @@ class EditStroke:
     def is_noop(self) -> bool:
         return not self.enabled or self.strength == 0 or float(self.mask.max(initial=0)) == 0
 
+    # What every applied stroke answers (FeatureEdit too), so the engine needs no case per kind.
+    region = None  # a concept stroke's paste region is its mask's (the engine grows it), none of its own
+
+    def release_alpha(self, grid: int) -> torch.Tensor:
+        """[1, 1, g, g]: how much the photo's adaptation lets go on the edit grid (what the stroke changes)."""
+        return grid_alpha(self.mask, grid) * min(1.0, 2 * self.strength)
+
+    def apply_to(self, out: torch.Tensor, concepts: ConceptDictionary) -> torch.Tensor:
+        """Edit-layer features [1, C, g, g] with this stroke applied (``out`` may be changed in place)."""
+        grid = out.shape[-1]
+        alpha = grid_alpha(self.mask, grid).to(out.device) * min(1.0, 2 * self.strength)  # [1, 1, g, g]
+        template = concepts.template(self.concept) if self.action == "add" else None
+        if template is not None:
+            template = template.to(device=out.device, dtype=out.dtype)
+            if self.style_levels is not None:
+                style = torch.tensor(self.style_levels, dtype=out.dtype, device=out.device)
+                template = template + (style - template.mean(dim=(1, 2))).view(-1, 1, 1)
+            target = template_target(template, alpha)
+            return out + alpha * (target - out)
+        units = units_for(concepts, self.concept, self.action, self.strength)
+        idx = torch.tensor(units, device=out.device)
+        current = out[:, idx]
+        if self.action == "add":
+            target_levels = torch.tensor(concepts.levels if self.style_levels is None else self.style_levels,
+                                         dtype=out.dtype, device=out.device)
+            target = target_levels[idx].view(1, -1, 1, 1).expand_as(current)
+        else:
+            target = torch.zeros_like(current)
+        out[:, idx] = current + alpha * (target - current)
+        return out
+
 
 @dataclass(frozen=True)
 class FeatureEdit:
@@ -100,6 +131,14 @@ class FeatureEdit:
     def is_noop(self) -> bool:
         return not self.enabled or not bool(self.delta.abs().max() > 0)
 
+    def release_alpha(self, grid: int) -> torch.Tensor | None:
+        """What the adaptation lets go: under what was painted; a whole-photo edit releases nothing (its change
+        is mild and everywhere, and the adaptation keeps the photo's own detail under it)."""
+        return None if self.whole else grid_alpha(self.mask, grid)
+
+    def apply_to(self, out: torch.Tensor, concepts: ConceptDictionary) -> torch.Tensor:
+        return out + self.delta.to(device=out.device, dtype=out.dtype)
+
 
 def units_for(concepts: ConceptDictionary, concept: str, action: Action, strength: float) -> list[int]:
     top = ADD_MAX_UNITS if action == "add" else REMOVE_MAX_UNITS
@@ -115,32 +154,7 @@ def grid_alpha(mask: np.ndarray, grid: int) -> torch.Tensor:
 def apply_strokes(features: torch.Tensor, strokes: list[EditStroke | FeatureEdit], concepts: ConceptDictionary) -> torch.Tensor:
     """Edit-layer features [1, C, h, w] with every enabled stroke applied in order (a new tensor)."""
     out = features.clone()
-    grid = features.shape[-1]
-    levels = torch.tensor(concepts.levels, dtype=features.dtype, device=features.device)
     for stroke in strokes:
-        if stroke.is_noop():
-            continue
-        if isinstance(stroke, FeatureEdit):
-            out = out + stroke.delta.to(device=out.device, dtype=out.dtype)
-            continue
-        alpha = grid_alpha(stroke.mask, grid).to(features.device) * min(1.0, 2 * stroke.strength)  # [1, 1, g, g]
-        template = concepts.template(stroke.concept) if stroke.action == "add" else None
-        if template is not None:
-            template = template.to(device=features.device, dtype=features.dtype)
-            if stroke.style_levels is not None:
-                style = torch.tensor(stroke.style_levels, dtype=features.dtype, device=features.device)
-                template = template + (style - template.mean(dim=(1, 2))).view(-1, 1, 1)
-            target = template_target(template, alpha)
-            out = out + alpha * (target - out)
-            continue
-        units = units_for(concepts, stroke.concept, stroke.action, stroke.strength)
-        idx = torch.tensor(units, device=features.device)
-        current = out[:, idx]
-        if stroke.action == "add":
-            target_levels = levels if stroke.style_levels is None else torch.tensor(
-                stroke.style_levels, dtype=features.dtype, device=features.device)
-            target = target_levels[idx].view(1, -1, 1, 1).expand_as(current)
-        else:
-            target = torch.zeros_like(current)
-        out[:, idx] = current + alpha * (target - current)
+        if not stroke.is_noop():
+            out = stroke.apply_to(out, concepts)
     return out

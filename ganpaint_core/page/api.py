@@ -25,9 +25,10 @@ from typing import Any, TypedDict
 
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.photo import load_photo
+from ganpaint_core.edit.brush_recipe import RecipeBrush
+from ganpaint_core.edit.concept_recipe import RecipeStroke
 from ganpaint_core.edit.pipeline import EditOutcome, edit_files, edit_photo
-from ganpaint_core.edit.recipe_modes import RecipeBrush
-from ganpaint_core.edit.record import RecipeStroke, parse_recipe
+from ganpaint_core.edit.recipe import parse_recipe
 from ganpaint_core.edit.spec import EditOptions, unit_interval
 from ganpaint_core.page.base import PageBase
 from ganpaint_core.page.jobs import JobUpdate

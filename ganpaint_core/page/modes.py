@@ -18,7 +18,6 @@ import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -26,8 +25,8 @@ from ganpaint_core.analysis.directions import Directions
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.photo import mask_to_square
 from ganpaint_core.edit.brush import BrushCandidate, BrushSpec, brush_from_images
+from ganpaint_core.edit.brush_recipe import as_recorded as brush_as_recorded
 from ganpaint_core.edit.direction_edit import DirectionSpec
-from ganpaint_core.edit.recipe_modes import brush_json, recipe_brush
 from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.page.base import PageBase
 from ganpaint_core.page.canvas import mask_from_layers
@@ -66,12 +65,7 @@ def paint_layer(layers: Sequence[np.ndarray | None]) -> np.ndarray | None:
 def as_recorded(spec: BrushSpec, session: EditSession, engine) -> BrushSpec:
     """``spec`` as its record stores it (colours in whole grey levels, strokes painted or not): what a shared
     link or a downloaded record reopens, so that the brush renders the same pixels there as here."""
-    raw = brush_json(spec, SimpleNamespace(info={}))
-
-    def no_files(base, value, what):  # a record's brush never names files
-        raise StrokeError(f"{what}: unexpected file {value!r}")
-
-    return recipe_brush(raw, None, "brush", no_files).to_spec(session.photo, engine, {})[0]
+    return brush_as_recorded(spec, session.photo, engine)
 
 
 def candidate_caption(index: int, candidate: BrushCandidate) -> str:

@@ -26,11 +26,9 @@ import numpy as np
 from PIL import Image
 
 from ganpaint_core.core.errors import GanpaintError
-from ganpaint_core.edit.brush import BrushSpec
 from ganpaint_core.edit.composite import outline_changed
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.pipeline import AnySpec
-from ganpaint_core.edit.spec import StrokeSpec
 from ganpaint_core.hub.registry import Registry, model_status
 from ganpaint_core.page.canvas import (  # noqa: F401 - SLIDER_SIDE: importable from here
     SLIDER_SIDE,
@@ -249,7 +247,7 @@ class EditPage(ShareCompareActions, ModeActions):
         session = add_stroke(session, pending)
         outcome = self.gpu.edit(render, self.engine(session), session, final=False)
         n = len(session.strokes)
-        what = f"{pending.action} {pending.concept}" if isinstance(pending, StrokeSpec) else pending.describe()
+        what = pending.describe()
         return PageUpdate(session=session, canvas=canvas_of(session), preview=self._preview(session, outcome),
                           paint_info=f"Canvas cleared · {n} stroke(s) kept", strokes=stroke_list(session),
                           status=f"Stroke {n} added: {what}. Paint the next one, or render full resolution.",
@@ -315,7 +313,7 @@ class EditPage(ShareCompareActions, ModeActions):
 
 def _brush_done(pending: AnySpec) -> dict[str, Any]:
     """A brush once kept: its candidates leave the page, and the next brush starts from the best one."""
-    return {"candidates": [], "brush_pick": 0} if isinstance(pending, BrushSpec) else {}
+    return {"candidates": [], "brush_pick": 0} if pending.has_candidates else {}
 
 
 __all__ = ["EditPage", "PageUpdate", "PaintSettings", "DirectionSettings", "StrokeList", "Canvas", "Choices",

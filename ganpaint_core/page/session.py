@@ -29,7 +29,7 @@ from ganpaint_core.core.photo import DEFAULT_MAX_PIXELS, Photo, load_photo
 from ganpaint_core.core.progress import Callback
 from ganpaint_core.edit.engine import EditEngine, PhotoState
 from ganpaint_core.edit.pipeline import AnySpec, EditOutcome, check_spec, edit_photo
-from ganpaint_core.edit.spec import EditOptions, Reference, StrokeSpec
+from ganpaint_core.edit.spec import EditOptions, Reference
 from ganpaint_core.edit.strokes import StrokeError
 
 UNDO_DEPTH = 30  # stroke-list states kept for undo
@@ -164,17 +164,7 @@ def undo(session: EditSession) -> EditSession:
 def stroke_labels(session: EditSession) -> list[str]:
     """One unique, readable line per stroke: "2 · add tree · strength 0.75 · 6% of the square · sample #…",
     "3 · colour brush · candidate 2 of 4 · morph 0.80 · 5% of the square", "4 · direction sky +1.5 · whole photo"."""
-    out = []
-    for i, s in enumerate(session.strokes):
-        if not isinstance(s, StrokeSpec):
-            out.append(f"{i + 1} · {s.describe()}")
-            continue
-        cover = float(s.mask.mean()) * 100
-        label = f"{i + 1} · {s.action} {s.concept} · strength {s.strength:.2f} · {cover:.0f}% of the square"
-        if s.effective_style.kind != "dictionary":
-            label += f" · {s.effective_style.describe()}"
-        out.append(label)
-    return out
+    return [f"{i + 1} · {s.label()}" for i, s in enumerate(session.strokes)]
 
 
 # -- rendering --------------------------------------------------------------------------------------

@@ -34,15 +34,11 @@ from PIL import Image
 from ganpaint_core.core.errors import GanpaintError, shown
 from ganpaint_core.core.files import atomic_write_text, evict_least_recent, files_size, parse_json
 from ganpaint_core.core.photo import Photo, load_photo
-from ganpaint_core.edit.record import (
-    RECORD_FORMAT,
-    encode_png_base64,
-    mask_from_png_base64,
-    mask_png_base64,
-    recipe_stroke,
-)
-from ganpaint_core.edit.spec import EditOptions, Reference, StrokeSpec, StyleSpec, unit_interval
-from ganpaint_core.edit.strokes import StrokeError
+from ganpaint_core.edit.embedded import encode_png_base64, mask_png_base64
+from ganpaint_core.edit.kinds import StrokeKind
+from ganpaint_core.edit.recipe import parse_recipe
+from ganpaint_core.edit.record import RECORD_FORMAT
+from ganpaint_core.edit.spec import EditOptions
 from ganpaint_core.hub.fetch import cache_dir
 
 if TYPE_CHECKING:
@@ -74,16 +70,11 @@ def png_from_base64(text: Any, *, what: str) -> bytes:
 
 
 # -- bundles ------------------------------------------------------------------------------------------
-def share_bundle(engine: EditEngine, state: PhotoState, strokes: Sequence[StrokeSpec], *, options: EditOptions,
+def share_bundle(engine: EditEngine, state: PhotoState, strokes: Sequence[StrokeKind], *, options: EditOptions,
                  record: dict[str, Any]) -> dict[str, Any]:
-    """The bundle of an edit: ``record`` (from ``edit_photo``) plus the photo and the style references."""
-    references = {}
-    for spec in strokes:
-        if not isinstance(spec, StrokeSpec):  # brushes and directions carry their paint in the record
-            continue
-        ref = spec.effective_style.reference if spec.effective_style.kind == "reference" else None
-        if ref is not None:
-            references[ref.sha256] = png_base64(ref.image.original)
+    """The bundle of an edit: ``record`` (from ``edit_photo``) plus the photo and the style references (masks and
+    a brush's paint are in the record's strokes)."""
+    references = {sha: png_base64(ref.image.original) for spec in strokes for sha, ref in spec.references().items()}
     return record | {"share_format": BUNDLE_FORMAT, "weights_sha256": engine.weights_sha256(),
                      "options": options.to_json(),
                      "photo_png_base64": png_base64(state.photo.original), "references_png_base64": references}
@@ -128,41 +119,10 @@ def restore(engine: EditEngine, bundle: dict[str, Any], *,
         raise ShareError("this recipe carries no photo: upload the photo first, then open the recipe")
     else:
         options = dataclasses.replace(options, fit=photo.fit)
-    refs = bundle.get("references_png_base64") or {}
-    specs = [_stroke(raw, refs, engine, photo, where=f"stroke {i + 1}") for i, raw in enumerate(bundle["strokes"])]
+    entries = parse_recipe(bundle, base=None, name="recipe")  # the one reader: nothing read from a path
+    references: dict[Any, Any] = {}
+    specs = [entry.to_spec(photo, engine, references)[0] for entry in entries]
     return photo, specs, options
-
-
-def _stroke(raw: Any, refs: dict[str, Any], engine: EditEngine, photo: Photo, *, where: str) -> Any:
-    """A concept stroke (``StrokeSpec``), or a brush or direction as the record keeps it (its paint inside)."""
-    if not isinstance(raw, dict):
-        raise StrokeError(f"{where}: must be an object")
-    if raw.get("kind", "concept") in ("brush", "direction"):
-        return recipe_stroke(raw, None, where).to_spec(photo, engine, {})[0]
-    if "mask_png_base64" not in raw:
-        raise StrokeError(f"{where}: the app opens recipes whose masks are inside them ('mask_png_base64', as "
-                          "records have); for masks in files use the CLI (edit --recipe)")
-    mask = mask_from_png_base64(raw["mask_png_base64"], where=where)
-    style_raw = raw.get("style") or {}
-    if not isinstance(style_raw, dict):
-        raise StrokeError(f"{where}: 'style' must be an object in a recipe opened here, got {shown(style_raw)}")
-    kind = style_raw.get("kind", "dictionary")
-    strength = unit_interval("style strength", style_raw.get("strength", 0.75))
-    style = StyleSpec(kind=kind, strength=strength)
-    if kind == "sample":
-        style = StyleSpec(kind="sample", seed=style_raw.get("seed"), strength=strength)
-    elif kind == "reference":
-        sha = style_raw.get("reference_sha256")
-        if sha not in refs:
-            raise StrokeError(f"{where}: its style reference is not in the record (share the edit again, or use "
-                              "the CLI with the reference's path)")
-        data = png_from_base64(refs[sha], what=f"{where}'s reference")
-        style = StyleSpec(kind="reference", strength=strength,
-                          reference=Reference.load(data, resolution=engine.resolution,
-                                                   name=str(style_raw.get("reference", "reference"))))
-    return StrokeSpec(mask=mask, concept=raw.get("concept"), action=raw.get("action"),
-                      strength=unit_interval("strength", raw.get("strength", 0.75)), style=style,
-                      enabled=bool(raw.get("enabled", True)))
 
 
 # -- the store ----------------------------------------------------------------------------------------

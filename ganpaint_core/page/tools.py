@@ -24,8 +24,6 @@ from PIL import Image
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.files import read_json, write_json
 from ganpaint_core.core.photo import to_uint8
-from ganpaint_core.edit.direction_edit import DirectionSpec
-from ganpaint_core.edit.spec import StrokeSpec
 from ganpaint_core.page.base import PageBase
 from ganpaint_core.page.canvas import canvas_image, display_box, display_image, shrink_for_slider, upscale
 from ganpaint_core.page.jobs import JobUpdate
@@ -111,7 +109,7 @@ class ShareCompareActions(PageBase):
                 check_model(engine, bundle)
             same_model = session.model == name and session.state is not None
             photo, specs, options = restore(engine, bundle, photo=session.state.photo if same_model else None)
-            if any(isinstance(s, DirectionSpec) for s in specs):  # found once per model: progress, not a freeze
+            if any(s.needs_directions for s in specs):  # found once per model: progress, not a freeze
                 yield from self._run(lambda cb: engine.directions(callback=cb))
                 self.directions_found.add(name)
             if "photo_png_base64" in bundle:
@@ -128,7 +126,7 @@ class ShareCompareActions(PageBase):
         png, sidecar = self.save_render(new.photo_name, outcome)
         names = engine.concepts.names()
         reused = any("set up before" in n for n in state.notes)
-        concept = next((s.concept for s in specs if isinstance(s, StrokeSpec)), names[0])
+        concept = next((c for s in specs for c in s.concepts), names[0])
         yield PageUpdate(session=new, model=name, concepts=Choices(tuple(names), concept), canvas=canvas_of(new),
                       preview=self._preview(new, outcome), strokes=stroke_list(new), png=str(png),
                       sidecar=str(sidecar), slider=(shrink_for_slider(new.photo.original),
@@ -140,9 +138,9 @@ class ShareCompareActions(PageBase):
     def compare_models(self, session: EditSession) -> list[str]:
         """Loaded models that know every concept of the session's strokes (only the session's own model when
         it has a brush or a direction: those are made on its square, in its latent space)."""
-        if not all(isinstance(s, StrokeSpec) for s in session.strokes):
+        if not all(s.portable for s in session.strokes):
             return [session.model or self.default_model]
-        concepts = {s.concept for s in session.strokes}
+        concepts = {c for s in session.strokes for c in s.concepts}
         return [n for n in self.catalog.loaded() if concepts <= set(self.catalog.engine(n).concepts.names())]
 
     def compare(self, session: EditSession, *, strengths: str = "0.25,0.5,0.75,1", adapt_both: bool = True,

@@ -102,19 +102,7 @@ def without_adaptation(engine: EditEngine, state: PhotoState) -> PhotoState:
 def strokes_for(engine: EditEngine, specs: Sequence[StrokeSpec]) -> list[StrokeSpec]:
     """``specs`` (masks on any model's square) with their masks on ``engine``'s square. Brushes and
     directions pass as they are (compared on their own model only: see ``page_tools.compare_models``)."""
-    out = []
-    for spec in specs:
-        if not isinstance(spec, StrokeSpec):
-            out.append(spec)
-            continue
-        mask = np.asarray(spec.mask, dtype=np.float32)
-        if mask.shape != (engine.resolution, engine.resolution):
-            img = Image.fromarray((mask * 255).round().astype(np.uint8)).resize(
-                (engine.resolution, engine.resolution), Image.Resampling.BOX if mask.shape[0] > engine.resolution
-                else Image.Resampling.BILINEAR)
-            mask = np.asarray(img, dtype=np.float32) / 255
-        out.append(dataclasses.replace(spec, mask=mask))
-    return out
+    return [spec.on_square(engine.resolution) for spec in specs]
 
 
 def compare_grid(engines: Mapping[str, EditEngine] | Callable[[str], EditEngine], photo: Photo,
@@ -152,8 +140,7 @@ def compare_grid(engines: Mapping[str, EditEngine] | Callable[[str], EditEngine]
         state = states[name] if cell.get("adapt", options.adapt) else without_adaptation(engine, states[name])
         cell_specs = strokes_for(engine, specs)
         if "strength" in cell:
-            cell_specs = [dataclasses.replace(s, strength=cell["strength"]) if isinstance(s, StrokeSpec) else s
-                          for s in cell_specs]  # brushes and directions have no strength: they stay
+            cell_specs = [s.with_strength(cell["strength"]) for s in cell_specs]  # brushes, directions: as they are
         out = edit_photo(engine, state, cell_specs, options=dataclasses.replace(options, fit=photo.fit), final=True)
         images.append(out.result.final)
         report(callback, n + 1, len(combos), stage="compare")

@@ -34,8 +34,8 @@ from ganpaint_core.core.files import atomic_write_text, write_json
 from ganpaint_core.core.metrics import psnr
 from ganpaint_core.core.photo import to_uint8
 from ganpaint_core.edit.engine import EditEngine
+from ganpaint_core.edit.kinds import RecipeEntry
 from ganpaint_core.edit.pipeline import EditOutcome, edit_files
-from ganpaint_core.edit.record import RecipeStroke
 from ganpaint_core.edit.spec import EditOptions
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
@@ -126,7 +126,7 @@ def overlay(outcome: EditOutcome) -> np.ndarray:
 
 
 def write_report(engines: Mapping[str, EditEngine] | Callable[[str], EditEngine], images: Path,
-                 strokes: Sequence[RecipeStroke], out: Path, *, models: Sequence[str] | None = None,
+                 strokes: Sequence[RecipeEntry], out: Path, *, models: Sequence[str] | None = None,
                  recipe_text: str = "", options: EditOptions = EditOptions(),
                  progress: Callable[[Sequence[Any], str], Any] | None = None) -> dict[str, Any]:
     """Edit every photo of ``images`` with ``strokes`` on each model, write ``out/index.html``, its images

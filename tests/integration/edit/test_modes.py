@@ -16,7 +16,7 @@ from ganpaint_core.edit.brush import BrushSpec, brush_from_images, color_error
 from ganpaint_core.edit.composite import paste_alpha
 from ganpaint_core.edit.direction_edit import DirectionSpec
 from ganpaint_core.edit.pipeline import edit_photo
-from ganpaint_core.edit.record import parse_recipe
+from ganpaint_core.edit.recipe import parse_recipe
 from ganpaint_core.edit.strokes import StrokeError
 from tests.helpers import box_mask, make_engine, scene_png
 

@@ -13,7 +13,7 @@ from ganpaint_core.cli import main as cli
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.photo import load_photo, mask_to_square
 from ganpaint_core.edit.pipeline import edit_photo
-from ganpaint_core.edit.record import load_recipe
+from ganpaint_core.edit.recipe import load_recipe
 from ganpaint_core.edit.spec import StrokeSpec
 from ganpaint_core.page.canvas import mask_from_layers
 from ganpaint_core.page.page import EditPage

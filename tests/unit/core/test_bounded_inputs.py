@@ -134,3 +134,20 @@ def test_unwritable_outputs_are_refused_before_anything_loads(argv, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: --") and "cannot write there" in err or "is a file, not a folder" in err
     assert err.count("\n") == 1 and "no-such-model" not in err  # one line, before the model was looked for
+
+
+@pytest.mark.parametrize("key", ["mask_png_base64", "color_png_base64"])
+def test_a_png_bomb_in_a_recipe_field_is_refused_at_once(key):
+    import base64
+
+    from ganpaint_core.edit.recipe import parse_recipe
+    from ganpaint_core.edit.strokes import StrokeError
+
+    bomb = base64.b64encode(_bomb_png(12000)).decode()
+    raw = ({"concept": "tree", "action": "add", "mask_png_base64": bomb} if key == "mask_png_base64"
+           else {"kind": "brush", "color_png_base64": bomb})
+    before, t0 = _rss_mb(), time.perf_counter()
+    with pytest.raises(StrokeError, match="too large"):
+        for entry in parse_recipe({"strokes": [raw]}, base=None):  # a brush reads its paint when it meets a photo
+            getattr(entry, "color", None) is not None and entry.color.shape
+    assert time.perf_counter() - t0 < 1.0 and _rss_mb() - before < 50

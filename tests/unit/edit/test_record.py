@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganpaint_core.edit.record import mask_png_base64, parse_recipe
+from ganpaint_core.edit.embedded import mask_png_base64
+from ganpaint_core.edit.recipe import parse_recipe
 from ganpaint_core.edit.strokes import StrokeError
 
 EMBEDDED = mask_png_base64(np.ones((8, 8), np.float32))
