@@ -53,10 +53,11 @@ def bench_chain(model: LoadedModel, *, seed: int = 1, n: int = 8, images_dir: Pa
     a present concept's segmented area when it is painted over. ``*_final`` keys measure the same on the
     final photo brought back to the model's square (what the user gets, tone matching included)."""
     from ganpaint_core.core.photo import load_photo
+    from ganpaint_core.edit.caches import EditCaches
     from ganpaint_core.edit.engine import EditEngine
     from ganpaint_core.synth.scenes import LABELS, render_batch
 
-    engine = EditEngine(model, setup_store=None)  # setups are what it measures: none from the disk cache
+    engine = EditEngine(model, caches=EditCaches(setup_store=None))  # setups are what it measures: none from disk
     rng = np.random.default_rng(seed)
     renders, labels = render_batch(held_out_seeds(seed, 900_000, n), resolution=engine.resolution)
     rows, edits, adds = [], [], []

@@ -30,6 +30,7 @@ from PIL import Image
 
 from ganpaint_core.core.photo import Photo, load_photo, to_uint8
 from ganpaint_core.edit.brush import BrushConfig, BrushSpec, brush_region, color_error, edge_error
+from ganpaint_core.edit.caches import EditCaches
 from ganpaint_core.edit.composite import paste_alpha
 from ganpaint_core.edit.engine import EditEngine, PhotoState
 from ganpaint_core.edit.pipeline import edit_photo
@@ -140,7 +141,7 @@ def bench_modes(model: LoadedModel, *, seed: int = 1, n: int = 4, images_dir: Pa
     from ganpaint_core.analysis.directions import direction_metrics
     from ganpaint_core.bench.segments import segment_metrics
 
-    engine = EditEngine(model, setup_store=None)
+    engine = EditEngine(model, caches=EditCaches(setup_store=None))
     photos = bench_photos(model, images_dir=images_dir, n=n, seed=seed)
     if not photos:
         raise ValueError("no photos to measure: give --images DIR or --n above 0")

@@ -167,6 +167,7 @@ class _PeersRun:
     def __init__(self, model: LoadedModel, *, seed: int, cfg: PeersConfig, use_lpips: bool, inversion: Any,
                  adaptation: Any) -> None:
         from ganpaint_core.edit.adapt import AdaptConfig, adapter_shapes
+        from ganpaint_core.edit.caches import EditCaches
         from ganpaint_core.edit.engine import EditEngine
         from ganpaint_core.edit.invert import InversionConfig
         from ganpaint_core.edit.losses import get_lpips
@@ -174,7 +175,8 @@ class _PeersRun:
 
         self.model, self.seed, self.cfg = model, seed, cfg
         self.engine = EditEngine(model, use_lpips=use_lpips, inversion=inversion or InversionConfig(),
-                                 adaptation=adaptation or AdaptConfig(), setup_store=None)  # setups are measured
+                                 adaptation=adaptation or AdaptConfig(),
+                                 caches=EditCaches(setup_store=None))  # setups are measured
         self.device, self.layer, self.concepts = model.device, model.manifest.edit_layer, model.concepts
         self.lpips_model = get_lpips(self.device) if use_lpips else None
         self.shapes = adapter_shapes(tail_layer_shapes(model.generator, self.layer), model.manifest.fine_layers)

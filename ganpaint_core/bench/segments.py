@@ -10,7 +10,7 @@ edits behave).
 
 Example::
 
-    engine = EditEngine(load_model("synth-church"), setup_store=None)
+    engine = EditEngine(load_model("synth-church"), caches=EditCaches(setup_store=None))
     photos = [load_photo(p, size=engine.resolution) for p in paths]
     figures = segment_metrics(engine, photos)   # {"psnr_single_code": 27.3, "psnr_segments": 31.1, ...}
 """

@@ -24,6 +24,7 @@ def bench_church256(*, device: torch.device, seed: int = 1, probe_steps: int = 5
 
     from ganpaint_core.core.photo import load_photo
     from ganpaint_core.edit.adapt import AdaptConfig
+    from ganpaint_core.edit.caches import EditCaches
     from ganpaint_core.edit.engine import EditEngine
     from ganpaint_core.edit.invert import InversionConfig
     from ganpaint_core.hub.concepts import ConceptDictionary, ConceptRanking
@@ -40,7 +41,8 @@ def bench_church256(*, device: torch.device, seed: int = 1, probe_steps: int = 5
     model = LoadedModel(manifest=manifest, generator=G, concepts=concepts, device=device)
     full_inv, full_adapt = InversionConfig(), AdaptConfig()
     probe = EditEngine(model, inversion=InversionConfig(latent_steps=probe_steps, joint_steps=probe_steps, candidates=2),
-                       adaptation=AdaptConfig(steps=2 * probe_steps), use_lpips=False, setup_store=None)
+                       adaptation=AdaptConfig(steps=2 * probe_steps), use_lpips=False,
+                       caches=EditCaches(setup_store=None))
     rng = np.random.default_rng(seed)
     photo = load_photo(Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)), size=256)
     state = probe.prepare(photo)
@@ -67,6 +69,7 @@ def bench_stylegan2_256(*, device: torch.device, seed: int = 1, probe_steps: int
 
     from ganpaint_core.core.photo import load_photo
     from ganpaint_core.edit.adapt import AdaptConfig
+    from ganpaint_core.edit.caches import EditCaches
     from ganpaint_core.edit.engine import EditEngine
     from ganpaint_core.edit.invert import InversionConfig
     from ganpaint_core.hub.concepts import ConceptDictionary, ConceptRanking
@@ -85,7 +88,8 @@ def bench_stylegan2_256(*, device: torch.device, seed: int = 1, probe_steps: int
     model = LoadedModel(manifest=church, generator=G, concepts=concepts, device=device)
     full_inv, full_adapt = InversionConfig(), AdaptConfig()
     probe = EditEngine(model, inversion=InversionConfig(latent_steps=probe_steps, joint_steps=probe_steps),
-                       adaptation=AdaptConfig(steps=2 * probe_steps), use_lpips=False, setup_store=None)
+                       adaptation=AdaptConfig(steps=2 * probe_steps), use_lpips=False,
+                       caches=EditCaches(setup_store=None))
     rng = np.random.default_rng(seed)
     photo = load_photo(Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)), size=256)
     # Wall time, and this process's CPU time: on a shared machine with one thread the CPU time is what the

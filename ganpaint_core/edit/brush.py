@@ -25,6 +25,7 @@ Example::
 
     spec = BrushSpec(color=rgb_square, color_mask=painted, sketch=None, candidates=4, pick=0, morph=1.0)
     found = brush_candidates(engine, state, spec)          # best first; found[i].preview, found[i].color_error
+    found = engine.brush_candidates(state, spec)           # the same, kept by content (engine.caches.brushes)
     edit = brush_edit(engine, state, spec)                 # the picked candidate as a FeatureEdit
 """
 from __future__ import annotations
@@ -48,6 +49,7 @@ from ganpaint_core.edit.composite import change_region
 from ganpaint_core.edit.embedded import encode_png_base64
 from ganpaint_core.edit.spec import seed_value, unit_interval
 from ganpaint_core.edit.strokes import FeatureEdit, StrokeError, grid_alpha
+from ganpaint_core.models.layers import run_tail
 
 if TYPE_CHECKING:
     from ganpaint_core.edit.engine import EditEngine, PhotoState
@@ -131,6 +133,12 @@ class BrushSpec:
         for part in (self.color, self.color_mask, self.sketch):
             h.update(b"-" if part is None else np.ascontiguousarray(part, np.float32).tobytes())
         return h.hexdigest()
+
+    def search(self, engine: EditEngine, state: PhotoState, *,
+               on_candidate: Callable[[int, int, BrushCandidate], None] | None = None) -> list[BrushCandidate]:
+        """:func:`brush_candidates` for this brush: what :meth:`EditEngine.brush_candidates
+        <ganpaint_core.edit.engine.EditEngine.brush_candidates>` calls when its cache does not hold them."""
+        return brush_candidates(engine, state, self, on_candidate=on_candidate)
 
     def describe(self) -> str:
         kinds = [k for k, m in (("colour", self.color_mask), ("sketch", self.sketch)) if m is not None and m.any()]
@@ -326,8 +334,6 @@ def _features(engine: EditEngine, p: _Problem, z: torch.Tensor, offset: torch.Te
 
 def _render(engine: EditEngine, p: _Problem, features: torch.Tensor, adapter: Any) -> torch.Tensor:
     latent = p.z0.expand(len(features), *p.z0.shape[1:])
-    from ganpaint_core.models.layers import run_tail
-
     return run_tail(engine.tail, features, latent=latent, modify=adapter)
 
 

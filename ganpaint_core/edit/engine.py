@@ -6,34 +6,42 @@ Example::
     state = engine.prepare(load_photo("church.jpg", size=engine.resolution))       # invert + adapt, once
     stroke = engine.stroke(mask, concept="tree", action="add", strength=0.8)   # mask on the model's square
     result = engine.render(state, [stroke])                                           # one tail pass
+    result.final                                                                      # full-resolution RGB
 
 Edits as users describe them (style specs, records, setup) go through
 :func:`ganpaint_core.edit.pipeline.edit_photo`, which calls this engine.
-    result.final                                                                      # full-resolution RGB
+
+The engine keeps the model and does the edit. What it remembers between requests (photo setups in memory
+and on disk, style analyses, brush candidates, directions) lives in the
+:class:`~ganpaint_core.edit.caches.EditCaches` it is given (``EditEngine(model, caches=...)``, new ones by
+default), so callers may share or replace them. The brush's optimisation lives in
+:mod:`ganpaint_core.edit.brush`, which this module does not import: the engine knows a brush only as a
+:class:`CandidateSearch`.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import hashlib
+import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from ganpaint_core.analysis.directions import Directions, load_directions
 from ganpaint_core.core.metrics import psnr
 from ganpaint_core.core.photo import Photo, mask_to_square, to_uint8
 from ganpaint_core.core.progress import Callback
 from ganpaint_core.edit.adapt import AdaptConfig, FineLayerAdapter, adapt_fine_layers, adapter_shapes, refit_outside
-from ganpaint_core.edit.brush import BrushCandidate, BrushSpec, brush_candidates
+from ganpaint_core.edit.caches import EditCaches
 from ganpaint_core.edit.composite import CompositeConfig, change_region, composite
 from ganpaint_core.edit.invert import InversionConfig
 from ganpaint_core.edit.invert import invert as invert_photo  # ``invert`` names prepare's option
@@ -46,19 +54,14 @@ from ganpaint_core.edit.segments import (
     invert_segments,
     model_segment,
 )
-from ganpaint_core.edit.setup_store import SetupStore, setup_key
+from ganpaint_core.edit.setup_store import setup_key
 from ganpaint_core.edit.spec import Reference, StyleSpec
 from ganpaint_core.edit.strokes import EditStroke, FeatureEdit, apply_strokes
-from ganpaint_core.edit.style import StyleCache, blend_levels, concept_region, style_levels
+from ganpaint_core.edit.style import blend_levels, concept_region, style_levels
 from ganpaint_core.hub.loading import LoadedModel
 from ganpaint_core.models.layers import run_tail, tail_layer_shapes
 
-if TYPE_CHECKING:
-    from ganpaint_core.analysis.directions import Directions
-
 log = logging.getLogger(__name__)
-
-SETUP_CACHE_SIZE = 8  # photo setups kept per engine (a few MB each at 256 px), oldest dropped first
 
 
 @dataclass
@@ -94,12 +97,33 @@ class RenderResult:
     # the generator's own light, which tone matching maps to the photo's (None when tone is 0 or nothing is added)
 
 
+class CandidateSearch(Protocol):
+    """What :meth:`EditEngine.brush_candidates` needs of a brush (``edit.brush.BrushSpec`` is one): the
+    engine keeps the candidates by content and leaves the search to the brush."""
+
+    def key(self) -> str:
+        """A digest of everything the candidates depend on besides the photo."""
+        ...
+
+    def search(self, engine: EditEngine, state: PhotoState, *,
+               on_candidate: Callable[[int, int, Any], None] | None = None) -> list[Any]:
+        """The candidates on ``state``'s photo, best first (``on_candidate(i, n, candidate)`` as each is ready)."""
+        ...
+
+
 class EditEngine:
-    """Inversion, adaptation, edits and paste-back over a shared, read-only model."""
+    """Inversion, adaptation, edits and paste-back over a shared, read-only model.
+
+    Example::
+
+        engine = EditEngine(load_model("synth-church"), caches=EditCaches(setup_store=None))
+        state = engine.prepare(photo)                 # set up once (or found in engine.caches)
+        engine.render(state, [engine.stroke(mask, concept="tree", action="add")]).final
+    """
 
     def __init__(self, model: LoadedModel, *, inversion: InversionConfig = InversionConfig(),
                  adaptation: AdaptConfig = AdaptConfig(), segments: SegmentConfig = SegmentConfig(),
-                 use_lpips: bool = True, setup_store: SetupStore | None | str = "default") -> None:
+                 use_lpips: bool = True, caches: EditCaches | None = None) -> None:
         if model.concepts is None:
             raise ValueError(f"{model.manifest.name} has no concept dictionary; run dissection first")
         self.model = model
@@ -113,14 +137,11 @@ class EditEngine:
         self.segment_cfg = segments
         self.use_lpips = use_lpips
         self._shapes = adapter_shapes(tail_layer_shapes(model.generator, self.layer), model.manifest.fine_layers)
-        self._lock = threading.Lock()  # torch ops are thread-safe; this guards lazy LPIPS creation and the setup cache
-        self.styles = StyleCache()  # style levels at strength 1, by content (reference sha256, sample seed)
-        self._directions: Directions | None = None  # found or loaded on first use (engine.directions())
-        self._directions_lock = threading.Lock()
-        self.brushes = StyleCache(capacity=32)  # brush candidates, by the photo's setup and the brush's content
-        self._setups: OrderedDict[tuple, dict[str, Any]] = OrderedDict()  # recent setups, by the square's sha256
-        # Setups on disk, read through by the cache above (None: memory only); "default": $GANPAINT_CACHE/setups.
-        self.setup_store = SetupStore.default() if setup_store == "default" else setup_store
+        self._lock = threading.Lock()  # torch ops are thread-safe; this guards lazy LPIPS creation
+        # Setups (memory and disk), style analyses, brush candidates, directions: keyed by content and model,
+        # so several engines may share them.
+        self.caches = caches if caches is not None else EditCaches()
+        self._params_sha256: str | None = None  # a model built in memory: its generator's parameters, once
 
     # -- per photo ------------------------------------------------------------------------------
     def _lpips(self):
@@ -132,42 +153,35 @@ class EditEngine:
         """Invert the photo (one code, or with ``invert="segments"`` one per segment: :mod:`.segments`) and fit
         its adaptation, once; the state then serves every edit.
 
-        A photo whose model square this engine set up recently (the same pixels, another request: the API
-        called again, a page reload, another crop of the same square) reuses that setup: it is deterministic,
-        so the result is the same, minus seconds of inversion."""
+        A photo whose model square was set up recently with this model and these settings (the same pixels,
+        another request: the API called again, a page reload, another crop of the same square) reuses that
+        setup, from ``caches.setups`` or ``caches.setup_store``: it is deterministic, so the result is the
+        same, minus seconds of inversion."""
         if invert not in INVERT_MODES:
             raise SegmentError(f"invert must be one of {', '.join(INVERT_MODES)}, got {invert!r}")
-        key = (hashlib.sha256(photo.model_image.numpy().tobytes()).hexdigest(), bool(adapt), int(seed), invert)
-        with self._lock:
-            cached = self._setups.get(key)
+        key = self.setup_key(photo, adapt=adapt, seed=seed, invert=invert)
+        setups, store = self.caches.setups, self.caches.setup_store
+        cached = setups.get(key)
+        if cached is None and store is not None:  # set up by an earlier process (CLI call, app run)
+            cached = store.get(key)
             if cached is not None:
-                self._setups.move_to_end(key)
-        if cached is None and self.setup_store is not None:  # set up by an earlier process (CLI call, app run)
-            cached = self.setup_store.get(self.setup_disk_key(key))
-            if cached is not None:
-                self._remember(key, cached)
+                setups.put(key, cached)
         if cached is not None:
             notes = [*photo.notes, *cached["notes"], "set up before: the inversion and adaptation were reused"]
             return PhotoState(photo=photo, **(cached | {"notes": notes, "timings": dict(cached["timings"]),
                                                         "invert": invert}))
         state = self._setup(photo, adapt=adapt, invert=invert, callback=callback, seed=seed)
         fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "photo"}
-        self._remember(key, fields)
-        if self.setup_store is not None:
-            self.setup_store.put(self.setup_disk_key(key), fields)
+        setups.put(key, fields)
+        if store is not None:
+            store.put(key, fields)
         return dataclasses.replace(state, notes=[*photo.notes, *state.notes])
 
-    def _remember(self, key: tuple, fields: dict[str, Any]) -> None:
-        with self._lock:
-            self._setups[key] = fields
-            while len(self._setups) > SETUP_CACHE_SIZE:
-                self._setups.popitem(last=False)
-
-    def setup_disk_key(self, key: tuple) -> str:
-        """The setup store's key for the memory key (square sha256, adapt, seed, invert): adds the weights'
+    def setup_key(self, photo: Photo, *, adapt: bool, seed: int, invert: str) -> str:
+        """The key of ``photo``'s setup, in memory and on disk: the sha256 of its model square, the weights'
         sha256 and every setting the setup depends on, so setups of other models or settings never meet."""
-        square, adapt, seed, invert = key
-        settings = {"adapt": adapt, "seed": seed, "inversion": dataclasses.asdict(self.inversion_cfg),
+        square = hashlib.sha256(photo.model_image.numpy().tobytes()).hexdigest()
+        settings = {"adapt": bool(adapt), "seed": int(seed), "inversion": dataclasses.asdict(self.inversion_cfg),
                     "adaptation": dataclasses.asdict(self.adapt_cfg), "lpips": self.use_lpips,
                     "device": self.device.type, "layer": self.layer}
         if invert != "single":  # only then: single-code setups stored before the option existed stay valid
@@ -179,13 +193,20 @@ class EditEngine:
         parameters instead, so that two such models never share a setup."""
         if self.model.sha256:
             return dict(self.model.sha256)
-        if not hasattr(self, "_params_sha256"):
+        if self._params_sha256 is None:
             h = hashlib.sha256()
             for name, t in sorted(self.model.generator.state_dict().items()):
                 h.update(name.encode())
                 h.update(t.detach().cpu().contiguous().numpy().tobytes())
             self._params_sha256 = h.hexdigest()
         return {"generator_parameters": self._params_sha256}
+
+    def model_key(self) -> str:
+        """What names this engine's model in the shared caches' keys: the weights' sha256, the edit layer and
+        the device kind (analyses on another device differ in the last bits)."""
+        blob = json.dumps({"weights": self.weights_sha256(), "layer": self.layer, "device": self.device.type},
+                          sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
 
     def _setup(self, photo: Photo, *, adapt: bool, invert: str, callback: Callback | None, seed: int) -> PhotoState:
         """Inversion and adaptation of ``photo``'s square; the state's notes are the setup's own."""
@@ -269,8 +290,8 @@ class EditEngine:
                              steps: int = 40) -> tuple[float, ...]:
         """Insertion levels copied from ``reference``'s concept region (quick inversion), blended by ``strength``."""
         self.concepts.ranking(concept)
-        full = self.styles.get(("reference", reference.sha256, concept, steps),
-                               lambda: self._reference_levels(reference.image, concept, steps))
+        full = self.caches.styles.get_or_compute((self.model_key(), "reference", reference.sha256, concept, steps),
+                                                 lambda: self._reference_levels(reference.image, concept, steps))
         return blend_levels(self.concepts, concept, full, strength)
 
     def _reference_levels(self, image: Photo, concept: str, steps: int) -> tuple[float, ...]:
@@ -287,7 +308,8 @@ class EditEngine:
     def style_from_sample(self, seed: int, *, concept: str, strength: float) -> tuple[float, ...]:
         """Insertion levels from a generated sample (its own features, no inversion needed)."""
         self.concepts.ranking(concept)
-        full = self.styles.get(("sample", int(seed), concept), lambda: self._sample_levels(int(seed), concept))
+        full = self.caches.styles.get_or_compute((self.model_key(), "sample", int(seed), concept),
+                                                 lambda: self._sample_levels(int(seed), concept))
         return blend_levels(self.concepts, concept, full, strength)
 
     @torch.no_grad()
@@ -349,39 +371,35 @@ class EditEngine:
                             changed=changed, base=to_uint8(base[0]), painted=painted, added=added,
                             latent_render=None if latent_render is None else to_uint8(latent_render[0]))
 
-    def brush_candidates(self, state: PhotoState, spec: BrushSpec, *,
-                         on_candidate: Callable[[int, int, BrushCandidate], None] | None = None) -> list[BrushCandidate]:
-        """:func:`~ganpaint_core.edit.brush.brush_candidates`, kept by content: picking another candidate or
-        moving the morph slider renders again without optimising again."""
-        return self.brushes.get(self._brush_key(state, spec),
-                                lambda: brush_candidates(self, state, spec, on_candidate=on_candidate))
+    def brush_candidates(self, state: PhotoState, spec: CandidateSearch, *,
+                         on_candidate: Callable[[int, int, Any], None] | None = None) -> list[Any]:
+        """The brush's candidates on the photo (``spec.search``: :func:`~ganpaint_core.edit.brush.brush_candidates`),
+        kept by content in ``caches.brushes``: picking another candidate or moving the morph slider renders
+        again without optimising again."""
+        return self.caches.brushes.get_or_compute(self._brush_key(state, spec),
+                                                  lambda: spec.search(self, state, on_candidate=on_candidate))
 
-    def has_brush_candidates(self, state: PhotoState, spec: BrushSpec) -> bool:
+    def has_brush_candidates(self, state: PhotoState, spec: CandidateSearch) -> bool:
         """Whether :meth:`brush_candidates` would answer from its cache (no optimisation): a page previews a
         brush live only once its candidates were asked for."""
-        return self.brushes.holds(self._brush_key(state, spec))
+        return self._brush_key(state, spec) in self.caches.brushes
 
-    @staticmethod
-    def _brush_key(state: PhotoState, spec: BrushSpec) -> tuple[str, str, str]:
+    def _brush_key(self, state: PhotoState, spec: CandidateSearch) -> tuple[str, str, str]:
         h = hashlib.sha256()
         for t in (state.latent, state.features, *state.adapter.values()):
             h.update(t.numpy().tobytes())
-        return "brush", h.hexdigest(), spec.key()
+        return self.model_key(), h.hexdigest(), spec.key()
 
     def directions(self, *, callback: Callback | None = None) -> Directions:
         """The model's latent directions (:func:`ganpaint_core.analysis.directions.load_directions`: found once per
-        generator and kept on disk; the first call for a model may take a minute, reported to ``callback``)."""
-        from ganpaint_core.analysis.directions import load_directions
-
-        with self._directions_lock:
-            if self._directions is None:
-                self._directions = load_directions(self.model, callback=callback)
-            return self._directions
+        generator and kept on disk; the first call for a model may take a minute, reported to ``callback``),
+        held in ``caches.directions``."""
+        return self.caches.directions.get_or_compute((self.model_key(),),
+                                                     lambda: load_directions(self.model, callback=callback))
 
     def use_directions(self, directions: Directions) -> None:
         """Edit with ``directions`` (found elsewhere: another segmenter, other settings) instead of loading them."""
-        with self._directions_lock:
-            self._directions = directions
+        self.caches.directions.put((self.model_key(),), directions)
 
     def release_mask(self, strokes: Sequence[EditStroke | FeatureEdit], *, grid: int) -> torch.Tensor:
         """[1, 1, S, S]: the strokes' edit-grid alpha (what the edit layer actually changes), upsampled. A

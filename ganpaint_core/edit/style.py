@@ -8,9 +8,7 @@ units are active above half their level.
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch.nn import functional as F
@@ -74,38 +72,3 @@ def style_levels(
     f = features[0].detach().cpu().float()  # [C, h, w]
     return tuple(f[:, region.cpu()].mean(dim=1).clamp(min=0).tolist())
 
-
-class StyleCache:
-    """Levels at strength 1 per (style source, concept), shared by every session of an engine: a reference
-    is inverted once per concept, however many strokes, renders or users use it. Keys name the content
-    (a reference's sha256, a sample's seed), never a session; bounded, oldest dropped first.
-
-    Example::
-
-        cache = StyleCache()
-        full = cache.get(("reference", sha, "tree"), lambda: expensive_levels())
-    """
-
-    def __init__(self, capacity: int = 256) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[tuple, tuple[float, ...]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple, compute: Callable[[], tuple[float, ...]]) -> tuple[float, ...]:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()  # outside the lock: an inversion takes a while, other keys need not wait
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-        return value
-
-    def holds(self, key: tuple) -> bool:
-        with self._lock:
-            return key in self._items
-
-    def __len__(self) -> int:
-        return len(self._items)

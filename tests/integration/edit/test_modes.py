@@ -151,6 +151,7 @@ def test_brush_and_direction_on_a_stylegan2(one_thread):
     from ganpaint_core.analysis.directions import find_directions
     from ganpaint_core.analysis.segmenters import segmenter_for
     from ganpaint_core.edit.adapt import AdaptConfig
+    from ganpaint_core.edit.caches import EditCaches
     from ganpaint_core.edit.engine import EditEngine
     from ganpaint_core.edit.invert import InversionConfig
     from ganpaint_core.hub.loading import load_model
@@ -158,7 +159,7 @@ def test_brush_and_direction_on_a_stylegan2(one_thread):
 
     model = tiny_stylegan2_model()
     engine = EditEngine(model, inversion=InversionConfig(latent_steps=4, joint_steps=4), adaptation=AdaptConfig(steps=4),
-                        use_lpips=False, setup_store=None)
+                        use_lpips=False, caches=EditCaches(setup_store=None))
     engine.use_directions(find_directions(model, samples=64, components=1,
                                           segmenter=segmenter_for(load_model("synth-church"))))
     state = engine.prepare(load_photo(scene_png(9_000_703, (200, 200)), size=64))

@@ -10,6 +10,7 @@ from PIL import Image
 
 from ganpaint_core.cli import main as cli
 from ganpaint_core.core.photo import load_photo
+from ganpaint_core.edit.caches import EditCaches
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.pipeline import edit_photo
 from ganpaint_core.edit.segments import SegmentConfig, SegmentError
@@ -28,7 +29,7 @@ QUICK = SegmentConfig(joint_steps=6)
 def engine() -> EditEngine:
     base = make_engine()  # the app's model: it has a segmenter and an encoder
     return EditEngine(base.model, inversion=base.inversion_cfg, adaptation=base.adapt_cfg, segments=QUICK,
-                      use_lpips=False, setup_store=None)
+                      use_lpips=False, caches=EditCaches(setup_store=None))
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ganpaint_core.core.photo import load_photo
+from ganpaint_core.edit.caches import EditCaches
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.setup_store import SetupStore
 from tests.helpers import make_engine, scene_png
@@ -20,14 +21,19 @@ def _photo(seed: int, engine: EditEngine):
     return load_photo(scene_png(seed, (96, 80)), size=engine.resolution)
 
 
+def _engine(store: SetupStore) -> EditEngine:
+    """An engine as a new process builds it (nothing in memory) that keeps its setups in ``store``."""
+    engine = make_engine()
+    engine.caches = EditCaches(setup_store=store)
+    return engine
+
+
 def test_a_second_engine_reuses_the_setup_from_disk_bit_for_bit(tmp_path, one_thread):
-    first = make_engine()
-    first.setup_store = SetupStore(tmp_path / "setups", max_bytes=10**8)
+    first = _engine(SetupStore(tmp_path / "setups", max_bytes=10**8))
     state = first.prepare(_photo(9_100_001, first))
     assert len(list((tmp_path / "setups").glob("*.safetensors"))) == 1
 
-    second = make_engine()  # a new process would build a new engine: nothing in memory
-    second.setup_store = SetupStore(tmp_path / "setups", max_bytes=10**8)
+    second = _engine(SetupStore(tmp_path / "setups", max_bytes=10**8))
 
     def no_setup(*a, **k):
         raise AssertionError("the setup ran again")
@@ -43,16 +49,16 @@ def test_a_second_engine_reuses_the_setup_from_disk_bit_for_bit(tmp_path, one_th
         second.prepare(_photo(9_100_002, second))
     with pytest.raises(AssertionError, match="ran again"):  # nor the same photo without adaptation
         second.prepare(_photo(9_100_001, second), adapt=False)
-    other = make_engine()
+    other = _engine(SetupStore(tmp_path / "setups", max_bytes=10**8))
     other.adapt_cfg = dataclasses.replace(other.adapt_cfg, steps=13)  # nor other settings
-    other.setup_store, other._setup = SetupStore(tmp_path / "setups", max_bytes=10**8), no_setup
+    other._setup = no_setup
     with pytest.raises(AssertionError, match="ran again"):
         other.prepare(_photo(9_100_001, other))
 
 
 def test_the_store_is_capped_and_drops_the_least_recently_used(tmp_path, one_thread):
-    engine = make_engine()
-    store = engine.setup_store = SetupStore(tmp_path / "setups", max_bytes=10**8)
+    store = SetupStore(tmp_path / "setups", max_bytes=10**8)
+    engine = _engine(store)
     engine.prepare(_photo(9_100_011, engine))
     one = store.size_bytes()
     store.max_bytes = int(2.5 * one)  # room for two
@@ -60,8 +66,7 @@ def test_the_store_is_capped_and_drops_the_least_recently_used(tmp_path, one_thr
         engine.prepare(_photo(seed, engine))
     assert store.size_bytes() <= store.max_bytes
     assert len(list(store.folder.glob("*.safetensors"))) == 2
-    fresh = make_engine()
-    fresh.setup_store = store
+    fresh = _engine(store)
     calls = []
     real = fresh._setup
     fresh._setup = lambda *a, **k: calls.append(1) or real(*a, **k)
@@ -70,12 +75,10 @@ def test_the_store_is_capped_and_drops_the_least_recently_used(tmp_path, one_thr
 
 
 def test_an_unreadable_file_is_set_up_again(tmp_path, one_thread):
-    engine = make_engine()
-    engine.setup_store = SetupStore(tmp_path / "setups", max_bytes=10**8)
+    engine = _engine(SetupStore(tmp_path / "setups", max_bytes=10**8))
     engine.prepare(_photo(9_100_021, engine))
     (path,) = (tmp_path / "setups").glob("*.safetensors")
     path.write_bytes(b"not a safetensors file")
-    fresh = make_engine()
-    fresh.setup_store = engine.setup_store
+    fresh = _engine(engine.caches.setup_store)
     state = fresh.prepare(_photo(9_100_021, fresh))
     assert not any("set up before" in n for n in state.notes)

@@ -208,11 +208,11 @@ def test_reference_style_is_analysed_once_per_concept_and_blended_by_strength(en
     s = S.set_reference(engine, ready, scene_png(9_000_103), name="ref.png")
     assert s.reference is not None and s.reference.image.original.shape == (engine.resolution,) * 2 + (3,)
     half = StyleSpec(kind="reference", strength=0.5, reference=s.reference)
-    before = len(engine.styles)
+    before = len(engine.caches.styles)
     levels = engine.style_levels(half, "tree")
-    assert len(engine.styles) == before + 1
+    assert len(engine.caches.styles) == before + 1
     full = engine.style_levels(dataclasses.replace(half, strength=1.0), "tree")
-    assert len(engine.styles) == before + 1  # cached: no second inversion
+    assert len(engine.caches.styles) == before + 1  # cached: no second inversion
     default = np.asarray(engine.concepts.levels)
     assert np.allclose(levels, 0.5 * default + 0.5 * np.asarray(full), atol=1e-5)
     assert engine.style_levels(StyleSpec(), "tree") is None
