@@ -50,8 +50,9 @@ def missing_files(model: LoadedModel) -> tuple[str, ...]:
 SAMPLES_ENV = "GANPAINT_PREPARE_SAMPLES"  # caps the samples a background preparation looks at (small models, tests)
 
 
-def prepare_work(name: str, *, device: torch.device | str) -> Callable[[Callback], Any]:
-    """The real preparation of model ``name`` (``analysis.prepare.prepare_model``), as a job's work: with the
+def prepare_work(model: str | LoadedModel, *, device: torch.device | str) -> Callable[[Callback], Any]:
+    """The real preparation of ``model`` (a name, or the model as the start loaded it: not loaded twice;
+    ``analysis.prepare.prepare_model``), as a job's work: with the
     CLI's defaults, or with ``$GANPAINT_PREPARE_SAMPLES=N`` no stage looking at more than N samples
     (``PrepareConfig.at_most``: seconds on a CPU for a small model; a rough dictionary)."""
     samples = os.environ.get(SAMPLES_ENV)
@@ -60,7 +61,7 @@ def prepare_work(name: str, *, device: torch.device | str) -> Callable[[Callback
     cfg = PrepareConfig.at_most(int(samples)) if samples else PrepareConfig()
 
     def work(callback: Callback) -> Any:
-        return prepare_model(name, device=device, cfg=cfg, callback=callback)
+        return prepare_model(model, device=device, cfg=cfg, callback=callback)
 
     return work
 
