@@ -201,6 +201,7 @@ def test_the_first_start_prepares_in_the_background_then_a_stroke_renders_on_the
     root, app = first_start
     log = app.log()
     assert "stylegan2-church lacks concept dictionary" in log and "serving synth-church" in log
+    assert "Traceback" not in log and log.count("loaded stylegan2-church") == 1  # loaded once, then prepared
     assert len(derived_concepts(root / "data")) == 1  # made in the persistent folder
     assert (root / "data" / "huggingface" / "hub").is_dir()  # the downloads too
     photo = tmp_path / "church.png"
