@@ -65,6 +65,21 @@ class PrepareConfig:
     directions_samples: int = DEFAULT_SAMPLES  # latents the directions are found from
     components: int = DEFAULT_COMPONENTS  # principal components kept
 
+    @classmethod
+    def at_most(cls, samples: int) -> PrepareConfig:
+        """The defaults, with no stage looking at more than ``samples`` generated samples (levels and IoU, the
+        causal searches' steps × batch, verification, templates, directions): a quick, rough preparation for a
+        small model or a test, never for a published dictionary."""
+        if samples < 2:
+            raise GanpaintError(f"a preparation needs at least 2 samples, got {samples}")
+        d = DissectConfig()
+        dissect = replace(d, samples=min(d.samples, samples), batch=min(d.batch, samples),
+                          ace_steps=max(1, min(d.ace_steps, samples // d.ace_batch)),
+                          causal_samples=min(d.causal_samples, samples),
+                          template_samples=min(d.template_samples, samples))
+        return cls(dissect=dissect, directions_samples=min(DEFAULT_SAMPLES, samples),
+                   components=min(DEFAULT_COMPONENTS, samples))
+
 
 @dataclass(frozen=True)
 class PreparedModel:

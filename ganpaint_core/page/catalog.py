@@ -62,8 +62,11 @@ class EngineCatalog:
 
         with self._lock:
             if name not in self._engines:
-                model = self._undissected.pop(name, None) or load_model(name, device=self._device, progress=progress)
-                attach_derived_files(model)  # a dictionary made since (a background preparation, `dissect`)
+                model = self._undissected.pop(name, None)
+                if model is None:
+                    model = load_model(name, device=self._device, progress=progress)  # attaches derived files
+                else:  # loaded earlier without a dictionary: one made since (a background preparation, `dissect`)
+                    attach_derived_files(model)
                 if model.concepts is None:
                     self._undissected[name] = model
                     raise NotDissected(name)

@@ -12,7 +12,8 @@ _IMAGE_OUT = {"format": "png", "interactive": False, "buttons": []}  # a picture
 
 CONTROLS: dict[str, dict[str, Any]] = {
     # the model
-    "model": {"label": "Model", "info": "availability: bundled / local / cached / downloadable / missing"},
+    "model": {"label": "Model", "info": "availability: bundled / local / cached / downloadable / missing",
+              "elem_id": "model"},
     "dissect": {"value": "Dissect", "visible": False, "size": "sm", "variant": "primary", "elem_id": "dissect"},
     # 1 · the photo
     "photo": {"label": "1 · Photo", "type": "filepath", "sources": ["upload", "clipboard"], "height": 220,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import torch
 
 from ganpaint_core.analysis.directions import directions_path
+from ganpaint_core.analysis.prepare import PrepareConfig, prepare_model
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.progress import Callback
 from ganpaint_core.hub.model import LoadedModel
@@ -45,13 +47,21 @@ def missing_files(model: LoadedModel) -> tuple[str, ...]:
     return tuple(lacking)
 
 
-def prepare_work(name: str, *, device: torch.device | str) -> Callable[[Callback], Any]:
-    """The real preparation of model ``name`` (``analysis.prepare.prepare_model``), as a job's work."""
+SAMPLES_ENV = "GANPAINT_PREPARE_SAMPLES"  # caps the samples a background preparation looks at (small models, tests)
+
+
+def prepare_work(model: str | LoadedModel, *, device: torch.device | str) -> Callable[[Callback], Any]:
+    """The real preparation of ``model`` (a name, or the model as the start loaded it: not loaded twice;
+    ``analysis.prepare.prepare_model``), as a job's work: with the
+    CLI's defaults, or with ``$GANPAINT_PREPARE_SAMPLES=N`` no stage looking at more than N samples
+    (``PrepareConfig.at_most``: seconds on a CPU for a small model; a rough dictionary)."""
+    samples = os.environ.get(SAMPLES_ENV)
+    if samples is not None and not samples.isdigit():
+        raise GanpaintError(f"{SAMPLES_ENV} must be a whole number of samples, got {samples!r}")
+    cfg = PrepareConfig.at_most(int(samples)) if samples else PrepareConfig()
 
     def work(callback: Callback) -> Any:
-        from ganpaint_core.analysis.prepare import prepare_model
-
-        return prepare_model(name, device=device, callback=callback)
+        return prepare_model(model, device=device, cfg=cfg, callback=callback)
 
     return work
 

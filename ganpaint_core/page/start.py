@@ -128,7 +128,9 @@ def open_start_model(choice: StartChoice, *, device: torch.device | str,
     if blocked is not None:
         prep = Preparation(choice.name, serving=serving.manifest.name, blocked=blocked)
     else:
+        # the loaded model itself when it is not served (not loaded twice), else a copy of its own, so that the
+        # preparation's analysis never runs on the generator visitors edit with
         prep = Preparation(choice.name, serving=serving.manifest.name, lacking=lacking,
-                           work=work or prepare_work(choice.name, device=device))
+                           work=work or prepare_work(choice.name if serving is model else model, device=device))
     log.info("%s lacks %s: %s", choice.name, ", ".join(lacking), prep.status())
     return serving, prep

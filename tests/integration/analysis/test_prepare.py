@@ -209,3 +209,19 @@ def test_cli_prepares_the_bundled_model_without_its_dictionary_then_skips_it_all
     assert "prepare [1/4] dissect: skipped (already here:" in second.stderr
     assert "prepare [2/4] directions: skipped (already here:" in second.stderr
     assert "ace-add" not in second.stderr and "directions: started" not in second.stderr
+
+
+def test_a_background_preparation_can_be_made_quick_with_a_sample_cap(monkeypatch):
+    from ganpaint_core.core.errors import GanpaintError
+    from ganpaint_core.page.preparation import SAMPLES_ENV, prepare_work
+
+    cfg = PrepareConfig.at_most(24)
+    d = cfg.dissect
+    assert (d.samples, d.batch, d.causal_samples, d.template_samples, cfg.directions_samples) == (24, 24, 24, 24, 24)
+    assert d.ace_steps * d.ace_batch <= 24 and d.ace_steps >= 1
+    assert PrepareConfig.at_most(10**6) == PrepareConfig()  # a cap above every default changes nothing
+    with pytest.raises(GanpaintError, match="at least 2"):
+        PrepareConfig.at_most(1)
+    monkeypatch.setenv(SAMPLES_ENV, "lots")
+    with pytest.raises(GanpaintError, match="GANPAINT_PREPARE_SAMPLES must be a whole number"):
+        prepare_work("tiny", device="cpu")
