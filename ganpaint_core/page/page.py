@@ -64,6 +64,7 @@ from ganpaint_core.page.values import (  # noqa: F401 - the page's value types, 
     BRUSH_MODES,
     DIRECTION_WHERE,
     EDITOR_BRUSHES,
+    STROKE_DEFAULTS,
     STYLE_KINDS,
     UNCHANGED,
     BrushChoice,
@@ -134,6 +135,8 @@ class EditPage(ShareCompareActions, ModeActions):
             new = close_photo(session)
             yield PageUpdate(session=new, canvas=Canvas(None), preview=None, slider=None, status=HOW_TO, png=None,
                              sidecar=None, strokes=stroke_list(new))
+            return
+        if _already_open(session, path, fit):  # the photo box filled by a share link or a recipe: nothing to redo
             return
         engine = self.engine(session)
         t0 = time.monotonic()
@@ -313,9 +316,23 @@ class EditPage(ShareCompareActions, ModeActions):
     def clear_all(self, session: EditSession) -> PageUpdate:
         return self.change_strokes(session, clear_strokes)
 
+def _already_open(session: EditSession, path: str, fit: str) -> bool:
+    """Whether ``path`` holds exactly the photo the session has open, fitted the same way."""
+    if session.state is None or session.photo.fit != fit:
+        return False
+    try:
+        with Image.open(path) as img:
+            pixels = np.asarray(img.convert("RGB"))
+    except (OSError, ValueError):
+        return False  # not readable here: the setup says why
+    return pixels.shape == session.photo.original.shape and np.array_equal(pixels, session.photo.original)
+
+
 def _brush_done(pending: AnySpec) -> dict[str, Any]:
-    """A brush once kept: its candidates leave the page, and the next brush starts from the best one."""
-    return {"candidates": [], "brush_pick": 0} if isinstance(pending, BrushSpec) else {}
+    """A stroke once kept: the next starts from the defaults (``STROKE_DEFAULTS``), never from a slider moved for
+    this one; a brush's candidates leave the page, and the next brush starts from the best one."""
+    fresh = {"stroke_controls": dict(STROKE_DEFAULTS)}
+    return fresh | ({"candidates": [], "brush_pick": 0} if isinstance(pending, BrushSpec) else {})
 
 
 __all__ = ["EditPage", "PageUpdate", "PaintSettings", "DirectionSettings", "StrokeList", "Canvas", "Choices",

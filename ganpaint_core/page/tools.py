@@ -32,7 +32,7 @@ from ganpaint_core.page.jobs import JobUpdate
 from ganpaint_core.page.session import EditSession, file_stem, render, session_options
 from ganpaint_core.page.share import ShareStore, check_model, restore, share_bundle
 from ganpaint_core.page.text import problem
-from ganpaint_core.page.values import Canvas, Choices, PageUpdate, canvas_of, stroke_list
+from ganpaint_core.page.values import UNCHANGED, Canvas, Choices, PageUpdate, canvas_of, stroke_list
 from ganpaint_core.review.compare import compare_grid, parse_vary
 from ganpaint_core.review.units import concept_mask, heatmap_overlay, segment, segmentation_image, unit_heatmap
 
@@ -126,12 +126,13 @@ class ShareCompareActions(PageBase):
             yield PageUpdate(status=problem(f"{exc}."))
             return
         png, sidecar = self.save_render(new.photo_name, outcome)
+        shown = self.photo_file(new) if "photo_png_base64" in bundle else UNCHANGED  # the photo box, filled
         names = engine.concepts.names()
         reused = any("set up before" in n for n in state.notes)
         concept = next((s.concept for s in specs if isinstance(s, StrokeSpec)), names[0])
         yield PageUpdate(session=new, model=name, concepts=Choices(tuple(names), concept), canvas=canvas_of(new),
                       preview=self._preview(new, outcome), strokes=stroke_list(new), png=str(png),
-                      sidecar=str(sidecar), slider=(shrink_for_slider(new.photo.original),
+                      sidecar=str(sidecar), photo=shown, fit=new.photo.fit, slider=(shrink_for_slider(new.photo.original),
                                                     shrink_for_slider(outcome.result.final)),
                       status=f"Opened the {what}: **{new.photo_name}** on {name} with {len(specs)} stroke(s), rendered "
                              f"in {time.monotonic() - t0:.1f} s" + (" (its setup was reused)." if reused else "."))

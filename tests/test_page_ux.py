@@ -1,0 +1,115 @@
+"""The page as a newcomer meets it (issue 27): a new stroke starts from the stated defaults, a share link fills
+the photo box without setting the photo up again, and a busy port or a missing model is one line at start."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gradio
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganpaint_core.page.jobs import JobUpdate
+from ganpaint_core.page.page import EditPage, PageUpdate, PaintSettings
+from ganpaint_core.page.session import EditSession
+from ganpaint_core.page.values import STROKE_DEFAULTS
+from tests.helpers import box_mask, make_engine, scene_png
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def last(items) -> PageUpdate:
+    items = list(items)
+    assert all(isinstance(i, JobUpdate) for i in items[:-1])
+    return items[-1]
+
+
+def layer(mask: np.ndarray) -> np.ndarray:
+    rgba = np.zeros((*mask.shape, 4), np.uint8)
+    rgba[..., 3] = (mask * 255).astype(np.uint8)
+    return rgba
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    return EditPage(make_engine(), out_dir=tmp_path_factory.mktemp("renders"))
+
+
+@pytest.fixture(scope="module")
+def opened(page, tmp_path_factory):
+    path = tmp_path_factory.mktemp("photo") / "church.png"
+    path.write_bytes(scene_png(9_400_001, (320, 240)))
+    return last(page.open_photo(EditSession(model=page.default_model), str(path), name="church.png")).session
+
+
+def test_a_stroke_added_after_another_strokes_strength_was_changed_gets_the_default(page, opened):
+    import app
+
+    with gradio.Blocks():
+        c = app._layout(page, [])
+    assert f"each new stroke starts at {STROKE_DEFAULTS['strength']}" in c.strength.info  # the rule, stated
+    first = page.add(opened, [layer(box_mask(300, 400, 0.3, 0.7, 0.3, 0.7))],
+                     PaintSettings(concept="tree", action="add", strength=0.3))
+    shown = c.show(first)
+    assert shown[c.strength] == STROKE_DEFAULTS["strength"] != 0.3  # the slider moved for stroke 1 goes back
+    assert shown[c.style_strength] == STROKE_DEFAULTS["style_strength"]
+    # the next stroke is made from what the controls now show: the default, not stroke 1's 0.3
+    second = page.add(first.session, [layer(box_mask(300, 400, 0.1, 0.3, 0.6, 0.9))],
+                      PaintSettings(concept="grass", action="remove", strength=shown[c.strength]))
+    labels = second.strokes.labels
+    assert "strength 0.30" in labels[0] and f"strength {STROKE_DEFAULTS['strength']:.2f}" in labels[1]  # each its own
+    rendered = page.render(second.session, [layer(box_mask(300, 400, 0.6, 0.8, 0.1, 0.3))],
+                           PaintSettings(concept="tree", action="add", strength=0.9))
+    assert rendered.stroke_controls == STROKE_DEFAULTS  # Render keeps a painted stroke: the same rule
+    assert page.render(rendered.session, [], PaintSettings(concept="tree", action="add", strength=0.9)) \
+        .stroke_controls is not STROKE_DEFAULTS  # nothing kept: the controls stay as they are
+
+
+def test_a_share_link_fills_the_photo_box_and_opening_that_photo_again_changes_nothing(page, opened, tmp_path,
+                                                                                     monkeypatch):
+    monkeypatch.setenv("GANPAINT_SHARE_DIR", str(tmp_path / "shares"))
+    session = page.add(opened, [layer(box_mask(300, 400, 0.3, 0.7, 0.3, 0.7))],
+                       PaintSettings(concept="tree", action="add", strength=0.8)).session
+    rendered = page.render(session, [], PaintSettings(concept="tree", action="add", strength=0.8))
+    share_id = page.share(rendered.session, "http://127.0.0.1:7860/").share.split("?edit=")[1][:64]
+    other = EditPage(make_engine(), out_dir=tmp_path / "other")
+    shown = last(other.open_shared(EditSession(model=other.default_model), share_id))
+    assert shown.photo is not None and shown.fit == "crop"  # the photo box shows the photo, not "Drop Image Here"
+    assert np.array_equal(np.asarray(Image.open(shown.photo).convert("RGB")), opened.photo.original)
+    assert len(shown.strokes.labels) == 1 and shown.strokes.labels[0].startswith("1 · add tree · strength 0.80")
+    # the photo box's change event brings the same photo back: the edit stays (no new setup, strokes kept)
+    assert list(other.open_photo(shown.session, shown.photo, name="church.png", fit="crop")) == []
+    assert last(other.open_photo(shown.session, shown.photo, name="church.png", fit="pad")).session.strokes == ()
+
+
+def _start(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess, float]:
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, str(REPO / "app.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+    return done, time.monotonic() - t0
+
+
+def test_a_busy_port_is_one_line_and_exit_2_before_anything_loads():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        done, seconds = _start("--port", str(busy.getsockname()[1]), timeout=60)
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, lines
+    assert "is in use" in lines[0] and "--port" in lines[0]
+    assert seconds < 5, f"{seconds:.1f} s: the port must be checked before gradio and the model load"
+
+
+@pytest.mark.slow  # imports gradio and torch in a fresh process
+def test_an_unknown_model_is_one_line_and_exit_2(isolated_env):
+    from tests.helpers import free_port
+
+    done, _ = _start("--model", "no-such-model", "--port", str(free_port()), timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2 and "Traceback" not in out, out[-2000:]
+    error = [ln for ln in out.splitlines() if "cannot start" in ln]
+    assert len(error) == 1 and "unknown model 'no-such-model'" in error[0] and "Add one as" in error[0], out
