@@ -58,7 +58,7 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "add_dir": {"value": "Add direction", "elem_id": "add-direction"},
     # 3 · preview and strokes
     "preview": {"label": "3 · Preview (follows your paint)", "interactive": False, "buttons": [],
-                "elem_id": "preview", "height": 240},
+                "elem_id": "preview", "height": 210},
     "paint_info": {"value": "", "elem_id": "paint-info"},
     "strokes": {"choices": [], "label": "Strokes kept, each with its own strength and look (untick to switch one "
                                       "off)", "elem_id": "strokes"},
@@ -66,16 +66,17 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "delete": {"value": "Delete", "size": "sm"},
     "undo": {"value": "Undo", "size": "sm", "interactive": False},
     "clear_all": {"value": "Clear all", "size": "sm"},
-    "render": {"value": "Render full size", "variant": "primary", "elem_id": "render", "scale": 2},
+    "render": {"value": "Render full size", "variant": "primary", "elem_id": "render", "scale": 2, "min_width": 150},
     # 4 · the result
     "slider": {"label": "4 · Result: before / after (drag)", "format": "png", "type": "numpy", "elem_id": "result",
-               "max_height": 300},
+               "max_height": 240},
     "outline": {"value": False, "label": "Outline what changed", "elem_id": "outline",
                 "info": "every pixel the edit touched, inside the line"},
-    "png": {"label": "Download PNG", "interactive": False, "elem_id": "download-png", "size": "sm"},
+    "png": {"label": "Download PNG", "interactive": False, "elem_id": "download-png", "size": "sm",
+            "min_width": 90},
     "record": {"label": "JSON record", "interactive": False, "elem_id": "download-json", "size": "sm"},
     # share · compare · see the units (issue 18)
-    "share_button": {"value": "Share", "variant": "secondary", "elem_id": "share", "size": "sm"},
+    "share_button": {"value": "Share", "variant": "secondary", "elem_id": "share", "size": "sm", "min_width": 70},
     "share": {"value": "", "elem_id": "share-link"},
     "bundle": {"label": "Download the edit (JSON with the photo)", "interactive": False, "elem_id": "download-share"},
     "recipe": {"label": "Open a recipe: a downloaded JSON (with its photo: the edit as it was; without: its strokes "
