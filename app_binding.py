@@ -173,7 +173,9 @@ class Components(SimpleNamespace):
         for item in items:
             nothing = False
             if isinstance(item, JobUpdate):
-                progress((item.step, item.total) if item.total else None, desc=describe_progress(item))
+                # the seconds in the description: the display moves every second, even through a slow step
+                progress((item.step, item.total) if item.total else None,
+                         desc=f"{describe_progress(item)} · {item.seconds:.0f} s")
                 yield {self.status: progress_line(item)}
             else:
                 yield self.show(item)

@@ -113,3 +113,47 @@ def test_an_unknown_model_is_one_line_and_exit_2(isolated_env):
     assert done.returncode == 2 and "Traceback" not in out, out[-2000:]
     error = [ln for ln in out.splitlines() if "cannot start" in ln]
     assert len(error) == 1 and "unknown model 'no-such-model'" in error[0] and "Add one as" in error[0], out
+
+
+def test_a_slow_first_step_is_named_at_once_and_the_progress_moves_every_second():
+    """A job whose work reports nothing for 2.5 s (a slowed fake step: a model loading, say): its first poll
+    already names the work, and the progress line changes at least every second while it waits."""
+    from ganpaint_core.page.jobs import run_job
+    from ganpaint_core.page.text import progress_line
+
+    def slow(callback):
+        time.sleep(2.5)  # the slowed step: nothing reported meanwhile
+        callback(1, 2, {"stage": "invert"})
+        return "done"
+
+    seen: list[tuple[float, str]] = []
+    t0 = time.monotonic()
+    for update in run_job(slow, poll_s=0.1, first={"stage": "load"}):
+        if not update.done:
+            seen.append((time.monotonic() - t0, progress_line(update)))
+    assert seen and seen[0][0] < 1 and "Loading the model" in seen[0][1] and "Starting" not in seen[0][1]
+    changes = [t for (t, line), (_, before) in zip(seen[1:], seen) if line != before]
+    gaps = np.diff([0.0, *changes, seen[-1][0]])
+    assert gaps.max() <= 2, f"the progress line sat unchanged for {gaps.max():.1f} s"
+
+
+def test_report_shows_each_photos_stage_and_steps_as_it_runs(tmp_path):
+    """``report``'s callback hears a photo start at once (stage "photo"), then that photo's setup stages."""
+    import json
+
+    from ganpaint_core.edit.record import load_recipe
+    from ganpaint_core.review.report import write_report
+
+    images = tmp_path / "photos"
+    images.mkdir()
+    (images / "a.png").write_bytes(scene_png(9_400_011, (96, 80)))
+    recipe = tmp_path / "recipe.json"
+    mask = tmp_path / "mask.png"
+    Image.fromarray((box_mask(80, 96, 0.3, 0.7, 0.3, 0.7) * 255).astype(np.uint8)).save(mask)
+    recipe.write_text(json.dumps({"strokes": [{"mask": str(mask), "concept": "tree", "action": "add"}]}))
+    heard: list[dict] = []
+    write_report({"synth-church": make_engine()}, images, load_recipe(recipe), tmp_path / "out",
+                 callback=lambda step, total, info: heard.append(dict(info, step=step, total=total)))
+    assert heard[0] == {"stage": "photo", "photo": "a.png", "model": "synth-church", "step": 0, "total": 1}
+    stages = {h["stage"] for h in heard[1:]}
+    assert {"invert", "adapt"} <= stages and all(h["photo"] == "a.png" for h in heard)

@@ -79,11 +79,13 @@ class PageBase:
         Image.fromarray(session.photo.original).save(path)
         return str(path)
 
-    def _run(self, work: Callable[[Any], Any], *, orphan_s: float = 15.0,
-             poll_s: float = 0.25) -> Generator[JobUpdate, None, Any]:
+    def _run(self, work: Callable[[Any], Any], *, orphan_s: float = 15.0, poll_s: float = 0.25,
+             stage: str = "start") -> Generator[JobUpdate, None, Any]:
         """A long job on this page's board: re-yields its progress, returns its result (``yield from`` it).
-        Closing the iterator, or not advancing it for ``orphan_s``, stops the job at its next step."""
-        return (yield from job_result(work, board=self.jobs, orphan_s=orphan_s, poll_s=poll_s))
+        ``stage`` names the work until it reports its own (``text.STAGE_NAMES``). Closing the iterator, or not
+        advancing it for ``orphan_s``, stops the job at its next step."""
+        return (yield from job_result(work, board=self.jobs, orphan_s=orphan_s, poll_s=poll_s,
+                                      first={"stage": stage}))
 
     def _preview(self, session: EditSession, outcome: EditOutcome) -> np.ndarray:
         return preview_image(session.photo, outcome.result)

@@ -174,7 +174,8 @@ class ModeActions(PageBase):
         name = session.model or self.default_model
         t0 = time.monotonic()
         try:
-            directions = yield from self._run(lambda cb: self.gpu.setup(engine.directions, callback=cb))
+            directions = yield from self._run(lambda cb: self.gpu.setup(engine.directions, callback=cb),
+                                                stage="directions")
         except GanpaintError as exc:
             yield PageUpdate(status=problem(f"the directions of {name} could not be found: {exc}"))
             return

@@ -142,7 +142,8 @@ class EditPage(ShareCompareActions, ModeActions):
         t0 = time.monotonic()
         try:
             new = yield from self._run(lambda cb: self.gpu.setup(open_photo, engine, path, name=name, fit=fit,
-                                                                 invert=invert, callback=cb, previous=session))
+                                                                 invert=invert, callback=cb, previous=session),
+                                        stage="open")
         except GanpaintError as exc:
             keep = " The previous photo stays loaded." if session.state is not None else ""
             yield PageUpdate(status=problem(f"{exc}.{keep}"))
@@ -169,10 +170,11 @@ class EditPage(ShareCompareActions, ModeActions):
                 load: Callable[[Any], EditEngine]) -> Iterator[JobUpdate | PageUpdate]:
         current = session.model or self.default_model
         try:
-            engine = yield from self._run(load)
+            engine = yield from self._run(load, stage="load")
             new = EditSession(model=name)
             if session.state is not None:
-                new = yield from self._run(lambda cb: self.gpu.setup(reprepare, engine, session, callback=cb))
+                new = yield from self._run(lambda cb: self.gpu.setup(reprepare, engine, session, callback=cb),
+                                            stage="open")
         except NotDissected as exc:
             yield PageUpdate(status=(f"{exc}\n\nPress **Dissect {name}** to run it here (a few minutes on a CPU "
                                      f"for a small model, much longer for a 256-px one; Cancel stops it and a later "

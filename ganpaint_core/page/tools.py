@@ -103,7 +103,8 @@ class ShareCompareActions(PageBase):
             if name not in self.catalog.loaded() and "photo_png_base64" not in bundle:
                 name = session.model or self.default_model  # a bare recipe goes onto the open model
             try:
-                engine = yield from self._run(lambda cb: self.catalog.engine(name, progress=cb))
+                engine = yield from self._run(lambda cb: self.catalog.engine(name, progress=cb),
+                                              stage="load")
             except GanpaintError as exc:
                 raise GanpaintError(f"this {what} was made with the model {name}, which this server cannot load "
                                     f"({exc})") from None
@@ -112,11 +113,11 @@ class ShareCompareActions(PageBase):
             same_model = session.model == name and session.state is not None
             photo, specs, options = restore(engine, bundle, photo=session.state.photo if same_model else None)
             if any(isinstance(s, DirectionSpec) for s in specs):  # found once per model: progress, not a freeze
-                yield from self._run(lambda cb: engine.directions(callback=cb))
+                yield from self._run(lambda cb: engine.directions(callback=cb), stage="directions")
                 self.directions_found.add(name)
             if "photo_png_base64" in bundle:
                 state = yield from self._run(lambda cb: engine.prepare(photo, adapt=options.adapt, invert=options.invert,
-                                                                            callback=cb))
+                                                                            callback=cb), stage="open")
                 photo_name = file_stem(str((bundle.get("photo") or {}).get("name", "photo")))
             else:
                 state, photo_name = session.state, session.photo_name
