@@ -131,6 +131,8 @@ def _wire_jobs(page: EditPage, c: Components) -> list[Any]:
                        api_visibility="undocumented", **switch),
         c.dissect.click(c.job_handler(page.dissect_model), c("dissect_target", "session"), model_out,
                         api_visibility="private", **switch),
+        c.add_concept.click(c.job_handler(page.add_concepts), c("concept_name", "session"),
+                            c("concept", "gallery", "status"), api_visibility="private", **switch),
         c.reference.change(on_reference, c("reference", "session"), c("session", "style_kind", "status"),
                            preprocess=False, api_visibility="private", concurrency_id="setup"),
     ]

@@ -89,7 +89,7 @@ def test_a_share_link_fills_the_photo_box_and_opening_that_photo_again_changes_n
 def _start(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess, float]:
     t0 = time.monotonic()
     done = subprocess.run([sys.executable, str(REPO / "app.py"), *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
+                          timeout=timeout, cwd=REPO, check=False)
     return done, time.monotonic() - t0
 
 
@@ -157,3 +157,37 @@ def test_report_shows_each_photos_stage_and_steps_as_it_runs(tmp_path):
     assert heard[0] == {"stage": "photo", "photo": "a.png", "model": "synth-church", "step": 0, "total": 1}
     stages = {h["stage"] for h in heard[1:]}
     assert {"invert", "adapt"} <= stages and all(h["photo"] == "a.png" for h in heard)
+
+
+def test_a_concept_typed_by_name_is_measured_as_a_job_then_offered_or_refused_in_one_sentence(tmp_path,
+                                                                                             monkeypatch):
+    page = EditPage(make_engine(), out_dir=tmp_path)
+    session = EditSession(model=page.default_model)
+    shipped = page.engine(session).concepts.names()
+    known = last(page.add_concepts(session, " Dome "))  # the dictionary has it: nothing to measure
+    assert known.concepts.value == "dome" and known.concepts.options == tuple(shipped)
+    assert "can be painted" in known.status
+    monkeypatch.setenv("GANPAINT_OFFLINE", "1")  # statue: only a text segmenter knows it, and none is here
+    items = list(page.add_concepts(session, "statue"))
+    assert all(isinstance(i, JobUpdate) for i in items[:-1]) and isinstance(items[-1], PageUpdate)
+    refused = items[-1]
+    assert refused.status.startswith("**Problem:**") and "statue" in refused.status and "\n" not in refused.status
+    assert refused.changed().keys() == {"status"}  # the concept list stays as it was
+    assert page.engine(session).concepts.names() == shipped
+    assert last(page.add_concepts(session, " , ")).status.startswith("**Problem:** no concept named")
+
+
+def test_a_directions_extent_is_outlined_and_said_before_it_is_kept(page, opened):
+    import re
+
+    from ganpaint_core.analysis.directions import find_directions
+    from ganpaint_core.page.values import DirectionSettings
+
+    engine = page.engine(opened)
+    engine.use_directions(find_directions(engine.model, samples=256, components=2))  # few samples: seconds
+    page.directions_found.add(page.default_model)
+    shown = page.direction_preview(opened, [], DirectionSettings(name="sky", amount=1.5))
+    share = re.search(r"changes \*\*(\d+)% of the photo\*\* \(outlined\)", shown.paint_info)
+    assert share and 0 < int(share.group(1)) <= 100, shown.paint_info
+    assert (shown.preview == (255, 0, 255)).all(-1).any()  # the outline around what it changes
+    assert "session" in shown.changed() and "strokes" not in shown.changed()  # previewed, not kept

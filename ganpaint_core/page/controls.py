@@ -13,6 +13,10 @@ _IMAGE_OUT = {"format": "png", "interactive": False, "buttons": []}  # a picture
 CONTROLS: dict[str, dict[str, Any]] = {
     # the model
     "model": {"label": "Model", "info": "availability: bundled / local / cached / downloadable / missing"},
+    "concept_name": {"label": "Add a concept by name", "placeholder": "statue (several: statue, cloud)",
+                     "elem_id": "concept-name", "scale": 3,
+                     "info": "measured on this model once (minutes on a CPU), then in the Concept list"},
+    "add_concept": {"value": "Add concept", "elem_id": "add-concept", "scale": 1},
     "dissect": {"value": "Dissect", "visible": False, "size": "sm", "variant": "primary", "elem_id": "dissect"},
     # 1 · the photo
     "photo": {"label": "1 · Your photo", "type": "filepath", "sources": ["upload", "clipboard"], "height": 220,
@@ -33,9 +37,9 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "morph": {"minimum": 0, "maximum": 1, "value": 1, "step": 0.05, "elem_id": "morph", "scale": 3,
               "label": "Morph: your photo (0) → the candidate (1)"},
     "find": {"value": "Find candidates", "variant": "primary", "elem_id": "find-candidates", "scale": 1},
-    "candidates": {"value": None, "columns": 2, "height": 420, "allow_preview": False, "elem_id": "candidates",
+    "candidates": {"value": None, "columns": 2, "height": 420, "allow_preview": True, "elem_id": "candidates",
                    "object_fit": "contain", "label": "Candidates, best first, each with its distance from your "
-                                                     "paint (off: colour error; edges: lines drawn); click one"},
+                                                     "paint (off: colour error; edges: lines drawn); click one to use it (and see it large)"},
     "add": {"value": "Add stroke", "variant": "secondary", "elem_id": "add-stroke"},
     "clear": {"value": "Clear canvas", "variant": "secondary"},
     # the style of what is added

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ganpaint_core.analysis.scene_segmenter import concept_names
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.edit.brush import BrushSpec
 from ganpaint_core.edit.composite import outline_changed
@@ -165,6 +166,26 @@ class EditPage(ShareCompareActions, ModeActions):
             return
         yield from self._switch(session, name, lambda cb: self.gpu.dissect(self.catalog.dissect, name,
                                                                    cfg=self.dissect_cfg, progress=cb))
+
+    def add_concepts(self, session: EditSession, names: str | None) -> Iterator[JobUpdate | PageUpdate]:
+        """Concepts typed by name ("statue, cloud") measured on the open model (a cancellable job, minutes on a
+        CPU; cached, so once per model), then offered in the Concept list, the first of them chosen."""
+        try:
+            wanted = concept_names(names or "")
+        except GanpaintError as exc:
+            yield PageUpdate(status=problem(str(exc)))
+            return
+        name = session.model or self.default_model
+        try:
+            engine = yield from self._run(lambda cb: self.gpu.dissect(
+                self.catalog.add_concepts, name, wanted, cfg=self.dissect_cfg, progress=cb), stage="measure")
+        except GanpaintError as exc:
+            yield PageUpdate(status=problem(f"{exc}. The concept list stays as it was."))
+            return
+        names_now = engine.concepts.names()
+        chosen = next((n for n in wanted if n in names_now), names_now[0])
+        yield PageUpdate(concepts=Choices(tuple(names_now), chosen), gallery=self.gallery(session, chosen),
+                         status=f"**{', '.join(wanted)}** can be painted on {name} now: chosen in Concept.")
 
     def _switch(self, session: EditSession, name: str,
                 load: Callable[[Any], EditEngine]) -> Iterator[JobUpdate | PageUpdate]:

@@ -32,9 +32,9 @@ from PIL import Image
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.files import atomic_write_text, write_json
 from ganpaint_core.core.metrics import psnr
+from ganpaint_core.core.photo import to_uint8
 from ganpaint_core.core.progress import Callback
 from ganpaint_core.core.progress import report as report_progress
-from ganpaint_core.core.photo import to_uint8
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.pipeline import EditOutcome, edit_files
 from ganpaint_core.edit.record import RecipeStroke
