@@ -38,8 +38,9 @@ CONTROLS: dict[str, dict[str, Any]] = {
               "label": "Morph: your photo (0) → the candidate (1)"},
     "find": {"value": "Find candidates", "variant": "primary", "elem_id": "find-candidates", "scale": 1},
     "candidates": {"value": None, "columns": 2, "height": 420, "allow_preview": True, "elem_id": "candidates",
-                   "object_fit": "contain", "label": "Candidates, best first, each with its distance from your "
-                                                     "paint (off: colour error; edges: lines drawn); click one to use it (and see it large)"},
+                   "object_fit": "contain",
+                   "label": "Candidates, best first, each with its distance from your paint (off: colour error; "
+                            "edges: lines drawn); click one to use it (and see it large)"},
     "add": {"value": "Add stroke", "variant": "secondary", "elem_id": "add-stroke"},
     "clear": {"value": "Clear canvas", "variant": "secondary"},
     # the style of what is added
