@@ -191,3 +191,19 @@ def test_a_directions_extent_is_outlined_and_said_before_it_is_kept(page, opened
     assert share and 0 < int(share.group(1)) <= 100, shown.paint_info
     assert (shown.preview == (255, 0, 255)).all(-1).any()  # the outline around what it changes
     assert "session" in shown.changed() and "strokes" not in shown.changed()  # previewed, not kept
+
+
+def test_the_settings_panel_says_the_hosts_choice_and_the_background_preparation(tmp_path):
+    import app
+    from ganpaint_core.page.preparation import Preparation
+    from ganpaint_core.page.start import StartChoice
+
+    engine = make_engine()
+    prep = Preparation("stylegan2-church", serving=engine.model.manifest.name, blocked="no GPU here")
+    page = EditPage(engine, out_dir=tmp_path, start=StartChoice("stylegan2-church", "GANPAINT_MODEL=stylegan2-church"),
+                    preparation=prep)
+    with gradio.Blocks():
+        c = app._layout(page, [])
+    assert c.model.info.startswith("this host starts on stylegan2-church (GANPAINT_MODEL=")  # the host's reason
+    assert "stylegan2-church is not ready: no GPU here" in c.preparation.value
+    assert c.status.value.startswith("Upload a photo to start") and "not ready: no GPU here" in c.status.value
