@@ -49,5 +49,5 @@ def tool_panels(c: dict[str, Any], page: EditPage) -> None:
             c["model"] = gr.Dropdown(list(models.options), value=models.value, **K["model"] | ({"info": models.info} if models.info else {}))
             c["dissect"] = gr.Button(**K["dissect"])
         c["preparation"] = gr.Markdown(page.preparation_status(), elem_id="preparation")
-        with gr.Row(equal_height=True):
+        with gr.Row(equal_height=False):
             c.update(concept_name=gr.Textbox(**K["concept_name"]), add_concept=gr.Button(**K["add_concept"]))

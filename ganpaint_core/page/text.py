@@ -22,7 +22,7 @@ move the whole photo (or the painted part) along a change the model learned (mor
 # The editor has no upload area of its own (photos come in on the left): its label and placeholder say what to do
 # while it is empty, instead of gradio's "select the draw tool to start".
 EDITOR_LABEL = "2 · Paint over what to change"
-EDITOR_EMPTY_LABEL = "2 · Paint over what to change (upload a photo to start)"
+EDITOR_EMPTY_LABEL = "2 · Upload a photo to start"  # short: the editor's tools cover a long label
 EDITOR_PLACEHOLDER = "Upload a photo to start: on the left, or pick an example"
 RECORD_NOTE = ("The JSON record holds the model and its weights' sha256, every stroke (where, what, how strong, its "
                "look), the settings and timings; open it below to edit the same way again, or give it to the CLI. "
