@@ -158,7 +158,8 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, c: Components) -> None:
     c.gallery.select(on_gallery_select, c("concept", "session"), c("style_seed", "style_kind"),
                      api_visibility="private")
     c.add.click(c.stroke_handler(page.add, reset_later=True), paint_in,
-                [c.session, c.canvas_reset, c.preview, c.status, *views, *c("paint_info", "candidates", "brush", *FRESH)],
+                [*c("session", "canvas_reset", "preview", "status"), *views, *c("paint_info", "candidates", "brush",
+                                                                                  *FRESH)],
                 api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit",
                 show_progress="hidden").then(**then_reset)  # one tail pass: no queue timers flashing over the lines
     c.render.click(c.stroke_handler(page.render, reset_later=True), paint_in,

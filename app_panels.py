@@ -46,7 +46,8 @@ def tool_panels(c: dict[str, Any], page: EditPage) -> None:
             c.update(units=gr.Image(**K["units"]), segmentation=gr.Image(**K["segmentation"]))
     with gr.Accordion(PANELS["settings"], open=False, elem_id="settings"):
         with gr.Row(equal_height=True):
-            c["model"] = gr.Dropdown(list(models.options), value=models.value, **K["model"] | ({"info": models.info} if models.info else {}))
+            host = {"info": models.info} if models.info else {}  # the host's start model, and why
+            c["model"] = gr.Dropdown(list(models.options), value=models.value, **K["model"] | host)
             c["dissect"] = gr.Button(**K["dissect"])
         c["preparation"] = gr.Markdown(page.preparation_status(), elem_id="preparation")
         with gr.Row(equal_height=False):

@@ -57,7 +57,8 @@ class Job:
         self.finished = threading.Event()  # set when the work returned, raised or was stopped
         self._cancel = threading.Event()
         self._polled = time.monotonic()
-        self._stage: tuple[Any, float] = (self.latest.info.get("stage"), self.started)  # the current stage and when it started
+        # the current stage and when it started
+        self._stage: tuple[Any, float] = (self.latest.info.get("stage"), self.started)
         self._box: dict[str, Any] = {}
         self.thread = threading.Thread(target=self._target, name=JOB_THREAD_NAME, daemon=True)
 

@@ -116,8 +116,8 @@ class ShareCompareActions(PageBase):
                 yield from self._run(lambda cb: engine.directions(callback=cb), stage="directions")
                 self.directions_found.add(name)
             if "photo_png_base64" in bundle:
-                state = yield from self._run(lambda cb: engine.prepare(photo, adapt=options.adapt, invert=options.invert,
-                                                                            callback=cb), stage="open")
+                state = yield from self._run(lambda cb: engine.prepare(
+                    photo, adapt=options.adapt, invert=options.invert, callback=cb), stage="open")
                 photo_name = file_stem(str((bundle.get("photo") or {}).get("name", "photo")))
             else:
                 state, photo_name = session.state, session.photo_name
@@ -133,8 +133,8 @@ class ShareCompareActions(PageBase):
         concept = next((s.concept for s in specs if isinstance(s, StrokeSpec)), names[0])
         yield PageUpdate(session=new, model=name, concepts=Choices(tuple(names), concept), canvas=canvas_of(new),
                       preview=self._preview(new, outcome), strokes=stroke_list(new), png=str(png),
-                      sidecar=str(sidecar), photo=shown, fit=new.photo.fit, slider=(shrink_for_slider(new.photo.original),
-                                                    shrink_for_slider(outcome.result.final)),
+                      sidecar=str(sidecar), photo=shown, fit=new.photo.fit,
+                      slider=(shrink_for_slider(new.photo.original), shrink_for_slider(outcome.result.final)),
                       status=f"Opened the {what}: **{new.photo_name}** on {name} with {len(specs)} stroke(s), rendered "
                              f"in {time.monotonic() - t0:.1f} s" + (" (its setup was reused)." if reused else "."))
 
