@@ -10,7 +10,13 @@ components; the controls' labels and ids are ``ganpaint_core.page.controls``. ``
 from __future__ import annotations
 
 # First, before anything can touch CUDA: on ZeroGPU this imports `spaces` (see ganpaint_core/page/hosting.py).
-import ganpaint_core.page.hosting  # noqa: F401
+import ganpaint_core.page.hosting
+
+# isort: split
+import sys
+
+if __name__ == "__main__":  # a busy port: one line and exit 2 at once, before gradio and torch load (seconds)
+    ganpaint_core.page.hosting.exit_if_port_busy(sys.argv[1:])
 
 # isort: split
 import argparse
@@ -22,16 +28,17 @@ from typing import Any
 
 import gradio as gr
 
-from app_binding import PAINT_IN, STROKE_VIEWS, Components, served
+from app_binding import FRESH, PAINT_IN, STROKE_VIEWS, Components, served
+from app_panels import tool_panels
 from ganpaint_core.core.device import DEVICE_CHOICES, pick_device
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.page.api import Endpoints, upload_path
 from ganpaint_core.page.controls import CONTROLS as K
-from ganpaint_core.page.hosting import public_url, share_possible
+from ganpaint_core.page.hosting import port_problem, public_url, serving_address, share_possible
 from ganpaint_core.page.page import EDITOR_BRUSHES, BrushChoice, EditPage, PageUpdate
 from ganpaint_core.page.session import EditSession
-from ganpaint_core.page.text import EDITOR_EMPTY_LABEL, HOW_TO, INTRO, RECORD_NOTE, problem
+from ganpaint_core.page.text import EDITOR_EMPTY_LABEL, EDITOR_PLACEHOLDER, HOW_IT_WORKS, INTRO, problem
 from ganpaint_core.page.values import canvas_of
 
 log = logging.getLogger("ganpaint.app")
@@ -43,23 +50,22 @@ EXAMPLES_DIR = Path(__file__).resolve().parent / "docs" / "examples"
 
 
 def _layout(page: EditPage, examples: Sequence[str]) -> Components:
-    """Every component of the page, by name (their labels, choices and ids: ``CONTROLS``)."""
+    """Every component of the page, by name (their labels, choices and ids: ``CONTROLS``). In front, the simple
+    path (photo, canvas, concept, add / remove, strength, result, Render / Download / Share); every other tool in
+    a closed panel below, its label a one-line explanation."""
     c: dict[str, Any] = dict(session=gr.State(EditSession(model=page.default_model)), style_seed=gr.State(None),
                              dissect_target=gr.State(None), canvas_reset=gr.State(None),
                              # the choice as state: /load_photo's API callers keep their (photo, fit) arguments
                              invert_choice=gr.State("single"),
                              brush=gr.State(BrushChoice()))  # one State: the stroke endpoints keep their parameters
-    models, concepts = page.model_choices(), page.catalog.engine(page.default_model).concepts.names()
-    with gr.Row(equal_height=True):
-        gr.Markdown(INTRO, elem_id="intro")
-        with gr.Column(scale=0, min_width=300):
-            c["model"] = gr.Dropdown(list(models.options), value=models.value, **K["model"])
-            c["dissect"] = gr.Button(**K["dissect"])
-    c["status"] = gr.Markdown(HOW_TO, elem_id="status")
+    concepts = page.catalog.engine(page.default_model).concepts.names()
+    gr.Markdown(INTRO, elem_id="intro")
+    with gr.Accordion("How it works", open=False, elem_id="how-it-works"):
+        gr.Markdown(HOW_IT_WORKS)
+    c["status"] = gr.Markdown(page.welcome(), elem_id="status")
     with gr.Row(equal_height=False):
-        with gr.Column(scale=1, min_width=260):  # 1 · the photo
-            c.update(photo=gr.Image(**K["photo"]), fit=gr.Radio(**K["fit"]), invert=gr.Radio(**K["invert"]),
-                     cancel=gr.Button(**K["cancel"]))
+        with gr.Column(scale=1, min_width=240):  # 1 · the photo
+            c.update(photo=gr.Image(**K["photo"]), cancel=gr.Button(**K["cancel"]))
             if examples:
                 gr.Examples(examples=[[e] for e in examples], inputs=[c["photo"]], label="Examples",
                             examples_per_page=8)
@@ -67,8 +73,8 @@ def _layout(page: EditPage, examples: Sequence[str]) -> Components:
             c["editor"] = gr.ImageEditor(
                 label=EDITOR_EMPTY_LABEL, type="numpy", image_mode="RGBA", sources=[], transforms=[],
                 layers=False, canvas_size=(512, 512), brush=gr.Brush(**EDITOR_BRUSHES["concept"]),
-                eraser=gr.Eraser(default_size=18), buttons=[], elem_id="editor", height=440)
-            c["mode"] = gr.Radio(**K["mode"])
+                eraser=gr.Eraser(default_size=18), buttons=[], elem_id="editor", height=400,
+                placeholder=EDITOR_PLACEHOLDER)
             with gr.Group() as c["concept_panel"]:
                 with gr.Row():
                     c.update(concept=gr.Dropdown(concepts, value=concepts[0], **K["concept"]),
@@ -80,48 +86,20 @@ def _layout(page: EditPage, examples: Sequence[str]) -> Components:
                 c["candidates"] = gr.Gallery(**K["candidates"])
             with gr.Row():
                 c.update(add=gr.Button(**K["add"]), clear=gr.Button(**K["clear"]))
-            with gr.Accordion("Style of what is added", open=False):
-                c.update(style_kind=gr.Radio(**K["style_kind"]), gallery=gr.Gallery(**K["gallery"]),
-                         reference=gr.Image(**K["reference"]), style_strength=gr.Slider(**K["style_strength"]))
-            with gr.Accordion("Latent directions (the whole photo, or under the paint)", open=False,
-                              elem_id="directions"):
-                with gr.Row(equal_height=True):
-                    c.update(direction=gr.Dropdown(**K["direction"]), find_dirs=gr.Button(**K["find_dirs"]))
-                c["amount"] = gr.Slider(**K["amount"])
-                with gr.Row(equal_height=True):
-                    c.update(where=gr.Radio(**K["where"]), add_dir=gr.Button(**K["add_dir"]))
-        with gr.Column(scale=2, min_width=360):  # 3 · preview and strokes
+        with gr.Column(scale=2, min_width=360):  # 3 · preview, result, strokes
             c.update(preview=gr.Image(**K["preview"]), paint_info=gr.Markdown(**K["paint_info"]),
+                     slider=gr.ImageSlider(**K["slider"]))
+            with gr.Row(equal_height=True):
+                c.update(render=gr.Button(**K["render"]), png=gr.DownloadButton(**K["png"]),
+                         share_button=gr.Button(**K["share_button"]))
+            c.update(share=gr.Markdown(**K["share"]), outline=gr.Checkbox(**K["outline"]),
                      strokes=gr.CheckboxGroup(**K["strokes"]))
             with gr.Row(equal_height=True):
                 c["delete_choice"] = gr.Dropdown(**K["delete_choice"])
                 with gr.Column(scale=1, min_width=110):
                     c.update(delete=gr.Button(**K["delete"]), undo=gr.Button(**K["undo"]),
                              clear_all=gr.Button(**K["clear_all"]))
-            c["render"] = gr.Button(**K["render"])
-    with gr.Row(equal_height=False):  # 4 · the result
-        c["slider"] = gr.ImageSlider(**K["slider"])
-        with gr.Column(scale=1, min_width=220):
-            c.update(outline=gr.Checkbox(**K["outline"]), png=gr.DownloadButton(**K["png"]),
-                     record=gr.DownloadButton(**K["record"]))
-            gr.Markdown(RECORD_NOTE)
-    with gr.Accordion("Share · compare · see the units", open=True, elem_id="tools"):
-        with gr.Row(equal_height=False):
-            with gr.Column(min_width=260):
-                c.update(share_button=gr.Button(**K["share_button"]), share=gr.Markdown(**K["share"]),
-                         bundle=gr.DownloadButton(**K["bundle"]), recipe=gr.File(**K["recipe"]))
-            with gr.Column(min_width=260):
-                c.update(compare_strengths=gr.Textbox(**K["compare_strengths"]),
-                         compare_adapt=gr.Checkbox(**K["compare_adapt"]),
-                         compare_models=gr.Checkbox(**K["compare_models"]),
-                         compare_button=gr.Button(**K["compare_button"]))
-            with gr.Column(min_width=260):
-                gr.Markdown("For the concept chosen above: which units a stroke moves, and what the segmenter "
-                            "sees. *Select* paints its map on the canvas as a ready mask.")
-                c.update(units_button=gr.Button(**K["units_button"]), select_button=gr.Button(**K["select_button"]))
-        c["compare"] = gr.Image(**K["compare"])
-        with gr.Row():
-            c.update(units=gr.Image(**K["units"]), segmentation=gr.Image(**K["segmentation"]))
+    tool_panels(c, page)  # closed, below: every other tool, and the settings
     return Components(**c)
 
 
@@ -153,6 +131,8 @@ def _wire_jobs(page: EditPage, c: Components) -> list[Any]:
                        api_visibility="undocumented", **switch),
         c.dissect.click(c.job_handler(page.dissect_model), c("dissect_target", "session"), model_out,
                         api_visibility="private", **switch),
+        c.add_concept.click(c.job_handler(page.add_concepts), c("concept_name", "session"),
+                            c("concept", "gallery", "status"), api_visibility="private", **switch),
         c.reference.change(on_reference, c("reference", "session"), c("session", "style_kind", "status"),
                            preprocess=False, api_visibility="private", concurrency_id="setup"),
     ]
@@ -178,12 +158,13 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, c: Components) -> None:
     c.gallery.select(on_gallery_select, c("concept", "session"), c("style_seed", "style_kind"),
                      api_visibility="private")
     c.add.click(c.stroke_handler(page.add, reset_later=True), paint_in,
-                [c.session, c.canvas_reset, c.preview, c.status, *views, *c("paint_info", "candidates", "brush")],
+                [*c("session", "canvas_reset", "preview", "status"), *views, *c("paint_info", "candidates", "brush",
+                                                                                  *FRESH)],
                 api_name="add_stroke", api_visibility="undocumented", concurrency_id="edit",
                 show_progress="hidden").then(**then_reset)  # one tail pass: no queue timers flashing over the lines
     c.render.click(c.stroke_handler(page.render, reset_later=True), paint_in,
                    [*c("session", "canvas_reset", "preview", "slider", "status", "png", "record"), *views,
-                    *c("paint_info", "outline", "candidates", "brush")], api_name="render",
+                    *c("paint_info", "outline", "candidates", "brush", *FRESH)], api_name="render",
                    api_visibility="undocumented", concurrency_id="edit",
                    show_progress_on=[c.slider]).then(**then_reset)  # the wait shows where the result will be
     c.outline.input(lambda on, s: c.show(page.outline(s, on)) or {c.slider: gr.skip()}, c("outline", "session"),
@@ -231,7 +212,8 @@ def _wire_tools(demo: gr.Blocks, page: EditPage, c: Components) -> None:
     def on_share(session, request: gr.Request):
         return c.show(page.share(session, public_url(getattr(demo, "share_url", None), request.headers)))
 
-    opened = c("session", "model", "concept", "editor", "preview", "slider", "status", "png", "record", *STROKE_VIEWS)
+    opened = c("session", "model", "concept", "editor", "preview", "slider", "status", "png", "record", "photo", "fit",
+               *STROKE_VIEWS)
     setup = dict(api_visibility="private", concurrency_id="setup", show_progress_on=[c.editor])
     demo.load(on_load, [c.session], opened, **setup)
     c.recipe.upload(c.job_handler(page.open_recipe), c("recipe", "session"), opened, **setup)
@@ -260,6 +242,9 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
         _wire_tools(demo, page, c)
         c.cancel.click(lambda: problem("Cancelled. Whatever was loaded before stays loaded."), None, c.status,
                        cancels=[*long_jobs, finding], queue=False, api_visibility="private")
+        if page.preparing():  # the start model's preparation, for every visitor: its stage and time left
+            gr.Timer(5).tick(page.preparation_status, None, c.preparation, api_visibility="private",
+                             show_progress="hidden")
         for name, endpoint in Endpoints(page).named().items():
             gr.api(served(endpoint), api_name=name, concurrency_id="setup")
     demo.queue(default_concurrency_limit=2, max_size=32)
@@ -271,10 +256,9 @@ def _arguments() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model to start with (others load from the page); default: "
                    "$GANPAINT_MODEL, else stylegan2-church on a CUDA device that can get it, else synth-church")
     p.add_argument("--device", default="auto", choices=list(DEVICE_CHOICES))
-    # A Hugging Face Space sets GRADIO_SERVER_NAME / _PORT (0.0.0.0:7860): an explicit default would override them.
-    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                   help="address to serve on (0.0.0.0 for every interface)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    host, port = serving_address([])  # a Space sets GRADIO_SERVER_NAME / _PORT: 0.0.0.0:7860
+    p.add_argument("--host", default=host, help="address to serve on (0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=port)
     p.add_argument("--share", action="store_true", help="also serve on a public gradio.live link (needs internet)")
     return p
 
@@ -286,13 +270,17 @@ def main(argv: list[str] | None = None) -> int:
     from ganpaint_core.hub.registry import Registry
     from ganpaint_core.page.start import choose_start_model, open_start_model
 
+    busy = port_problem(args.host, args.port)  # before the model loads: a minute saved, one line
+    if busy is not None:
+        log.error("%s", busy)
+        return 2
     try:
         device = pick_device(args.device)
         start = choose_start_model(flag=args.model, env=os.environ, device=device, registry=Registry.scan())
         log.info("%s", start.describe())
         model, preparation = open_start_model(start, device=device)
         engine = EditEngine(model)
-    except GanpaintError as exc:
+    except (GanpaintError, OSError) as exc:  # no model, unreadable weights: one line, not a traceback
         log.error("cannot start on %s: %s", args.model or "the host's choice", exc)
         return 2
     preparation.start()  # the start model's missing files, in the background (status: preparation.status())
@@ -301,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("--share: gradio's share service is unreachable (no internet?); serving locally only")
     log.info("serving %s on %s (http://%s:%d)", engine.model.manifest.name, device, args.host, args.port)
     # quiet unless sharing: gradio's own banner says "set `share=True`", which is this app's --share flag
-    demo = build_demo(engine, page=EditPage(engine, start=start))
+    demo = build_demo(engine, page=EditPage(engine, start=start, preparation=preparation))
     demo.launch(server_name=args.host, server_port=args.port, share=share, footer_links=["api"],
                 max_file_size=MAX_UPLOAD, quiet=not share)
     return 0

@@ -32,6 +32,7 @@ from ganpaint_core.page.values import (
 # The inputs a painted stroke is made from, in the order the stroke handlers take them (``_painted``).
 PAINT_IN = ("editor", "concept", "action", "strength", "style_kind", "style_strength", "style_seed", "brush", "session")
 STROKE_VIEWS = ("strokes", "delete_choice", "undo")  # what a StrokeList writes
+FRESH = ("strength", "style_strength")  # what a kept stroke's ``stroke_controls`` resets for the next one
 
 
 def _canvas_update(canvas: Any, _: Any) -> Any:
@@ -57,7 +58,7 @@ def _download(path: Any, _: Any) -> Any:
 BINDING: dict[str, tuple[tuple[str, Callable[[Any, BrushChoice | None], Any]], ...]] = {
     **{name: ((name, _same),) for name in ("session", "status", "preview", "paint_info", "slider", "gallery", "model",
                                            "style_seed", "style_kind", "share", "compare", "units", "segmentation",
-                                           "outline", "candidates")},
+                                           "outline", "candidates", "photo", "fit")},
     "canvas": (("editor", _canvas_update),),
     "png": (("png", _download),), "sidecar": (("record", _download),), "bundle": (("bundle", _download),),
     "strokes": (("strokes", lambda v, _: gr.update(choices=list(v.labels), value=list(v.enabled))),
@@ -66,6 +67,7 @@ BINDING: dict[str, tuple[tuple[str, Callable[[Any, BrushChoice | None], Any]], .
     "dissect": (("dissect", lambda v, _: gr.update(visible=v is not None, value=f"Dissect {v} (once; cached)"
                                                    if v else "Dissect")), ("dissect_target", _same)),
     "concepts": (("concept", _choices),), "directions": (("direction", _choices),),
+    "stroke_controls": (("strength", lambda v, _: v["strength"]), ("style_strength", lambda v, _: v["style_strength"])),
     "brush_pick": (("brush", lambda pick, brush: dataclasses.replace(brush or BrushChoice(), pick=pick)),),
 }
 
@@ -171,7 +173,9 @@ class Components(SimpleNamespace):
         for item in items:
             nothing = False
             if isinstance(item, JobUpdate):
-                progress((item.step, item.total) if item.total else None, desc=describe_progress(item))
+                # the seconds in the description: the display moves every second, even through a slow step
+                progress((item.step, item.total) if item.total else None,
+                         desc=f"{describe_progress(item)} · {item.seconds:.0f} s")
                 yield {self.status: progress_line(item)}
             else:
                 yield self.show(item)

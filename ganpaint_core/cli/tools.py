@@ -102,10 +102,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     engines = _Engines(pick_device(args.device))
     for name in models:
         engines(name)
+    bar: list[Any] = []
+
+    def photos(items: Any, desc: str) -> Any:
+        bar.append(tqdm(items, desc=desc))
+        return bar[0]
+
+    def inside(step: int, total: int, info: dict[str, Any]) -> None:  # a photo's stage and steps, on its bar
+        if bar and info.get("stage") != "photo" and (not total or step % max(1, total // 20) == 0 or step == total):
+            steps = f" {step}/{total}" if total else ""
+            bar[0].set_postfix_str(f"{info['model']} {info['photo']}: {info.get('stage', '')}{steps}", refresh=True)
+
     report = write_report(engines, Path(args.images), strokes, Path(args.out), models=models,
                           recipe_text=Path(args.recipe).read_text(encoding="utf-8"),
-                          options=EditOptions(fit=args.fit, adapt=not args.no_adapt),
-                          progress=lambda items, desc: tqdm(items, desc=desc))
+                          options=EditOptions(fit=args.fit, adapt=not args.no_adapt), progress=photos, callback=inside)
     for name, entry in report["models"].items():
         m = entry["medians"]
         print(f"{name}: {len(entry['photos'])} photos edited, {len(entry['skipped'])} skipped; medians: PSNR "

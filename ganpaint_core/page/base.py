@@ -29,8 +29,10 @@ from ganpaint_core.page.canvas import preview_image
 from ganpaint_core.page.catalog import EngineCatalog
 from ganpaint_core.page.hosting import GpuWork
 from ganpaint_core.page.jobs import JobBoard, JobUpdate, job_result
+from ganpaint_core.page.preparation import Preparation
 from ganpaint_core.page.session import EditSession, render
 from ganpaint_core.page.start import StartChoice
+from ganpaint_core.page.text import HOW_TO
 from ganpaint_core.page.values import PageUpdate
 
 # Fewer samples than the CLI's default, so that a CPU host finishes sooner.
@@ -42,9 +44,11 @@ class PageBase:
     """The page's shared parts over a catalog of shared, read-only engines (the default one loaded)."""
 
     def __init__(self, engine: EditEngine, *, out_dir: Path | None = None,
-                 dissect_cfg: DissectConfig = APP_DISSECT, start: StartChoice | None = None) -> None:
+                 dissect_cfg: DissectConfig = APP_DISSECT, start: StartChoice | None = None,
+                 preparation: Preparation | None = None) -> None:
         self.catalog = EngineCatalog(engine)
         self.start = start  # which model the host chose to start on, and why (None: not said)
+        self.preparation = preparation  # the start model's files being made in the background (None: none)
         self.dissect_cfg = dissect_cfg
         self.default_model = self.catalog.default_name
         self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="ganpaint-app-"))
@@ -56,11 +60,32 @@ class PageBase:
     def engine(self, session: EditSession) -> EditEngine:
         return self.catalog.engine(session.model or self.default_model)
 
-    def _run(self, work: Callable[[Any], Any], *, orphan_s: float = 15.0,
-             poll_s: float = 0.25) -> Generator[JobUpdate, None, Any]:
+    def preparation_status(self) -> str:
+        """The background preparation's line, the same for every visitor ("" when nothing is prepared)."""
+        return self.preparation.status() if self.preparation is not None else ""
+
+    def preparing(self) -> bool:
+        return self.preparation is not None and self.preparation.running
+
+    def welcome(self) -> str:
+        """The status line at first load: the next step, and what the host is preparing meanwhile."""
+        prep = self.preparation_status()
+        return HOW_TO + (f"<br>{prep}" if prep else "")
+
+    def photo_file(self, session: EditSession) -> str:
+        """The session's photo as a PNG file, for the photo box (a share link's, a recipe's photo)."""
+        folder = Path(tempfile.mkdtemp(dir=self.out_dir))
+        path = folder / f"{session.photo_name}.png"
+        Image.fromarray(session.photo.original).save(path)
+        return str(path)
+
+    def _run(self, work: Callable[[Any], Any], *, orphan_s: float = 15.0, poll_s: float = 0.25,
+             stage: str = "start") -> Generator[JobUpdate, None, Any]:
         """A long job on this page's board: re-yields its progress, returns its result (``yield from`` it).
-        Closing the iterator, or not advancing it for ``orphan_s``, stops the job at its next step."""
-        return (yield from job_result(work, board=self.jobs, orphan_s=orphan_s, poll_s=poll_s))
+        ``stage`` names the work until it reports its own (``text.STAGE_NAMES``). Closing the iterator, or not
+        advancing it for ``orphan_s``, stops the job at its next step."""
+        return (yield from job_result(work, board=self.jobs, orphan_s=orphan_s, poll_s=poll_s,
+                                      first={"stage": stage}))
 
     def _preview(self, session: EditSession, outcome: EditOutcome) -> np.ndarray:
         return preview_image(session.photo, outcome.result)

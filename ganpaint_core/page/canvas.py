@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ganpaint_core.core.photo import Photo, mask_to_square
-from ganpaint_core.edit.composite import composite
+from ganpaint_core.edit.composite import Composite, composite
 from ganpaint_core.edit.engine import RenderResult
 from ganpaint_core.edit.spec import StrokeSpec, StyleSpec
 from ganpaint_core.edit.strokes import StrokeError
@@ -83,10 +83,15 @@ def stroke_from_layers(layers: Sequence[np.ndarray | None], photo: Photo, *, res
 def preview_image(photo: Photo, result: RenderResult, *, side: int = DISPLAY_SIDE) -> np.ndarray:
     """The render composited into the display copy of the photo as the final is into the photo (the same
     :func:`~ganpaint_core.edit.composite.composite`): what the final will look like."""
+    return preview_composite(photo, result, side=side).image
+
+
+def preview_composite(photo: Photo, result: RenderResult, *, side: int = DISPLAY_SIDE) -> Composite:
+    """:func:`preview_image` with the pixels it changes (``changed``, bool [h, w] at display size)."""
     shown = display_image(photo, side=side)
     small = Photo(original=shown, model_image=photo.model_image, box=display_box(photo, shown), fit=photo.fit)
     return composite(small, edited=result.preview, base=result.base, painted=result.painted, added=result.added,
-                     latent_render=result.latent_render, region=result.region).image  # region: what brushes and
+                     latent_render=result.latent_render, region=result.region)  # region: what brushes and
     # directions change beyond their paint (the whole photo for a whole-photo direction), as in the final
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -91,6 +91,21 @@ class EngineCatalog:
                 model = load_model(name, device=self._device)  # now with the cached dictionary
             self._undissected.pop(name, None)
             return self._add(model)
+
+    def add_concepts(self, name: str, names: Sequence[str], *, cfg: Any = None,
+                     progress: Callback | None = None) -> EditEngine:
+        """Dissect the concepts ``names`` on model ``name`` (those its dictionary lacks; by their names, through a
+        text segmenter for those its segmenter lacks), cache them with its dictionary, and return the engine
+        that has them (it replaces the model's engine: the same generator, a longer dictionary)."""
+        from ganpaint_core.analysis.concepts_by_name import dissect_concepts
+        from ganpaint_core.analysis.dissect import DissectConfig
+
+        engine = self.engine(name, progress=progress)
+        concepts = dissect_concepts(engine.model, list(names), cfg=cfg or DissectConfig(), callback=progress)
+        if concepts is engine.concepts:
+            return engine  # nothing was missing
+        with self._lock:
+            return self._add(replace(engine.model, concepts=concepts))
 
     def _add(self, model: Any) -> EditEngine:
         engine = EditEngine(model, inversion=self._inversion, adaptation=self._adaptation, use_lpips=self._lpips)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ganpaint_core.page.values import BRUSH_MODES, DIRECTION_WHERE, STYLE_KINDS
+from ganpaint_core.page.values import BRUSH_MODES, DIRECTION_WHERE, STROKE_DEFAULTS, STYLE_KINDS
 
 _IMAGE_OUT = {"format": "png", "interactive": False, "buttons": []}  # a picture the page shows, not an input
 
@@ -14,27 +14,34 @@ CONTROLS: dict[str, dict[str, Any]] = {
     # the model
     "model": {"label": "Model", "info": "availability: bundled / local / cached / downloadable / missing",
               "elem_id": "model"},
+    "concept_name": {"label": "Add a concept by name", "placeholder": "statue (several: statue, cloud)",
+                     "elem_id": "concept-name", "scale": 3,
+                     "info": "measured on this model once (minutes on a CPU), then in the Concept list"},
+    "add_concept": {"value": "Add concept", "elem_id": "add-concept", "scale": 1},
     "dissect": {"value": "Dissect", "visible": False, "size": "sm", "variant": "primary", "elem_id": "dissect"},
     # 1 · the photo
-    "photo": {"label": "1 · Photo", "type": "filepath", "sources": ["upload", "clipboard"], "height": 220,
+    "photo": {"label": "1 · Your photo", "type": "filepath", "sources": ["upload", "clipboard"], "height": 220,
               "buttons": [], "elem_id": "photo"},
-    "fit": {"choices": ["crop", "pad"], "value": "crop", "label": "Fit to the model's square",
+    "fit": {"choices": ["crop", "pad"], "value": "crop", "label": "Fit to the model's square", "elem_id": "fit",
             "info": "crop: edit the centre square; pad: the whole photo, at lower detail"},
     "invert": {"choices": ["single", "segments"], "value": "single", "label": "Inversion", "elem_id": "invert",
-               "info": "segments: one latent code per part of the photo; closer, slower setup"},
-    "cancel": {"value": "Cancel setup", "size": "sm", "variant": "secondary"},
+               "info": "segments: the photo found part by part; closer to it, slower to open"},
+    "cancel": {"value": "Cancel", "size": "sm", "variant": "secondary", "elem_id": "cancel"},
     # 2 · painting: the concept, or a colour / sketch brush's candidates and the morph to the picked one
     "mode": {"choices": list(BRUSH_MODES), "value": "Concept", "label": "Brush", "elem_id": "brush-mode",
              "info": "concept: where a concept changes · colour: colours to match · sketch: edges"},
     "concept": {"label": "Concept", "elem_id": "concept"},
-    "action": {"choices": ["add", "remove"], "value": "add", "label": "Action", "elem_id": "action"},
-    "strength": {"minimum": 0, "maximum": 1, "value": 0.75, "step": 0.05, "label": "Strength",
-                 "info": "0: nothing · 0.5: half the concept's units fully · 1: all of them"},
+    "action": {"choices": ["add", "remove"], "value": "add", "label": "Add or remove", "elem_id": "action"},
+    "strength": {"minimum": 0, "maximum": 1, "value": STROKE_DEFAULTS["strength"], "step": 0.05,
+                 "label": "Strength", "elem_id": "strength",
+                 "info": f"each new stroke starts at {STROKE_DEFAULTS['strength']}; a kept stroke keeps its own"},
     "morph": {"minimum": 0, "maximum": 1, "value": 1, "step": 0.05, "elem_id": "morph", "scale": 3,
               "label": "Morph: your photo (0) → the candidate (1)"},
     "find": {"value": "Find candidates", "variant": "primary", "elem_id": "find-candidates", "scale": 1},
-    "candidates": {"value": None, "columns": 4, "height": 130, "allow_preview": False, "elem_id": "candidates",
-                   "label": "Candidates, best first (off: colour error; edges: lines drawn; click one)"},
+    "candidates": {"value": None, "columns": 2, "height": 420, "allow_preview": True, "elem_id": "candidates",
+                   "object_fit": "contain",
+                   "label": "Candidates, best first, each with its distance from your paint (off: colour error; "
+                            "edges: lines drawn); click one to use it (and see it large)"},
     "add": {"value": "Add stroke", "variant": "secondary", "elem_id": "add-stroke"},
     "clear": {"value": "Clear canvas", "variant": "secondary"},
     # the style of what is added
@@ -44,7 +51,9 @@ CONTROLS: dict[str, dict[str, Any]] = {
                 "label": "Samples rich in the concept (click one)"},
     "reference": {"label": "My reference", "type": "filepath", "height": 160, "elem_id": "reference",
                   "sources": ["upload", "clipboard"]},
-    "style_strength": {"minimum": 0, "maximum": 1, "value": 0.75, "step": 0.05, "label": "Style strength"},
+    "style_strength": {"minimum": 0, "maximum": 1, "value": STROKE_DEFAULTS["style_strength"], "step": 0.05,
+                       "label": "Style strength", "elem_id": "style-strength",
+                       "info": f"each new stroke starts at {STROKE_DEFAULTS['style_strength']}"},
     # latent directions
     "direction": {"choices": [], "label": "Direction", "elem_id": "direction", "scale": 3},
     "find_dirs": {"value": "Find directions", "elem_id": "find-directions", "scale": 1},
@@ -54,29 +63,31 @@ CONTROLS: dict[str, dict[str, Any]] = {
               "info": "under the mask: paint it on the canvas, then move Amount to preview"},
     "add_dir": {"value": "Add direction", "elem_id": "add-direction"},
     # 3 · preview and strokes
-    "preview": {"label": "3 · Live preview (what the render will look like)", "interactive": False, "buttons": [],
-                "elem_id": "preview", "height": 440},
+    "preview": {"label": "3 · Preview (follows your paint)", "interactive": False, "buttons": [],
+                "elem_id": "preview", "height": 210},
     "paint_info": {"value": "", "elem_id": "paint-info"},
-    "strokes": {"choices": [], "label": "Strokes kept (untick to switch one off)", "elem_id": "strokes"},
+    "strokes": {"choices": [], "label": "Strokes kept, each with its own strength and look (untick to switch one "
+                                      "off)", "elem_id": "strokes"},
     "delete_choice": {"choices": [], "label": "Stroke to delete", "scale": 3, "elem_id": "delete-choice"},
     "delete": {"value": "Delete", "size": "sm"},
     "undo": {"value": "Undo", "size": "sm", "interactive": False},
     "clear_all": {"value": "Clear all", "size": "sm"},
-    "render": {"value": "Render full resolution", "variant": "primary", "elem_id": "render"},
+    "render": {"value": "Render full size", "variant": "primary", "elem_id": "render", "scale": 2, "min_width": 150},
     # 4 · the result
-    "slider": {"label": "Before / after (drag)", "format": "png", "type": "numpy", "elem_id": "result",
-               "max_height": 520, "scale": 3},
+    "slider": {"label": "4 · Result: before / after (drag)", "format": "png", "type": "numpy", "elem_id": "result",
+               "max_height": 240},
     "outline": {"value": False, "label": "Outline what changed", "elem_id": "outline",
                 "info": "every pixel the edit touched, inside the line"},
-    "png": {"label": "Download PNG", "interactive": False, "elem_id": "download-png"},
-    "record": {"label": "Download JSON record", "interactive": False, "elem_id": "download-json"},
+    "png": {"label": "Download PNG", "interactive": False, "elem_id": "download-png", "size": "sm",
+            "min_width": 90},
+    "record": {"label": "JSON record", "interactive": False, "elem_id": "download-json", "size": "sm"},
     # share · compare · see the units (issue 18)
-    "share_button": {"value": "Share this edit", "variant": "secondary", "elem_id": "share"},
+    "share_button": {"value": "Share", "variant": "secondary", "elem_id": "share", "size": "sm", "min_width": 70},
     "share": {"value": "", "elem_id": "share-link"},
     "bundle": {"label": "Download the edit (JSON with the photo)", "interactive": False, "elem_id": "download-share"},
     "recipe": {"label": "Open a recipe: a downloaded JSON (with its photo: the edit as it was; without: its strokes "
                         "on your photo)", "file_types": [".json"], "type": "filepath", "elem_id": "open-recipe",
-               "height": 90},
+               "height": 150},
     "compare_strengths": {"value": "0.25, 0.5, 0.75, 1", "label": "Strengths to compare",
                           "elem_id": "compare-strengths"},
     "compare_adapt": {"value": True, "label": "with and without adaptation"},

@@ -19,11 +19,14 @@ package, kept because no later moment is early enough.
 """
 from __future__ import annotations
 
+import argparse
+import errno
 import importlib.util
 import logging
+import os
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 try:  # first: see above (on Spaces only; elsewhere the package is absent)
@@ -105,3 +108,42 @@ def public_url(share_url: str | None, headers: Any) -> str:
     host = (headers.get("x-forwarded-host") or headers.get("host") or "127.0.0.1:7860").split(",")[0].strip()
     proto = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip()
     return f"{proto}://{host}"
+
+
+def serving_address(argv: Sequence[str], env: Mapping[str, str] = os.environ) -> tuple[str, int]:
+    """The ``--host`` and ``--port`` of the app's command line, else a Space's ``GRADIO_SERVER_NAME`` /
+    ``_PORT``, else 127.0.0.1:7860 (the app's own parser takes its defaults from here)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--host", default=env.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    p.add_argument("--port", default=env.get("GRADIO_SERVER_PORT", "7860"))
+    args, _ = p.parse_known_args(list(argv))
+    try:
+        return args.host, int(args.port)
+    except ValueError:
+        return args.host, -1  # the app's parser says what is wrong with it
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the app could not serve on ``host:port`` (in use, not an address of this machine), or None. Asked
+    before the model loads, so a busy port is one line in a second, not a traceback after a minute."""
+    if not 0 < port < 65536:
+        return None  # the argument parser's refusal is clearer
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is free
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is in use (another server?): stop it, or pass --port with a free port"
+            return f"cannot serve on {host}:{port} ({exc.strerror or exc}): pass --host 127.0.0.1 or 0.0.0.0"
+    return None
+
+
+def exit_if_port_busy(argv: Sequence[str]) -> None:
+    """For ``python app.py``: a port that cannot be served on ends the start at once with one line, exit 2."""
+    host, port = serving_address(argv)
+    problem = port_problem(host, port)
+    if problem is not None:
+        print(f"ganpaint: {problem}", file=sys.stderr)
+        raise SystemExit(2)

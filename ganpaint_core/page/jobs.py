@@ -46,15 +46,19 @@ class Job:
     """``work(callback)`` in a daemon thread. Its callback raises :class:`JobCancelled` once the job is
     cancelled, or once nobody polled it for ``orphan_s`` seconds (a caller that went away without saying)."""
 
-    def __init__(self, work: Callable[[Callback], Any], *, orphan_s: float = 15.0) -> None:
+    def __init__(self, work: Callable[[Callback], Any], *, orphan_s: float = 15.0,
+                 first: dict[str, Any] | None = None) -> None:
         self._work = work
         self.orphan_s = orphan_s
-        self.latest = JobUpdate()
+        # What the job says before the work's first callback (``{"stage": "load"}``): a display names the work
+        # from its first poll, instead of sitting at "Starting" through a slow first step.
+        self.latest = JobUpdate(info=dict(first or {}))
         self.started = time.monotonic()
         self.finished = threading.Event()  # set when the work returned, raised or was stopped
         self._cancel = threading.Event()
         self._polled = time.monotonic()
-        self._stage: tuple[Any, float] = (None, self.started)  # the current stage and when it started
+        # the current stage and when it started
+        self._stage: tuple[Any, float] = (self.latest.info.get("stage"), self.started)
         self._box: dict[str, Any] = {}
         self.thread = threading.Thread(target=self._target, name=JOB_THREAD_NAME, daemon=True)
 
@@ -120,20 +124,21 @@ class JobBoard:
 
 
 def run_job(work: Callable[[Callback], Any], *, poll_s: float = 0.25, orphan_s: float = 15.0,
-            board: JobBoard | None = None) -> Iterator[JobUpdate]:
+            board: JobBoard | None = None, first: dict[str, Any] | None = None) -> Iterator[JobUpdate]:
     """Run ``work(callback)`` as a :class:`Job` (listed on ``board`` until it ends): its progress every
-    ``poll_s``, then its result. The job starts when the iteration does; stopping the iteration cancels it."""
-    job = Job(work, orphan_s=orphan_s)
+    ``poll_s`` (``first``: its info until the work reports), then its result. The job starts when the iteration
+    does; stopping the iteration cancels it."""
+    job = Job(work, orphan_s=orphan_s, first=first)
     if board is not None:
         board.add(job)
     return job.updates(poll_s=poll_s)
 
 
 def job_result(work: Callable[[Callback], Any], *, board: JobBoard | None = None, orphan_s: float = 15.0,
-               poll_s: float = 0.25) -> Generator[JobUpdate, None, Any]:
+               poll_s: float = 0.25, first: dict[str, Any] | None = None) -> Generator[JobUpdate, None, Any]:
     """:func:`run_job`'s progress re-yielded, then its result returned (``result = yield from job_result(…)``).
     Closing the iterator, or not advancing it for ``orphan_s``, stops the job at its next step."""
-    for update in run_job(work, board=board, orphan_s=orphan_s, poll_s=poll_s):
+    for update in run_job(work, board=board, orphan_s=orphan_s, poll_s=poll_s, first=first):
         if update.done:
             return update.result
         yield update

@@ -26,10 +26,11 @@ from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.photo import mask_to_square
 from ganpaint_core.edit.brush import BrushCandidate, BrushSpec, brush_from_images
 from ganpaint_core.edit.brush_recipe import as_recorded as brush_as_recorded
+from ganpaint_core.edit.composite import outline_changed
 from ganpaint_core.edit.direction_edit import DirectionSpec
 from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.page.base import PageBase
-from ganpaint_core.page.canvas import mask_from_layers
+from ganpaint_core.page.canvas import mask_from_layers, preview_composite
 from ganpaint_core.page.jobs import JobUpdate
 from ganpaint_core.page.session import EditSession, add_stroke, check_stroke, render
 from ganpaint_core.page.text import problem
@@ -168,7 +169,8 @@ class ModeActions(PageBase):
         name = session.model or self.default_model
         t0 = time.monotonic()
         try:
-            directions = yield from self._run(lambda cb: self.gpu.setup(engine.directions, callback=cb))
+            directions = yield from self._run(lambda cb: self.gpu.setup(engine.directions, callback=cb),
+                                                stage="directions")
         except GanpaintError as exc:
             yield PageUpdate(status=problem(f"the directions of {name} could not be found: {exc}"))
             return
@@ -203,9 +205,15 @@ class ModeActions(PageBase):
     @reports_problems
     def direction_preview(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
                           settings: DirectionSettings) -> PageUpdate:
-        """The live preview of the kept strokes plus the direction at its amount (not added yet)."""
+        """The live preview of the kept strokes plus the direction at its amount (not added yet), the area it
+        changes outlined and its share of the photo said: its extent is seen before it is kept."""
         spec = self._pending_direction(session, layers, settings)
-        return self._live(session, spec, f"{spec.describe()} (not added yet)")
+        outcome = self.gpu.edit(render, self.engine(session), session, pending=spec, final=False)
+        shown = preview_composite(session.photo, outcome.result)
+        return PageUpdate(preview=outline_changed(shown.image, shown.changed), session=session,
+                          paint_info=f"Preview: {spec.describe()} (not added yet) · changes "
+                                     f"**{shown.changed.mean():.0%} of the photo** (outlined) · "
+                                     f"{len(session.strokes)} stroke(s) kept")
 
     @reports_problems
     def add_direction(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,

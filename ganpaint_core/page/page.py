@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ganpaint_core.analysis.scene_segmenter import concept_names
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.edit.composite import outline_changed
 from ganpaint_core.edit.engine import EditEngine
@@ -62,6 +63,7 @@ from ganpaint_core.page.values import (  # noqa: F401 - the page's value types, 
     BRUSH_MODES,
     DIRECTION_WHERE,
     EDITOR_BRUSHES,
+    STROKE_DEFAULTS,
     STYLE_KINDS,
     UNCHANGED,
     BrushChoice,
@@ -133,11 +135,14 @@ class EditPage(ShareCompareActions, ModeActions):
             yield PageUpdate(session=new, canvas=Canvas(None), preview=None, slider=None, status=HOW_TO, png=None,
                              sidecar=None, strokes=stroke_list(new))
             return
+        if _already_open(session, path, fit):  # the photo box filled by a share link or a recipe: nothing to redo
+            return
         engine = self.engine(session)
         t0 = time.monotonic()
         try:
             new = yield from self._run(lambda cb: self.gpu.setup(open_photo, engine, path, name=name, fit=fit,
-                                                                 invert=invert, callback=cb, previous=session))
+                                                                 invert=invert, callback=cb, previous=session),
+                                        stage="open")
         except GanpaintError as exc:
             keep = " The previous photo stays loaded." if session.state is not None else ""
             yield PageUpdate(status=problem(f"{exc}.{keep}"))
@@ -160,14 +165,35 @@ class EditPage(ShareCompareActions, ModeActions):
         yield from self._switch(session, name, lambda cb: self.gpu.dissect(self.catalog.dissect, name,
                                                                    cfg=self.dissect_cfg, progress=cb))
 
+    def add_concepts(self, session: EditSession, names: str | None) -> Iterator[JobUpdate | PageUpdate]:
+        """Concepts typed by name ("statue, cloud") measured on the open model (a cancellable job, minutes on a
+        CPU; cached, so once per model), then offered in the Concept list, the first of them chosen."""
+        try:
+            wanted = concept_names(names or "")
+        except GanpaintError as exc:
+            yield PageUpdate(status=problem(str(exc)))
+            return
+        name = session.model or self.default_model
+        try:
+            engine = yield from self._run(lambda cb: self.gpu.dissect(
+                self.catalog.add_concepts, name, wanted, cfg=self.dissect_cfg, progress=cb), stage="measure")
+        except GanpaintError as exc:
+            yield PageUpdate(status=problem(f"{exc}. The concept list stays as it was."))
+            return
+        names_now = engine.concepts.names()
+        chosen = next((n for n in wanted if n in names_now), names_now[0])
+        yield PageUpdate(concepts=Choices(tuple(names_now), chosen), gallery=self.gallery(session, chosen),
+                         status=f"**{', '.join(wanted)}** can be painted on {name} now: chosen in Concept.")
+
     def _switch(self, session: EditSession, name: str,
                 load: Callable[[Any], EditEngine]) -> Iterator[JobUpdate | PageUpdate]:
         current = session.model or self.default_model
         try:
-            engine = yield from self._run(load)
+            engine = yield from self._run(load, stage="load")
             new = EditSession(model=name)
             if session.state is not None:
-                new = yield from self._run(lambda cb: self.gpu.setup(reprepare, engine, session, callback=cb))
+                new = yield from self._run(lambda cb: self.gpu.setup(reprepare, engine, session, callback=cb),
+                                            stage="open")
         except NotDissected as exc:
             yield PageUpdate(status=(f"{exc}\n\nPress **Dissect {name}** to run it here (a few minutes on a CPU "
                                      f"for a small model, much longer for a 256-px one; Cancel stops it and a later "
@@ -311,9 +337,23 @@ class EditPage(ShareCompareActions, ModeActions):
     def clear_all(self, session: EditSession) -> PageUpdate:
         return self.change_strokes(session, clear_strokes)
 
+def _already_open(session: EditSession, path: str, fit: str) -> bool:
+    """Whether ``path`` holds exactly the photo the session has open, fitted the same way."""
+    if session.state is None or session.photo.fit != fit:
+        return False
+    try:
+        with Image.open(path) as img:
+            pixels = np.asarray(img.convert("RGB"))
+    except (OSError, ValueError):
+        return False  # not readable here: the setup says why
+    return pixels.shape == session.photo.original.shape and np.array_equal(pixels, session.photo.original)
+
+
 def _brush_done(pending: AnySpec) -> dict[str, Any]:
-    """A brush once kept: its candidates leave the page, and the next brush starts from the best one."""
-    return {"candidates": [], "brush_pick": 0} if pending.has_candidates else {}
+    """A stroke once kept: the next starts from the defaults (``STROKE_DEFAULTS``), never from a slider moved for
+    this one; a brush's candidates leave the page, and the next brush starts from the best one."""
+    fresh = {"stroke_controls": dict(STROKE_DEFAULTS)}
+    return fresh | ({"candidates": [], "brush_pick": 0} if pending.has_candidates else {})
 
 
 __all__ = ["EditPage", "PageUpdate", "PaintSettings", "DirectionSettings", "StrokeList", "Canvas", "Choices",

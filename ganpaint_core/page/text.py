@@ -7,26 +7,30 @@ from __future__ import annotations
 from ganpaint_core.edit.engine import PhotoState
 from ganpaint_core.page.jobs import JobUpdate
 
-HOW_TO = ("**1** Upload a photo or pick an example. **2** Paint on it, choose a concept and *add* or *remove*: the "
-          "preview follows. **Add stroke** keeps it and clears the canvas for the next one. Or pick the *colour* or "
-          "*sketch* brush, paint, **Find candidates** and click one; or move the photo along a *latent direction*. "
-          "**3** *Render full resolution* for the PNG and its JSON record.")
+HOW_TO = "Upload a photo to start (or pick an example below it)."
 INTRO = """# GANPaint
-Paint where a concept should **appear** or **disappear**, and a GAN redraws that part of your photo. The photo is
-inverted into the GAN and the generator adapted to it once (15–30 s on a 2-core CPU; a photo set up before is
-reused); each stroke then re-renders in one pass, and only the painted area (slightly grown) is pasted back into
-your full-size photo. Or paint colours or sketch lines (the colour / sketch brush), or move the whole photo along
-a latent direction."""
-# The editor has no upload area of its own (photos come in on the left), so gradio never shows its placeholder:
-# its label says what to do while it is empty.
-EDITOR_LABEL = "2 · Paint where to edit"
-EDITOR_EMPTY_LABEL = "2 · Paint where to edit (upload a photo on the left first)"
-RECORD_NOTE = ("The JSON records the model and its weights' sha256, every stroke (mask, concept, strength, style; a "
-               "brush's paint and pick; a direction and its amount), the parameters and timings; it is also a recipe "
-               "for the CLI. Scripts: the `/edit`, `/edit_recipe` and `/brush_candidates` endpoints (see *Use via "
-               "API* below).")
-STAGE_NAMES = {"invert": "Inverting the photo into the GAN", "adapt": "Adapting the generator to the photo",
-               "directions": "Finding the model's latent directions (once per model, then cached)"}
+Paint over part of your photo, pick what should **appear** there or **go** (trees, grass, a dome, sky…) and the
+result redraws just that part, in the style of the photo. **Render** for the full-size PNG; **Share** for a link."""
+# The method, for whoever asks: in the page's closed "How it works" panel (and the README).
+HOW_IT_WORKS = """When a photo is opened, the page finds the picture in a generative model (a GAN) that comes closest
+to it, then fine-tunes a copy of that model until it redraws your photo faithfully (15–30 s on a small CPU; a photo
+opened before is reused). Each concept is a set of the model's internal units that draw it (found once per model by
+*dissection*); a stroke switches those units on (add) or off (remove) under the paint and the model redraws the
+photo in one pass. Only the painted area, slightly grown, is pasted back into your full-size photo: the rest stays
+pixel for pixel. The colour and sketch brushes search for versions of the photo that match your paint; directions
+move the whole photo (or the painted part) along a change the model learned (more sky, older stone…)."""
+# The editor has no upload area of its own (photos come in on the left): its label and placeholder say what to do
+# while it is empty, instead of gradio's "select the draw tool to start".
+EDITOR_LABEL = "2 · Paint over what to change"
+EDITOR_EMPTY_LABEL = "2 · Upload a photo to start"  # short: the editor's tools cover a long label
+EDITOR_PLACEHOLDER = "Upload a photo to start: on the left, or pick an example"
+RECORD_NOTE = ("The JSON record holds the model and its weights' sha256, every stroke (where, what, how strong, its "
+               "look), the settings and timings; open it below to edit the same way again, or give it to the CLI. "
+               "Scripts: the `/edit`, `/edit_recipe` and `/brush_candidates` endpoints (see *Use via API* below).")
+STAGE_NAMES = {"invert": "Finding your photo in the model", "adapt": "Fitting the model to your photo",
+               "directions": "Finding the ways the whole photo can change (once per model, then kept)",
+               "load": "Loading the model", "open": "Opening your photo", "start": "Starting",
+               "measure": "Measuring the new concept on the model's own pictures"}
 DISSECT_STAGES = ("concept", "sample", "iou", "causal", "ace-add", "ace-remove")  # dissect_run's stages
 
 
@@ -43,7 +47,7 @@ def describe_progress(update: JobUpdate) -> str:
         return f"Downloading {info['file']}: {update.step / 1e6:.1f} MB{total}"
     if stage in DISSECT_STAGES:
         return _dissect_line(stage, info.get("concept")) + (f" ({update.step}/{update.total})" if update.total else "")
-    text = STAGE_NAMES.get(stage, "Working") if stage else "Starting"
+    text = STAGE_NAMES.get(stage, str(stage).capitalize()) if stage else "Starting"
     if update.total:
         text += f" ({update.step}/{update.total})"
     if "psnr" in info:
@@ -65,8 +69,8 @@ def _dissect_line(stage: str, concept: str | None) -> str:
 
 def progress_line(update: JobUpdate) -> str:
     left = update.seconds_left()
-    eta = f", about {left:.0f} s left in this stage" if left is not None and update.info.get("stage") else ""
-    return f"**Working:** {describe_progress(update)} · {update.seconds:.0f} s{eta} (Cancel stops it)"
+    eta = f": about {left:.0f} s left in this stage" if left is not None and update.info.get("stage") else ""
+    return f"**Working:** {describe_progress(update)}{eta} · {update.seconds:.0f} s so far (Cancel stops it)"
 
 
 def ready_text(name: str, model: str, state: PhotoState, seconds: float) -> str:
@@ -74,5 +78,18 @@ def ready_text(name: str, model: str, state: PhotoState, seconds: float) -> str:
     w, h = state.photo.size
     notes = "".join(f"<br>· {n}" for n in state.notes)
     return (f"**{name}** ({w}×{h}) is ready on {model} ({seconds:.1f} s). "
-            f"Reconstruction: **{state.recon_psnr_after:.1f} dB PSNR** after adaptation "
-            f"({state.recon_psnr_before:.1f} dB inverted). Paint on it now.{notes}")
+            f"The model redraws it at **{state.recon_psnr_after:.1f} dB PSNR** once fitted "
+            f"({state.recon_psnr_before:.1f} dB before). Now paint over what to change.{notes}")
+
+
+# The closed panels under the simple path: each label is the one line that says what is inside.
+PANELS = {
+    "brushes": "Colour and sketch brushes: paint colours or lines, then pick one of the versions found",
+    "style": "Look of what is added: a generated sample, or your own reference photo",
+    "directions": "Directions: change the whole photo (or the painted part) along a learned change: more sky, …",
+    "photo_options": "Photo options: crop or pad to the model's square; find the photo part by part (closer, slower)",
+    "recipes": "Records and recipes: the JSON of an edit, with or without its photo; open one to edit again",
+    "compare": "Compare: the kept strokes at several strengths, with and without fitting, across models",
+    "units": "Inside the model: which units a concept moves, and what the segmenter sees",
+    "settings": "Settings: model, preparing a model, adding a concept by name",
+}

@@ -30,7 +30,7 @@ from ganpaint_core.page.jobs import JobUpdate
 from ganpaint_core.page.session import EditSession, file_stem, render, session_options
 from ganpaint_core.page.share import ShareStore, check_model, restore, share_bundle
 from ganpaint_core.page.text import problem
-from ganpaint_core.page.values import Canvas, Choices, PageUpdate, canvas_of, stroke_list
+from ganpaint_core.page.values import UNCHANGED, Canvas, Choices, PageUpdate, canvas_of, stroke_list
 from ganpaint_core.review.compare import compare_grid, parse_vary
 from ganpaint_core.review.units import concept_mask, heatmap_overlay, segment, segmentation_image, unit_heatmap
 
@@ -101,7 +101,8 @@ class ShareCompareActions(PageBase):
             if name not in self.catalog.loaded() and "photo_png_base64" not in bundle:
                 name = session.model or self.default_model  # a bare recipe goes onto the open model
             try:
-                engine = yield from self._run(lambda cb: self.catalog.engine(name, progress=cb))
+                engine = yield from self._run(lambda cb: self.catalog.engine(name, progress=cb),
+                                              stage="load")
             except GanpaintError as exc:
                 raise GanpaintError(f"this {what} was made with the model {name}, which this server cannot load "
                                     f"({exc})") from None
@@ -110,11 +111,11 @@ class ShareCompareActions(PageBase):
             same_model = session.model == name and session.state is not None
             photo, specs, options = restore(engine, bundle, photo=session.state.photo if same_model else None)
             if any(s.needs_directions for s in specs):  # found once per model: progress, not a freeze
-                yield from self._run(lambda cb: engine.directions(callback=cb))
+                yield from self._run(lambda cb: engine.directions(callback=cb), stage="directions")
                 self.directions_found.add(name)
             if "photo_png_base64" in bundle:
-                state = yield from self._run(lambda cb: engine.prepare(photo, adapt=options.adapt, invert=options.invert,
-                                                                            callback=cb))
+                state = yield from self._run(lambda cb: engine.prepare(
+                    photo, adapt=options.adapt, invert=options.invert, callback=cb), stage="open")
                 photo_name = file_stem(str((bundle.get("photo") or {}).get("name", "photo")))
             else:
                 state, photo_name = session.state, session.photo_name
@@ -124,13 +125,14 @@ class ShareCompareActions(PageBase):
             yield PageUpdate(status=problem(f"{exc}."))
             return
         png, sidecar = self.save_render(new.photo_name, outcome)
+        shown = self.photo_file(new) if "photo_png_base64" in bundle else UNCHANGED  # the photo box, filled
         names = engine.concepts.names()
         reused = any("set up before" in n for n in state.notes)
         concept = next((c for s in specs for c in s.concepts), names[0])
         yield PageUpdate(session=new, model=name, concepts=Choices(tuple(names), concept), canvas=canvas_of(new),
                       preview=self._preview(new, outcome), strokes=stroke_list(new), png=str(png),
-                      sidecar=str(sidecar), slider=(shrink_for_slider(new.photo.original),
-                                                    shrink_for_slider(outcome.result.final)),
+                      sidecar=str(sidecar), photo=shown, fit=new.photo.fit,
+                      slider=(shrink_for_slider(new.photo.original), shrink_for_slider(outcome.result.final)),
                       status=f"Opened the {what}: **{new.photo_name}** on {name} with {len(specs)} stroke(s), rendered "
                              f"in {time.monotonic() - t0:.1f} s" + (" (its setup was reused)." if reused else "."))
 

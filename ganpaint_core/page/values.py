@@ -20,6 +20,9 @@ STYLE_KINDS = {"Default look": "dictionary", "Generated sample": "sample", "My r
 # What the canvas's paint is: where a concept changes, colours to match (iGAN's colour brush), or lines that
 # should become edges (its sketch brush).
 BRUSH_MODES = {"Concept": "concept", "Colour brush": "colour", "Sketch brush": "sketch"}
+# What every new stroke starts from (the controls go back to these once a stroke is kept, so a slider moved for one
+# stroke never silently carries over to the next; a kept stroke keeps its own, shown in the list).
+STROKE_DEFAULTS = {"strength": 0.75, "style_strength": 0.75}
 DIRECTION_WHERE = {"Whole photo": "whole", "Under the painted mask": "mask"}
 # The editor's brush (gr.Brush's arguments) per brush mode: see-through pink marks where a concept changes; opaque
 # colours (a palette, and the editor's own picker) are colours to match; thin dark lines are edges to draw.
@@ -84,6 +87,9 @@ class PageUpdate:
     candidates: Any = UNCHANGED  # list of (uint8 image, caption): a brush's candidates as finals, best first
     brush_pick: Any = UNCHANGED  # int: the candidate the brush uses (0 = the best)
     directions: Any = UNCHANGED  # Choices: the model's latent directions ("sky — more sky", name)
+    photo: Any = UNCHANGED  # str path of the photo the photo box shows (a share link's, a recipe's) | None
+    fit: Any = UNCHANGED  # str: "crop" | "pad", how the open photo was fitted to the model's square
+    stroke_controls: Any = UNCHANGED  # dict like STROKE_DEFAULTS: the next stroke's strength and style strength
 
     def changed(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not UNCHANGED}
@@ -107,7 +113,7 @@ class PaintSettings:
     action: str  # "add" | "remove"
     strength: float  # in [0, 1]
     style_kind: str = "Default look"  # a key of STYLE_KINDS
-    style_strength: float = 0.75  # in [0, 1]
+    style_strength: float = STROKE_DEFAULTS["style_strength"]  # in [0, 1]
     style_seed: int | None = None  # the gallery sample for "Generated sample"
     mode: str = "Concept"  # a key of BRUSH_MODES: what the canvas's paint is
     candidates: int = 4  # how many results a colour / sketch brush offers

@@ -33,6 +33,8 @@ from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.files import atomic_write_text, write_json
 from ganpaint_core.core.metrics import psnr
 from ganpaint_core.core.photo import to_uint8
+from ganpaint_core.core.progress import Callback
+from ganpaint_core.core.progress import report as report_progress
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.kinds import RecipeEntry
 from ganpaint_core.edit.pipeline import EditOutcome, edit_files
@@ -128,9 +130,12 @@ def overlay(outcome: EditOutcome) -> np.ndarray:
 def write_report(engines: Mapping[str, EditEngine] | Callable[[str], EditEngine], images: Path,
                  strokes: Sequence[RecipeEntry], out: Path, *, models: Sequence[str] | None = None,
                  recipe_text: str = "", options: EditOptions = EditOptions(),
-                 progress: Callable[[Sequence[Any], str], Any] | None = None) -> dict[str, Any]:
+                 progress: Callable[[Sequence[Any], str], Any] | None = None,
+                 callback: Callback | None = None) -> dict[str, Any]:
     """Edit every photo of ``images`` with ``strokes`` on each model, write ``out/index.html``, its images
-    and ``out/report.json``; returns the report's JSON. ``progress(items, desc)`` wraps the loop (tqdm)."""
+    and ``out/report.json``; returns the report's JSON. ``progress(items, desc)`` wraps the loop (tqdm);
+    ``callback(step, total, info)`` sees inside each photo: its setup's stages and steps, ``info["photo"]`` and
+    ``info["model"]`` added, and ``stage="photo"`` (step: photos done) as each photo starts."""
     get = engines.__getitem__ if isinstance(engines, Mapping) else engines
     names = list(models) if models else list(engines) if isinstance(engines, Mapping) else []
     if not names:
@@ -146,12 +151,19 @@ def write_report(engines: Mapping[str, EditEngine] | Callable[[str], EditEngine]
                               "software": software_versions(), "options": options.__dict__, "models": {}}
     jobs = [(name, path) for name in names for path in paths]
     references: dict = {}
-    for name, path in (progress(jobs, "photos") if progress else jobs):
+    for done, (name, path) in enumerate(progress(jobs, "photos") if progress else jobs):
+        where = {"photo": path.name, "model": name}
+        report_progress(callback, done, len(jobs), stage="photo", **where)  # at once: a slow setup still shows
+
+        def inside(step: int, total: int, info: dict[str, Any], where: dict[str, str] = where) -> None:
+            report_progress(callback, step, total, **{**info, **where})
+
         engine = get(name)
         entry = report["models"].setdefault(name, {
             "weights_sha256": engine.weights_sha256(), "resolution": engine.resolution, "photos": [], "skipped": []})
         try:
-            outcome = edit_files(engine, path, strokes, options=options, references=references)
+            outcome = edit_files(engine, path, strokes, options=options, references=references,
+                                 callback=inside if callback is not None else None)
         except GanpaintError as exc:  # one bad photo is reported and skipped
             entry["skipped"].append({"photo": path.name, "reason": str(exc)})
             continue

@@ -23,6 +23,11 @@ from tests.helpers import REPO, free_port, make_engine, scene_png
 
 CHROMIUM = Path("/usr/bin/chromium")
 README_SCREENSHOT = REPO / "docs" / "screenshot.png"
+VIEWPORT = {"width": 1280, "height": 800}
+LANDING_MAX_PX = 1600  # the page at first load, at 1280 px wide: the simple path and closed panels, no more
+# The simple path, which must be visible without scrolling once a photo is open (issue 27).
+ABOVE_THE_FOLD = ("#photo", "#editor", "#concept", "#action", "#strength", "#preview", "#result", "#render",
+                  "#download-png", "#share")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
@@ -66,13 +71,13 @@ def directions_url():
 
 @contextlib.contextmanager
 def browser_page(url: str, tmp_path: Path, photo: Path | None = None):
-    """A 1400×1000 Chromium page at ``url`` (with ``photo`` uploaded and set up); on a failure it leaves a
-    screenshot and the status lines for whoever reads the CI log."""
+    """A 1280×800 Chromium page at ``url`` (a laptop's window; with ``photo`` uploaded and set up); on a failure
+    it leaves a screenshot and the status lines for whoever reads the CI log."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport=VIEWPORT)
         page.set_default_timeout(120_000)  # CI machines may be busy
         try:
             page.goto(url)
@@ -116,8 +121,25 @@ def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_
     photo.write_bytes(scene_png(9_000_301, (320, 256)))
     original = np.asarray(Image.open(photo).convert("RGB"))
     screenshot = screenshot_path(tmp_path)
-    with browser_page(page_url, tmp_path, photo) as page:
+    with browser_page(page_url, tmp_path) as page:
+        # The landing page: short, says the next step, every other tool one click away in a closed panel.
+        page.wait_for_selector("#editor")
+        height = page.evaluate("document.documentElement.scrollHeight")
+        print(f"landing page at {VIEWPORT['width']} px wide: {height} px tall")
+        assert height <= LANDING_MAX_PX, f"the landing page is {height} px tall"
+        assert "Upload a photo to start" in page.inner_text("#status")
+        assert "select the draw tool" not in page.inner_text("#editor")
+        for panel in ("#brushes", "#directions", "#photo-options", "#recipes", "#compare-panel", "#units-panel",
+                      "#settings"):
+            assert page.is_visible(f"{panel} button")  # a closed panel, one click away
+        page.set_input_files("#photo input[type=file]", str(photo))
+        page.wait_for_function("document.querySelector('#status').innerText.includes('is ready on')")
         assert "dB PSNR" in page.inner_text("#status")
+        page.evaluate("window.scrollTo(0, 0)")
+        for selector in ABOVE_THE_FOLD:
+            box = page.locator(selector).first.bounding_box()
+            assert box is not None and box["y"] >= 0 and box["y"] + min(box["height"], 60) <= VIEWPORT["height"], \
+                f"{selector} is not above the fold: {box}"
 
         page.click("#concept input")
         page.click("[role=option][aria-label=tree]")
@@ -207,7 +229,7 @@ def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_
                                " && document.querySelector('#paint-info').innerText.startsWith('Preview')",
                                timeout=120_000)
     shot = Image.open(screenshot)
-    assert shot.width == 1400 and shot.height > 900
+    assert shot.width == VIEWPORT["width"] and shot.height > VIEWPORT["height"]
 
 
 def test_colour_brush_candidates_pick_one_and_render_in_a_real_browser(page_url, tmp_path):
@@ -219,6 +241,7 @@ def test_colour_brush_candidates_pick_one_and_render_in_a_real_browser(page_url,
     original = np.asarray(Image.open(photo).convert("RGB")).astype(int)
     shot = REPO / "docs" / "brush.png" if os.environ.get("GANPAINT_WRITE_SCREENSHOT") == "1" else tmp_path / "brush.png"
     with browser_page(page_url, tmp_path, photo) as page:
+        page.click("#brushes button")  # open the panel
         page.click("#brush-mode label:has-text('Colour brush')")
         page.wait_for_selector("#find-candidates", state="visible")
         assert not page.is_visible("#concept")  # the concept's controls make way for the brush's
@@ -252,6 +275,7 @@ def test_segments_then_a_direction_found_previewed_added_and_rendered_in_a_real_
     original = np.asarray(Image.open(photo).convert("RGB")).astype(int)
     info = "document.querySelector('#paint-info').innerText"
     with browser_page(directions_url, tmp_path) as page:
+        page.click("#photo-options button")  # open the panel
         page.click("#invert label:has-text('segments')")  # segment inversion (ChunkyGAN) for this photo
         page.set_input_files("#photo input[type=file]", str(photo))
         page.wait_for_function("document.querySelector('#status').innerText.includes('is ready on')")
@@ -268,6 +292,7 @@ def test_segments_then_a_direction_found_previewed_added_and_rendered_in_a_real_
         with page.expect_download() as download:
             page.click("#download-png")
         result = np.asarray(Image.open(download.value.path()).convert("RGB")).astype(int)
+        page.click("#recipes button")  # open the panel
         with page.expect_download() as download:
             page.click("#download-json")
         record = json.loads(Path(download.value.path()).read_text())

@@ -83,6 +83,10 @@ def test_a_share_link_gives_the_same_pixels_in_a_fresh_context_after_a_restart(t
             opened = download(second, "#download-png")
             assert np.array_equal(opened, rendered)
             assert "1 · add" in second.inner_text("#strokes")
+            # the whole page as it was: the photo in the photo box (not "Drop Image Here"), set up only once
+            second.wait_for_selector("#photo img")
+            assert "Drop Image Here" not in second.inner_text("#photo")
+            assert "Opened the shared edit" in second.inner_text("#status")  # no second setup replaced it
             print(f"share link opened to its render in a fresh context after a restart: {seconds:.2f} s")
 
             bad = browser.new_context().new_page()

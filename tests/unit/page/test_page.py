@@ -11,7 +11,7 @@ def test_a_setup_shows_an_estimate_of_the_time_left_in_its_stage():
     from ganpaint_core.page.text import progress_line
 
     line = progress_line(JobUpdate(step=10, total=100, info={"stage": "invert"}, seconds=6, stage_seconds=5))
-    assert "Inverting the photo into the GAN (10/100) · 6 s, about 45 s left in this stage" in line
+    assert "Finding your photo in the model (10/100): about 45 s left in this stage · 6 s so far" in line
     assert "left" not in progress_line(JobUpdate(step=0, total=100, info={"stage": "invert"}, seconds=1))
 
     def work(callback):

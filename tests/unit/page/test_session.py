@@ -41,7 +41,7 @@ def test_jobs_report_progress_then_their_result_and_raise_their_errors():
     assert updates[-1].done and updates[-1].result == "done"
     assert any(not u.done and u.info.get("stage") == "invert" for u in updates)
     assert describe_progress(JobUpdate(3, 5, {"stage": "adapt", "psnr": 31.25})) == \
-        "Adapting the generator to the photo (3/5), PSNR 31.2 dB"
+        "Fitting the model to your photo (3/5), PSNR 31.2 dB"
 
     def broken(cb):
         raise GanpaintError("the photo is broken")

@@ -1,0 +1,54 @@
+"""The page's closed panels, under the simple path (``app.py`` lays out the photo, the canvas and the result):
+every other tool, one click away, each panel's label the one line that says what is inside (``PANELS``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ganpaint_core.page.controls import CONTROLS as K
+from ganpaint_core.page.page import EditPage
+from ganpaint_core.page.text import PANELS, RECORD_NOTE
+
+
+def tool_panels(c: dict[str, Any], page: EditPage) -> None:
+    """Lay out the closed panels, adding their components to ``c`` by name."""
+    models = page.model_choices()
+    with gr.Accordion(PANELS["brushes"], open=False, elem_id="brushes"):
+        c["mode"] = gr.Radio(**K["mode"])
+    with gr.Accordion(PANELS["style"], open=False, elem_id="style"):
+        c.update(style_kind=gr.Radio(**K["style_kind"]), gallery=gr.Gallery(**K["gallery"]),
+                 reference=gr.Image(**K["reference"]), style_strength=gr.Slider(**K["style_strength"]))
+    with gr.Accordion(PANELS["directions"], open=False, elem_id="directions"):
+        with gr.Row(equal_height=True):
+            c.update(direction=gr.Dropdown(**K["direction"]), find_dirs=gr.Button(**K["find_dirs"]))
+        c["amount"] = gr.Slider(**K["amount"])
+        with gr.Row(equal_height=True):
+            c.update(where=gr.Radio(**K["where"]), add_dir=gr.Button(**K["add_dir"]))
+    with gr.Accordion(PANELS["photo_options"], open=False, elem_id="photo-options"):
+        c.update(fit=gr.Radio(**K["fit"]), invert=gr.Radio(**K["invert"]))
+    with gr.Accordion(PANELS["recipes"], open=False, elem_id="recipes"):
+        gr.Markdown(RECORD_NOTE)
+        with gr.Row(equal_height=False):
+            c.update(record=gr.DownloadButton(**K["record"]), bundle=gr.DownloadButton(**K["bundle"]))
+        c["recipe"] = gr.File(**K["recipe"])
+    with gr.Accordion(PANELS["compare"], open=False, elem_id="compare-panel"):
+        with gr.Row(equal_height=True):
+            c.update(compare_strengths=gr.Textbox(**K["compare_strengths"]),
+                     compare_adapt=gr.Checkbox(**K["compare_adapt"]),
+                     compare_models=gr.Checkbox(**K["compare_models"]), compare_button=gr.Button(**K["compare_button"]))
+        c["compare"] = gr.Image(**K["compare"])
+    with gr.Accordion(PANELS["units"], open=False, elem_id="units-panel"):
+        with gr.Row():
+            c.update(units_button=gr.Button(**K["units_button"]), select_button=gr.Button(**K["select_button"]))
+        with gr.Row():
+            c.update(units=gr.Image(**K["units"]), segmentation=gr.Image(**K["segmentation"]))
+    with gr.Accordion(PANELS["settings"], open=False, elem_id="settings"):
+        with gr.Row(equal_height=True):
+            host = {"info": models.info} if models.info else {}  # the host's start model, and why
+            c["model"] = gr.Dropdown(list(models.options), value=models.value, **K["model"] | host)
+            c["dissect"] = gr.Button(**K["dissect"])
+        c["preparation"] = gr.Markdown(page.preparation_status(), elem_id="preparation")
+        with gr.Row(equal_height=False):
+            c.update(concept_name=gr.Textbox(**K["concept_name"]), add_concept=gr.Button(**K["add_concept"]))
