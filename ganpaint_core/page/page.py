@@ -135,7 +135,7 @@ class EditPage(ShareCompareActions, ModeActions):
             yield PageUpdate(session=new, canvas=Canvas(None), preview=None, slider=None, status=HOW_TO, png=None,
                              sidecar=None, strokes=stroke_list(new))
             return
-        if _already_open(session, path, fit):  # the photo box filled by a share link or a recipe: nothing to redo
+        if _already_open(session, path, fit, invert):  # the photo box filled by a share link or a recipe: no redo
             return
         engine = self.engine(session)
         t0 = time.monotonic()
@@ -337,9 +337,9 @@ class EditPage(ShareCompareActions, ModeActions):
     def clear_all(self, session: EditSession) -> PageUpdate:
         return self.change_strokes(session, clear_strokes)
 
-def _already_open(session: EditSession, path: str, fit: str) -> bool:
-    """Whether ``path`` holds exactly the photo the session has open, fitted the same way."""
-    if session.state is None or session.photo.fit != fit:
+def _already_open(session: EditSession, path: str, fit: str, invert: str) -> bool:
+    """Whether ``path`` holds exactly the photo the session has open, fitted and inverted the same way."""
+    if session.state is None or session.photo.fit != fit or session.state.invert != invert:
         return False
     try:
         with Image.open(path) as img:
