@@ -25,7 +25,7 @@ from ganpaint_core.core.progress import Callback
 from ganpaint_core.edit.engine import EditEngine, PhotoState, RenderResult
 from ganpaint_core.edit.kinds import AppliedStroke, RecipeEntry, StrokeKind
 from ganpaint_core.edit.record import edit_record
-from ganpaint_core.edit.spec import EditOptions, Reference
+from ganpaint_core.edit.spec import EditOptions, Reference, check_stroke_count
 from ganpaint_core.edit.strokes import StrokeError
 
 AnySpec = StrokeKind  # a concept stroke, a colour / sketch brush, a latent direction (ganpaint_core.edit.kinds)
@@ -53,6 +53,7 @@ def check_request(engine: EditEngine, strokes: Sequence[AnySpec], options: EditO
     """Every check that needs no setup: a bad value is refused before seconds of inversion are spent. A
     direction needs the model's directions (found once per model, reported to ``callback``)."""
     options.check()
+    check_stroke_count(len(strokes))
     for i, spec in enumerate(strokes):
         try:
             check_spec(engine, spec, callback=callback)

@@ -24,6 +24,7 @@ from ganpaint_core.core.errors import GanpaintError, shown
 from ganpaint_core.core.files import read_json
 from ganpaint_core.edit.kinds import RecipeEntry, kind_named
 from ganpaint_core.edit.recipe_rules import RecipeSource
+from ganpaint_core.edit.spec import check_stroke_count
 from ganpaint_core.edit.strokes import StrokeError
 
 
@@ -41,6 +42,7 @@ def parse_recipe(data: Any, *, base: Path | None, name: str = "recipe") -> list[
     strokes = data.get("strokes") if isinstance(data, dict) else None
     if not isinstance(strokes, list) or not strokes:
         raise GanpaintError(f"{name}: needs a non-empty 'strokes' list")
+    check_stroke_count(len(strokes), where=name)  # before any stroke's paint is decoded
     references = data.get("references_png_base64") or {}
     if not isinstance(references, dict):
         raise GanpaintError(f"{name}: 'references_png_base64' must be an object (sha256: base64 PNG), got "

@@ -44,6 +44,16 @@ def unit_interval(name: str, value: Any) -> float:
     return value
 
 
+MAX_STROKES = 200  # strokes in one edit: a painter's session is tens; more is a script gone wrong (or an attack)
+
+
+def check_stroke_count(count: int, *, where: str = "an edit") -> None:
+    """``StrokeError`` when ``count`` strokes are more than one edit takes."""
+    if count > MAX_STROKES:
+        raise StrokeError(f"{where} has {count} strokes; one edit takes at most {MAX_STROKES}: merge strokes of the "
+                          "same concept into one mask, or split the recipe")
+
+
 MAX_SEED = 2**31 - 1  # every seed a user gives (style samples, brushes, directions) lies in [0, MAX_SEED]
 
 

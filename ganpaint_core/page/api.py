@@ -18,12 +18,12 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypedDict
 
-from ganpaint_core.core.errors import GanpaintError
+from ganpaint_core.core.errors import GanpaintError, shown
+from ganpaint_core.core.files import parse_json
 from ganpaint_core.core.photo import load_photo
 from ganpaint_core.edit.brush_recipe import RecipeBrush
 from ganpaint_core.edit.concept_recipe import RecipeStroke
@@ -118,10 +118,11 @@ def edit_recipe_steps(page: PageBase, image: str | None, recipe_json: str) -> It
     start to finish on the default model, as a job: its progress, then the PNG's path."""
     if image is None:
         raise GanpaintError("give an image to edit")
-    try:
-        data = json.loads(recipe_json)
-    except (TypeError, ValueError) as exc:
-        raise GanpaintError(f"the recipe is not JSON text ({exc})") from None
+    if not isinstance(recipe_json, str):
+        raise GanpaintError(f"the recipe must be JSON text, got {shown(recipe_json)}")
+    data = parse_json(recipe_json, what="the recipe")
+    if not isinstance(data, dict):
+        raise GanpaintError(f"the recipe must be a JSON object with 'strokes', got {shown(data)}")
     strokes = parse_recipe(data, base=None, name="recipe")
     options = EditOptions.from_json(data.get("options"))
     name = file_stem(Path(image).name)

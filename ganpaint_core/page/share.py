@@ -92,6 +92,28 @@ def bundle_id(bundle: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
+BUNDLE_TYPES: dict[str, tuple[type, ...]] = {  # a bundle's or record's top-level fields, checked before use
+    "format": (str,), "model": (str,), "weights_sha256": (dict,), "options": (dict, type(None)), "strokes": (list,),
+    "photo_png_base64": (str,), "references_png_base64": (dict,), "photo": (dict, type(None)),
+}
+
+
+def check_bundle(bundle: Any, *, what: str = "edit record") -> dict[str, Any]:
+    """``bundle`` if its fields have the types a record has (a JSON object with 'strokes'; model a name,
+    weights a mapping of role to sha256…); ``ShareError`` in one sentence otherwise, before any of it is used."""
+    if not isinstance(bundle, dict):
+        raise ShareError(f"not an {what}: a JSON object with 'strokes' is expected, got {shown(bundle)}")
+    for key, types in BUNDLE_TYPES.items():
+        if key in bundle and not isinstance(bundle[key], types):
+            want = " or ".join("null" if t is type(None) else {"str": "text", "dict": "an object", "list": "a list"}
+                               .get(t.__name__, t.__name__) for t in types)
+            raise ShareError(f"this {what}'s {key!r} must be {want}, got {shown(bundle[key])}")
+    sha = bundle.get("weights_sha256") or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in sha.items()):
+        raise ShareError(f"this {what}'s 'weights_sha256' must map file roles to sha256 text, got {shown(sha)}")
+    return bundle
+
+
 def check_model(engine: EditEngine, bundle: dict[str, Any]) -> None:
     """``ShareError`` unless ``engine`` runs the model (the same weights) the bundle was made with."""
     name = engine.model.manifest.name

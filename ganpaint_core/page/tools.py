@@ -28,7 +28,7 @@ from ganpaint_core.page.base import PageBase
 from ganpaint_core.page.canvas import canvas_image, display_box, display_image, shrink_for_slider, upscale
 from ganpaint_core.page.jobs import JobUpdate
 from ganpaint_core.page.session import EditSession, file_stem, render, session_options
-from ganpaint_core.page.share import ShareStore, check_model, restore, share_bundle
+from ganpaint_core.page.share import ShareStore, check_bundle, check_model, restore, share_bundle
 from ganpaint_core.page.text import problem
 from ganpaint_core.page.values import UNCHANGED, Canvas, Choices, PageUpdate, canvas_of, stroke_list
 from ganpaint_core.review.compare import compare_grid, parse_vary
@@ -95,8 +95,7 @@ class ShareCompareActions(PageBase):
     def _open_bundle(self, session: EditSession, bundle: Any, *, what: str) -> Iterator[JobUpdate | PageUpdate]:
         t0 = time.monotonic()
         try:
-            if not isinstance(bundle, dict):
-                raise GanpaintError("not an edit record: a JSON object with 'strokes' is expected")
+            check_bundle(bundle, what=what)
             name = bundle.get("model") or session.model or self.default_model
             if name not in self.catalog.loaded() and "photo_png_base64" not in bundle:
                 name = session.model or self.default_model  # a bare recipe goes onto the open model

@@ -151,3 +151,13 @@ def test_a_png_bomb_in_a_recipe_field_is_refused_at_once(key):
         for entry in parse_recipe({"strokes": [raw]}, base=None):  # a brush reads its paint when it meets a photo
             getattr(entry, "color", None) is not None and entry.color.shape
     assert time.perf_counter() - t0 < 1.0 and _rss_mb() - before < 50
+
+
+def test_an_edit_of_too_many_strokes_is_refused_before_any_paint_is_read():
+    from ganpaint_core.edit.recipe import parse_recipe
+    from ganpaint_core.edit.spec import MAX_STROKES
+    from ganpaint_core.edit.strokes import StrokeError
+
+    many = [{"concept": "tree", "action": "add", "mask_png_base64": "not even base64"}] * (MAX_STROKES + 1)
+    with pytest.raises(StrokeError, match=f"at most {MAX_STROKES}"):
+        parse_recipe({"strokes": many}, base=None)
