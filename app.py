@@ -37,6 +37,7 @@ from ganpaint_core.page.api import Endpoints, upload_path
 from ganpaint_core.page.controls import CONTROLS as K
 from ganpaint_core.page.hosting import port_problem, public_url, serving_address, share_possible
 from ganpaint_core.page.page import EDITOR_BRUSHES, BrushChoice, EditPage, PageUpdate
+from ganpaint_core.page.server_log import quiet_client_disconnects
 from ganpaint_core.page.session import EditSession
 from ganpaint_core.page.text import EDITOR_EMPTY_LABEL, EDITOR_PLACEHOLDER, HOW_IT_WORKS, INTRO, problem
 from ganpaint_core.page.values import canvas_of
@@ -270,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     from ganpaint_core.hub.registry import Registry
     from ganpaint_core.page.start import choose_start_model, open_start_model
 
+    quiet_client_disconnects()  # a visitor closing the tab mid-upload: one INFO line, not two tracebacks
     busy = port_problem(args.host, args.port)  # before the model loads: a minute saved, one line
     if busy is not None:
         log.error("%s", busy)
@@ -288,10 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.share and not share:
         log.warning("--share: gradio's share service is unreachable (no internet?); serving locally only")
     log.info("serving %s on %s (http://%s:%d)", engine.model.manifest.name, device, args.host, args.port)
-    # quiet unless sharing: gradio's own banner says "set `share=True`", which is this app's --share flag
     demo = build_demo(engine, page=EditPage(engine, start=start, preparation=preparation))
     demo.launch(server_name=args.host, server_port=args.port, share=share, footer_links=["api"],
-                max_file_size=MAX_UPLOAD, quiet=not share)
+                max_file_size=MAX_UPLOAD, quiet=not share)  # quiet: gradio's banner names its own share flag
     return 0
 
 
