@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -28,7 +29,10 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
+from ganpaint_core.analysis.directions import Direction, Directions
 from ganpaint_core.analysis.scene_segmenter import SceneSegmenter
+from ganpaint_core.analysis.segmenters import ADE20K_CONCEPTS
+from ganpaint_core.edit.brush import BrushSpec
 from ganpaint_core.models.e4e import E4EConfig, Encoder4Editing
 from ganpaint_core.models.progan import ProGANGenerator
 from ganpaint_core.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
@@ -347,3 +351,48 @@ class ColourSegmenter(SceneSegmenter):
         r, g, b = images.unbind(1)  # each [N, H, W]
         return 10 * torch.stack([torch.zeros_like(r), b - torch.maximum(r, g), g - torch.maximum(r, b),
                                  r - torch.maximum(g, b)], dim=1)
+
+
+# -- a tiny SegFormer in the Hub layout (ADE20K class names) -------------------------------------------
+HAS_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
+needs_transformers = pytest.mark.skipif(not HAS_TRANSFORMERS, reason="transformers not installed (pip install .[dissect])")
+
+# ADE20K-150's first classes in the checkpoint's order, then the others the concept map uses.
+ADE_NAMES = ["wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed ", "windowpane", "grass"]
+ADE_NAMES += sorted({n for names in ADE20K_CONCEPTS.values() for n in names} - set(ADE_NAMES))
+
+
+def tiny_segformer(folder: Path, *, size: int = 64) -> Path:
+    """A randomly initialised two-stage SegFormer with ADE20K class names, saved like a Hub checkpoint."""
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
+
+    config = SegformerConfig(num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16],
+                             num_attention_heads=[1, 1], mlp_ratios=[2, 2], patch_sizes=[7, 3], strides=[4, 2],
+                             decoder_hidden_size=16, num_labels=len(ADE_NAMES),
+                             id2label=dict(enumerate(ADE_NAMES)), label2id={n: i for i, n in enumerate(ADE_NAMES)})
+    torch.manual_seed(0)
+    SegformerForSemanticSegmentation(config).eval().save_pretrained(folder)
+    SegformerImageProcessor(size={"height": size, "width": size}).save_pretrained(folder)
+    return folder
+
+
+def made_up_directions(space: str = "z", dim: int = 4) -> Directions:
+    vectors = {"sky": torch.arange(dim, dtype=torch.float32), "pc1": torch.ones(dim)}
+    rows = {"sky": Direction(name="sky", kind="supervised", vector=vectors["sky"], label="more sky", score=0.5),
+            "pc1": Direction(name="pc1", kind="pca", vector=vectors["pc1"], label="+sky", score=0.1)}
+    return Directions(space=space, generator_sha256="ab" * 32, directions=rows, explained_variance_top10=[0.1],
+                      skipped={"dome": "never seen"}, settings={"samples": 16})
+
+
+# -- a colour brush on the 64-px square ----------------------------------------------------------------
+BRUSH_SIDE = 64
+
+
+def ellipse(cy: float, cx: float, ry: float, rx: float) -> np.ndarray:
+    yy, xx = np.mgrid[:BRUSH_SIDE, :BRUSH_SIDE]
+    return ((((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2) <= 1).astype(np.float32)
+
+
+def blue_brush(**kwargs) -> BrushSpec:
+    color = np.broadcast_to(np.array([40, 90, 200], np.float32), (BRUSH_SIDE, BRUSH_SIDE, 3)).copy()
+    return BrushSpec(color=color, color_mask=ellipse(20, 40, 6, 9), **kwargs)

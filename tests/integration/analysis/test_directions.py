@@ -10,7 +10,6 @@ import torch
 
 from ganpaint_core.analysis.direction_fits import observe
 from ganpaint_core.analysis.directions import (
-    Direction,
     Directions,
     direction_metrics,
     directions_path,
@@ -21,6 +20,7 @@ from ganpaint_core.analysis.directions import (
 from ganpaint_core.analysis.segmenters import segmenter_for
 from ganpaint_core.hub.loading import LoadedModel, load_model
 from tests.helpers import TINY_STYLEGAN2, run_cli
+from tests.helpers import made_up_directions as made_up
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +45,6 @@ def fresh_memory():
 def _share(model, seg, latents, concept):
     shares, _ = observe(model.generator, seg, latents)
     return float(shares[:, seg.label_names.index(concept)].mean())
-
-
-def made_up(space: str = "z", dim: int = 4) -> Directions:
-    vectors = {"sky": torch.arange(dim, dtype=torch.float32), "pc1": torch.ones(dim)}
-    rows = {"sky": Direction(name="sky", kind="supervised", vector=vectors["sky"], label="more sky", score=0.5),
-            "pc1": Direction(name="pc1", kind="pca", vector=vectors["pc1"], label="+sky", score=0.1)}
-    return Directions(space=space, generator_sha256="ab" * 32, directions=rows, explained_variance_top10=[0.1],
-                      skipped={"dome": "never seen"}, settings={"samples": 16})
 
 
 def test_church_directions_have_every_concept_then_components(church_dirs):

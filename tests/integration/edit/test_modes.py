@@ -12,13 +12,13 @@ from PIL import Image
 from ganpaint_core.analysis.directions import load_directions
 from ganpaint_core.cli import main as cli
 from ganpaint_core.core.photo import load_photo, to_uint8
-from ganpaint_core.edit.brush import BrushSpec, brush_from_images, color_error
+from ganpaint_core.edit.brush import brush_from_images, color_error
 from ganpaint_core.edit.composite import paste_alpha
 from ganpaint_core.edit.direction_edit import DirectionSpec
 from ganpaint_core.edit.pipeline import edit_photo
 from ganpaint_core.edit.recipe import parse_recipe
 from ganpaint_core.edit.strokes import StrokeError
-from tests.helpers import box_mask, make_engine, scene_png
+from tests.helpers import blue_brush, box_mask, make_engine, scene_png
 
 S = 64
 
@@ -39,14 +39,6 @@ def directions(engine):
     return load_directions(engine.model, samples=128, components=2)
 
 
-def ellipse(cy: float, cx: float, ry: float, rx: float) -> np.ndarray:
-    yy, xx = np.mgrid[:S, :S]
-    return ((((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2) <= 1).astype(np.float32)
-
-
-def blue_brush(**kwargs) -> BrushSpec:
-    color = np.broadcast_to(np.array([40, 90, 200], np.float32), (S, S, 3)).copy()
-    return BrushSpec(color=color, color_mask=ellipse(20, 40, 6, 9), **kwargs)
 
 
 def test_brush_from_images_keeps_colours_and_thin_lines(state):

@@ -10,12 +10,12 @@ import torch
 from ganpaint_core.analysis.direction_fits import rank_correlation
 from ganpaint_core.analysis.directions import (
     AMOUNT_LIMIT,
-    Direction,
     DirectionError,
     Directions,
     check_amount,
     forget_cached_directions,
 )
+from tests.helpers import made_up_directions as made_up
 
 
 @pytest.fixture(autouse=True)
@@ -23,14 +23,6 @@ def fresh_memory():
     forget_cached_directions()
     yield
     forget_cached_directions()
-
-
-def made_up(space: str = "z", dim: int = 4) -> Directions:
-    vectors = {"sky": torch.arange(dim, dtype=torch.float32), "pc1": torch.ones(dim)}
-    rows = {"sky": Direction(name="sky", kind="supervised", vector=vectors["sky"], label="more sky", score=0.5),
-            "pc1": Direction(name="pc1", kind="pca", vector=vectors["pc1"], label="+sky", score=0.1)}
-    return Directions(space=space, generator_sha256="ab" * 32, directions=rows, explained_variance_top10=[0.1],
-                      skipped={"dome": "never seen"}, settings={"samples": 16})
 
 
 def test_rank_correlation_matches_scipy_with_ties():

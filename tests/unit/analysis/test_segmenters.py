@@ -3,7 +3,6 @@ random SegFormer (preprocessing, class mapping, dissection with it)."""
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,27 +10,7 @@ import torch
 
 from ganpaint_core.analysis.segmenters import ADE20K_CONCEPTS, SegformerADE20KSegmenter, load_scene_segmenter
 from ganpaint_core.core.errors import GanpaintError
-
-HAS_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
-needs_transformers = pytest.mark.skipif(not HAS_TRANSFORMERS, reason="transformers not installed (pip install .[dissect])")
-
-# ADE20K-150's first classes in the checkpoint's order, then the others the concept map uses.
-ADE_NAMES = ["wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed ", "windowpane", "grass"]
-ADE_NAMES += sorted({n for names in ADE20K_CONCEPTS.values() for n in names} - set(ADE_NAMES))
-
-
-def tiny_segformer(folder: Path, *, size: int = 64) -> Path:
-    """A randomly initialised two-stage SegFormer with ADE20K class names, saved like a Hub checkpoint."""
-    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
-
-    config = SegformerConfig(num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16],
-                             num_attention_heads=[1, 1], mlp_ratios=[2, 2], patch_sizes=[7, 3], strides=[4, 2],
-                             decoder_hidden_size=16, num_labels=len(ADE_NAMES),
-                             id2label=dict(enumerate(ADE_NAMES)), label2id={n: i for i, n in enumerate(ADE_NAMES)})
-    torch.manual_seed(0)
-    SegformerForSemanticSegmentation(config).eval().save_pretrained(folder)
-    SegformerImageProcessor(size={"height": size, "width": size}).save_pretrained(folder)
-    return folder
+from tests.helpers import ADE_NAMES, needs_transformers, tiny_segformer
 
 
 def _force_class(seg: SegformerADE20KSegmenter, ade_name: str) -> None:
@@ -94,7 +73,7 @@ def test_dissection_runs_with_the_segformer_adapter(tmp_path):
     from ganpaint_core.analysis.dissect import DissectConfig
     from ganpaint_core.analysis.dissect_run import run_dissection
     from ganpaint_core.hub.concepts import ConceptDictionary
-    from tests.helpers import tiny_loaded_model
+    from tests.helpers import tiny_loaded_model, tiny_segformer
 
     seg = load_scene_segmenter("segformer-ade20k", source=tiny_segformer(tmp_path / "sf", size=32))
     path = run_dissection(tiny_loaded_model(), seg, concepts=["sky", "tree"],

@@ -8,18 +8,11 @@ import pytest
 
 from ganpaint_core.edit.brush import BrushSpec
 from ganpaint_core.edit.strokes import StrokeError
+from tests.helpers import blue_brush
 
 S = 64
 
 
-def ellipse(cy: float, cx: float, ry: float, rx: float) -> np.ndarray:
-    yy, xx = np.mgrid[:S, :S]
-    return ((((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2) <= 1).astype(np.float32)
-
-
-def blue_brush(**kwargs) -> BrushSpec:
-    color = np.broadcast_to(np.array([40, 90, 200], np.float32), (S, S, 3)).copy()
-    return BrushSpec(color=color, color_mask=ellipse(20, 40, 6, 9), **kwargs)
 
 
 def test_brush_checks_refuse_empty_whole_and_bad_choices():
