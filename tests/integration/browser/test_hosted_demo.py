@@ -215,6 +215,8 @@ def test_the_first_start_prepares_in_the_background_then_a_stroke_renders_on_the
         marks = [("browser", time.monotonic())]
         try:
             page.goto(app.url)
+            page.wait_for_selector("#settings button")
+            page.click("#settings button")  # the model list lives in the closed settings panel
             page.wait_for_selector("#model input")
             marks.append(("page", time.monotonic()))
             page.click("#model input")
