@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import gradio
 import numpy as np
@@ -17,9 +16,7 @@ from ganpaint_core.page.jobs import JobUpdate
 from ganpaint_core.page.page import EditPage, PageUpdate, PaintSettings
 from ganpaint_core.page.session import EditSession
 from ganpaint_core.page.values import STROKE_DEFAULTS
-from tests.helpers import box_mask, make_engine, scene_png
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO, box_mask, make_engine, scene_png
 
 
 def last(items) -> PageUpdate:
@@ -141,7 +138,7 @@ def test_report_shows_each_photos_stage_and_steps_as_it_runs(tmp_path):
     """``report``'s callback hears a photo start at once (stage "photo"), then that photo's setup stages."""
     import json
 
-    from ganpaint_core.edit.record import load_recipe
+    from ganpaint_core.edit.recipe import load_recipe
     from ganpaint_core.review.report import write_report
 
     images = tmp_path / "photos"
