@@ -396,3 +396,32 @@ def ellipse(cy: float, cx: float, ry: float, rx: float) -> np.ndarray:
 def blue_brush(**kwargs) -> BrushSpec:
     color = np.broadcast_to(np.array([40, 90, 200], np.float32), (BRUSH_SIDE, BRUSH_SIDE, 3)).copy()
     return BrushSpec(color=color, color_mask=ellipse(20, 40, 6, 9), **kwargs)
+
+
+# -- headless Chromium, for the browser modules ---------------------------------------------------------------
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+BROWSER_MARKS = [  # a browser module's pytestmark: slow, and skipped (saying why) where the browser is missing
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"no browser: {CHROMIUM} is missing (apt-get install -y chromium)"),
+    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
+                       reason="the playwright package is missing (pip install playwright)"),
+]
+
+
+# -- the page's values -------------------------------------------------------------------------------------
+def last_update(items):
+    """A page action's last item (its PageUpdate), after checking every earlier one is progress."""
+    from ganpaint_core.page.jobs import JobUpdate
+
+    items = list(items)
+    assert all(isinstance(i, JobUpdate) for i in items[:-1])
+    return items[-1]
+
+
+def paint_layer(mask: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 4]: ``mask`` as the editor's paint layer (alpha = the mask)."""
+    rgba = np.zeros((*mask.shape, 4), np.uint8)
+    rgba[..., 3] = (mask * 255).astype(np.uint8)
+    return rgba

@@ -9,7 +9,6 @@ Needs the system Chromium and the Python Playwright package (CI: ``apt-get insta
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import time
@@ -19,25 +18,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import REPO, free_port, make_engine, scene_png
+from tests.helpers import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, REPO, free_port, make_engine, scene_png
 
-CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = BROWSER_MARKS
+
 README_SCREENSHOT = REPO / "docs" / "screenshot.png"
 VIEWPORT = {"width": 1280, "height": 800}
 LANDING_MAX_PX = 1600  # the page at first load, at 1280 px wide: the simple path and closed panels, no more
 # The simple path, which must be visible without scrolling once a photo is open (issue 27).
 ABOVE_THE_FOLD = ("#photo", "#editor", "#concept", "#action", "#strength", "#preview", "#result", "#render",
                   "#download-png", "#share")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.is_file(),
-                       reason=f"no browser: {CHROMIUM} is missing (apt-get install -y chromium)"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="the playwright package is missing (pip install playwright)"),
-]
 
 
 def serve(engine, **kwargs):

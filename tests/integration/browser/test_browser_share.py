@@ -4,25 +4,16 @@ browser context opens the link and downloads the same PNG, pixel for pixel. Also
 (printed: the figure the README quotes). Needs the system Chromium and Python Playwright."""
 from __future__ import annotations
 
-import importlib.util
 import time
-from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from tests.helpers import free_port, make_engine, scene_png
+from tests.helpers import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, free_port, make_engine, scene_png
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+pytestmark = BROWSER_MARKS
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"no browser: {CHROMIUM} is missing (apt-get install -y chromium)"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None, reason="the playwright package is missing"),
-]
+
 
 
 def serve() -> tuple[object, str]:

@@ -19,7 +19,6 @@ Python Playwright, like tests/test_browser.py.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -35,18 +34,20 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.helpers import REPO, free_port, scene_png, tiny_e4e_checkpoint, tiny_stylegan2_checkpoint, wait_for
+from tests.helpers import (
+    BROWSER_MARKS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO,
+    free_port,
+    scene_png,
+    tiny_e4e_checkpoint,
+    tiny_stylegan2_checkpoint,
+    wait_for,
+)
 from tests.hub_server import HubStandIn
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"no browser: {CHROMIUM} is missing (apt-get install -y chromium)"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None, reason="the playwright package is missing"),
-]
+pytestmark = BROWSER_MARKS
 
 CHURCH = REPO / "weights" / "stylegan2-church" / "model.json"  # the real manifest: its Hub names, licence, kinds
 SEGMENTER = REPO / "weights" / "synth-church" / "segmenter.safetensors"

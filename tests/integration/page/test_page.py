@@ -16,6 +16,7 @@ from ganpaint_core.page.page import UNCHANGED, Canvas, EditPage, PageUpdate, Pai
 from ganpaint_core.page.session import EditSession
 from ganpaint_core.page.text import describe_progress
 from tests.helpers import box_mask, held_setup, make_engine, scene_png, undissected_model
+from tests.helpers import paint_layer as layer
 
 TREE = PaintSettings(concept="tree", action="add", strength=1.0)
 
@@ -35,12 +36,6 @@ def opened(page, session, path):
     items = list(page.open_photo(session, path, name="my church.png"))
     assert all(isinstance(i, JobUpdate) for i in items[:-1]) and isinstance(items[-1], PageUpdate)
     return items[-1]
-
-
-def layer(mask: np.ndarray) -> np.ndarray:
-    rgba = np.zeros((*mask.shape, 4), np.uint8)
-    rgba[..., 3] = (mask * 255).astype(np.uint8)
-    return rgba
 
 
 def test_opening_a_photo_reports_progress_then_a_ready_page(page, tmp_path):

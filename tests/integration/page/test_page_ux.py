@@ -17,18 +17,8 @@ from ganpaint_core.page.page import EditPage, PageUpdate, PaintSettings
 from ganpaint_core.page.session import EditSession
 from ganpaint_core.page.values import STROKE_DEFAULTS
 from tests.helpers import REPO, box_mask, make_engine, scene_png
-
-
-def last(items) -> PageUpdate:
-    items = list(items)
-    assert all(isinstance(i, JobUpdate) for i in items[:-1])
-    return items[-1]
-
-
-def layer(mask: np.ndarray) -> np.ndarray:
-    rgba = np.zeros((*mask.shape, 4), np.uint8)
-    rgba[..., 3] = (mask * 255).astype(np.uint8)
-    return rgba
+from tests.helpers import last_update as last
+from tests.helpers import paint_layer as layer
 
 
 @pytest.fixture(scope="module")

@@ -9,24 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganpaint_core.page.jobs import JobUpdate
-from ganpaint_core.page.page import EditPage, PageUpdate, PaintSettings
+from ganpaint_core.page.page import EditPage, PaintSettings
 from ganpaint_core.page.session import EditSession
 from tests.helpers import box_mask, make_engine, scene_png
+from tests.helpers import last_update as last
+from tests.helpers import paint_layer as layer
 
 TREE = PaintSettings(concept="tree", action="add", strength=1.0)
 
 
-def last(items) -> PageUpdate:
-    items = list(items)
-    assert all(isinstance(i, JobUpdate) for i in items[:-1])
-    return items[-1]
-
-
-def layer(mask: np.ndarray) -> np.ndarray:
-    rgba = np.zeros((*mask.shape, 4), np.uint8)
-    rgba[..., 3] = (mask * 255).astype(np.uint8)
-    return rgba
 
 
 @pytest.fixture
