@@ -35,6 +35,7 @@ class Registry:
 
     manifests: dict[str, ModelManifest] = field(default_factory=dict)  # name -> manifest
     problems: dict[str, str] = field(default_factory=dict)  # manifest path -> error message
+    unreadable: dict[str, str] = field(default_factory=dict)  # model name -> why its user manifest failed
 
     @classmethod
     def scan(cls) -> "Registry":
@@ -49,12 +50,19 @@ class Registry:
                 except ManifestError as exc:
                     reg.problems[str(path)] = str(exc)
                     log.warning("skipping model: %s", exc)
+                    if not bundled:
+                        # The user meant to override: a bundled model of that name must not stand in silently.
+                        reg.manifests.pop(path.parent.name, None)
+                        reg.unreadable[path.parent.name] = f"{path}: {exc}"
         return reg
 
     def names(self) -> list[str]:
         return list(self.manifests)
 
     def get(self, name: str) -> ModelManifest:
+        if name in self.unreadable:
+            raise GanpaintError(f"model {name!r}: your manifest cannot be read ({self.unreadable[name]}); "
+                                "fix it, or remove its folder to use the bundled one")
         if name not in self.manifests:
             known = ", ".join(self.manifests) or "none"
             raise GanpaintError(

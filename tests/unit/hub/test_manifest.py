@@ -77,6 +77,15 @@ def test_user_manifest_overrides_a_bundled_one(isolated_env):
     assert Registry.scan().get("progan-church").description == "tiny test model"
 
 
+def test_a_broken_user_manifest_does_not_silently_yield_to_the_bundled_one(isolated_env):
+    (isolated_env / "models" / "progan-church").mkdir(parents=True)
+    (isolated_env / "models" / "progan-church" / "model.json").write_text("{not json")
+    reg = Registry.scan()
+    assert "progan-church" not in reg.names()
+    with pytest.raises(GanpaintError, match="your manifest cannot be read .*not valid JSON.*remove its folder"):
+        reg.get("progan-church")
+
+
 def test_every_bundled_manifest_is_valid():
     paths = sorted(bundled_weights_dir().glob("*/model.json"))
     assert paths, "no bundled manifests found"
