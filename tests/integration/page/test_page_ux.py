@@ -67,6 +67,7 @@ def test_a_kept_strokes_strength_changes_in_place_and_the_render_record_and_shar
     from ganpaint_core.page.session import render
 
     monkeypatch.setenv("GANPAINT_SHARE_DIR", str(tmp_path / "shares"))
+    monkeypatch.setattr(page, "_shares", None)  # the module's page opens its store here, and forgets it after
     with gradio.Blocks():
         c = app._layout(page, [])
     near, far = box_mask(300, 400, 0.1, 0.35, 0.2, 0.4), box_mask(300, 400, 0.65, 0.9, 0.6, 0.8)
