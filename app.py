@@ -168,7 +168,7 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, c: Components) -> None:
                     c("slider", "status"), api_visibility="private", concurrency_id="edit")
     c.clear.click(lambda s: c.show(PageUpdate(canvas=canvas_of(s))), [c.session], [c.editor], api_visibility="private")
     list_out, quiet = [*c("session", "preview", "status"), *views], dict(api_visibility="private")
-    c.strokes.input(c.page_handler(page.toggle), c("strokes", "session"), list_out, api_visibility="private")
+    c.strokes.input(c.page_handler(page.toggle), c("strokes", "delete_choice", "session"), list_out, **quiet)
     c.delete.click(c.page_handler(page.delete), c("delete_choice", "session"), list_out, api_visibility="private")
     c.delete_choice.input(c.page_handler(page.select_stroke), c("delete_choice", "session"), views, **quiet)
     gr.on([c.stroke_strength.release, c.stroke_style_strength.release], c.page_handler(page.tune),  # in place

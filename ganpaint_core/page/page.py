@@ -324,9 +324,12 @@ class EditPage(ShareCompareActions, ModeActions):
         outcome = self.gpu.edit(render, self.engine(new), new, final=False)
         return PageUpdate(session=new, preview=self._preview(new, outcome), strokes=stroke_list(new, selected))
 
-    def toggle(self, session: EditSession, selected: Sequence[str] | None) -> PageUpdate:
-        return self.change_strokes(session, lambda s: set_enabled(
-            s, [lab in (selected or []) for lab in stroke_labels(s)]))
+    def toggle(self, session: EditSession, selected: Sequence[str] | None, current: str | None = None) -> PageUpdate:
+        """The strokes ticked in ``selected`` on, the others off; the stroke ``current`` stays the selected one."""
+        labels = stroke_labels(session)
+        keep = labels.index(current) if current in labels else None
+        return self.change_strokes(session, lambda s: set_enabled(s, [lab in (selected or []) for lab in labels]),
+                                   selected=keep)
 
     def delete(self, session: EditSession, label: str | None) -> PageUpdate:
         return self.change_strokes(session, lambda s: delete_stroke(s, stroke_index(s, label, to="to delete")))

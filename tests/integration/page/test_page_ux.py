@@ -105,6 +105,8 @@ def test_a_kept_strokes_strength_changes_in_place_and_the_render_record_and_shar
     assert np.array_equal(np.asarray(Image.open(opened_link.png).convert("RGB")),
                           np.asarray(Image.open(rendered.png).convert("RGB")))  # the same pixels
     assert [s.strength for s in page.undo(tuned.session).session.strokes] == [0.8, 0.6]  # undo brings 0.8 back
+    off = page.toggle(tuned.session, [tuned.strokes.labels[0]], tuned.strokes.labels[0])  # stroke 2 switched off
+    assert off.strokes.selected == 0 and not off.session.strokes[1].enabled  # stroke 1 stays the selected one
     assert page.tune(two.session, "no such stroke", 0.3, 0.75).status.startswith("**Problem:** pick a stroke")
     assert f"each new stroke starts at {STROKE_DEFAULTS['strength']}" in c.strength.info  # stated on the control
     assert "stroke_controls" not in tuned.changed()  # changing a kept stroke leaves the new-stroke controls alone
