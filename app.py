@@ -170,7 +170,7 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, c: Components) -> None:
     list_out, quiet = [*c("session", "preview", "status"), *views], dict(api_visibility="private")
     c.strokes.input(c.page_handler(page.toggle), c("strokes", "delete_choice", "session"), list_out, **quiet)
     c.delete.click(c.page_handler(page.delete), c("delete_choice", "session"), list_out, api_visibility="private")
-    c.delete_choice.input(c.page_handler(page.select_stroke), c("delete_choice", "session"), views, **quiet)
+    c.delete_choice.input(c.page_handler(page.select_stroke), c("delete_choice", "session"), list_out[2:], **quiet)
     gr.on([c.stroke_strength.release, c.stroke_style_strength.release], c.page_handler(page.tune),  # in place
           c("delete_choice", "stroke_strength", "stroke_style_strength", "session"), list_out, **quiet,
           trigger_mode="always_last")  # a second release while the first renders is not dropped
