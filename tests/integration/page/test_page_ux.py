@@ -111,6 +111,16 @@ def test_a_kept_strokes_strength_changes_in_place_and_the_render_record_and_shar
     assert f"each new stroke starts at {STROKE_DEFAULTS['strength']}" in c.strength.info  # stated on the control
     assert "stroke_controls" not in tuned.changed()  # changing a kept stroke leaves the new-stroke controls alone
 
+    # a stroke with a generated sample's look: its look's strength shows under its name and changes in place too
+    styled = page.add(two.session, [layer(box_mask(300, 400, 0.65, 0.9, 0.2, 0.4))],
+                      PaintSettings(concept="tree", action="add", strength=0.75, style_kind="Generated sample",
+                                    style_seed=1_000_003, style_strength=0.6))
+    look = c.show(styled)[c.stroke_style_strength]
+    assert look["visible"] is True and look["value"] == 0.6 and look["label"] == "Stroke 3 · its look's strength"
+    looked = page.tune(styled.session, styled.strokes.labels[2], 0.75, 0.2).session.strokes
+    assert (looked[2].style.strength, looked[2].strength, looked[2].style.seed) == (0.2, 0.75, 1_000_003)
+    assert all(a is b for a, b in zip(looked[:2], styled.session.strokes))  # strokes 1 and 2: the same as before
+
 
 def test_a_share_link_fills_the_photo_box_and_opening_that_photo_again_changes_nothing(page, opened, tmp_path,
                                                                                      monkeypatch):
