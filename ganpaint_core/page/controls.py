@@ -71,12 +71,13 @@ CONTROLS: dict[str, dict[str, Any]] = {
                                       "off)", "elem_id": "strokes"},
     "delete_choice": {"choices": [], "label": "Selected stroke", "scale": 3, "elem_id": "delete-choice",
                       "info": "pick one to change its own strength below, or to delete it"},
-    # the selected stroke's own settings (kinds.SETTINGS), shown only where it has them; the label names the stroke
+    # the selected stroke's own settings (kinds.SETTINGS), shown only where it has them; the label names the stroke.
+    # No reset button: it would set the stroke to the slider's first value, not to the stroke's own (Undo does that).
     "stroke_strength": {"minimum": 0, "maximum": 1, "step": 0.05, "label": "The selected stroke's strength",
-                        "elem_id": "stroke-strength", "visible": False,
+                        "elem_id": "stroke-strength", "visible": False, "buttons": [],
                         "info": "changes this stroke only; new strokes take the Strength above"},
     "stroke_style_strength": {"minimum": 0, "maximum": 1, "step": 0.05, "label": "The selected stroke's look",
-                              "elem_id": "stroke-style-strength", "visible": False,
+                              "elem_id": "stroke-style-strength", "visible": False, "buttons": [],
                               "info": "how strongly this stroke copies its sample's or reference's look"},
     "delete": {"value": "Delete", "size": "sm"},
     "undo": {"value": "Undo", "size": "sm", "interactive": False},
