@@ -29,7 +29,7 @@ from typing import Any
 import gradio as gr
 
 from app_binding import FRESH, PAINT_IN, STROKE_VIEWS, Components, served
-from app_panels import tool_panels
+from app_panels import stroke_panel, tool_panels
 from ganpaint_core.core.device import DEVICE_CHOICES, pick_device
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.edit.engine import EditEngine
@@ -93,13 +93,8 @@ def _layout(page: EditPage, examples: Sequence[str]) -> Components:
             with gr.Row(equal_height=True):
                 c.update(render=gr.Button(**K["render"]), png=gr.DownloadButton(**K["png"]),
                          share_button=gr.Button(**K["share_button"]))
-            c.update(share=gr.Markdown(**K["share"]), outline=gr.Checkbox(**K["outline"]),
-                     strokes=gr.CheckboxGroup(**K["strokes"]))
-            with gr.Row(equal_height=True):
-                c["delete_choice"] = gr.Dropdown(**K["delete_choice"])
-                with gr.Column(scale=1, min_width=110):
-                    c.update(delete=gr.Button(**K["delete"]), undo=gr.Button(**K["undo"]),
-                             clear_all=gr.Button(**K["clear_all"]))
+            c.update(share=gr.Markdown(**K["share"]), outline=gr.Checkbox(**K["outline"]))
+            stroke_panel(c)  # the kept strokes: switched on / off, the selected one changed in place or deleted
     tool_panels(c, page)  # closed, below: every other tool, and the settings
     return Components(**c)
 
@@ -140,7 +135,8 @@ def _wire_jobs(page: EditPage, c: Components) -> list[Any]:
 
 
 def _wire_strokes(demo: gr.Blocks, page: EditPage, c: Components) -> None:
-    """Painting previews live; Add stroke and Render keep the stroke; the stroke list re-previews."""
+    """Painting previews live; Add stroke and Render keep the stroke; the stroke list (and the selected stroke's
+    own settings, changed in place) re-previews."""
     paint_in, views, then_reset = c(*PAINT_IN), c(*STROKE_VIEWS), c.reset_step()
     # One listener for every trigger, "always_last": at most one preview running and one waiting per tab, so
     # previews never arrive out of order. The editor triggers on `input` (the user's paint), not `change`.
@@ -171,9 +167,13 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, c: Components) -> None:
     c.outline.input(lambda on, s: c.show(page.outline(s, on)) or {c.slider: gr.skip()}, c("outline", "session"),
                     c("slider", "status"), api_visibility="private", concurrency_id="edit")
     c.clear.click(lambda s: c.show(PageUpdate(canvas=canvas_of(s))), [c.session], [c.editor], api_visibility="private")
-    list_out = [*c("session", "preview", "status"), *views]
-    c.strokes.input(c.page_handler(page.toggle), c("strokes", "session"), list_out, api_visibility="private")
+    list_out, quiet = [*c("session", "preview", "status"), *views], dict(api_visibility="private")
+    c.strokes.input(c.page_handler(page.toggle), c("strokes", "delete_choice", "session"), list_out, **quiet)
     c.delete.click(c.page_handler(page.delete), c("delete_choice", "session"), list_out, api_visibility="private")
+    c.delete_choice.input(c.page_handler(page.select_stroke), c("delete_choice", "session"), list_out[2:], **quiet)
+    gr.on([c.stroke_strength.release, c.stroke_style_strength.release], c.page_handler(page.tune),  # in place
+          c("delete_choice", "stroke_strength", "stroke_style_strength", "session"), list_out, **quiet,
+          trigger_mode="always_last")  # a second release while the first renders is not dropped
     c.undo.click(c.page_handler(page.undo), [c.session], list_out, api_name="undo", api_visibility="undocumented")
     c.clear_all.click(c.page_handler(page.clear_all), [c.session], list_out, api_visibility="private")
 

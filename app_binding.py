@@ -31,7 +31,7 @@ from ganpaint_core.page.values import (
 
 # The inputs a painted stroke is made from, in the order the stroke handlers take them (``_painted``).
 PAINT_IN = ("editor", "concept", "action", "strength", "style_kind", "style_strength", "style_seed", "brush", "session")
-STROKE_VIEWS = ("strokes", "delete_choice", "undo")  # what a StrokeList writes
+STROKE_VIEWS = ("strokes", "delete_choice", "undo", "stroke_strength", "stroke_style_strength")  # a StrokeList's
 FRESH = ("strength", "style_strength")  # what a kept stroke's ``stroke_controls`` resets for the next one
 
 
@@ -53,6 +53,16 @@ def _download(path: Any, _: Any) -> Any:
     return gr.update(value=path, interactive=bool(path))
 
 
+def _own_setting(name: str) -> Callable[[Any, Any], Any]:
+    """The control of the selected stroke's own setting ``name``: shown, labelled for it and at its value where
+    the stroke has that setting, hidden where it has not."""
+    def rule(strokes: Any, _: Any) -> Any:
+        if name not in strokes.settings:
+            return gr.update(visible=False)
+        return gr.update(visible=True, value=strokes.settings[name], label=strokes.setting_label(name))
+    return rule
+
+
 # Every PageUpdate field -> the components it writes, each with its rule: (the field's value, the brush the
 # event read) -> the component's new value or update.
 BINDING: dict[str, tuple[tuple[str, Callable[[Any, BrushChoice | None], Any]], ...]] = {
@@ -62,8 +72,10 @@ BINDING: dict[str, tuple[tuple[str, Callable[[Any, BrushChoice | None], Any]], .
     "canvas": (("editor", _canvas_update),),
     "png": (("png", _download),), "sidecar": (("record", _download),), "bundle": (("bundle", _download),),
     "strokes": (("strokes", lambda v, _: gr.update(choices=list(v.labels), value=list(v.enabled))),
-                ("delete_choice", lambda v, _: gr.update(choices=list(v.labels), value=(v.labels or (None,))[-1])),
-                ("undo", lambda v, _: gr.update(interactive=v.can_undo))),
+                ("delete_choice", lambda v, _: gr.update(choices=list(v.labels), value=v.selected_label)),
+                ("undo", lambda v, _: gr.update(interactive=v.can_undo)),
+                ("stroke_strength", _own_setting("strength")),
+                ("stroke_style_strength", _own_setting("style_strength"))),
     "dissect": (("dissect", lambda v, _: gr.update(visible=v is not None, value=f"Dissect {v} (once; cached)"
                                                    if v else "Dissect")), ("dissect_target", _same)),
     "concepts": (("concept", _choices),), "directions": (("direction", _choices),),

@@ -1,5 +1,6 @@
-"""The page's closed panels, under the simple path (``app.py`` lays out the photo, the canvas and the result):
-every other tool, one click away, each panel's label the one line that says what is inside (``PANELS``).
+"""The page's panels beside and under the simple path (``app.py`` lays out the photo, the canvas and the result):
+the kept strokes under the result (``stroke_panel``), and every other tool in a closed panel, one click away,
+each panel's label the one line that says what is inside (``tool_panels``, ``PANELS``).
 """
 from __future__ import annotations
 
@@ -10,6 +11,20 @@ import gradio as gr
 from ganpaint_core.page.controls import CONTROLS as K
 from ganpaint_core.page.page import EditPage
 from ganpaint_core.page.text import PANELS, RECORD_NOTE
+
+
+def stroke_panel(c: dict[str, Any]) -> None:
+    """Lay out the kept strokes (under the result): the list, each switched on or off; the selected stroke, with
+    Delete, Undo, Clear all; and its own settings, changed in place (shown where it has them)."""
+    c["strokes"] = gr.CheckboxGroup(**K["strokes"])
+    with gr.Row(equal_height=True):
+        c["delete_choice"] = gr.Dropdown(**K["delete_choice"])
+        with gr.Column(scale=1, min_width=110):
+            c.update(delete=gr.Button(**K["delete"]), undo=gr.Button(**K["undo"]),
+                     clear_all=gr.Button(**K["clear_all"]))
+    with gr.Row(equal_height=True):
+        c.update(stroke_strength=gr.Slider(**K["stroke_strength"]),
+                 stroke_style_strength=gr.Slider(**K["stroke_style_strength"]))
 
 
 def tool_panels(c: dict[str, Any], page: EditPage) -> None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -48,7 +48,7 @@ from ganpaint_core.core.photo import Photo, mask_to_square, to_uint8
 from ganpaint_core.edit.composite import change_region
 from ganpaint_core.edit.embedded import encode_png_base64
 from ganpaint_core.edit.spec import seed_value, unit_interval
-from ganpaint_core.edit.strokes import FeatureEdit, StrokeError, grid_alpha
+from ganpaint_core.edit.strokes import FeatureEdit, StrokeError, grid_alpha, refuse_settings
 from ganpaint_core.models.layers import run_tail
 
 if TYPE_CHECKING:
@@ -182,6 +182,13 @@ class BrushSpec:
 
     def with_strength(self, strength: float) -> BrushSpec:
         return self  # no strength: morph is its own
+
+    def settings(self) -> dict[str, float]:
+        return {}
+
+    def with_settings(self, values: Mapping[str, float]) -> BrushSpec:
+        refuse_settings(self.describe(), values)
+        return self
 
     def on_square(self, resolution: int) -> BrushSpec:
         return self

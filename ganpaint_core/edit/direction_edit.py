@@ -14,7 +14,7 @@ Example::
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,7 +28,7 @@ from ganpaint_core.core.progress import Callback
 from ganpaint_core.edit.composite import CompositeConfig, change_region
 from ganpaint_core.edit.embedded import mask_png_base64
 from ganpaint_core.edit.recipe_rules import RecipeSource, enabled, refuse_unknown
-from ganpaint_core.edit.strokes import FeatureEdit, StrokeError, grid_alpha
+from ganpaint_core.edit.strokes import FeatureEdit, StrokeError, grid_alpha, refuse_settings
 
 if TYPE_CHECKING:
     from ganpaint_core.edit.engine import EditEngine, PhotoState
@@ -98,6 +98,13 @@ class DirectionSpec:
 
     def with_strength(self, strength: float) -> DirectionSpec:
         return self  # its amount is its own
+
+    def settings(self) -> dict[str, float]:
+        return {}
+
+    def with_settings(self, values: Mapping[str, float]) -> DirectionSpec:
+        refuse_settings(self.describe(), values)
+        return self
 
     def on_square(self, resolution: int) -> DirectionSpec:
         return self

@@ -19,6 +19,7 @@ Example::
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -39,6 +40,12 @@ from ganpaint_core.hub.concepts import ConceptDictionary
 
 if TYPE_CHECKING:
     from ganpaint_core.edit.engine import EditEngine, PhotoState
+
+
+# What a kept stroke may let change in place (``StrokeKind.settings``), each in [0, 1]: how strongly it edits, and
+# how strongly its look (a generated sample's, a reference's) is copied. The page's "selected stroke" controls
+# show the ones the selected stroke has; a brush's morph and a direction's amount stay as they were added.
+SETTINGS = ("strength", "style_strength")
 
 
 class AppliedStroke(Protocol):
@@ -75,6 +82,8 @@ class StrokeKind(Protocol):
     def label(self) -> str: ...  # the stroke list's line (without its number)
     def references(self) -> dict[str, Reference]: ...  # style references by sha256 (a share bundle carries them)
     def with_strength(self, strength: float) -> StrokeKind: ...  # itself when it has no strength to vary
+    def settings(self) -> dict[str, float]: ...  # what it lets change in place, by name (of SETTINGS); {}: none
+    def with_settings(self, values: Mapping[str, float]) -> StrokeKind: ...  # those of settings() changed
     def on_square(self, resolution: int) -> StrokeKind: ...  # its mask on another square (portable kinds)
 
 

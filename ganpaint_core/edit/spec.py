@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -27,7 +28,7 @@ from ganpaint_core.core.errors import shown
 from ganpaint_core.core.photo import Photo, load_photo, to_uint8
 from ganpaint_core.edit.embedded import mask_png_base64
 from ganpaint_core.edit.segments import INVERT_MODES
-from ganpaint_core.edit.strokes import EditStroke, StrokeError
+from ganpaint_core.edit.strokes import EditStroke, StrokeError, refuse_settings
 from ganpaint_core.hub.concepts import ConceptDictionary
 
 StyleKind = Literal["dictionary", "sample", "reference"]
@@ -207,6 +208,24 @@ class StrokeSpec:
 
     def with_strength(self, strength: float) -> StrokeSpec:
         return dataclasses.replace(self, strength=strength)
+
+    def settings(self) -> dict[str, float]:
+        """Its strength, and its look's strength where it copies a look (an "add" with a sample or a reference)."""
+        own = {"strength": float(self.strength)}
+        if self.effective_style.kind != "dictionary":
+            own["style_strength"] = float(self.style.strength)
+        return own
+
+    def with_settings(self, values: Mapping[str, float]) -> StrokeSpec:
+        """The stroke with some of its ``settings()`` changed (each checked to lie in [0, 1]); the rest as it was."""
+        refuse_settings(f"stroke {self.describe()}", {k: v for k, v in values.items() if k not in self.settings()})
+        new = self
+        if "strength" in values:
+            new = dataclasses.replace(new, strength=unit_interval("strength", values["strength"]))
+        if "style_strength" in values:
+            style = dataclasses.replace(self.style, strength=unit_interval("style strength", values["style_strength"]))
+            new = dataclasses.replace(new, style=style)
+        return new
 
     def on_square(self, resolution: int) -> StrokeSpec:
         """The stroke with its mask on a ``resolution`` square (another model's)."""

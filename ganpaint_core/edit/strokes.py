@@ -20,6 +20,7 @@ style's level and the template's mean.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -37,6 +38,14 @@ Action = Literal["add", "remove"]
 
 class StrokeError(GanpaintError):
     """A stroke that cannot be applied, with what to change."""
+
+
+def refuse_settings(what: str, values: Mapping[str, float]) -> None:
+    """``StrokeError`` when ``values`` asks to change a setting that the stroke ``what`` does not have (a
+    kind's ``with_settings``: a brush's morph and a direction's amount are not settings in place)."""
+    if values:
+        raise StrokeError(f"{what} has no {' or '.join(sorted(values))} to change: it keeps the settings it was "
+                          "added with")
 
 
 @dataclass(frozen=True)

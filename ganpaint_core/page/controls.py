@@ -34,7 +34,8 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "action": {"choices": ["add", "remove"], "value": "add", "label": "Add or remove", "elem_id": "action"},
     "strength": {"minimum": 0, "maximum": 1, "value": STROKE_DEFAULTS["strength"], "step": 0.05,
                  "label": "Strength", "elem_id": "strength",
-                 "info": f"each new stroke starts at {STROKE_DEFAULTS['strength']}; a kept stroke keeps its own"},
+                 "info": f"each new stroke starts at {STROKE_DEFAULTS['strength']}; a kept stroke keeps its own "
+                         "(select it under the strokes to change it)"},
     "morph": {"minimum": 0, "maximum": 1, "value": 1, "step": 0.05, "elem_id": "morph", "scale": 3,
               "label": "Morph: your photo (0) → the candidate (1)"},
     "find": {"value": "Find candidates", "variant": "primary", "elem_id": "find-candidates", "scale": 1},
@@ -68,7 +69,16 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "paint_info": {"value": "", "elem_id": "paint-info"},
     "strokes": {"choices": [], "label": "Strokes kept, each with its own strength and look (untick to switch one "
                                       "off)", "elem_id": "strokes"},
-    "delete_choice": {"choices": [], "label": "Stroke to delete", "scale": 3, "elem_id": "delete-choice"},
+    "delete_choice": {"choices": [], "label": "Selected stroke", "scale": 3, "elem_id": "delete-choice",
+                      "info": "pick one to change its own strength below, or to delete it"},
+    # the selected stroke's own settings (kinds.SETTINGS), shown only where it has them; the label names the stroke.
+    # No reset button: it would set the stroke to the slider's first value, not to the stroke's own (Undo does that).
+    "stroke_strength": {"minimum": 0, "maximum": 1, "step": 0.05, "label": "The selected stroke's strength",
+                        "elem_id": "stroke-strength", "visible": False, "buttons": [],
+                        "info": "changes this stroke only; new strokes take the Strength above"},
+    "stroke_style_strength": {"minimum": 0, "maximum": 1, "step": 0.05, "label": "The selected stroke's look",
+                              "elem_id": "stroke-style-strength", "visible": False, "buttons": [],
+                              "info": "how strongly this stroke copies its sample's or reference's look"},
     "delete": {"value": "Delete", "size": "sm"},
     "undo": {"value": "Undo", "size": "sm", "interactive": False},
     "clear_all": {"value": "Clear all", "size": "sm"},

@@ -16,6 +16,7 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -55,6 +56,7 @@ from ganpaint_core.page.session import (
     set_enabled,
     set_reference,
     stroke_labels,
+    tune_stroke,
     undo,
 )
 from ganpaint_core.page.text import HOW_TO, problem, progress_line, ready_text
@@ -75,6 +77,7 @@ from ganpaint_core.page.values import (  # noqa: F401 - the page's value types, 
     StrokeList,
     canvas_of,
     reports_problems,
+    stroke_index,
     stroke_list,
 )
 
@@ -313,23 +316,43 @@ class EditPage(ShareCompareActions, ModeActions):
         return PageUpdate(slider=(shrink_for_slider(session.photo.original), shrink_for_slider(after)))
 
     @reports_problems
-    def change_strokes(self, session: EditSession, op: Callable[[EditSession], EditSession]) -> PageUpdate:
-        """A stroke-list change (switch, delete, undo, clear), then a fresh preview."""
+    def change_strokes(self, session: EditSession, op: Callable[[EditSession], EditSession], *,
+                       selected: int | None = None) -> PageUpdate:
+        """A stroke-list change (switch, delete, undo, clear, a stroke changed in place), then a fresh preview;
+        stroke ``selected`` (None: the last) in the "selected stroke" controls."""
         new = op(session)
         outcome = self.gpu.edit(render, self.engine(new), new, final=False)
-        return PageUpdate(session=new, preview=self._preview(new, outcome), strokes=stroke_list(new))
+        return PageUpdate(session=new, preview=self._preview(new, outcome), strokes=stroke_list(new, selected))
 
-    def toggle(self, session: EditSession, selected: Sequence[str] | None) -> PageUpdate:
-        return self.change_strokes(session, lambda s: set_enabled(
-            s, [lab in (selected or []) for lab in stroke_labels(s)]))
+    def toggle(self, session: EditSession, selected: Sequence[str] | None, current: str | None = None) -> PageUpdate:
+        """The strokes ticked in ``selected`` on, the others off; the stroke ``current`` stays the selected one."""
+        labels = stroke_labels(session)
+        keep = labels.index(current) if current in labels else None
+        return self.change_strokes(session, lambda s: set_enabled(s, [lab in (selected or []) for lab in labels]),
+                                   selected=keep)
 
     def delete(self, session: EditSession, label: str | None) -> PageUpdate:
-        def op(s: EditSession) -> EditSession:
-            labels = stroke_labels(s)
-            if label not in labels:
-                raise GanpaintError("pick a stroke to delete in the list first")
-            return delete_stroke(s, labels.index(label))
-        return self.change_strokes(session, op)
+        return self.change_strokes(session, lambda s: delete_stroke(s, stroke_index(s, label, to="to delete")))
+
+    @reports_problems
+    def select_stroke(self, session: EditSession, label: str | None) -> PageUpdate:
+        """The stroke ``label`` in the "selected stroke" controls: its own strength (and look's strength)."""
+        return PageUpdate(strokes=stroke_list(session, stroke_index(session, label, to="to change or delete")))
+
+    @reports_problems
+    def tune(self, session: EditSession, label: str | None, strength: float | None,
+             style_strength: float | None) -> PageUpdate:
+        """The selected stroke's own settings changed in place (only those it has), every other stroke as it was;
+        a fresh preview. A new stroke still starts from the controls above (``STROKE_DEFAULTS`` once one is kept)."""
+        index = stroke_index(session, label, to="to change")
+        asked = {"strength": strength, "style_strength": style_strength}
+        own = session.strokes[index].settings()
+        values = {name: value for name, value in asked.items() if name in own and value is not None}
+        update = self.change_strokes(session, lambda s: tune_stroke(s, index, values), selected=index)
+        if update.session is UNCHANGED or update.session is session:
+            return update
+        now = update.session.strokes[index].label()
+        return dataclasses.replace(update, status=f"Stroke {index + 1} is now {now}; the others are as they were.")
 
     def undo(self, session: EditSession) -> PageUpdate:
         return self.change_strokes(session, undo)

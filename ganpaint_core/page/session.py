@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -150,12 +150,23 @@ def delete_stroke(session: EditSession, index: int) -> EditSession:
     return _push(session, session.strokes[:index] + session.strokes[index + 1:])
 
 
+def tune_stroke(session: EditSession, index: int, values: Mapping[str, float]) -> EditSession:
+    """Stroke ``index`` with some of its own settings changed in place (``values`` by name, of its ``settings()``:
+    its strength, its look's strength); every other stroke as it was. Undo brings the old values back."""
+    _check_index(session, index)
+    old = session.strokes[index]
+    new = old.with_settings(values)
+    if new.settings() == old.settings():
+        return session
+    return _push(session, session.strokes[:index] + (new,) + session.strokes[index + 1:])
+
+
 def clear_strokes(session: EditSession) -> EditSession:
     return _push(session, ()) if session.strokes else session
 
 
 def undo(session: EditSession) -> EditSession:
-    """The stroke list before the last change (strokes added, deleted, switched, cleared)."""
+    """The stroke list before the last change (strokes added, deleted, switched, changed in place, cleared)."""
     if not session.undo_stack:
         raise StrokeError("nothing to undo")
     return dataclasses.replace(session, strokes=session.undo_stack[-1], undo_stack=session.undo_stack[:-1])

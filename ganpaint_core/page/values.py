@@ -4,8 +4,8 @@ page shows (``stroke_list``, ``canvas_of``). Plain data, no gradio."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ BRUSH_MODES = {"Concept": "concept", "Colour brush": "colour", "Sketch brush": "
 # What every new stroke starts from (the controls go back to these once a stroke is kept, so a slider moved for one
 # stroke never silently carries over to the next; a kept stroke keeps its own, shown in the list).
 STROKE_DEFAULTS = {"strength": 0.75, "style_strength": 0.75}
+SETTING_NAMES = {"strength": "strength", "style_strength": "look's strength"}  # kinds.SETTINGS, in the page's words
 DIRECTION_WHERE = {"Whole photo": "whole", "Under the painted mask": "mask"}
 # The editor's brush (gr.Brush's arguments) per brush mode: see-through pink marks where a concept changes; opaque
 # colours (a palette, and the editor's own picker) are colours to match; thin dark lines are edges to draw.
@@ -40,6 +41,20 @@ class StrokeList:
     labels: tuple[str, ...]  # one line per stroke, in order
     enabled: tuple[str, ...]  # the labels of the strokes switched on
     can_undo: bool  # whether "Undo" has something to undo
+    selected: int | None = None  # the stroke the "selected stroke" controls are on, 0-based (None: the last one)
+    settings: Mapping[str, float] = field(default_factory=dict)  # its own, changeable in place (kinds.SETTINGS)
+
+    @property
+    def selected_label(self) -> str | None:
+        """The selected stroke's line (None: no strokes)."""
+        if not self.labels:
+            return None
+        return self.labels[-1 if self.selected is None else self.selected]
+
+    def setting_label(self, name: str) -> str:
+        """The label of the control for the selected stroke's setting ``name``: "Stroke 2 · its strength"."""
+        number = len(self.labels) if self.selected is None else self.selected + 1
+        return f"Stroke {number} · its {SETTING_NAMES[name]}"
 
 
 @dataclass(frozen=True)
@@ -155,11 +170,24 @@ class DirectionSettings:
         return DIRECTION_WHERE.get(self.where, "whole") == "whole"
 
 
-def stroke_list(session: EditSession) -> StrokeList:
-    """The session's strokes as the stroke list shows them."""
+def stroke_list(session: EditSession, selected: int | None = None) -> StrokeList:
+    """The session's strokes as the stroke list shows them, stroke ``selected`` (0-based; None or gone: the last)
+    in the "selected stroke" controls with its own settings."""
     labels = stroke_labels(session)
     on = tuple(lab for lab, s in zip(labels, session.strokes) if s.enabled)
-    return StrokeList(labels=tuple(labels), enabled=on, can_undo=bool(session.undo_stack))
+    if selected is None or not 0 <= selected < len(labels):
+        selected = len(labels) - 1 if labels else None
+    own = session.strokes[selected].settings() if selected is not None else {}
+    return StrokeList(labels=tuple(labels), enabled=on, can_undo=bool(session.undo_stack), selected=selected,
+                      settings=own)
+
+
+def stroke_index(session: EditSession, label: str | None, *, to: str) -> int:
+    """The stroke a list line names (``GanpaintError`` asks to pick one, ``to``: "to delete", "to change")."""
+    labels = stroke_labels(session)
+    if label not in labels:
+        raise GanpaintError(f"pick a stroke {to} in the list first")
+    return labels.index(label)
 
 
 def canvas_of(session: EditSession) -> Canvas:

@@ -158,8 +158,9 @@ def test_every_page_update_field_is_bound_to_components_of_the_page(served, tmp_
     assert all(isinstance(getattr(c, name), gradio.blocks.Block) for name in targets)
     out = c.show(PageUpdate(strokes=StrokeList(("1 add tree", "2 remove sky"), ("2 remove sky",), True),
                             brush_pick=2), BrushChoice(mode="Colour brush", morph=0.5))
-    assert set(out) == {c.strokes, c.delete_choice, c.undo, c.brush}
+    assert set(out) == {c.strokes, c.delete_choice, c.undo, c.stroke_strength, c.stroke_style_strength, c.brush}
     assert out[c.delete_choice]["value"] == "2 remove sky" and out[c.undo]["interactive"] is True
+    assert out[c.stroke_strength]["visible"] is False  # a list without settings: the selected-stroke slider hidden
     assert out[c.brush] == BrushChoice(mode="Colour brush", morph=0.5, pick=2)
 
 

@@ -112,7 +112,8 @@ def test_every_kind_answers_the_stroke_protocol():
     for name, kind in KINDS.items():
         assert kind.spec.kind == name
         for member in ("check_on", "resolve", "to_record", "describe", "label", "references", "with_strength",
-                       "on_square", "concepts", "has_candidates", "needs_directions", "portable"):
+                       "settings", "with_settings", "on_square", "concepts", "has_candidates", "needs_directions",
+                       "portable"):
             assert hasattr(kind.spec, member), f"{kind.spec.__name__} lacks {member}"
         assert callable(kind.entry.read) and callable(kind.entry.to_spec)
 

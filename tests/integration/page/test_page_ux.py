@@ -16,7 +16,7 @@ from ganpaint_core.page.jobs import JobUpdate
 from ganpaint_core.page.page import EditPage, PageUpdate, PaintSettings
 from ganpaint_core.page.session import EditSession
 from ganpaint_core.page.values import STROKE_DEFAULTS
-from tests.helpers import REPO, box_mask, make_engine, scene_png
+from tests.helpers import REPO, box_mask, dilate, make_engine, scene_png
 from tests.helpers import last_update as last
 from tests.helpers import paint_layer as layer
 
@@ -54,6 +54,72 @@ def test_a_stroke_added_after_another_strokes_strength_was_changed_gets_the_defa
     assert rendered.stroke_controls == STROKE_DEFAULTS  # Render keeps a painted stroke: the same rule
     assert page.render(rendered.session, [], PaintSettings(concept="tree", action="add", strength=0.9)) \
         .stroke_controls is not STROKE_DEFAULTS  # nothing kept: the controls stay as they are
+
+
+def test_a_kept_strokes_strength_changes_in_place_and_the_render_record_and_share_link_follow(page, opened, tmp_path,
+                                                                                             monkeypatch):
+    """Select stroke 1, change its strength: stroke 2 stays as it was, the render changes only around stroke 1,
+    the selected-stroke slider shows stroke 1's new value under its name, and the record, a share link and undo
+    carry it; the control for new strokes still says (and gives) the default."""
+    import json
+
+    import app
+    from ganpaint_core.page.session import render
+
+    monkeypatch.setenv("GANPAINT_SHARE_DIR", str(tmp_path / "shares"))
+    monkeypatch.setattr(page, "_shares", None)  # the module's page opens its store here, and forgets it after
+    with gradio.Blocks():
+        c = app._layout(page, [])
+    near, far = box_mask(300, 400, 0.1, 0.35, 0.2, 0.4), box_mask(300, 400, 0.65, 0.9, 0.6, 0.8)
+    one = page.add(opened, [layer(near)], PaintSettings(concept="tree", action="add", strength=0.8))
+    two = page.add(one.session, [layer(far)], PaintSettings(concept="grass", action="add", strength=0.6))
+    shown = c.show(two)
+    assert shown[c.stroke_strength]["label"] == "Stroke 2 · its strength" and shown[c.stroke_strength]["value"] == 0.6
+    assert shown[c.stroke_style_strength]["visible"] is False  # the default look: no look's strength to change
+    first = two.strokes.labels[0]
+    picked = c.show(page.select_stroke(two.session, first))
+    assert picked[c.delete_choice]["value"] == first and picked[c.stroke_strength]["value"] == 0.8
+    assert picked[c.stroke_strength]["label"] == "Stroke 1 · its strength"
+
+    tuned = page.tune(two.session, first, 0.3, 0.75)
+    before, after = two.session.strokes, tuned.session.strokes
+    assert after[0].strength == 0.3 and after[1] is before[1]  # stroke 2 untouched
+    assert tuned.strokes.selected == 0 and tuned.strokes.labels[0].startswith("1 · add tree · strength 0.30")
+    assert c.show(tuned)[c.stroke_strength]["value"] == 0.3 and "Stroke 1 is now add tree" in tuned.status
+    assert tuned.preview is not None and not np.array_equal(tuned.preview, two.preview)
+    engine = page.engine(opened)
+    old, new = (render(engine, s, final=True).result.final.astype(int) for s in (two.session, tuned.session))
+    changed = (old != new).any(-1)  # [240, 320]: the photo's own pixels
+    stroke1 = box_mask(240, 320, 0.1, 0.35, 0.2, 0.4) > 0
+    stroke2 = box_mask(240, 320, 0.65, 0.9, 0.6, 0.8) > 0
+    assert changed[stroke1].mean() > 0.2 and not changed[stroke2].any()
+    assert not changed[~dilate(stroke1, 16)].any(), "the change reaches beyond stroke 1 and its seam"
+
+    rendered = page.render(tuned.session, [], PaintSettings(concept="tree", action="add", strength=0.75))
+    record = json.loads(open(rendered.sidecar).read())
+    assert [s["strength"] for s in record["strokes"]] == [0.3, 0.6]
+    share_id = page.share(rendered.session, "http://127.0.0.1:7860/").share.split("?edit=")[1][:64]
+    other = EditPage(make_engine(), out_dir=tmp_path / "other")
+    opened_link = last(other.open_shared(EditSession(model=other.default_model), share_id))
+    assert [s.strength for s in opened_link.session.strokes] == [0.3, 0.6]
+    assert np.array_equal(np.asarray(Image.open(opened_link.png).convert("RGB")),
+                          np.asarray(Image.open(rendered.png).convert("RGB")))  # the same pixels
+    assert [s.strength for s in page.undo(tuned.session).session.strokes] == [0.8, 0.6]  # undo brings 0.8 back
+    off = page.toggle(tuned.session, [tuned.strokes.labels[0]], tuned.strokes.labels[0])  # stroke 2 switched off
+    assert off.strokes.selected == 0 and not off.session.strokes[1].enabled  # stroke 1 stays the selected one
+    assert page.tune(two.session, "no such stroke", 0.3, 0.75).status.startswith("**Problem:** pick a stroke")
+    assert f"each new stroke starts at {STROKE_DEFAULTS['strength']}" in c.strength.info  # stated on the control
+    assert "stroke_controls" not in tuned.changed()  # changing a kept stroke leaves the new-stroke controls alone
+
+    # a stroke with a generated sample's look: its look's strength shows under its name and changes in place too
+    styled = page.add(two.session, [layer(box_mask(300, 400, 0.65, 0.9, 0.2, 0.4))],
+                      PaintSettings(concept="tree", action="add", strength=0.75, style_kind="Generated sample",
+                                    style_seed=1_000_003, style_strength=0.6))
+    look = c.show(styled)[c.stroke_style_strength]
+    assert look["visible"] is True and look["value"] == 0.6 and look["label"] == "Stroke 3 · its look's strength"
+    looked = page.tune(styled.session, styled.strokes.labels[2], 0.75, 0.2).session.strokes
+    assert (looked[2].style.strength, looked[2].strength, looked[2].style.seed) == (0.2, 0.75, 1_000_003)
+    assert all(a is b for a, b in zip(looked[:2], styled.session.strokes))  # strokes 1 and 2: the same as before
 
 
 def test_a_share_link_fills_the_photo_box_and_opening_that_photo_again_changes_nothing(page, opened, tmp_path,
