@@ -7,7 +7,8 @@ server's CPU use while idle, every kind of bad input tried (its message, its tim
 RSS, and whether it still served afterwards: uploads and arguments of ``/edit``, and every base64 image field and
 structured argument of ``/edit_recipe``), the largest photo accepted (40 MP: time, peak and held RSS, alone and
 two at once), a setup damaged on disk between two identical ``/edit`` calls (a restart between them, so that the
-second reads it: the same pixels after the recompute), and the tracebacks in the server's log (none expected).
+second reads it: the same pixels after the recompute), and the tracebacks in the servers' logs by exception (gradio
+prints one of its own, ``InvalidPathError``, when it refuses a payload naming a server path; no other is expected).
 Every loop is bounded; nothing leaves the machine.
 
 Example::
@@ -163,8 +164,19 @@ def bench_service(*, model: str = "synth-church", n: int = 100, folder: Path | N
         out["final_rss_mb"] = round(rss_mb(server.proc.pid), 1)
     out["damaged_setup"] = _damaged_setup(model, folder, mask_path)
     logs = [folder / name for name in ("server.log", "server-store-1.log", "server-store-2.log")]
-    out["log_tracebacks"] = sum(p.read_text(errors="replace").count("Traceback") for p in logs if p.is_file())
+    out["log_tracebacks"] = _tracebacks([p.read_text(errors="replace") for p in logs if p.is_file()])
     return out
+
+
+def _tracebacks(logs: list[str]) -> dict[str, int]:
+    """The tracebacks in the servers' logs, counted by the exception that ends each."""
+    counts: dict[str, int] = {}
+    for text in logs:
+        for tail in text.split("Traceback (most recent call last):")[1:]:
+            last = next((line for line in tail.splitlines() if line and not line.startswith((" ", "\t"))), "?")
+            name = last.split(":", 1)[0].rsplit(".", 1)[-1]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def _damaged_setup(model: str, folder: Path, mask: Path) -> dict[str, Any]:
@@ -394,5 +406,5 @@ def print_service_table(result: dict[str, Any]) -> None:
     store = result["damaged_setup"]
     print(f"setup damaged on disk ({store['damaged_files']} file(s)): {store['after_damage_s']} s vs "
           f"{store['clean_s']} s clean; pixels equal: {store['equal']} (max {store.get('max_levels')} levels); logged {store['logged']}×")
-    print(f"tracebacks in the server logs: {result['log_tracebacks']}")
+    print(f"tracebacks in the server logs, by exception: {result['log_tracebacks'] or 'none'}")
     print(f"idle CPU: {result['idle_cpu']['core_share']} of a core (after: {result['idle_cpu_after']['core_share']})")
