@@ -148,7 +148,7 @@ def job_result(work: Callable[[Callback], Any], *, board: JobBoard | None = None
 
 # The memory one edit request may take over the warm idle server's RSS: a fixed part plus bytes per pixel of
 # its photo (decode: Pillow's copy and ours; paste-back: the result and its change map, in bands; PNG: Pillow's
-# copy of the result). Measured 40 MP: +0.61 GB of 0.74 allowed, nothing held after (tests/integration/page/
+# copy of the result). Measured 40 MP: +0.61 GB of 0.71 allowed, nothing held after (tests/integration/page/
 # test_memory.py, bench --suite service).
 EDIT_BUDGET_FIXED_MB = 100
 EDIT_BUDGET_BYTES_PER_PIXEL = 16
@@ -160,7 +160,7 @@ def edit_memory_budget_mb(pixels: int) -> float:
 
 
 # A photo over this many pixels is a heavy request; one at a time, so that two 40-MP edits never add up to twice
-# the budget (a heavy one and a light one together stay under 0.74 + 0.28 GB).
+# the budget (a heavy one and a light one together stay under 0.71 + 0.28 GB).
 HEAVY_PIXELS = 12_000_000
 HEAVY_SLOTS = 1  # heavy requests that run at once, so that two together stay under the budget of one
 HEAVY_WAIT_S = 900.0  # a heavy request waits this long for its turn, then is refused in a sentence
