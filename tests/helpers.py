@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -425,3 +426,16 @@ def paint_layer(mask: np.ndarray) -> np.ndarray:
     rgba = np.zeros((*mask.shape, 4), np.uint8)
     rgba[..., 3] = (mask * 255).astype(np.uint8)
     return rgba
+
+
+def flip_tensor_bytes(path: Path, tensor_name: str, n_bytes: int = 400) -> None:
+    """Flip bits in ``n_bytes`` of one tensor's data in a safetensors file, leaving the file's structure valid
+    (what a bad sector or a bit rot does to a stored setup)."""
+    raw = bytearray(path.read_bytes())
+    header_len = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8: 8 + header_len])
+    start, end = header[tensor_name]["data_offsets"]
+    base = 8 + header_len + start
+    for i in range(min(n_bytes, end - start)):
+        raw[base + i] ^= 0x5A
+    path.write_bytes(bytes(raw))

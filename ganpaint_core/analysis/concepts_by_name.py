@@ -82,7 +82,7 @@ def dissect_concepts(
                                          callback=callback)
     dictionary = extend_dictionary(existing, added) if existing is not None else added
     out = derived_dir(model.manifest.name, run_report["generator_sha256"]) / CONCEPTS_FILE
-    write_json(out, dictionary.to_json())
+    dictionary.save(out)
     write_json(report_path(out), {**run_report, "added": todo,
                                   "kept": [c for c in dictionary.names() if c not in todo]})
     log.info("%s: %s measured and added to %s", model.manifest.name, ", ".join(todo), out)

@@ -31,14 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from ganpaint_core.analysis import dissect as dissect_module
 from ganpaint_core.analysis.dissect import DissectConfig, dissect, measure_levels_and_iou
 from ganpaint_core.analysis.scene_segmenter import SceneSegmenter, concept_names
 from ganpaint_core.core.errors import GanpaintError
-from ganpaint_core.core.files import read_json, write_json
+from ganpaint_core.core.files import DamagedFileError, read_checked_json, write_checked_json, write_json
 from ganpaint_core.core.progress import Callback, report
+from ganpaint_core.core.tensor_files import read_checked, write_checked
 from ganpaint_core.hub.concepts import ConceptDictionary
 from ganpaint_core.hub.derived import CONCEPTS_FILE, derived_dir, report_path
 from ganpaint_core.hub.loading import LoadedModel
@@ -98,7 +98,7 @@ def run_dissection(
     dictionary, run_report = measure_concepts(model, segmenter, layer=layer, concepts=concepts, cfg=cfg,
                                               own_file=out is not None, restart=restart, callback=callback)
     out = Path(out) if out is not None else derived_dir(model.manifest.name, run_report["generator_sha256"]) / CONCEPTS_FILE
-    write_json(out, dictionary.to_json())
+    dictionary.save(out)
     write_json(report_path(out), run_report)
     log.info("wrote %s (%d concepts, %d resumed) in %.1f s", out, len(run_report["concepts"]),
              len(run_report["resumed"]), run_report["total_seconds"])
@@ -193,10 +193,10 @@ def _dissect_concepts(works: dict[str, Path], model: LoadedModel, measurers: dic
     for index, concept in enumerate(concepts):
         work, segmenter = works[concept], measurers[concept]
         part_path = work / f"concept-{concept}.json"
-        done = part_path.is_file() and not restart
-        report(callback, index, len(concepts), stage="concept", concept=concept, resumed=done)
-        if done:
-            parts[concept] = read_json(part_path, what="dissection work file", error=GanpaintError)
+        finished = None if restart else _finished_part(part_path)
+        report(callback, index, len(concepts), stage="concept", concept=concept, resumed=finished is not None)
+        if finished is not None:
+            parts[concept] = finished
             resumed.append(concept)
             continue
 
@@ -211,21 +211,38 @@ def _dissect_concepts(works: dict[str, Path], model: LoadedModel, measurers: dic
                                           device=model.device, callback=forward, measured=measured[work])
         parts[concept] = {"concept": concept, "dictionary": dictionary.to_json(), "report": part_report,
                           "seconds": time.monotonic() - t1}
-        write_json(part_path, parts[concept])
+        write_checked_json(part_path, parts[concept])
     report(callback, len(concepts), len(concepts), stage="concept", concept=None, resumed=False)
     return parts, resumed
+
+
+def _finished_part(path: Path) -> dict[str, Any] | None:
+    """A concept's part from an earlier run (verified by its digest), or None: none there, or damaged (logged
+    and removed, so that it is measured again)."""
+    if not path.is_file():
+        return None
+    try:
+        return read_checked_json(path, what="dissection work file", error=GanpaintError)[0]
+    except DamagedFileError as exc:
+        log.warning("%s; removed, the concept is measured again", exc)
+        path.unlink(missing_ok=True)
+        return None
 
 
 def _levels_and_iou(work: Path, model: LoadedModel, segmenter: SceneSegmenter, *, layer: str, cfg: DissectConfig,
                     callback: Callback, restart: bool) -> tuple[torch.Tensor, torch.Tensor]:
     path = work / "levels_iou.safetensors"
     if path.is_file() and not restart:
-        saved = load_file(str(path))
-        return saved["levels"].to(model.device), saved["iou"]
+        try:
+            saved, _ = read_checked(path, what="dissection work file")
+            return saved["levels"].to(model.device), saved["iou"]
+        except (DamagedFileError, KeyError) as exc:  # damaged, or written before checksums: measured again
+            log.warning("%s: %s; removed, measured again", path, exc)
+            path.unlink(missing_ok=True)
     levels, iou = measure_levels_and_iou(model.generator, segmenter.segment, layer=layer,
                                          num_labels=len(segmenter.label_names), cfg=cfg, device=model.device,
                                          callback=callback)
-    save_file({"levels": levels.detach().cpu().contiguous(), "iou": iou.cpu().contiguous()}, str(path))
+    write_checked(path, {"levels": levels, "iou": iou}, {"kind": "dissection levels and IoU"})
     return levels, iou
 
 

@@ -3,8 +3,13 @@
 It starts ``python app.py`` in a child process on a free loopback port and reports: the server's memory over
 ``n`` sequential ``/edit`` calls (growth per edit), p50/p95 latency for 1, 4 and 8 parallel clients, how long
 a fresh request waits after 30 queued submissions are cancelled (against its time on an idle server), the
-server's CPU use while idle, and every kind of bad input tried (its message, its time, and whether the
-server still served afterwards). Every loop is bounded; nothing leaves the machine.
+server's CPU use while idle, every kind of bad input tried (its message, its time, the server's peak and held
+RSS, and whether it still served afterwards: uploads and arguments of ``/edit``, and every base64 image field and
+structured argument of ``/edit_recipe``), the largest photo accepted (40 MP: time, peak and held RSS, alone and
+two at once), a setup damaged on disk between two identical ``/edit`` calls (a restart between them, so that the
+second reads it: the same pixels after the recompute), and the tracebacks in the servers' logs by exception (gradio
+prints one of its own, ``InvalidPathError``, when it refuses a payload naming a server path; no other is expected).
+Every loop is bounded; nothing leaves the machine.
 
 Example::
 
@@ -19,12 +24,10 @@ import logging
 import math
 import os
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +36,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ganpaint_core.bench.service_probes import (RssWatch, bomb_png, damage, hostile_recipes, large_photo_case,
+                                                png_header_only, rss_mb, same_pixels)
 from ganpaint_core.core.errors import GanpaintError
 
 log = logging.getLogger(__name__)
@@ -50,13 +55,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise GanpaintError(f"no VmRSS for process {pid}")
 
 
 def _cpu_s(pid: int) -> float:
@@ -79,23 +77,14 @@ def _noise_photo(seed: int, size: tuple[int, int] = (256, 192)) -> bytes:
     return _png(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
 
 
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG that claims ``width``×``height`` but holds one row: a decompression bomb's header."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * (1 + 3 * width)))
-            + chunk(b"IEND", b""))
-
-
 class _Server:
     """``python app.py`` on a free loopback port, stopped on exit."""
 
-    def __init__(self, model: str, folder: Path) -> None:
+    def __init__(self, model: str, folder: Path, *, log_name: str = "server.log") -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(folder / "gradio"))
-        self.log = open(folder / "server.log", "wb")  # noqa: SIM115 - closed in __exit__
+        self.log = open(folder / log_name, "wb")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen([sys.executable, str(APP), "--model", model, "--host", "127.0.0.1", "--port",
                                       str(self.port)], cwd=APP.parent, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
@@ -167,9 +156,57 @@ def bench_service(*, model: str = "synth-church", n: int = 100, folder: Path | N
         out["latency"] = _latency(server.url, photos, mask_path)
         out["cancel"] = _cancel(client, folder, mask_path, lambda: edit(photos[0]), edit)
         out["bad_inputs"] = _bad_inputs(server, folder, photos[0], mask_path)
+        out["large_photo"] = large_photo_case(client, folder, mask_path, server.proc.pid,
+                                              edit=lambda photo, m: client.predict(
+                                                  handle_file(str(photo)), handle_file(str(m)), "tree", "add", 0.8,
+                                                  api_name="/edit"))
         out["idle_cpu_after"] = _idle_cpu(server.proc.pid)
-        out["final_rss_mb"] = round(_rss_mb(server.proc.pid), 1)
+        out["final_rss_mb"] = round(rss_mb(server.proc.pid), 1)
+    out["damaged_setup"] = _damaged_setup(model, folder, mask_path)
+    logs = [folder / name for name in ("server.log", "server-store-1.log", "server-store-2.log")]
+    out["log_tracebacks"] = _tracebacks([p.read_text(errors="replace") for p in logs if p.is_file()])
     return out
+
+
+def _tracebacks(logs: list[str]) -> dict[str, int]:
+    """The tracebacks in the servers' logs, counted by the exception that ends each."""
+    counts: dict[str, int] = {}
+    for text in logs:
+        for tail in text.split("Traceback (most recent call last):")[1:]:
+            last = next((line for line in tail.splitlines() if line and not line.startswith((" ", "\t"))), "?")
+            name = last.split(":", 1)[0].rsplit(".", 1)[-1]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _damaged_setup(model: str, folder: Path, mask: Path) -> dict[str, Any]:
+    """An /edit of a new photo; its stored setup damaged on disk; the server restarted (its memory holds the
+    setup too); the same /edit again: its pixels, against the first's, and what the log says."""
+    import shutil
+
+    from gradio_client import Client, handle_file
+
+    from ganpaint_core.hub.fetch import cache_dir
+
+    photo = folder / "store-photo.png"
+    photo.write_bytes(_noise_photo(time.time_ns() % 2**31))  # never set up before, in any earlier run
+    setups = cache_dir() / "setups"
+    before = set(setups.glob("*.safetensors"))
+    results = []
+    for round_ in (1, 2):
+        with _Server(model, folder, log_name=f"server-store-{round_}.log") as server:
+            t0 = time.monotonic()
+            got = Client(server.url, verbose=False).predict(handle_file(str(photo)), handle_file(str(mask)), "tree",
+                                                            "add", 0.8, api_name="/edit")
+            seconds = time.monotonic() - t0
+            results.append((Path(shutil.copy(got, folder / f"store-{round_}.png")), seconds))
+        if round_ == 1:
+            stored = sorted(set(setups.glob("*.safetensors")) - before)
+            damage(stored)
+    log_text = (folder / "server-store-2.log").read_text(errors="replace")
+    return {"damaged_files": len(stored), "clean_s": round(results[0][1], 2),
+            "after_damage_s": round(results[1][1], 2), "logged": log_text.count("does not match its sha256"),
+            **same_pixels(results[0][0], results[1][0])}
 
 
 def _idle_cpu(pid: int, seconds: float = 10.0) -> dict[str, float]:
@@ -179,10 +216,10 @@ def _idle_cpu(pid: int, seconds: float = 10.0) -> dict[str, float]:
 
 
 def _memory(pid: int, n: int, edit: Callable[[int], float]) -> dict[str, Any]:
-    rss, times = [_rss_mb(pid)], []
+    rss, times = [rss_mb(pid)], []
     for i in range(n):
         times.append(edit(i))
-        rss.append(_rss_mb(pid))
+        rss.append(rss_mb(pid))
     slope = float(np.polyfit(np.arange(len(rss)), rss, 1)[0]) if len(rss) > 2 else math.nan
     return {"edits": n, "rss_start_mb": round(rss[0], 1), "rss_end_mb": round(rss[-1], 1),
             "growth_per_edit_mb": round((rss[-1] - rss[0]) / max(n, 1), 3), "fitted_slope_mb": round(slope, 3),
@@ -261,8 +298,8 @@ def _bad_inputs(server: _Server, folder: Path, photo: Path, mask: Path) -> dict[
     png = photo.read_bytes()
 
     def args(image=None, msk=None, concept="tree", action="add", strength=0.8, style=None, style_strength=0.75,
-             seed=None) -> list[Any]:
-        return [image or good_photo, msk or good_mask, concept, action, strength, style, style_strength, seed]
+             seed=None, invert="single") -> list[Any]:  # every argument of /edit: gradio refuses a short list itself
+        return [image or good_photo, msk or good_mask, concept, action, strength, style, style_strength, seed, invert]
 
     cases: dict[str, Callable[[], list[Any]]] = {
         "text renamed .jpg": lambda: args(image=upload("a.jpg", b"hello, not an image")),
@@ -270,12 +307,12 @@ def _bad_inputs(server: _Server, folder: Path, photo: Path, mask: Path) -> dict[
         "empty file": lambda: args(image=upload("e.png", b"")),
         "1x1 image": lambda: args(image=upload("1.png", _png(np.zeros((1, 1, 3), np.uint8)))),
         "16x16 image": lambda: args(image=upload("16.png", _png(np.zeros((16, 16, 3), np.uint8)))),
-        "20000x20000 PNG bomb header": lambda: args(image=upload("bomb.png", _png_header_only(20000, 20000))),
-        "42 MP PNG header": lambda: args(image=upload("42mp.png", _png_header_only(7500, 5600))),
+        "20000x20000 PNG bomb header": lambda: args(image=upload("bomb.png", png_header_only(20000, 20000))),
+        "42 MP PNG header": lambda: args(image=upload("42mp.png", png_header_only(7500, 5600))),
         "SVG": lambda: args(image=upload("a.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>')),
         "server path outside uploads": lambda: args(image={"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}),
         "/dev/zero as a path": lambda: args(image={"path": "/dev/zero", "meta": {"_type": "gradio.FileData"}}),
-        "no image": lambda: [None, good_mask, "tree", "add", 0.8, None, 0.75, None],
+        "no image": lambda: [None, good_mask, "tree", "add", 0.8, None, 0.75, None, "single"],
         "strength NaN": lambda: args(strength=float("nan")),
         "strength inf": lambda: args(strength=float("inf")),
         "strength -1": lambda: args(strength=-1.0),
@@ -287,38 +324,49 @@ def _bad_inputs(server: _Server, folder: Path, photo: Path, mask: Path) -> dict[
         "unknown concept": lambda: args(concept="banana"),
         "1 MB concept": lambda: args(concept="x" * 1_000_000),
         "unknown action": lambda: args(action="explode"),
+        "unknown inversion": lambda: args(invert="sideways"),
         "empty mask": lambda: args(msk=empty_mask),
         "mask not an image": lambda: args(msk=upload("m.png", b"not a mask")),
         "corrupt style image": lambda: args(style=upload("s.png", png[:100])),
         "style image and seed": lambda: args(style=good_photo, seed=1000003),
         "seed not a whole number": lambda: args(seed=1.5),
+        "style seed 2^70": lambda: args(seed=2**70),
+        "style seed -5": lambda: args(seed=-5),
+        "12000² PNG bomb as the mask": lambda: args(msk=upload("bomb-mask.png", bomb_png(12000))),
+        "12000² PNG bomb as the style image": lambda: args(style=upload("bomb-style.png", bomb_png(12000))),
     }
+    calls = {kind: ("edit", make) for kind, make in cases.items()}
+    recipes = hostile_recipes(png)
+    calls |= {kind: ("edit_recipe", lambda text=text: [good_photo, text]) for kind, text in recipes.items()}
     results = []
-    for kind, make in cases.items():
-        t0 = time.monotonic()
-        try:
-            payload = json.dumps({"data": make()}, allow_nan=True)
-            status, message = _call(base, payload)
-        except (httpx.HTTPError, ValueError) as exc:
-            status, message = "refused", f"{type(exc).__name__}: {exc}"
-        seconds = time.monotonic() - t0
+    for kind, (endpoint, make) in calls.items():
+        with RssWatch(server.proc.pid, settle_s=0.5) as watch:
+            t0 = time.monotonic()
+            try:
+                payload = json.dumps({"data": make()}, allow_nan=True)
+                status, message = _call(base, payload, endpoint)
+            except (httpx.HTTPError, ValueError) as exc:
+                status, message = "refused", f"{type(exc).__name__}: {exc}"
+            seconds = time.monotonic() - t0
         results.append({"kind": kind, "status": status, "message": message[:300], "seconds": round(seconds, 3),
-                        "served_after": server.serving()})
+                        "served_after": server.serving(), **watch.figures()})
     refused = [r for r in results if r["status"] != "complete"]
     return {"kinds": len(results), "refused": len(refused), "kept_serving": sum(r["served_after"] for r in results),
-            "max_seconds": max(r["seconds"] for r in results), "cases": results}
+            "max_seconds": max(r["seconds"] for r in results),
+            "max_peak_over_mb": max(r["peak_over_mb"] for r in results),
+            "max_held_mb": max(r["held_mb"] for r in results), "cases": results}
 
 
-def _call(base: str, payload: str) -> tuple[str, str]:
-    """POST one /edit call and read its event stream: ("complete" | "error" | ..., the message or data)."""
+def _call(base: str, payload: str, endpoint: str = "edit") -> tuple[str, str]:
+    """POST one call of ``endpoint`` and read its event stream: ("complete" | "error" | ..., the message or data)."""
     import httpx
 
-    r = httpx.post(base + "call/edit", content=payload, headers={"Content-Type": "application/json"}, timeout=60)
+    r = httpx.post(base + f"call/{endpoint}", content=payload, headers={"Content-Type": "application/json"}, timeout=60)
     if r.status_code != 200:
         return "refused", f"HTTP {r.status_code}: {r.text[:300]}"
     event_id = r.json()["event_id"]
     event = ""
-    with httpx.stream("GET", base + f"call/edit/{event_id}", timeout=CALL_TIMEOUT_S) as stream:
+    with httpx.stream("GET", base + f"call/{endpoint}/{event_id}", timeout=CALL_TIMEOUT_S) as stream:
         for line in stream.iter_lines():
             if line.startswith("event:"):
                 event = line.split(":", 1)[1].strip()
@@ -348,5 +396,15 @@ def print_service_table(result: dict[str, Any]) -> None:
     print(f"bad inputs: {bad['kinds']} kinds, {bad['refused']} refused, {bad['kept_serving']} kept the server "
           f"serving, slowest {bad['max_seconds']} s")
     for case in bad["cases"]:
-        print(f"  {case['kind']:<32} {case['seconds']:>6.2f} s  {case['status']}: {case['message'][:90]}")
+        print(f"  {case['kind']:<52} {case['seconds']:>6.2f} s  peak +{case['peak_over_mb']:>5.0f} MB, held "
+              f"{case['held_mb']:>+5.0f} MB  {case['status']}: {case['message'][:80]}")
+    large = result["large_photo"]
+    for label in ("first", "again", "two_at_once"):
+        row = large[label]
+        print(f"{large['size'][0]}×{large['size'][1]} /edit ({label}): {row['seconds']} s; RSS "
+              f"{row['rss_before_mb']} MB + peak {row['peak_over_mb']} MB, held {row['held_mb']:+} MB")
+    store = result["damaged_setup"]
+    print(f"setup damaged on disk ({store['damaged_files']} file(s)): {store['after_damage_s']} s vs "
+          f"{store['clean_s']} s clean; pixels equal: {store['equal']} (max {store.get('max_levels')} levels); logged {store['logged']}×")
+    print(f"tracebacks in the server logs, by exception: {result['log_tracebacks'] or 'none'}")
     print(f"idle CPU: {result['idle_cpu']['core_share']} of a core (after: {result['idle_cpu_after']['core_share']})")

@@ -50,6 +50,40 @@ def write_json(path: str | Path, data: Any, *, sort_keys: bool = False) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=sort_keys) + "\n")
 
 
+class DamagedFileError(GanpaintError):
+    """A stored file that cannot be read or whose content does not match its checksum."""
+
+
+DIGEST_KEY = "content_sha256"  # the entry of a checked file (JSON object, safetensors metadata) holding its digest
+
+
+def json_sha256(data: dict[str, Any]) -> str:
+    """The digest of a JSON object, its ``DIGEST_KEY`` left out: :func:`content_sha256` of its canonical text
+    (sorted keys, no spaces; floats print as they were read, so a read-back object gives the same digest)."""
+    body = {k: v for k, v in data.items() if k != DIGEST_KEY}
+    return content_sha256({"json": json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")})
+
+
+def write_checked_json(path: str | Path, data: dict[str, Any]) -> None:
+    """``data`` (a JSON object) with its digest under ``DIGEST_KEY``, atomically: what
+    :func:`read_checked_json` verifies. Derived JSON files (a dissection's dictionary) are written this way."""
+    write_json(path, {**{k: v for k, v in data.items() if k != DIGEST_KEY}, DIGEST_KEY: json_sha256(data)})
+
+
+def read_checked_json(path: str | Path, *, what: str,
+                      error: type[GanpaintError] = GanpaintError) -> tuple[dict[str, Any], bool]:
+    """``(object, checked)``: the JSON object in ``path`` (bounded as :func:`read_json`) and whether it carried
+    a digest; ``DamagedFileError`` naming ``what`` when its digest does not match its content. A file without
+    one (written before digests, or shipped with its sha256 in a manifest) is returned with ``checked`` False:
+    the caller decides whether to trust it."""
+    data = read_json(path, what=what, error=error)
+    if not isinstance(data, dict) or DIGEST_KEY not in data:
+        return data, False
+    if data[DIGEST_KEY] != json_sha256(data):
+        raise DamagedFileError(f"{what} {Path(path).name}: its content does not match its sha256 (damaged on disk)")
+    return {k: v for k, v in data.items() if k != DIGEST_KEY}, True
+
+
 MAX_JSON_DEPTH = 32  # recipes, bundles and records nest 4-5 deep; deeper input is refused, not recursed into
 MAX_JSON_BYTES = 64_000_000  # a recipe with 100 strokes of embedded 1024-px paint is ~10 MB
 

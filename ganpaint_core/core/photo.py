@@ -87,6 +87,19 @@ def decode_image(source: str | Path | bytes | Image.Image, *, max_pixels: int = 
     return img
 
 
+def header_pixels(source: str | Path | bytes) -> int:
+    """Width × height as the file's header states it, without decoding a pixel (0 when it cannot be read:
+    :func:`decode_image` then refuses it with its own sentence). What a server weighs a request by before
+    it decides when to run it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+                return int(img.width) * int(img.height)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return 0
+
+
 def _encoded_bytes(source: str | Path | bytes, *, what: str, max_bytes: int) -> bytes:
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -275,14 +288,29 @@ def load_photo(
     box = SquareBox.fitted(img.width, img.height, fit=fit)
     if fit == "pad":
         # Pad with the photo's edge colours (replicated border), not black, so the GAN is not asked for a frame.
-        arr = np.asarray(img)
         l, t, r, b = box
-        padded = np.pad(arr, ((-t, b - img.height), (-l, r - img.width), (0, 0)), mode="edge")
-        square = Image.fromarray(padded)
+        square = Image.fromarray(np.pad(np.asarray(img), ((-t, b - img.height), (-l, r - img.width), (0, 0)),
+                                        mode="edge"))
     else:
         square = img.crop(box)
-    return Photo(original=np.asarray(img, dtype=np.uint8).copy(), model_image=to_model_tensor(square, size),
-                 box=box, fit=fit, notes=tuple(notes))
+    model_image = to_model_tensor(square, size)
+    del square  # the full-resolution square goes before the photo's own pixels are copied out
+    return Photo(original=pixels(img), model_image=model_image, box=box, fit=fit, notes=tuple(notes))
+
+
+STRIP_BYTES = 1 << 22  # pixels copied out of a decoded image this many bytes at a time
+
+
+def pixels(img: Image.Image) -> np.ndarray:
+    """uint8 [H, W, C]: a writable copy of ``img``'s pixels, copied in strips of rows. ``np.asarray(img)`` goes
+    through one ``tobytes()`` of the whole image, so a 40-MP photo would be held three times at once (Pillow's
+    own, the bytes, the copy) instead of twice."""
+    first = np.asarray(img.crop((0, 0, img.width, 1)))
+    out = np.empty((img.height,) + first.shape[1:], first.dtype)
+    step = max(1, STRIP_BYTES // max(first.nbytes, 1))
+    for y in range(0, img.height, step):
+        out[y: y + step] = np.asarray(img.crop((0, y, img.width, min(y + step, img.height))))
+    return out
 
 
 def load_mask(source: str | Path | bytes | Image.Image | np.ndarray, *, size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:

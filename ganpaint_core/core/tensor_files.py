@@ -17,14 +17,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ganpaint_core.core.errors import GanpaintError
-from ganpaint_core.core.files import atomic_path, content_sha256
+from ganpaint_core.core.files import DIGEST_KEY, DamagedFileError, atomic_path, content_sha256
 
-DIGEST_KEY = "content_sha256"  # the metadata entry that holds the digest
-
-
-class DamagedFileError(GanpaintError):
-    """A stored file that cannot be read or whose content does not match its checksum."""
+__all__ = ["DIGEST_KEY", "DamagedFileError", "read_checked", "tensors_sha256", "write_checked"]
 
 
 def tensors_sha256(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:

@@ -176,17 +176,29 @@ def composite(photo: Photo, *, edited: np.ndarray, base: np.ndarray, painted: np
     window = _window(region, box, w, h)
     if window is None:  # the region lies where the square leaves the photo (padding)
         return Composite(image=original.copy(), changed=np.zeros((h, w), bool), notes=[n for n in [note] if n])
-    x0, y0, x1, y1 = window  # in the square's pixels
-    sq = (x0, y0, x1, y1)
-    photo_px = original[y0 + box.top: y1 + box.top, x0 + box.left: x1 + box.left].astype(np.float32)
-    a = upsample(alpha, box.side, sq)
-    out = a * upsample(content, box.side, sq) + (1 - a) * (photo_px + upsample(change, box.side, sq))
-    patch = np.clip(out.round(), 0, 255).astype(np.uint8)
-    image = original.copy()
-    image[y0 + box.top: y1 + box.top, x0 + box.left: x1 + box.left] = patch
-    changed = np.zeros((h, w), bool)
-    changed[y0 + box.top: y1 + box.top, x0 + box.left: x1 + box.left] = (patch != photo_px.astype(np.uint8)).any(-1)
+    image, changed = original.copy(), np.zeros((h, w), bool)
+    for band in _bands(window):  # a few MB of floats at a time, whatever the photo's size
+        x0, y0, x1, y1 = band  # in the square's pixels
+        rows, cols = slice(y0 + box.top, y1 + box.top), slice(x0 + box.left, x1 + box.left)
+        photo_px = original[rows, cols]
+        a = upsample(alpha, box.side, band)
+        out = a * upsample(content, box.side, band) + (1 - a) * (photo_px + upsample(change, box.side, band))
+        patch = np.clip(out.round(), 0, 255).astype(np.uint8)
+        image[rows, cols] = patch
+        changed[rows, cols] = (patch != photo_px).any(-1)
     return Composite(image=image, changed=changed, notes=[n for n in [note] if n])
+
+
+BAND_PIXELS = 1 << 18  # pixels pasted back at once: upsampling holds ~50 floats a pixel, so ~50 MB at most
+
+
+def _bands(window: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
+    """``window`` (x0, y0, x1, y1) cut into full-width bands of rows of at most ``BAND_PIXELS`` pixels: the
+    paste-back's memory stays the same on a 40-MP photo as on a 1-MP one (each pixel is computed alone, so the
+    bands give the same pixels as one pass)."""
+    x0, y0, x1, y1 = window
+    step = max(1, BAND_PIXELS // max(x1 - x0, 1))
+    return [(x0, y, x1, min(y + step, y1)) for y in range(y0, y1, step)]
 
 
 def _window(region: np.ndarray, box: SquareBox, width: int, height: int) -> tuple[int, int, int, int] | None:

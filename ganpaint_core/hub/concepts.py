@@ -24,7 +24,7 @@ import torch
 from torch.nn import functional as F
 
 from ganpaint_core.core.errors import ConceptDictionaryError
-from ganpaint_core.core.files import read_json, write_json
+from ganpaint_core.core.files import read_checked_json, write_checked_json
 
 FORMAT = "ganpaint-concepts/1"
 
@@ -169,11 +169,19 @@ class ConceptDictionary:
 
     @classmethod
     def load(cls, path: Path) -> "ConceptDictionary":
-        data = read_json(path, what="concept dictionary", error=ConceptDictionaryError)
-        return cls.from_json(data, where=str(path))
+        return cls.read(path)[0]
+
+    @classmethod
+    def read(cls, path: Path) -> tuple["ConceptDictionary", bool]:
+        """The dictionary in ``path`` and whether its file carried a content digest (``save`` writes one; a
+        manifest's file has its sha256 in the manifest instead). ``DamagedFileError`` when the digest does
+        not match: a flipped bit never becomes a unit id or a level."""
+        data, checked = read_checked_json(path, what="concept dictionary", error=ConceptDictionaryError)
+        return cls.from_json(data, where=str(path)), checked
 
     def save(self, path: Path) -> None:
-        write_json(path, self.to_json())
+        """To ``path`` with its content digest, atomically."""
+        write_checked_json(path, self.to_json())
 
 
 def _ranking_from_json(raw: Any, num_units: int, *, at: str) -> ConceptRanking:

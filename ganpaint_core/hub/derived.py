@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 
 from ganpaint_core.core.errors import CheckpointError, ConceptDictionaryError
+from ganpaint_core.core.files import DamagedFileError
 from ganpaint_core.core.progress import Callback
 from ganpaint_core.hub.concepts import ConceptDictionary
 from ganpaint_core.hub.fetch import cache_dir, expected_sha256, fetch, sha256_file, verify_file
@@ -49,11 +50,41 @@ def report_path(path: Path) -> Path:
     return path.with_name(path.stem + ".report.json")
 
 
+def read_derived_concepts(path: Path, *, model_name: str) -> ConceptDictionary | None:
+    """The dictionary a ``dissect`` (or a preparation) made in ``path``, verified by its content digest; None when
+    there is none, or when it is damaged: then it is logged once and removed, so that it is installed or made
+    again, never used. One made before digests gets its digest now (trusted once, as a manifest pins a
+    file on first use). ``ConceptDictionaryError`` when it is sound but malformed."""
+    if not path.is_file():
+        return None
+    try:
+        concepts, checked = ConceptDictionary.read(path)
+    except DamagedFileError as exc:
+        log.warning("%s: %s; removed, it will be made again", model_name, exc)
+        path.unlink(missing_ok=True)
+        return None
+    if not checked:
+        concepts.save(path)
+        log.info("%s: %s had no content checksum (made before checksums); it has one now", model_name, path)
+    return concepts
+
+
+def drop_damaged_files(model_name: str, generator_sha256: str) -> None:
+    """Remove this generator's derived dictionary if its content does not match its checksum (before the prepared
+    files are installed, so that a damaged one is downloaded again in the same load)."""
+    try:
+        read_derived_concepts(derived_dir(model_name, generator_sha256) / CONCEPTS_FILE, model_name=model_name)
+    except ConceptDictionaryError:
+        pass  # malformed but not damaged: attach_derived_files reports it with what to do
+
+
 def _derived_concepts(model: LoadedModel, path: Path) -> ConceptDictionary | None:
     """The dictionary in ``path``, checked against the model's edit layer. A broken one is an error when the model
     has no other; beside a shipped dictionary it is only a comparison (``dissect --replace``): warned, ignored."""
     try:
-        concepts = ConceptDictionary.load(path)
+        concepts = read_derived_concepts(path, model_name=model.manifest.name)
+        if concepts is None:
+            return None
         channels = dict((n, c) for n, c, _ in model.generator.layer_shapes())[model.manifest.edit_layer]
         concepts.check_layer(model.manifest.edit_layer, channels)
         return concepts

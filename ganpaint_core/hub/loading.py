@@ -10,7 +10,7 @@ from torch import nn
 from ganpaint_core.core.errors import CheckpointError, ManifestError
 from ganpaint_core.core.progress import Callback
 from ganpaint_core.hub.concepts import ConceptDictionary
-from ganpaint_core.hub.derived import attach_derived_files, converted_e4e_encoder
+from ganpaint_core.hub.derived import attach_derived_files, converted_e4e_encoder, drop_damaged_files
 from ganpaint_core.hub.fetch import fetch, verify_file
 from ganpaint_core.hub.manifest import ModelManifest
 from ganpaint_core.hub.model import LoadedModel
@@ -71,6 +71,7 @@ def load_model(
     sha = {"generator": verify_file(paths["generator"], manifest, manifest.files["generator"])}
     # Files prepared once for these weights (a 'prepared' Hub repo): downloaded instead of made again, before
     # the encoder, whose converted copy may be one of them.
+    drop_damaged_files(manifest.name, sha["generator"])  # a damaged derived file is installed or made again
     install_prepared_files(manifest, generator_sha256=sha["generator"], progress=progress)
     if "encoder" in manifest.files:
         encoder = _load_encoder(manifest, generator, paths, sha, device=device, progress=progress)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ganpaint_core.core.errors import ChecksumMismatch, ConceptDictionaryError, GanpaintError, ManifestError
+from ganpaint_core.core.files import DamagedFileError
 from ganpaint_core.hub.concepts import ConceptDictionary
 from ganpaint_core.hub.fetch import locate, user_models_dir
 from ganpaint_core.hub.manifest import MANIFEST_NAME, ModelManifest, load_manifest
@@ -99,7 +100,7 @@ def model_status(manifest: ModelManifest, *, probe: bool = True) -> dict[str, An
     if concepts_path:
         try:
             out["concepts"] = ConceptDictionary.load(Path(concepts_path)).names()
-        except ConceptDictionaryError as exc:
+        except (ConceptDictionaryError, DamagedFileError) as exc:
             out["status"] = "missing"
             files["concepts"]["tried"].append(str(exc))
     if out["status"] in ("missing", "unusable"):

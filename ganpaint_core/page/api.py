@@ -18,13 +18,13 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, TypedDict
 
 from ganpaint_core.core.errors import GanpaintError, shown
 from ganpaint_core.core.files import parse_json
-from ganpaint_core.core.photo import load_photo
+from ganpaint_core.core.photo import header_pixels, load_photo
 from ganpaint_core.edit.brush_recipe import RecipeBrush
 from ganpaint_core.edit.concept_recipe import RecipeStroke
 from ganpaint_core.edit.pipeline import EditOutcome, edit_files, edit_photo
@@ -98,11 +98,7 @@ def edit_steps(page: PageBase, image: str | None, mask: str | None, *, concept: 
     stroke = RecipeStroke(mask=Path(mask), concept=concept, action=action, strength=strength, style_kind=kind,
                           style_seed=style_seed, style_path=Path(style) if style is not None else None,
                           style_strength=style_strength)
-    name = file_stem(Path(image).name)
-    engine = page.catalog.engine(page.default_model)
-    outcome = yield from _job(page, lambda cb: page.gpu.setup(edit_files, engine, image, [stroke], options=options,
-                                                              name=name, callback=cb))
-    yield page.save_render(name, outcome)[0]
+    yield (yield from _edit_job(page, image, [stroke], options))
 
 
 def edit_file(page: PageBase, image: str | None, mask: str | None, **kwargs: Any) -> Path:
@@ -125,11 +121,21 @@ def edit_recipe_steps(page: PageBase, image: str | None, recipe_json: str) -> It
         raise GanpaintError(f"the recipe must be a JSON object with 'strokes', got {shown(data)}")
     strokes = parse_recipe(data, base=None, name="recipe")
     options = EditOptions.from_json(data.get("options"))
+    yield (yield from _edit_job(page, image, strokes, options))
+
+
+def _edit_job(page: PageBase, image: str, strokes: list[Any], options: EditOptions) -> Generator[JobUpdate, None, Path]:
+    """The photo edited on the default model and saved, as a job (the PNG's path). A large photo waits for
+    the page's heavy slot first: decode, paste-back and PNG of two 40-MP photos never run at once."""
     name = file_stem(Path(image).name)
     engine = page.catalog.engine(page.default_model)
-    outcome = yield from _job(page, lambda cb: page.gpu.setup(edit_files, engine, image, strokes, options=options,
-                                                              name=name, callback=cb))
-    yield page.save_render(name, outcome)[0]
+
+    def work(cb: Any) -> Path:
+        with page.heavy.held(header_pixels(image), callback=cb):
+            outcome = page.gpu.setup(edit_files, engine, image, strokes, options=options, name=name, callback=cb)
+            return page.save_render(name, outcome)[0]
+
+    return (yield from _job(page, work))
 
 
 def brush_candidate_steps(page: PageBase, image: str | None, color: str | None, sketch: str | None, *,
@@ -139,20 +145,24 @@ def brush_candidate_steps(page: PageBase, image: str | None, color: str | None, 
     if image is None or (color is None and sketch is None):
         raise GanpaintError("give the photo and colour strokes or a sketch (or both), as images over the photo")
     engine = page.catalog.engine(page.default_model)
-    photo = load_photo(image, size=engine.resolution)
     brush = RecipeBrush(color=color and Path(color), sketch=sketch and Path(sketch), candidates=candidates,
                         seed=seed, where="the brush")
-    spec = brush.to_spec(photo, engine, {})[0]
-    spec.check(resolution=engine.resolution)  # before the setup
     name = file_stem(Path(image).name)
 
-    def work(cb: Any) -> list[EditOutcome]:
+    def edit(cb: Any) -> list[EditOutcome]:
+        photo = load_photo(image, size=engine.resolution)
+        spec = brush.to_spec(photo, engine, {})[0]
+        spec.check(resolution=engine.resolution)  # before the setup
         state = engine.prepare(photo, adapt=True, callback=cb)
         found = engine.brush_candidates(state, spec)
         return [edit_photo(engine, state, [dataclasses.replace(spec, pick=i)], name=name) for i in range(len(found))]
 
-    outcomes = yield from _job(page, lambda cb: page.gpu.setup(work, cb))
-    yield [page.save_render(f"{name}-candidate-{i + 1}", o)[0] for i, o in enumerate(outcomes)]
+    def work(cb: Any) -> list[Path]:
+        with page.heavy.held(header_pixels(image), callback=cb):
+            outcomes = page.gpu.setup(edit, cb)
+            return [page.save_render(f"{name}-candidate-{i + 1}", o)[0] for i, o in enumerate(outcomes)]
+
+    yield (yield from _job(page, work))
 
 
 class Endpoints:

@@ -28,7 +28,7 @@ from ganpaint_core.edit.pipeline import EditOutcome
 from ganpaint_core.page.canvas import preview_image
 from ganpaint_core.page.catalog import EngineCatalog
 from ganpaint_core.page.hosting import GpuWork
-from ganpaint_core.page.jobs import JobBoard, JobUpdate, job_result
+from ganpaint_core.page.jobs import HeavySlots, JobBoard, JobUpdate, job_result
 from ganpaint_core.page.preparation import Preparation
 from ganpaint_core.page.session import EditSession, render
 from ganpaint_core.page.start import StartChoice
@@ -54,6 +54,7 @@ class PageBase:
         self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="ganpaint-app-"))
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.jobs = JobBoard()  # setups, downloads and dissections running now
+        self.heavy = HeavySlots()  # requests on large photos, one at a time (their memory: README's service rows)
         self.gpu = GpuWork()  # the GPU work's entry points (spaces.GPU calls on a ZeroGPU Space)
         self.directions_found: set[str] = set()  # models whose directions were found (or read): no wait
 

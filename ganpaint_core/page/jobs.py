@@ -11,6 +11,7 @@ Example::
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -143,3 +144,60 @@ def job_result(work: Callable[[Callback], Any], *, board: JobBoard | None = None
             return update.result
         yield update
     raise GanpaintError("the job ended without a result")
+
+
+# The memory one edit request may take over the warm idle server's RSS: a fixed part plus bytes per pixel of
+# its photo (decode: Pillow's copy and ours; paste-back: the result and its change map, in bands; PNG: Pillow's
+# copy of the result). Measured 40 MP: +0.61 GB of 0.71 allowed, nothing held after (tests/integration/page/
+# test_memory.py, bench --suite service).
+EDIT_BUDGET_FIXED_MB = 100
+EDIT_BUDGET_BYTES_PER_PIXEL = 16
+
+
+def edit_memory_budget_mb(pixels: int) -> float:
+    """The peak RSS one edit of a ``pixels`` photo may add to a warm idle server, in MB (2**20 bytes)."""
+    return EDIT_BUDGET_FIXED_MB + EDIT_BUDGET_BYTES_PER_PIXEL * pixels / 2**20
+
+
+# A photo over this many pixels is a heavy request; one at a time, so that two 40-MP edits never add up to twice
+# the budget (a heavy one and a light one together stay under 0.71 + 0.28 GB).
+HEAVY_PIXELS = 12_000_000
+HEAVY_SLOTS = 1  # heavy requests that run at once, so that two together stay under the budget of one
+HEAVY_WAIT_S = 900.0  # a heavy request waits this long for its turn, then is refused in a sentence
+
+
+class HeavySlots:
+    """At most ``slots`` requests on photos over ``pixels`` at once; smaller photos never wait. A heavy request
+    waits its turn inside its job, saying so in its progress (stage "queued"), and stops waiting when the job is
+    cancelled or its caller goes away.
+
+    Example::
+
+        slots = HeavySlots()
+        with slots.held(header_pixels(path), callback=cb):   # cb: the job's callback (raises when cancelled)
+            outcome = edit_files(engine, path, strokes)
+    """
+
+    def __init__(self, *, pixels: int = HEAVY_PIXELS, slots: int = HEAVY_SLOTS, wait_s: float = HEAVY_WAIT_S) -> None:
+        self.pixels = int(pixels)
+        self.wait_s = float(wait_s)
+        self._free = threading.BoundedSemaphore(slots)
+
+    @contextlib.contextmanager
+    def held(self, pixels: int, *, callback: Callback | None = None) -> Iterator[None]:
+        """The block runs once a heavy slot is free (at once for a photo of ``pixels`` ≤ ``self.pixels``)."""
+        if pixels <= self.pixels:
+            yield
+            return
+        t0 = time.monotonic()
+        while not self._free.acquire(timeout=0.1):
+            waited = time.monotonic() - t0
+            if callback is not None:
+                callback(0, 0, {"stage": "queued", "waited_s": round(waited, 1)})
+            if waited > self.wait_s:
+                raise GanpaintError(f"the server is busy with other large photos (over {self.pixels / 1e6:.0f} MP), "
+                                    "one at a time: try again in a few minutes, or downscale the photo")
+        try:
+            yield
+        finally:
+            self._free.release()

@@ -28,6 +28,7 @@ from PIL import Image
 
 from ganpaint_core.analysis.scene_segmenter import concept_names
 from ganpaint_core.core.errors import GanpaintError
+from ganpaint_core.core.photo import header_pixels
 from ganpaint_core.edit.composite import outline_changed
 from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.pipeline import AnySpec
@@ -143,9 +144,11 @@ class EditPage(ShareCompareActions, ModeActions):
         engine = self.engine(session)
         t0 = time.monotonic()
         try:
-            new = yield from self._run(lambda cb: self.gpu.setup(open_photo, engine, path, name=name, fit=fit,
-                                                                 invert=invert, callback=cb, previous=session),
-                                        stage="open")
+            def work(cb: Any) -> EditSession:  # a large photo waits for the heavy slot (memory: base.heavy)
+                with self.heavy.held(header_pixels(path), callback=cb):
+                    return self.gpu.setup(open_photo, engine, path, name=name, fit=fit, invert=invert, callback=cb,
+                                          previous=session)
+            new = yield from self._run(work, stage="open")
         except GanpaintError as exc:
             keep = " The previous photo stays loaded." if session.state is not None else ""
             yield PageUpdate(status=problem(f"{exc}.{keep}"))
@@ -292,8 +295,9 @@ class EditPage(ShareCompareActions, ModeActions):
             session = add_stroke(session, pending)
             fields.update(canvas=canvas_of(session), strokes=stroke_list(session), **_brush_done(pending),
                           paint_info=f"Canvas cleared · {len(session.strokes)} stroke(s) kept")
-        outcome = self.gpu.edit(render, self.engine(session), session, final=True)
-        png, record = self.save_render(session.photo_name, outcome)
+        with self.heavy.held(session.photo.original.shape[0] * session.photo.original.shape[1]):
+            outcome = self.gpu.edit(render, self.engine(session), session, final=True)
+            png, record = self.save_render(session.photo_name, outcome)
         result = outcome.result
         before, after = shrink_for_slider(session.photo.original), shrink_for_slider(result.final)
         h, w = result.final.shape[:2]

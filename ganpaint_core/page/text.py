@@ -30,7 +30,8 @@ RECORD_NOTE = ("The JSON record holds the model and its weights' sha256, every s
 STAGE_NAMES = {"invert": "Finding your photo in the model", "adapt": "Fitting the model to your photo",
                "directions": "Finding the ways the whole photo can change (once per model, then kept)",
                "load": "Loading the model", "open": "Opening your photo", "start": "Starting",
-               "measure": "Measuring the new concept on the model's own pictures"}
+               "measure": "Measuring the new concept on the model's own pictures",
+               "queued": "Waiting for another large photo to finish (one at a time)"}
 DISSECT_STAGES = ("concept", "sample", "iou", "causal", "ace-add", "ace-remove")  # dissect_run's stages
 
 

@@ -93,6 +93,13 @@ def test_an_interrupted_dissection_resumes_without_measuring_finished_concepts_a
     assert seg.calls == calls_before_stop + resumed_calls  # IoU once and three causal tests, all anew
     assert ConceptDictionary.load(path) == resumed  # stopping and resuming changes nothing
 
+    # A finished concept's work file damaged on disk is measured again, never merged as it is.
+    (part,) = Path(json.loads(report_path(path).read_text())["work_dirs"]["tree"]).glob("concept-tree.json")
+    part.write_text(part.read_text().replace('"tree"', '"tre_"', 1))
+    run_dissection(model, seg, cfg=QUICK)
+    assert json.loads(report_path(path).read_text())["resumed"] == ["sky", "brick"]
+    assert ConceptDictionary.load(path) == resumed
+
 
 def test_the_cli_turns_a_missing_model_or_segmenter_into_one_line():
     result = run_cli("dissect", "--model", "nope", "--segmenter", "synth-church")

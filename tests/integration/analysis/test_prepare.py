@@ -140,6 +140,15 @@ def test_push_then_a_fresh_start_downloads_the_prepared_files_without_dissecting
         assert again.stages["dissect"].startswith("skipped: already here")
         assert again.stages["directions"].startswith("skipped: already here")
 
+        # A dictionary damaged on disk is found at the next load, logged once, removed and downloaded again:
+        # the same dictionary as before, never the damaged one (a flipped unit id would edit other units).
+        damaged = derived / CONCEPTS_FILE
+        damaged.write_bytes(damaged.read_bytes().replace(b'"sky"', b'"sk_"'))
+        caplog.clear()
+        assert load_model("tiny").concepts == model.concepts
+        assert caplog.text.count("does not match its sha256") == 1
+        assert ConceptDictionary.read(damaged) == (model.concepts, True)
+
         # Files prepared for other weights are not used.
         _fresh_start(isolated_env / "other-weights", monkeypatch, listing, seed=1)
         assert load_model("tiny").concepts is None

@@ -82,3 +82,31 @@ def test_an_unreadable_file_is_set_up_again(tmp_path, one_thread):
     fresh = _engine(engine.caches.setup_store)
     state = fresh.prepare(_photo(9_100_021, fresh))
     assert not any("set up before" in n for n in state.notes)
+
+
+def test_a_setup_damaged_on_disk_is_set_up_again_with_the_clean_pixels(tmp_path, one_thread, caplog):
+    """The issue's fault: bits flipped in 400 bytes of a stored setup's features were reused silently (wrong
+    pixels, the old PSNR in the record). Now the next engine finds the damage, says so once, sets the photo up
+    again and renders exactly the clean pixels."""
+    import numpy as np
+
+    from ganpaint_core.edit.pipeline import edit_photo
+    from ganpaint_core.edit.spec import StrokeSpec
+    from tests.helpers import flip_tensor_bytes
+
+    mask = np.zeros((64, 64), np.float32)
+    mask[20:44, 16:40] = 1
+    stroke = StrokeSpec(mask=mask, concept="tree", action="add", strength=1.0)
+    first = _engine(SetupStore(tmp_path / "setups", max_bytes=10**8))
+    clean = edit_photo(first, _photo(9_100_031, first), [stroke])
+    (path,) = (tmp_path / "setups").glob("*.safetensors")
+    flip_tensor_bytes(path, "features", 400)
+    second = _engine(SetupStore(tmp_path / "setups", max_bytes=10**8))
+    again = edit_photo(second, _photo(9_100_031, second), [stroke])
+    assert not any("set up before" in n for n in again.state.notes)  # recomputed, not reused
+    assert np.array_equal(again.result.final, clean.result.final)
+    assert again.record["reconstruction_psnr_db"] == clean.record["reconstruction_psnr_db"]
+    assert caplog.text.count("does not match its sha256") == 1
+    assert path.is_file()  # stored afresh, sound: a third engine reuses it
+    third = _engine(SetupStore(tmp_path / "setups", max_bytes=10**8))
+    assert any("set up before" in n for n in edit_photo(third, _photo(9_100_031, third), [stroke]).state.notes)

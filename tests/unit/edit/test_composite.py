@@ -174,3 +174,16 @@ def test_the_engine_reports_the_changed_area_and_keeps_it_near_the_stroke():
     assert plain.latent_render is None  # tone off: no extra tail pass
     removed = engine.render(state, [engine.stroke(mask, concept="tree", action="remove", strength=1.0, photo=photo)])
     assert removed.latent_render is None and not removed.added.any()  # tone matching moves added content only
+
+
+def test_the_paste_back_in_bands_gives_the_pixels_of_one_pass(monkeypatch):
+    """Bands of a few rows (a 40-MP photo's paste-back in ~50 MB steps) change no pixel: each is computed alone."""
+    from ganpaint_core.edit import composite as C
+
+    photo = _photo(240, 160, seed=3)
+    base, edited, painted = _renders(photo, change=12.0)
+    whole = composite(photo, edited=edited, base=base, painted=painted, added=painted, latent_render=base * 0.9)
+    monkeypatch.setattr(C, "BAND_PIXELS", 500)  # 3-4 rows at a time
+    banded = composite(photo, edited=edited, base=base, painted=painted, added=painted, latent_render=base * 0.9)
+    assert len(C._bands((0, 0, 160, 160))) > 40
+    assert np.array_equal(whole.image, banded.image) and np.array_equal(whole.changed, banded.changed)

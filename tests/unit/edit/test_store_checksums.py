@@ -1,12 +1,10 @@
 """Stores verify what they read: a flipped bit in a stored setup is found, the file removed, never used."""
 from __future__ import annotations
 
-import json
-import struct
-
 import torch
 
 from ganpaint_core.edit.setup_store import SetupStore, setup_key
+from tests.helpers import flip_tensor_bytes
 
 
 def _fields(seed: int) -> dict:
@@ -16,18 +14,6 @@ def _fields(seed: int) -> dict:
             "recon_psnr_before": 20.0, "recon_psnr_after": 40.0, "timings": {"setup_s": 1.0}, "notes": []}
 
 
-def _flip_inside(path, tensor_name: str, n_bytes: int = 400) -> None:
-    """Flip bits in ``n_bytes`` of one tensor's data, leaving the file's structure valid."""
-    raw = bytearray(path.read_bytes())
-    header_len = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8 : 8 + header_len])
-    start, end = header[tensor_name]["data_offsets"]
-    base = 8 + header_len + start
-    for i in range(min(n_bytes, end - start)):
-        raw[base + i] ^= 0x5A
-    path.write_bytes(bytes(raw))
-
-
 def test_a_corrupted_setup_is_detected_removed_and_not_used(tmp_path, caplog):
     store = SetupStore(tmp_path, max_bytes=10**8)
     key = setup_key(square_sha256="0" * 64, weights_sha256={"generator": "1" * 64}, settings={})
@@ -35,7 +21,7 @@ def test_a_corrupted_setup_is_detected_removed_and_not_used(tmp_path, caplog):
     got = store.get(key)
     assert torch.equal(got["features"], _fields(1)["features"])
     (path,) = tmp_path.glob("*.safetensors")
-    _flip_inside(path, "features")
+    flip_tensor_bytes(path, "features")
     assert store.get(key) is None  # never the damaged tensors
     assert not path.exists()  # removed: the next setup stores a good one
     assert "does not match its sha256" in caplog.text
@@ -122,6 +108,6 @@ def test_a_damaged_directions_file_is_refused_as_damaged(tmp_path):
     path = tmp_path / "directions.safetensors"
     d.save(path)
     assert torch.equal(Directions.load(path).get("pca1").vector, rows["pca1"].vector)
-    _flip_inside(path, "pca1", n_bytes=8)
+    flip_tensor_bytes(path, "pca1", n_bytes=8)
     with pytest.raises(DirectionError, match="does not match its sha256"):
         Directions.load(path)

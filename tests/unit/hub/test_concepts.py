@@ -103,3 +103,49 @@ def test_a_template_survives_a_round_trip_and_a_malformed_one_is_refused(data, t
         change(bad["concepts"]["dome"]["template"])
         with pytest.raises(ConceptDictionaryError, match=message):
             ConceptDictionary.from_json(bad)
+
+
+# -- a derived dictionary proves its content ----------------------------------------------------------------
+def _swap_two_units(path):
+    """The file's first concept ranking with two units swapped: valid JSON, a valid dictionary, other edits."""
+    data = json.loads(path.read_text())
+    units = next(iter(data["concepts"].values()))["units"]
+    units[0], units[1] = units[1], units[0]
+    path.write_text(json.dumps(data, indent=1))
+
+
+def test_a_saved_dictionary_carries_its_checksum_and_a_changed_unit_is_found(tmp_path):
+    from ganpaint_core.core.files import DIGEST_KEY, DamagedFileError
+
+    d = ConceptDictionary.load(CHURCH_CONCEPTS)
+    path = tmp_path / "concepts.json"
+    d.save(path)
+    assert DIGEST_KEY in json.loads(path.read_text())
+    assert ConceptDictionary.read(path) == (d, True)
+    _swap_two_units(path)
+    with pytest.raises(DamagedFileError, match="does not match its sha256"):
+        ConceptDictionary.load(path)
+    assert ConceptDictionary.read(CHURCH_CONCEPTS)[1] is False  # a shipped file: its sha256 is in its manifest
+
+
+def test_a_damaged_derived_dictionary_is_logged_once_removed_and_never_used(tmp_path, caplog):
+    from ganpaint_core.hub.derived import read_derived_concepts
+
+    d = ConceptDictionary.load(CHURCH_CONCEPTS)
+    path = tmp_path / "concepts.json"
+    d.save(path)
+    assert read_derived_concepts(path, model_name="m") == d
+    _swap_two_units(path)
+    assert read_derived_concepts(path, model_name="m") is None
+    assert not path.exists() and caplog.text.count("does not match its sha256") == 1
+
+
+def test_a_derived_dictionary_made_before_checksums_gets_one_on_first_read(tmp_path):
+    from ganpaint_core.core.files import DIGEST_KEY
+    from ganpaint_core.hub.derived import read_derived_concepts
+
+    path = tmp_path / "concepts.json"
+    path.write_text(CHURCH_CONCEPTS.read_text())
+    d = read_derived_concepts(path, model_name="m")
+    assert d == ConceptDictionary.load(CHURCH_CONCEPTS) and DIGEST_KEY in json.loads(path.read_text())
+    assert ConceptDictionary.read(path) == (d, True)
