@@ -46,6 +46,7 @@ class AppliedStroke(Protocol):
 
     mask: np.ndarray  # float32 [S, S] in [0, 1]: what was painted (the render replaces the photo there)
     region: np.ndarray | None  # its own paste region [S, S], or None (the engine grows the mask)
+    motion: np.ndarray | None  # [S, S, 2] its known displacement (a warp's), or None (the flow transfer estimates it)
     action: str  # "add" strokes get tone matching
     enabled: bool
     notes: tuple[str, ...]
