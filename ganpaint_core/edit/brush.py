@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from ganpaint_core.edit.engine import EditEngine, PhotoState
 
 MASK_ALPHA_THRESHOLD = 16  # painted alpha (0-255) above which a pixel counts as painted (as on the canvas)
-MAX_CANDIDATES = 8
+MAX_CANDIDATES = 16  # iGAN shows its best 9 of 64; the page's gallery shows up to 16
 MAX_COVER = 0.5  # a brush may paint at most this share of the square: the photo around the strokes must stay
 EDGE_TARGET = 0.25  # a sketched line asks for an edge of at least this contrast (grey levels 0..1, Sobel / 4)
 

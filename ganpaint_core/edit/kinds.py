@@ -35,6 +35,8 @@ from ganpaint_core.edit.direction_edit import DirectionSpec, RecipeDirection
 from ganpaint_core.edit.recipe_rules import RecipeSource
 from ganpaint_core.edit.spec import Reference, StrokeSpec
 from ganpaint_core.edit.strokes import StrokeError
+from ganpaint_core.edit.warp import WarpSpec
+from ganpaint_core.edit.warp_recipe import RecipeWarp
 from ganpaint_core.hub.concepts import ConceptDictionary
 
 if TYPE_CHECKING:
@@ -102,6 +104,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("concept", StrokeSpec, RecipeStroke),
     Kind("brush", BrushSpec, RecipeBrush),
     Kind("direction", DirectionSpec, RecipeDirection),
+    Kind("warp", WarpSpec, RecipeWarp),
 )}
 
 

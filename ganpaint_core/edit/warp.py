@@ -177,7 +177,7 @@ class WarpSpec:
         return warp_edit(engine, state, self, found[min(int(self.pick), len(found) - 1)])
 
     def to_record(self, applied: Any) -> dict[str, Any]:
-        record = {"kind": "warp", "handle": [round(float(v), 3) for v in self.handle],
+        record = {"kind": "warp", "space": "square", "handle": [round(float(v), 3) for v in self.handle],
                   "target": [round(float(v), 3) for v in self.target], "radius": float(self.radius),
                   "candidates": int(self.candidates), "pick": int(self.pick), "morph": float(self.morph),
                   "seed": int(self.seed), "enabled": bool(self.enabled), **getattr(applied, "info", {})}
