@@ -230,6 +230,11 @@ class BrushCandidate:
     edge_error: float  # mean missing edge under the sketch lines, 0..1 (nan without a sketch)
     seconds: float  # since the optimisation started, when this candidate was ready
 
+    def caption(self) -> str:
+        """"off 31": the colours' mean error (0..255); "edges 88%": how much of the sketched lines got an edge."""
+        parts = [f"off {self.color_error:.0f}"] if not math.isnan(self.color_error) else []
+        return " · ".join(parts + ([f"edges {1 - self.edge_error:.0%}"] if not math.isnan(self.edge_error) else []))
+
 
 # -- constraints -----------------------------------------------------------------------------------
 def edges(image: torch.Tensor) -> torch.Tensor:
