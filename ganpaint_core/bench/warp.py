@@ -192,6 +192,9 @@ def bench_warp(engine: EditEngine, *, n: int, seed: int, candidates: int = 4) ->
                  "delta %.2f", row["seed"], row["label"], row["drag_px"], row["centroid_error_before"],
                  row["centroid_error"], row["handle_error"], row["steps"], row["flow_detail_kept"],
                  row["delta_detail_kept"])
+    if not rows:
+        raise ValueError(f"no held-out scene of seeds {SCENE_SEEDS + 1000 * seed}… has a free-standing object to drag: "
+                         "try another --seed")
     med = lambda key: float(statistics.median([r[key] for r in rows if not np.isnan(r[key])] or [float("nan")]))  # noqa: E731
     return {"warp_centroid_error": med("centroid_error"), "warp_centroid_error_before": med("centroid_error_before"),
             "warp_centroid_error_max": max(r["centroid_error"] for r in rows),
