@@ -115,7 +115,7 @@ def test_bad_brushes_are_refused_and_the_session_stays_usable(page, photo):
     assert whole.status.startswith("**Problem:** the brush strokes cover") and "use a direction" in whole.status
     assert page.add(session, [colour_layer(np.ones((300, 400)))], COLOUR).status.startswith("**Problem:**")
     concept = page.find_candidates(session, [colour_layer(stroke_box())], dataclasses.replace(COLOUR, mode="Concept"))
-    assert "pick the colour or the sketch brush" in concept.status
+    assert "pick the colour, sketch or warp brush" in concept.status
     bad_pick = page.pick_candidate(session, [colour_layer(stroke_box())], COLOUR, 7)
     assert bad_pick.status.startswith("**Problem:** there is no candidate 7")
     ok = page.find_candidates(session, [colour_layer(stroke_box())], SKETCH)  # still usable
