@@ -83,7 +83,7 @@ def _layout(page: EditPage, examples: Sequence[str]) -> Components:
                 c["strength"] = gr.Slider(**K["strength"])
             with gr.Group(visible=False) as c["brush_panel"]:  # a colour / sketch brush's candidates, the morph
                 with gr.Row(equal_height=True):
-                    c.update(morph=gr.Slider(**K["morph"]), find=gr.Button(**K["find"]))
+                    c.update(morph=gr.Slider(**K["morph"]), count=gr.Slider(**K["count"]), find=gr.Button(**K["find"]))
                 c["candidates"] = gr.Gallery(**K["candidates"])
             with gr.Row():
                 c.update(add=gr.Button(**K["add"]), clear=gr.Button(**K["clear"]))
@@ -188,8 +188,8 @@ def _wire_modes(page: EditPage, c: Components) -> Any:
     c.mode.change(c.brush_mode, c.mode, c("editor", "concept_panel", "brush_panel"), queue=False,
                   api_visibility="private")
     picked = c("brush", "preview", "paint_info", "status", "session")
-    gr.on([c.mode.change, c.morph.release], c.brush_handler(page.paint),
-          c(*PAINT_IN[:-2], "mode", "morph", "brush", "session"), picked, trigger_mode="always_last",
+    gr.on([c.mode.change, c.morph.release, c.count.release], c.brush_handler(page.paint),
+          c(*PAINT_IN[:-2], "mode", "morph", "count", "brush", "session"), picked, trigger_mode="always_last",
           show_progress_on=[c.session], **quiet)
     c.find.click(c.stroke_handler(page.find_candidates), c(*PAINT_IN), [c.candidates, *picked],
                  api_visibility="private", concurrency_id="edit", show_progress_on=[c.candidates])

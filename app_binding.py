@@ -151,11 +151,11 @@ class Components(SimpleNamespace):
         return handler
 
     def brush_handler(self, method: Callable[..., PageUpdate]) -> Callable[..., Any]:
-        """A handler over ``PAINT_IN`` less the brush and session, then the mode, the morph, the brush and the
-        session: the mode or the morph moved, so the brush State follows, and the preview (``method``)."""
+        """A handler over ``PAINT_IN`` less the brush and session, then the mode, the morph, the candidates' count,
+        the brush and the session: one of them moved, so the brush State follows, and the preview (``method``)."""
         def handler(*values: Any) -> dict[Any, Any]:
-            *paint, mode, morph, brush, session = values
-            brush = BrushChoice(mode=mode, morph=morph, pick=(brush or BrushChoice()).pick)
+            *paint, mode, morph, count, brush, session = values
+            brush = BrushChoice(mode=mode, morph=morph, pick=(brush or BrushChoice()).pick, count=int(count))
             return self.stroke_handler(method)(*paint, brush, session) | {self.brush: brush}
         return handler
 

@@ -9,6 +9,10 @@
   brush of the run is a warm-up, its times are given apart as ``brush_first_candidate_s_cold``), the mean
   pairwise distance between the K candidates inside the brush's region (0..255), and whether every pixel of
   the final photo beyond the region is the photo's own (``brush_outside_exact``).
+- **Warp and flow transfer** (:mod:`ganpaint_core.bench.warp`): on ``2 · n`` held-out scene renders with a known
+  free-standing object, dragged 6–10 model pixels: ``warp_centroid_error`` (model pixels between the dragged
+  object's new centre and the target), ``warp_outside_exact`` and ``flow_detail_kept`` / ``delta_detail_kept``
+  (the photo's own detail in the moved region, flow transfer vs delta compositing).
 - **Directions**: :func:`ganpaint_core.analysis.directions.direction_metrics` (Spearman of each supervised direction's
   concept share against the amount, its largest side effect, PCA's explained variance).
 - **Segment inversion**: :func:`ganpaint_core.edit.segments.segment_metrics` (PSNR before adaptation, one code
@@ -28,6 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ganpaint_core.bench.warp import bench_warp
 from ganpaint_core.core.photo import Photo, load_photo, to_uint8
 from ganpaint_core.edit.brush import BrushConfig, BrushSpec, brush_region, color_error, edge_error
 from ganpaint_core.edit.caches import EditCaches
@@ -148,6 +153,7 @@ def bench_modes(model: LoadedModel, *, seed: int = 1, n: int = 4, images_dir: Pa
     result: dict[str, Any] = {"suite": "modes", "model": model.manifest.name, "seed": seed,
                               "photos": [name for name, _ in photos], "threads": torch.get_num_threads()}
     result |= bench_brushes(engine, photos, seed=seed)
+    result |= bench_warp(engine, n=2 * n, seed=seed)
     t0 = time.monotonic()
     directions = engine.directions()
     result["directions_find_s"] = time.monotonic() - t0
@@ -166,6 +172,10 @@ def print_modes_table(r: dict[str, Any]) -> None:
     print(f"  candidates          first {r['brush_first_candidate_s']:.2f} s (cold {r['brush_first_candidate_s_cold']:.2f} s), "
           f"all {r['brush_all_candidates_s']:.2f} s; spread {r['brush_candidate_spread']:.1f}; outside exact: "
           f"{r['brush_outside_exact']}")
+    if "warp_centroid_error" in r:
+        print(f"  warp centroid error {r['warp_centroid_error_before']:.2f} -> {r['warp_centroid_error']:.2f} px (median, "
+              f"max {r['warp_centroid_error_max']:.2f}); outside exact: {r['warp_outside_exact']}")
+        print(f"  detail kept         flow {r['flow_detail_kept']:.2f} · delta {r['delta_detail_kept']:.2f}")
     for concept, rho in r.get("directions_spearman", {}).items():
         side = r.get("directions_max_side_effect", {}).get(concept, float("nan"))
         print(f"  direction {concept:<8} Spearman {rho:+.2f} · largest side effect {side:.3f}")

@@ -36,6 +36,12 @@ def add_edit_parser(sub: Any) -> None:
     p.add_argument("--brush-seed", type=int, default=0, help="seeds the brush results' starts")
     p.add_argument("--save-candidates", action="store_true",
                    help="also write every brush result as <out>-candidate-N.png, to pick from")
+    p.add_argument("--warp", metavar="X0,Y0,X1,Y1[,R]",
+                   help="warping brush: drag the content around (X0, Y0) to (X1, Y1), photo pixels; R: the radius that "
+                        "moves (default: 1/16 of the square's side); with --mask, the painted region moves instead")
+    p.add_argument("--transfer", choices=["delta", "flow"], default="delta",
+                   help="delta: the photo takes the render's change; flow: the photo's own pixels move as the render's "
+                        "content moved, plus the colour change (for warps and brushes)")
     p.add_argument("--direction", action="append", metavar="NAME=AMOUNT",
                    help="move the photo along a latent direction (see the `directions` command), AMOUNT in [-3, 3]; "
                         "repeatable; with --mask and no --concept only under the mask")
@@ -96,6 +102,8 @@ def _mode_entries(args: argparse.Namespace) -> list[dict[str, Any]]:
         entries.append({"kind": "brush", "color": args.color_strokes and str(Path(args.color_strokes).resolve()),
                         "sketch": args.sketch and str(Path(args.sketch).resolve()), "candidates": args.candidates,
                         "pick": args.pick, "morph": args.morph, "seed": args.brush_seed})
+    if args.warp:
+        entries.append(_warp_entry(args))
     for text in args.direction or []:
         name, _, amount = text.partition("=")
         try:
@@ -107,6 +115,25 @@ def _mode_entries(args: argparse.Namespace) -> list[dict[str, Any]]:
             entry["mask"] = str(Path(args.mask).resolve())
         entries.append(entry)
     return entries
+
+
+def _warp_entry(args: argparse.Namespace) -> dict[str, Any]:
+    """The recipe entry of ``--warp X0,Y0,X1,Y1[,R]`` (photo pixels)."""
+    try:
+        values = [float(v) for v in args.warp.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (4, 5):
+        raise GanpaintError(f"--warp {args.warp}: write X0,Y0,X1,Y1 or X0,Y0,X1,Y1,R in the photo's pixels, "
+                            "e.g. --warp 120,200,160,200,24")
+    entry: dict[str, Any] = {"kind": "warp", "space": "photo", "handle": values[:2], "target": values[2:4],
+                             "candidates": args.candidates, "pick": args.pick, "morph": args.morph,
+                             "seed": args.brush_seed}
+    if len(values) == 5:
+        entry["radius"] = values[4]
+    if args.mask and not args.concept:
+        entry["region"] = str(Path(args.mask).resolve())
+    return entry
 
 
 def _check_output(out: Path, *, folder: bool) -> None:
@@ -130,7 +157,8 @@ def _edit_one(engine: Any, image: Path, strokes: list[Any], args: argparse.Names
     from ganpaint_core.edit.pipeline import edit_files
     from ganpaint_core.edit.spec import EditOptions
 
-    options = EditOptions(fit=args.fit, adapt=not args.no_adapt, refit=args.refit, invert=args.invert)
+    options = EditOptions(fit=args.fit, adapt=not args.no_adapt, refit=args.refit, invert=args.invert,
+                          transfer=args.transfer)
     outcome = edit_files(engine, image, strokes, options=options,
                          max_pixels=int(args.max_megapixels * 1e6), references=references,
                          callback=tqdm_callback(f"{image.name}: setup"))

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from ganpaint_core.edit.engine import EditEngine, PhotoState
 
 MASK_ALPHA_THRESHOLD = 16  # painted alpha (0-255) above which a pixel counts as painted (as on the canvas)
-MAX_CANDIDATES = 8
+MAX_CANDIDATES = 16  # iGAN shows its best 9 of 64; the page's gallery shows up to 16
 MAX_COVER = 0.5  # a brush may paint at most this share of the square: the photo around the strokes must stay
 EDGE_TARGET = 0.25  # a sketched line asks for an edge of at least this contrast (grey levels 0..1, Sobel / 4)
 
@@ -236,6 +236,11 @@ class BrushCandidate:
     color_error: float  # mean |render - colour| under the colour strokes, 0..255 (nan without colour strokes)
     edge_error: float  # mean missing edge under the sketch lines, 0..1 (nan without a sketch)
     seconds: float  # since the optimisation started, when this candidate was ready
+
+    def caption(self) -> str:
+        """"off 31": the colours' mean error (0..255); "edges 88%": how much of the sketched lines got an edge."""
+        parts = [f"off {self.color_error:.0f}"] if not math.isnan(self.color_error) else []
+        return " · ".join(parts + ([f"edges {1 - self.edge_error:.0%}"] if not math.isnan(self.edge_error) else []))
 
 
 # -- constraints -----------------------------------------------------------------------------------

@@ -51,6 +51,8 @@ class CompositeConfig:
     reach: float = 0.03
     tone: float = 0.25  # 0..1: how far added content takes on the photo's light (tone_shift); 0 = off
     ring: float = 1 / 8  # width of the ring around the strokes that tone matching reads, as a share of the side
+    transfer: str = "delta"  # "delta": the photo takes the render's change (this module); "flow": the photo's own
+    # pixels move as the render's content moved, plus the colour change (ganpaint_core.edit.flow)
 
 
 @dataclass
@@ -173,7 +175,7 @@ def composite(photo: Photo, *, edited: np.ndarray, base: np.ndarray, painted: np
     change = region[..., None] * (edited - base) + tone  # [S, S, 3] what the photo takes around the strokes
     content = edited + tone  # [S, S, 3] what it shows inside them
     alpha = np.clip(painted, 0, 1).astype(np.float32)[..., None]  # [S, S, 1]
-    window = _window(region, box, w, h)
+    window = paste_window(region, box, w, h)
     if window is None:  # the region lies where the square leaves the photo (padding)
         return Composite(image=original.copy(), changed=np.zeros((h, w), bool), notes=[n for n in [note] if n])
     image, changed = original.copy(), np.zeros((h, w), bool)
@@ -201,7 +203,7 @@ def _bands(window: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]
     return [(x0, y, x1, min(y + step, y1)) for y in range(y0, y1, step)]
 
 
-def _window(region: np.ndarray, box: SquareBox, width: int, height: int) -> tuple[int, int, int, int] | None:
+def paste_window(region: np.ndarray, box: SquareBox, width: int, height: int) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1) in the full-resolution square: where ``region``'s upsampling can be non-zero (one
     model pixel around its support), cut to the part of the square inside the photo."""
     s = region.shape[0]

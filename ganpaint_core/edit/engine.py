@@ -43,6 +43,7 @@ from ganpaint_core.core.progress import Callback
 from ganpaint_core.edit.adapt import AdaptConfig, FineLayerAdapter, adapt_fine_layers, adapter_shapes, refit_outside
 from ganpaint_core.edit.caches import EditCaches
 from ganpaint_core.edit.composite import CompositeConfig, change_region, composite
+from ganpaint_core.edit.flow import estimate_motion, flow_composite
 from ganpaint_core.edit.invert import InversionConfig
 from ganpaint_core.edit.invert import invert as invert_photo  # ``invert`` names prepare's option
 from ganpaint_core.edit.losses import get_lpips
@@ -62,6 +63,8 @@ from ganpaint_core.hub.loading import LoadedModel
 from ganpaint_core.models.layers import run_tail, tail_layer_shapes
 
 log = logging.getLogger(__name__)
+
+MOTION_FRAMES = 4  # the flow transfer estimates an edit's motion along this many frames (iGAN: frame by frame)
 
 
 @dataclass
@@ -362,14 +365,36 @@ class EditEngine:
             t1 = time.monotonic()
             as_float = lambda x: ((x[0].float().clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).cpu().numpy()  # noqa: E731
             light = None if latent_render is None else as_float(latent_render)
-            result = composite(state.photo, edited=as_float(edited), base=as_float(base), painted=painted, added=added,
-                               latent_render=light, region=region, cfg=composite_cfg)
+            if composite_cfg.transfer == "flow":
+                motion = self._motion(active, features, edited_features, base, latent, adapter) if active else None
+                result = flow_composite(state.photo, edited=as_float(edited), base=as_float(base), painted=painted,
+                                        region=region, motion=np.zeros((*painted.shape, 2), np.float32)
+                                        if motion is None else motion)
+                if added.any():
+                    result.notes.append("the flow transfer does no tone matching: added content keeps the model's light")
+            else:
+                result = composite(state.photo, edited=as_float(edited), base=as_float(base), painted=painted,
+                                   added=added, latent_render=light, region=region, cfg=composite_cfg)
             out, changed = result.image, result.changed
             notes += result.notes
             timings["paste_s"] = time.monotonic() - t1
         return RenderResult(preview=to_uint8(edited[0]), final=out, region=region, timings=timings, notes=notes,
                             changed=changed, base=to_uint8(base[0]), painted=painted, added=added,
                             latent_render=None if latent_render is None else to_uint8(latent_render[0]))
+
+    def _motion(self, active: Sequence[EditStroke | FeatureEdit], features: torch.Tensor, edited: torch.Tensor,
+                base: torch.Tensor, latent: torch.Tensor, adapter: FineLayerAdapter | None) -> np.ndarray:
+        """[S, S, 2]: how the render's content moved under the strokes: the strokes' own known displacements
+        (a warp's) when they have them, else estimated along ``MOTION_FRAMES`` frames of the edit."""
+        known = [s.motion for s in active if s.motion is not None]
+        if known:
+            return np.sum(known, axis=0).astype(np.float32)
+        as_float = lambda x: ((x[0].float().clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).cpu().numpy()  # noqa: E731
+        frames = [as_float(base)]
+        for t in np.linspace(0, 1, MOTION_FRAMES)[1:]:
+            frames.append(as_float(run_tail(self.tail, features + float(t) * (edited - features), latent=latent,
+                                            modify=adapter)))
+        return estimate_motion(frames)
 
     def brush_candidates(self, state: PhotoState, spec: CandidateSearch, *,
                          on_candidate: Callable[[int, int, Any], None] | None = None) -> list[Any]:

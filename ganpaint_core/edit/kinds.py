@@ -36,6 +36,8 @@ from ganpaint_core.edit.direction_edit import DirectionSpec, RecipeDirection
 from ganpaint_core.edit.recipe_rules import RecipeSource
 from ganpaint_core.edit.spec import Reference, StrokeSpec
 from ganpaint_core.edit.strokes import StrokeError
+from ganpaint_core.edit.warp import WarpSpec
+from ganpaint_core.edit.warp_recipe import RecipeWarp
 from ganpaint_core.hub.concepts import ConceptDictionary
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ class AppliedStroke(Protocol):
 
     mask: np.ndarray  # float32 [S, S] in [0, 1]: what was painted (the render replaces the photo there)
     region: np.ndarray | None  # its own paste region [S, S], or None (the engine grows the mask)
+    motion: np.ndarray | None  # [S, S, 2] its known displacement (a warp's), or None (the flow transfer estimates it)
     action: str  # "add" strokes get tone matching
     enabled: bool
     notes: tuple[str, ...]
@@ -110,6 +113,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("concept", StrokeSpec, RecipeStroke),
     Kind("brush", BrushSpec, RecipeBrush),
     Kind("direction", DirectionSpec, RecipeDirection),
+    Kind("warp", WarpSpec, RecipeWarp),
 )}
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from ganpaint_core.core.photo import DEFAULT_MAX_PIXELS, Photo, load_photo
 from ganpaint_core.core.progress import Callback
+from ganpaint_core.edit.composite import CompositeConfig
 from ganpaint_core.edit.engine import EditEngine, PhotoState, RenderResult
 from ganpaint_core.edit.kinds import AppliedStroke, RecipeEntry, StrokeKind
 from ganpaint_core.edit.record import edit_record
@@ -94,7 +95,8 @@ def edit_photo(engine: EditEngine, photo: Photo | PhotoState, strokes: Sequence[
     t0 = time.monotonic()
     resolved = resolve_strokes(engine, state, strokes)
     timings["style_s"] = time.monotonic() - t0
-    result = engine.render(state, list(resolved), final=final, refit=options.refit)
+    result = engine.render(state, list(resolved), final=final, refit=options.refit,
+                           composite_cfg=CompositeConfig(transfer=options.transfer))
     record = edit_record(engine, state, strokes, resolved, result, options=options, name=name, timings=timings,
                          notes=notes)
     return EditOutcome(state=state, result=result, strokes=resolved, record=record, specs=tuple(strokes))

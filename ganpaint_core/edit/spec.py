@@ -255,6 +255,8 @@ class EditOptions:
     adapt: bool = True  # image-specific adaptation of the fine layers (off: the plain inversion)
     refit: bool = False  # a short warm-started refit outside the edit region, per render
     invert: Literal["single", "segments"] = "single"  # one latent code, or one per segment (edit.segments)
+    transfer: Literal["delta", "flow"] = "delta"  # how the render's change reaches the photo: added (delta) or
+    # with the photo's own pixels moved as the render's content moved (flow: edit.flow)
 
     def check(self) -> None:
         if self.fit not in ("crop", "pad"):
@@ -262,12 +264,16 @@ class EditOptions:
         if self.invert not in INVERT_MODES:
             raise StrokeError(f"invert must be 'single' (one latent code) or 'segments' (one code per segment), "
                               f"got {shown(self.invert)}")
+        if self.transfer not in ("delta", "flow"):
+            raise StrokeError(f"transfer must be 'delta' (add the render's change) or 'flow' (move the photo's own "
+                              f"pixels as the render's content moved), got {shown(self.transfer)}")
 
     def to_json(self) -> dict[str, Any]:
         """The options as a bundle keeps them; ``invert`` only when not the default, so that the ids of
         bundles made before the option existed stay the same."""
         out: dict[str, Any] = {"fit": self.fit, "adapt": self.adapt, "refit": self.refit}
-        return out if self.invert == "single" else out | {"invert": self.invert}
+        out = out if self.invert == "single" else out | {"invert": self.invert}
+        return out if self.transfer == "delta" else out | {"transfer": self.transfer}
 
     @classmethod
     def from_json(cls, raw: Any) -> EditOptions:
@@ -275,6 +281,7 @@ class EditOptions:
         the defaults."""
         raw = raw if isinstance(raw, dict) else {}
         options = cls(fit=raw.get("fit", "crop"), adapt=bool(raw.get("adapt", True)),
-                      refit=bool(raw.get("refit", False)), invert=raw.get("invert", "single"))
+                      refit=bool(raw.get("refit", False)), invert=raw.get("invert", "single"),
+                      transfer=raw.get("transfer", "delta"))
         options.check()
         return options

@@ -81,6 +81,7 @@ class EditStroke:
 
     # What every applied stroke answers (FeatureEdit too), so the engine needs no case per kind.
     region = None  # a concept stroke's paste region is its mask's (the engine grows it), none of its own
+    motion = None  # no known displacement: the flow transfer estimates it
 
     def release_alpha(self, grid: int) -> torch.Tensor:
         """[1, 1, g, g]: how much the photo's adaptation lets go on the edit grid (what the stroke changes)."""
@@ -122,7 +123,7 @@ class FeatureEdit:
         features = apply_strokes(features, [edit], concepts)          # features + delta
     """
 
-    kind: str  # "brush" | "direction"
+    kind: str  # "brush" | "warp" | "direction"
     delta: torch.Tensor  # [1, C, h, w] added to the edit layer's features (0 outside what it may change)
     mask: np.ndarray  # float32 [S, S] in [0, 1]: what the user painted (the render's content replaces the photo there)
     region: np.ndarray  # float32 [S, S] in [0, 1]: how much of the render's change the photo takes (1 = all)
@@ -131,6 +132,8 @@ class FeatureEdit:
     notes: tuple[str, ...] = field(default=())
     action: str = "change"  # not "add": tone matching is for added concepts only
     info: dict = field(default_factory=dict)  # JSON-ready figures for the record (a brush's constraint errors…)
+    motion: np.ndarray | None = None  # float32 [S, S, 2] (dx, dy) model pixels: a warp's known displacement (the
+    # content at x came from x - motion(x)), for the flow transfer (edit.flow); None: estimated when asked for
 
     def validate(self, concepts: ConceptDictionary) -> None:
         if self.delta.dim() != 4 or self.delta.shape[1] != concepts.num_units:

@@ -29,7 +29,8 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "cancel": {"value": "Cancel", "size": "sm", "variant": "secondary", "elem_id": "cancel"},
     # 2 · painting: the concept, or a colour / sketch brush's candidates and the morph to the picked one
     "mode": {"choices": list(BRUSH_MODES), "value": "Concept", "label": "Brush", "elem_id": "brush-mode",
-             "info": "concept: where a concept changes · colour: colours to match · sketch: edges"},
+             "info": "concept: where a concept changes · colour: colours to match · sketch: edges · "
+                     "warp: paint what moves (cyan), then a dot where it goes (red)"},
     "concept": {"label": "Concept", "elem_id": "concept"},
     "action": {"choices": ["add", "remove"], "value": "add", "label": "Add or remove", "elem_id": "action"},
     "strength": {"minimum": 0, "maximum": 1, "value": STROKE_DEFAULTS["strength"], "step": 0.05,
@@ -38,11 +39,14 @@ CONTROLS: dict[str, dict[str, Any]] = {
                          "(select it under the strokes to change it)"},
     "morph": {"minimum": 0, "maximum": 1, "value": 1, "step": 0.05, "elem_id": "morph", "scale": 3,
               "label": "Morph: your photo (0) → the candidate (1)"},
+    "count": {"minimum": 1, "maximum": 16, "value": 4, "step": 1, "label": "How many", "elem_id": "candidate-count",
+              "scale": 1},
     "find": {"value": "Find candidates", "variant": "primary", "elem_id": "find-candidates", "scale": 1},
-    "candidates": {"value": None, "columns": 2, "height": 420, "allow_preview": True, "elem_id": "candidates",
+    "candidates": {"value": None, "columns": 4, "height": 420, "allow_preview": True, "elem_id": "candidates",
                    "object_fit": "contain",
-                   "label": "Candidates, best first, each with its distance from your paint (off: colour error; "
-                            "edges: lines drawn); click one to use it (and see it large)"},
+                   "label": "Candidates, best first, each with how far it is from your paint (off: colour error; "
+                            "edges: lines drawn; px: the warp's handle to its target) and from your photo (Δ: the "
+                            "mean change where you painted, 0-255); click one to use it (and see it large)"},
     "add": {"value": "Add stroke", "variant": "secondary", "elem_id": "add-stroke"},
     "clear": {"value": "Clear canvas", "variant": "secondary"},
     # the style of what is added

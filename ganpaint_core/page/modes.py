@@ -15,7 +15,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Iterator, Sequence
 
@@ -23,12 +22,13 @@ import numpy as np
 
 from ganpaint_core.analysis.directions import Directions
 from ganpaint_core.core.errors import GanpaintError
-from ganpaint_core.core.photo import mask_to_square
-from ganpaint_core.edit.brush import BrushCandidate, BrushSpec, brush_from_images
+from ganpaint_core.core.photo import Photo, mask_to_square
+from ganpaint_core.edit.brush import MASK_ALPHA_THRESHOLD, BrushCandidate, BrushSpec, brush_from_images
 from ganpaint_core.edit.brush_recipe import as_recorded as brush_as_recorded
 from ganpaint_core.edit.composite import outline_changed
 from ganpaint_core.edit.direction_edit import DirectionSpec
 from ganpaint_core.edit.strokes import StrokeError
+from ganpaint_core.edit.warp import WarpCandidate, WarpSpec
 from ganpaint_core.page.base import PageBase
 from ganpaint_core.page.canvas import mask_from_layers, preview_composite
 from ganpaint_core.page.jobs import JobUpdate
@@ -46,7 +46,9 @@ from ganpaint_core.page.values import (
 
 OUTSIDE = ("the paint is outside the bright square the model sees; paint inside it, or load the photo with fit "
            "'pad' to edit all of it")
-NO_BRUSH = "pick the colour or the sketch brush first: candidates are what a brush offers"
+NO_BRUSH = "pick the colour, sketch or warp brush first: candidates are what a brush offers"
+EMPTY = {"colour": "colour strokes", "sketch": "lines", "warp": "what moves (cyan) and a dot where it goes (red)"}
+WARP_TARGET = (255, 32, 32)  # the warp brush's second colour: the dot where the painted region goes
 
 
 def paint_layer(layers: Sequence[np.ndarray | None]) -> np.ndarray | None:
@@ -69,15 +71,37 @@ def as_recorded(spec: BrushSpec, session: EditSession, engine) -> BrushSpec:
     return brush_as_recorded(spec, session.photo, engine)
 
 
-def candidate_caption(index: int, candidate: BrushCandidate) -> str:
-    """"#2 · off 31": the colours' mean error (0..255); "#2 · edges 88%": how much of the sketched lines got
-    an edge (short: a thumbnail's caption shows a dozen characters)."""
-    parts = [f"#{index + 1}"]
-    if not math.isnan(candidate.color_error):
-        parts.append(f"off {candidate.color_error:.0f}")
-    if not math.isnan(candidate.edge_error):
-        parts.append(f"edges {1 - candidate.edge_error:.0%}")
-    return " · ".join(parts)
+def candidate_caption(index: int, candidate: BrushCandidate | WarpCandidate, distance: float) -> str:
+    """"#2 · off 31 · Δ 12": the candidate's constraint cost (its own caption: a brush's colour error or drawn
+    edges, a warp's handle distance) and its distance from the photo (``distance``: the mean change where the
+    stroke was painted, 0..255)."""
+    return " · ".join(p for p in (f"#{index + 1}", candidate.caption(), f"Δ {distance:.0f}") if p)
+
+
+def photo_distance(candidate: BrushCandidate | WarpCandidate, base: np.ndarray, mask: np.ndarray) -> float:
+    """Mean |candidate − photo's render| (0..255) where the stroke was painted (``mask`` [S, S] > 0)."""
+    diff = np.abs(candidate.preview.astype(np.float32) - base.astype(np.float32)).mean(-1)
+    return float(diff[mask > 0].mean()) if (mask > 0).any() else 0.0
+
+
+def warp_from_paint(paint: np.ndarray, photo: Photo, resolution: int, settings: PaintSettings) -> WarpSpec:
+    """The warp painted on the canvas (uint8 [h, w, 4]): the region in any colour but red moves to the red dot
+    (its centre to the dot's centre); coordinates on the model's square, rounded as its record keeps them."""
+    painted = paint[..., 3] > MASK_ALPHA_THRESHOLD
+    red = painted & (np.abs(paint[..., :3].astype(int) - WARP_TARGET).max(-1) < 60)
+    region = mask_to_square((painted & ~red).astype(np.float32), photo, resolution) > 0.25
+    dot = mask_to_square(red.astype(np.float32), photo, resolution)
+    if not region.any() or not (dot > 0).any():
+        raise StrokeError("a warp needs both: paint what moves (cyan), then put a red dot where it should go")
+    ys, xs = np.nonzero(region)
+    w = dot / dot.sum()
+    yy, xx = np.mgrid[:resolution, :resolution]
+    handle = (round(float(xs.mean()), 3), round(float(ys.mean()), 3))
+    target = (round(float((xx * w).sum()), 3), round(float((yy * w).sum()), 3))
+    spec = WarpSpec(handle=handle, target=target, source=region.astype(np.float32), resolution=resolution,
+                    candidates=settings.candidates, pick=settings.pick, morph=settings.morph, seed=settings.seed)
+    spec.check(resolution=resolution)
+    return spec
 
 
 def direction_choices(directions: Directions) -> Choices:
@@ -97,6 +121,8 @@ class ModeActions(PageBase):
         if paint is None or mask_from_layers([paint]) is None or not mask_from_layers([paint]).any():
             return None
         engine = self.engine(session)
+        if settings.brush == "warp":
+            return check_stroke(engine, session, warp_from_paint(paint, session.photo, engine.resolution, settings))
         colour, sketch = (paint, None) if settings.brush == "colour" else (None, paint)
         spec = brush_from_images(colour, sketch, session.photo, resolution=engine.resolution,
                                  candidates=settings.candidates, pick=settings.pick, morph=settings.morph,
@@ -132,8 +158,7 @@ class ModeActions(PageBase):
         settings = dataclasses.replace(settings, pick=0)
         spec = self._pending_brush(session, layers, settings)
         if spec is None:
-            raise GanpaintError(f"the canvas is empty: paint {'colour strokes' if settings.brush == 'colour' else 'lines'}"
-                                " over the photo first")
+            raise GanpaintError(f"the canvas is empty: paint {EMPTY[settings.brush]} over the photo first")
         engine = self.engine(session)
         t0 = time.monotonic()
         found = self.gpu.edit(engine.brush_candidates, session.state, spec)
@@ -143,7 +168,9 @@ class ModeActions(PageBase):
                  for i in range(len(found))]
         preview = shown[0] if spec.morph == 1 else self._preview(
             session, self.gpu.edit(render, engine, session, pending=spec, final=False))
-        return PageUpdate(candidates=[(img, candidate_caption(i, c)) for i, (img, c) in enumerate(zip(shown, found))],
+        base = session.state.base_render[0].permute(1, 2, 0).numpy() * 127.5 + 127.5
+        captions = [candidate_caption(i, c, photo_distance(c, base, spec.mask)) for i, c in enumerate(found)]
+        return PageUpdate(candidates=list(zip(shown, captions)),
                           brush_pick=0, preview=preview, session=session,
                           paint_info=f"Preview: {settings.brush} brush, candidate 1 at morph {spec.morph:.2f} (not "
                                      f"added yet) · {len(session.strokes)} stroke(s) kept",

@@ -19,7 +19,7 @@ from ganpaint_core.page.text import problem
 STYLE_KINDS = {"Default look": "dictionary", "Generated sample": "sample", "My reference": "reference"}
 # What the canvas's paint is: where a concept changes, colours to match (iGAN's colour brush), or lines that
 # should become edges (its sketch brush).
-BRUSH_MODES = {"Concept": "concept", "Colour brush": "colour", "Sketch brush": "sketch"}
+BRUSH_MODES = {"Concept": "concept", "Colour brush": "colour", "Sketch brush": "sketch", "Warp brush": "warp"}
 # What every new stroke starts from (the controls go back to these once a stroke is kept, so a slider moved for one
 # stroke never silently carries over to the next; a kept stroke keeps its own, shown in the list).
 STROKE_DEFAULTS = {"strength": 0.75, "style_strength": 0.75}
@@ -30,7 +30,9 @@ DIRECTION_WHERE = {"Whole photo": "whole", "Under the painted mask": "mask"}
 EDITOR_BRUSHES = {"concept": {"colors": [("#ff3da5", 0.55)], "color_mode": "fixed", "default_size": 18},
                   "colour": {"colors": ["#3a6fd8", "#4c9a3c", "#f2f2ee", "#2a2a2a", "#a8643c", "#e6c24a"],
                              "color_mode": "defaults", "default_size": 14},
-                  "sketch": {"colors": ["#161616"], "color_mode": "fixed", "default_size": 3}}
+                  "sketch": {"colors": ["#161616"], "color_mode": "fixed", "default_size": 3},
+                  # the warp: paint what moves (cyan), then a dot where it goes (red)
+                  "warp": {"colors": ["#00e5ff", "#ff2020"], "color_mode": "defaults", "default_size": 12}}
 UNCHANGED: Any = object()  # a PageUpdate field left as it is on the page
 
 
@@ -118,6 +120,7 @@ class BrushChoice:
     mode: str = "Concept"  # a key of BRUSH_MODES
     morph: float = 1.0  # in [0, 1]: from the photo's inversion (0) to the picked candidate (1)
     pick: int = 0  # the candidate, best first
+    count: int = 4  # how many candidates to find (1..16)
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ class PaintSettings:
         brush = brush or BrushChoice()
         return cls(concept=concept, action=action, strength=strength, style_kind=style_kind,
                    style_strength=style_strength, style_seed=style_seed, mode=brush.mode, morph=brush.morph,
-                   pick=brush.pick)
+                   pick=brush.pick, candidates=brush.count)
 
     @property
     def brush(self) -> str:

@@ -37,7 +37,8 @@ def test_an_edit_writes_the_photo_and_its_record_which_is_a_recipe(files, tmp_pa
     assert np.array_equal(edited[:, :30], original[:, :30])  # outside the centre square: the photo's own
     record = json.loads(report.read_text())
     assert record["format"] == "ganpaint-edit/2" and record["files"]["output"] == str(out)
-    assert record["options"] == {"fit": "crop", "adapt": True, "refit": False, "invert": "single"}
+    assert record["options"] == {"fit": "crop", "adapt": True, "refit": False, "invert": "single",
+                                 "transfer": "delta"}
     (stroke,) = record["strokes"]
     assert stroke["style"]["kind"] == "sample" and stroke["style"]["seed"] == 1000003 and stroke["style_levels"]
     assert "wrote" in capsys.readouterr().out

@@ -115,7 +115,7 @@ def test_bad_brushes_are_refused_and_the_session_stays_usable(page, photo):
     assert whole.status.startswith("**Problem:** the brush strokes cover") and "use a direction" in whole.status
     assert page.add(session, [colour_layer(np.ones((300, 400)))], COLOUR).status.startswith("**Problem:**")
     concept = page.find_candidates(session, [colour_layer(stroke_box())], dataclasses.replace(COLOUR, mode="Concept"))
-    assert "pick the colour or the sketch brush" in concept.status
+    assert "pick the colour, sketch or warp brush" in concept.status
     bad_pick = page.pick_candidate(session, [colour_layer(stroke_box())], COLOUR, 7)
     assert bad_pick.status.startswith("**Problem:** there is no candidate 7")
     ok = page.find_candidates(session, [colour_layer(stroke_box())], SKETCH)  # still usable
@@ -148,3 +148,22 @@ def test_directions_are_found_with_progress_previewed_added_and_checked(page, ph
     assert far.status.startswith("**Problem:**") and "3" in far.status and "session" not in far.changed()
     again = fresh.add_direction(masked.session, [], SKY)  # still usable
     assert len(again.strokes.labels) == 2
+
+
+def test_a_warp_brush_drags_the_painted_region_to_the_red_dot(page, photo):
+    """Paint what moves (cyan), put a red dot where it goes; K candidates (the count control), each captioned
+    with its handle distance and its change from the photo, then kept as a warp stroke."""
+    _, session = photo
+    region = box_mask(300, 400, 0.40, 0.50, 0.40, 0.47)
+    dot = box_mask(300, 400, 0.44, 0.46, 0.56, 0.58)
+    canvas = [colour_layer(region, (0, 229, 255)), colour_layer(dot, (255, 32, 32))]
+    warp = dataclasses.replace(COLOUR, mode="Warp brush", candidates=5)
+    found = page.find_candidates(session, canvas, warp)
+    assert len(found.candidates) == 5 and "5 candidates" in found.status, found.status
+    assert re.fullmatch(r"#1 · handle \d+\.\d px off · Δ \d+", found.candidates[0][1]), found.candidates[0][1]
+    added = page.add(session, canvas, warp)
+    assert added.strokes.labels[0].startswith("1 · warp ("), added.strokes
+    (spec,) = added.session.strokes
+    assert spec.kind == "warp" and spec.target[0] - spec.handle[0] > 5  # dragged to the right, on the square
+    empty = page.find_candidates(session, [colour_layer(region, (0, 229, 255))], warp)
+    assert "red dot" in empty.status
