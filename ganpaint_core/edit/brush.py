@@ -24,8 +24,7 @@ the photo's adaptation and pasted back as unit edits are, so the photo's pixels 
 Example::
 
     spec = BrushSpec(color=rgb_square, color_mask=painted, sketch=None, candidates=4, pick=0, morph=1.0)
-    found = brush_candidates(engine, state, spec)          # best first; found[i].preview, found[i].color_error
-    found = engine.brush_candidates(state, spec)           # the same, kept by content (engine.caches.brushes)
+    found = engine.brush_candidates(state, spec)   # brush_candidates(), kept by content: .preview, .color_error
     edit = brush_edit(engine, state, spec)                 # the picked candidate as a FeatureEdit
 """
 from __future__ import annotations
@@ -184,7 +183,7 @@ class BrushSpec:
         return self  # no strength: morph is its own
 
     def settings(self) -> dict[str, float]:
-        return {}
+        return {}  # nothing to change in place (morph is picked with the candidate)
 
     def with_settings(self, values: Mapping[str, float]) -> BrushSpec:
         refuse_settings(self.describe(), values)

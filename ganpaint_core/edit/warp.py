@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -49,7 +49,7 @@ from ganpaint_core.edit.brush import MAX_CANDIDATES, MAX_COVER
 from ganpaint_core.edit.composite import change_region
 from ganpaint_core.edit.embedded import encode_png_base64
 from ganpaint_core.edit.spec import seed_value, unit_interval
-from ganpaint_core.edit.strokes import FeatureEdit, StrokeError, grid_alpha
+from ganpaint_core.edit.strokes import FeatureEdit, StrokeError, grid_alpha, refuse_settings
 from ganpaint_core.edit.warp_field import motion_field, move_features, shifted
 from ganpaint_core.models.layers import run_tail, tail_layer_shapes
 
@@ -192,6 +192,13 @@ class WarpSpec:
         return {}
 
     def with_strength(self, strength: float) -> WarpSpec:
+        return self
+
+    def settings(self) -> dict[str, float]:
+        return {}  # a drag has nothing to change in place: drag again
+
+    def with_settings(self, values: Mapping[str, float]) -> WarpSpec:
+        refuse_settings(self.describe(), values)
         return self
 
     def on_square(self, resolution: int) -> WarpSpec:
