@@ -23,7 +23,7 @@ from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.photo import load_photo
 from ganpaint_core.edit.brush import brush_from_images
 from ganpaint_core.edit.direction_edit import DirectionSpec
-from ganpaint_core.edit.scratch import paint_from_scratch, scratch_start
+from ganpaint_core.edit.scratch import ScratchConfig, paint_from_scratch, scratch_start
 from ganpaint_core.edit.segment_edit import SegmentEdit, photo_segments, segment_at
 from ganpaint_core.page.base import PageBase
 from ganpaint_core.page.canvas import display_image, upscale
@@ -41,6 +41,8 @@ NO_PHOTO = "no photo yet: upload a photo (or pick an example) first"
 
 class OtherModeActions(PageBase):
     """Transformation, painting from nothing, edits of one segment."""
+
+    scratch_cfg: ScratchConfig = ScratchConfig()  # how an image is made from the paint (a page may set its own)
 
     # -- photo to photo --------------------------------------------------------------------------------
     def transform(self, session: EditSession, path: str | None, frames: int) -> Iterator[JobUpdate | PageUpdate]:
@@ -97,7 +99,7 @@ class OtherModeActions(PageBase):
             spec = brush_from_images(paint, None, base.photo, resolution=engine.resolution)
             if spec.color_mask is None or not spec.color_mask.any():
                 raise GanpaintError(OUTSIDE)
-            made = self.gpu.edit(paint_from_scratch, engine, spec, start=start, seed=int(seed))
+            made = self.gpu.edit(paint_from_scratch, engine, spec, start=start, seed=int(seed), cfg=self.scratch_cfg)
         except GanpaintError as exc:
             return PageUpdate(status=problem(str(exc)))
         new = EditSession(model=engine.model.manifest.name, state=made.state,
