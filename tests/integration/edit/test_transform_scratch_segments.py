@@ -22,8 +22,9 @@ from ganpaint_core.edit.scratch import ScratchConfig, paint_from_scratch, scratc
 from ganpaint_core.edit.segment_edit import SegmentEdit, segment_at, segment_weight
 from ganpaint_core.edit.segments import SegmentConfig
 from ganpaint_core.edit.setup_store import SetupStore
-from ganpaint_core.edit.spec import StrokeSpec
+from ganpaint_core.edit.spec import EditOptions, StrokeSpec
 from ganpaint_core.edit.strokes import StrokeError
+from ganpaint_core.page.share import restore, share_bundle
 from ganpaint_core.review.transform import save_transformation, transform_frames
 from tests.helpers import blue_brush, box_mask, make_engine, scene_png
 
@@ -71,6 +72,12 @@ def test_a_direction_on_one_segment_moves_only_that_code_and_the_photo_keeps_the
                                                        out.result.final)
     assert out.record["strokes"][0]["kind"] == "segment" and out.record["strokes"][0]["edit"]["kind"] == "direction"
     assert segment_at(seg_state, *_centre_of(segments.label_map(engine.resolution) == k)) == name
+    # a share bundle carries it too: restored, set up again the same way, the same pixels
+    bundle = json.loads(json.dumps(share_bundle(engine, seg_state, [spec], options=EditOptions(invert="segments"),
+                                                record=out.record)))
+    photo_back, specs, options = restore(engine, bundle)
+    assert options.invert == "segments" and specs[0].segment == name
+    assert np.array_equal(edit_photo(engine, seg_state, specs).result.final, out.result.final)
 
 
 def _centre_of(inside: torch.Tensor) -> tuple[float, float]:
