@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.photo import Photo, load_photo, to_uint8
 from ganpaint_core.edit.brush import BrushConfig, BrushSpec, brush_region, color_error, edge_error
 from ganpaint_core.edit.caches import EditCaches, SetupCache
@@ -183,14 +184,30 @@ def bench_scratch(engine: EditEngine, *, n: int, seed: int) -> dict[str, Any]:
         log.info("from nothing %s %d: colour %.1f -> %.1f", start, start_seed, made.color_error_before,
                  made.color_error_after)
     med = lambda key: float(statistics.median(r[key] for r in rows))  # noqa: E731
-    return {"scratch_color_error_before": med("color_error_before"), "scratch_color_error_after": med("color_error_after"),
+    return {"scratch_color_error_before": med("color_error_before"),
+            "scratch_color_error_after": med("color_error_after"),
             "scratch_color_error_ratio": float(statistics.median(r["color_error_before"] / r["color_error_after"]
                                                                  for r in rows)),
             "scratch_s": med("seconds"), "scratch_per_start": rows}
 
 
-def bench_modes(model: LoadedModel, *, seed: int = 1, n: int = 4, images_dir: Path | None = None) -> dict[str, Any]:
-    """Every figure of the modes suite (see the module docstring)."""
+PARTS = ("brushes", "directions", "segments", "segment_edit", "transform", "scratch")  # --parts' names
+
+
+def parse_parts(text: str | None) -> tuple[str, ...]:
+    """``--parts``' comma-separated names (None: every part); an unknown one is refused."""
+    if not text:
+        return PARTS
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise GanpaintError(f"--parts: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(PARTS)}")
+    return parts
+
+
+def bench_modes(model: LoadedModel, *, seed: int = 1, n: int = 4, images_dir: Path | None = None,
+                parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
+    """Every figure of the modes suite (see the module docstring), or those of ``parts``."""
     from ganpaint_core.analysis.directions import direction_metrics
     from ganpaint_core.bench.segments import segment_edit_leak, segment_metrics
 
@@ -198,30 +215,46 @@ def bench_modes(model: LoadedModel, *, seed: int = 1, n: int = 4, images_dir: Pa
     photos = bench_photos(model, images_dir=images_dir, n=n, seed=seed)
     if not photos:
         raise ValueError("no photos to measure: give --images DIR or --n above 0")
-    result: dict[str, Any] = {"suite": "modes", "model": model.manifest.name, "seed": seed,
+    result: dict[str, Any] = {"suite": "modes", "model": model.manifest.name, "seed": seed, "parts": list(parts),
                               "photos": [name for name, _ in photos], "threads": torch.get_num_threads()}
-    result |= bench_brushes(engine, photos, seed=seed)
-    t0 = time.monotonic()
-    directions = engine.directions()
-    result["directions_find_s"] = time.monotonic() - t0
-    result |= direction_metrics(model, directions, seed=seed)
+    if "brushes" in parts:
+        result |= bench_brushes(engine, photos, seed=seed)
+    if "directions" in parts or "segment_edit" in parts:  # one segment's edits are directions
+        t0 = time.monotonic()
+        directions = engine.directions()
+        result["directions_find_s"] = time.monotonic() - t0
+    if "directions" in parts:
+        result |= direction_metrics(model, directions, seed=seed)
     real = [(name, photo) for name, photo in photos if not name.startswith("render-")] or photos
-    segments = segment_metrics(engine, [p for _, p in real], names=[n for n, _ in real])
-    result |= {("segments_per_photo" if k == "per_photo" else k): v for k, v in segments.items()}
-    result |= segment_edit_leak(engine, [p for _, p in real], names=[n for n, _ in real])
-    result |= bench_transform(engine, photos)
-    result |= bench_scratch(engine, n=max(2, 2 * n), seed=seed)
+    if "segments" in parts:
+        segments = segment_metrics(engine, [p for _, p in real], names=[n for n, _ in real])
+        result |= {("segments_per_photo" if k == "per_photo" else k): v for k, v in segments.items()}
+    if "segment_edit" in parts:
+        result |= segment_edit_leak(engine, [p for _, p in real], names=[n for n, _ in real])
+    if "transform" in parts:
+        result |= bench_transform(engine, photos)
+    if "scratch" in parts:
+        result |= bench_scratch(engine, n=max(2, 2 * n), seed=seed)
     return result
 
 
 def print_modes_table(r: dict[str, Any]) -> None:
     print(f"modes · {r['model']} · seed {r['seed']} · {len(r['photos'])} photos · {r['threads']} threads")
+    if "brush_color_error_before" in r:
+        _print_brushes(r)
+    _print_rest(r)
+
+
+def _print_brushes(r: dict[str, Any]) -> None:
     print(f"  brush colour error  {r['brush_color_error_before']:.1f} -> {r['brush_color_error_after']:.1f} "
           f"({r['brush_color_error_reduction']:.0%} less)")
     print(f"  brush edge error    {r['brush_edge_error_before']:.3f} -> {r['brush_edge_error_after']:.3f}")
     print(f"  candidates          first {r['brush_first_candidate_s']:.2f} s (cold {r['brush_first_candidate_s_cold']:.2f} s), "
           f"all {r['brush_all_candidates_s']:.2f} s; spread {r['brush_candidate_spread']:.1f}; outside exact: "
           f"{r['brush_outside_exact']}")
+
+
+def _print_rest(r: dict[str, Any]) -> None:
     for concept, rho in r.get("directions_spearman", {}).items():
         side = r.get("directions_max_side_effect", {}).get(concept, float("nan"))
         print(f"  direction {concept:<8} Spearman {rho:+.2f} · largest side effect {side:.3f}")

@@ -129,8 +129,8 @@ def _losses(engine: EditEngine, z: torch.Tensor, offset: torch.Tensor, image: to
 
 def _check_paint(paint: BrushSpec, side: int) -> None:
     """The paint's arrays are on the model's square (unlike a brush on a photo, it may cover all of it)."""
-    for name, value, shape in (("colour strokes", paint.color_mask, (side, side)), ("sketch", paint.sketch, (side, side)),
-                               ("colours", paint.color, (side, side, 3))):
+    for name, value, shape in (("colour strokes", paint.color_mask, (side, side)),
+                               ("sketch", paint.sketch, (side, side)), ("colours", paint.color, (side, side, 3))):
         if value is not None and (np.asarray(value).shape != shape or not np.isfinite(value).all()):
             raise GanpaintError(f"the {name} must be a {'×'.join(map(str, shape))} array on the model's square, got "
                                 f"{np.asarray(value).shape}")
@@ -186,7 +186,8 @@ def paint_from_scratch(engine: EditEngine, paint: BrushSpec, *, start: str = "sa
     seconds = time.monotonic() - t0
     what = "the generator's average image" if start == "blank" else f"sample {seed} of the model"
     state = state_of(engine, z[best:best + 1].detach(), offset=offset[best:best + 1].detach(), seconds=seconds,
-                     notes=[f"made from nothing: {what}, moved to meet the paint (candidate {best + 1} of {len(errors)})"])
+                     notes=[f"made from nothing: {what}, moved to meet the paint (candidate {best + 1} of "
+                            f"{len(errors)})"])
     return Scratch(state=state, start=start, seed=int(seed), color_error_before=color_error(start_render, paint),
                    color_error_after=errors[best][0], edge_error_before=edge_error(start_render, paint),
                    edge_error_after=errors[best][1], seconds=seconds)

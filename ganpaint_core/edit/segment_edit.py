@@ -37,8 +37,8 @@ from ganpaint_core.edit.strokes import FeatureEdit, StrokeError
 if TYPE_CHECKING:
     from ganpaint_core.edit.engine import EditEngine, PhotoState
 
-NESTABLE = ("direction", "brush")
-FEATHER = (0.25, 0.75)  # a segment's mask weight where the photo starts and fully takes its change  # the kinds an edit of one segment may carry (their recipe "kind")
+NESTABLE = ("direction", "brush")  # the kinds an edit of one segment may carry (their recipe "kind")
+FEATHER = (0.25, 0.75)  # a segment's mask weight where the photo starts and fully takes its change
 
 
 def photo_segments(state: PhotoState) -> SegmentCodes:
@@ -83,7 +83,8 @@ class SegmentEdit:
         if not isinstance(self.segment, str) or not self.segment:
             raise StrokeError(f"an edit of one segment needs the segment's name, got {shown(self.segment)}")
         if getattr(self.edit, "kind", None) not in NESTABLE:
-            raise StrokeError(f"one segment takes a direction or a brush, got {shown(getattr(self.edit, 'kind', None))}")
+            kind = getattr(self.edit, "kind", None)
+            raise StrokeError(f"one segment takes a direction or a brush, got {shown(kind)}")
         self.edit.check_on(engine, callback=callback)
 
     def resolve(self, engine: EditEngine, state: PhotoState) -> FeatureEdit:

@@ -310,5 +310,6 @@ def describe(seg: SegmentInversion) -> str:
             f"{seg.first_psnr:.1f} → {seg.inversion.psnr:.1f} dB in {seg.seconds:.1f} s")
 
 
-__all__ = ["INVERT_MODES", "SegmentCodes", "SegmentConfig", "SegmentError", "SegmentInversion", "describe", "invert_segments",
+__all__ = ["INVERT_MODES", "SegmentCodes", "SegmentConfig", "SegmentError", "SegmentInversion", "describe",
+           "invert_segments",
            "model_segment", "segment_masks"]

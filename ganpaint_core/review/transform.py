@@ -70,7 +70,8 @@ def _path(za: torch.Tensor, zb: torch.Tensor, t: float, *, spherical: bool) -> t
     omega = torch.arccos(cos)
     if float(omega) < 1e-4:
         return za + t * (zb - za)
-    unit = (math.sin((1 - t) * float(omega)) * a / a.norm() + math.sin(t * float(omega)) * b / b.norm()) / math.sin(float(omega))
+    w = float(omega)
+    unit = (math.sin((1 - t) * w) * a / a.norm() + math.sin(t * w) * b / b.norm()) / math.sin(w)
     return (unit * ((1 - t) * a.norm() + t * b.norm())).view_as(za)
 
 
