@@ -42,6 +42,7 @@ from ganpaint_core.edit.composite import paste_alpha
 from ganpaint_core.edit.engine import EditEngine, PhotoState
 from ganpaint_core.edit.pipeline import edit_photo
 from ganpaint_core.edit.scratch import paint_from_scratch, scratch_start
+from ganpaint_core.edit.setup_store import SetupStore
 from ganpaint_core.hub.loading import LoadedModel
 from ganpaint_core.review.transform import transform_frames
 
@@ -211,7 +212,10 @@ def bench_modes(model: LoadedModel, *, seed: int = 1, n: int = 4, images_dir: Pa
     from ganpaint_core.analysis.directions import direction_metrics
     from ganpaint_core.bench.segments import segment_edit_leak, segment_metrics
 
-    engine = EditEngine(model, caches=EditCaches(setup_store=None, setups=SetupCache(64)))  # every photo's setup kept
+    # Every photo's setup is kept in memory; on disk too (the default store) unless a part that times its work
+    # runs: no figure here is a setup's time, and a second run, of other parts, needs not set the photos up again.
+    store = None if "brushes" in parts or "segments" in parts else SetupStore.default()
+    engine = EditEngine(model, caches=EditCaches(setup_store=store, setups=SetupCache(64)))
     photos = bench_photos(model, images_dir=images_dir, n=n, seed=seed)
     if not photos:
         raise ValueError("no photos to measure: give --images DIR or --n above 0")
