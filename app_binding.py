@@ -69,7 +69,7 @@ BINDING: dict[str, tuple[tuple[str, Callable[[Any, BrushChoice | None], Any]], .
     "concepts": (("concept", _choices),), "directions": (("direction", _choices),),
     "stroke_controls": (("strength", lambda v, _: v["strength"]), ("style_strength", lambda v, _: v["style_strength"])),
     "brush_pick": (("brush", lambda pick, brush: dataclasses.replace(brush or BrushChoice(), pick=pick)),),
-    **{name: ((name, _same),) for name in ("transform", "transform_strip", "segment_map", "segment")},
+    **{name: ((name, _same),) for name in ("transform", "transform_strip", "segment_map")},
     "segments": (("segment", _choices),),
 }
 

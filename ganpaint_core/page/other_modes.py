@@ -135,7 +135,8 @@ class OtherModeActions(PageBase):
             name = segment_at(session.state, x / MAP_SIDE, y / MAP_SIDE)
         except GanpaintError as exc:
             return PageUpdate(status=problem(str(exc)))
-        return PageUpdate(segment=name, status=f"Segment **{name}** chosen.")
+        return PageUpdate(segments=Choices(tuple(session.state.segments.names), name),
+                          status=f"Segment **{name}** chosen.")
 
     def add_to_segment(self, session: EditSession, layers: Sequence[np.ndarray | None] | None, segment: str | None,
                        direction: DirectionSettings, mode: str) -> PageUpdate:

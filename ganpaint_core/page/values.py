@@ -93,8 +93,7 @@ class PageUpdate:
     transform: Any = UNCHANGED  # str path of the transformation's animation (GIF) | None
     transform_strip: Any = UNCHANGED  # str path of its frames side by side (PNG) | None
     segment_map: Any = UNCHANGED  # uint8 [s, s, 3]: the photo's segments in colours, to click
-    segments: Any = UNCHANGED  # Choices: the photo's segments by name
-    segment: Any = UNCHANGED  # str: the segment chosen (a click on the map)
+    segments: Any = UNCHANGED  # Choices: the photo's segments by name, and the one chosen (a click on the map)
 
     def changed(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not UNCHANGED}

@@ -73,7 +73,7 @@ def test_the_page_adds_a_direction_to_one_clicked_segment(page, tmp_path):
     labels = session.state.segments.label_map(256).numpy()
     ys, xs = np.nonzero(labels == list(shown.segments.options).index(name))
     clicked = page.segment_clicked(session, float(xs[len(xs) // 2]), float(ys[len(ys) // 2]))
-    assert clicked.segment == name
+    assert clicked.segments.value == name and clicked.segments.options == shown.segments.options
     added = page.add_to_segment(session, [], name, DirectionSettings("pc1", 2.0), "Concept")
     assert added.session.strokes and added.session.strokes[0].segment == name, added.status
     assert f"segment {name}: direction pc1 +2.0" in added.status
