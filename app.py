@@ -3,10 +3,9 @@
     python app.py [--model synth-church] [--device auto|cpu|cuda] [--host 127.0.0.1] [--port 7860] [--share]
 
 Only the layout and its wiring live here: which event calls which action of ``ganpaint_core.page.page.EditPage``
-(gradio-free, tested on its own). Each action returns a ``PageUpdate``, which ``app_binding.BINDING`` maps onto
-components; the controls' labels and ids are ``ganpaint_core.page.controls``. ``/edit``, ``/edit_recipe`` and
-``/brush_candidates`` (docs/api.md) are ``ganpaint_core.page.api.Endpoints``, registered with ``gr.api``.
-"""
+(gradio-free, tested on its own; its actions return a ``PageUpdate``, mapped onto components by ``app_binding``;
+labels and ids: ``ganpaint_core.page.controls``). ``/edit``, ``/edit_recipe``, ``/brush_candidates`` (docs/api.md):
+``ganpaint_core.page.api.Endpoints``, registered with ``gr.api``."""
 from __future__ import annotations
 
 # First, before anything can touch CUDA: on ZeroGPU this imports `spaces` (see ganpaint_core/page/hosting.py).
@@ -28,7 +27,7 @@ from typing import Any
 
 import gradio as gr
 
-from app_binding import FRESH, PAINT_IN, STROKE_VIEWS, Components, served
+from app_binding import FRESH, PAINT_IN, STROKE_VIEWS, Components, served, wire_other_modes
 from app_panels import stroke_panel, tool_panels
 from ganpaint_core.core.device import DEVICE_CHOICES, pick_device
 from ganpaint_core.core.errors import GanpaintError
@@ -241,6 +240,7 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
         _wire_strokes(demo, page, c)
         finding = _wire_modes(page, c)
         _wire_tools(demo, page, c)
+        wire_other_modes(page, c)  # photo to photo, from nothing, one segment
         c.cancel.click(lambda: problem("Cancelled. Whatever was loaded before stays loaded."), None, c.status,
                        cancels=[*long_jobs, finding], queue=False, api_visibility="private")
         if page.preparing():  # the start model's preparation, for every visitor: its stage and time left

@@ -81,6 +81,8 @@ BINDING: dict[str, tuple[tuple[str, Callable[[Any, BrushChoice | None], Any]], .
     "concepts": (("concept", _choices),), "directions": (("direction", _choices),),
     "stroke_controls": (("strength", lambda v, _: v["strength"]), ("style_strength", lambda v, _: v["style_strength"])),
     "brush_pick": (("brush", lambda pick, brush: dataclasses.replace(brush or BrushChoice(), pick=pick)),),
+    **{name: ((name, _same),) for name in ("transform", "transform_strip", "segment_map")},
+    "segments": (("segment", _choices),),
 }
 
 
@@ -193,6 +195,39 @@ class Components(SimpleNamespace):
                 yield self.show(item)
         if nothing:  # a generator that yields nothing would blank every output
             yield {self.status: gr.skip()}
+
+
+def wire_other_modes(page: Any, c: Components) -> None:
+    """Photo to photo (a job: the other photo's setup streams its progress), from nothing, one segment."""
+    def on_transform(path, frames, session, progress=gr.Progress()):
+        yield from c.stream(page.transform(session, path, frames), progress)
+
+    def on_make(editor, start, seed, session):
+        return c.canvas_later(c.show(page.make_from_paint(session, _layers(editor), start, seed)))
+
+    def on_add(editor, segment, direction, amount, mode, session):
+        out = c.show(page.add_to_segment(session, _layers(editor), segment, DirectionSettings(direction, amount), mode))
+        return c.canvas_later(out)
+
+    def on_map(session, evt: gr.SelectData):
+        return c.show(page.segment_clicked(session, *evt.index))
+
+    private = dict(api_visibility="private")
+    opened = c("session", "editor", "preview", "slider", "png", "record", "status", *STROKE_VIEWS)
+    reset = [c.canvas_reset if x is c.editor else x for x in opened]
+    c.transform_button.click(on_transform, c("transform_photo", "frames", "session"),
+                             c("transform", "transform_strip", "status"), concurrency_id="setup",
+                             show_progress_on=[c.transform], **private)
+    c.start_nothing.click(c.page_handler(page.start_from_nothing), c("scratch_start", "scratch_seed", "session"),
+                          opened, concurrency_id="edit", **private)
+    c.make_from_paint.click(on_make, c("editor", "scratch_start", "scratch_seed", "session"), reset,
+                            concurrency_id="edit", **private).then(**c.reset_step())
+    c.show_segments.click(c.page_handler(page.show_segments), [c.session], c("segment_map", "segment", "status"),
+                          **private)
+    c.segment_map.select(on_map, [c.session], c("segment", "status"), **private)
+    c.add_to_segment.click(on_add, c("editor", "segment", "direction", "amount", "mode", "session"),
+                           [*c("session", "canvas_reset", "preview", "paint_info", "status"), *c(*STROKE_VIEWS)],
+                           concurrency_id="edit", **private).then(**c.reset_step())
 
 
 def served(endpoint: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:

@@ -1,6 +1,7 @@
 """The page's panels beside and under the simple path (``app.py`` lays out the photo, the canvas and the result):
 the kept strokes under the result (``stroke_panel``), and every other tool in a closed panel, one click away,
-each panel's label the one line that says what is inside (``tool_panels``, ``PANELS``).
+each panel's label the one line that says what is inside (``tool_panels``, ``PANELS``); the transformation,
+painting from nothing and one segment's edits in ``other_mode_panels``.
 """
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ def tool_panels(c: dict[str, Any], page: EditPage) -> None:
             c.update(units_button=gr.Button(**K["units_button"]), select_button=gr.Button(**K["select_button"]))
         with gr.Row():
             c.update(units=gr.Image(**K["units"]), segmentation=gr.Image(**K["segmentation"]))
+    other_mode_panels(c)
     with gr.Accordion(PANELS["settings"], open=False, elem_id="settings"):
         with gr.Row(equal_height=True):
             host = {"info": models.info} if models.info else {}  # the host's start model, and why
@@ -67,3 +69,25 @@ def tool_panels(c: dict[str, Any], page: EditPage) -> None:
         c["preparation"] = gr.Markdown(page.preparation_status(), elem_id="preparation")
         with gr.Row(equal_height=False):
             c.update(concept_name=gr.Textbox(**K["concept_name"]), add_concept=gr.Button(**K["add_concept"]))
+
+
+def other_mode_panels(c: dict[str, Any]) -> None:
+    """Photo to photo, from nothing, one segment: closed panels, their components added to ``c`` by name."""
+    with gr.Accordion(PANELS["transform"], open=False, elem_id="transform-panel"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=200):
+                c.update(transform_photo=gr.Image(**K["transform_photo"]), frames=gr.Slider(**K["frames"]),
+                         transform_button=gr.Button(**K["transform_button"]))
+            c["transform"] = gr.Image(**K["transform"])
+        c["transform_strip"] = gr.Image(**K["transform_strip"])
+    with gr.Accordion(PANELS["scratch"], open=False, elem_id="scratch-panel"):
+        with gr.Row(equal_height=True):
+            c.update(scratch_start=gr.Radio(**K["scratch_start"]), scratch_seed=gr.Number(**K["scratch_seed"]))
+        with gr.Row(equal_height=True):
+            c.update(start_nothing=gr.Button(**K["start_nothing"]), make_from_paint=gr.Button(**K["make_from_paint"]))
+    with gr.Accordion(PANELS["segment"], open=False, elem_id="segment-panel"):
+        with gr.Row(equal_height=False):
+            c["segment_map"] = gr.Image(**K["segment_map"])
+            with gr.Column(scale=1, min_width=200):
+                c.update(show_segments=gr.Button(**K["show_segments"]), segment=gr.Dropdown(**K["segment"]),
+                         add_to_segment=gr.Button(**K["add_to_segment"]))

@@ -15,8 +15,14 @@
   (the photo's own detail in the moved region, flow transfer vs delta compositing).
 - **Directions**: :func:`ganpaint_core.analysis.directions.direction_metrics` (Spearman of each supervised direction's
   concept share against the amount, its largest side effect, PCA's explained variance).
-- **Segment inversion**: :func:`ganpaint_core.edit.segments.segment_metrics` (PSNR before adaptation, one code
-  vs segments, and the time it costs).
+- **Segment inversion**: :func:`ganpaint_core.bench.segments.segment_metrics` (PSNR before adaptation, one code
+  vs segments, and the time it costs) and :func:`ganpaint_core.bench.segments.segment_edit_leak` (a direction
+  on one segment's code: the change outside that segment as a share of the change inside).
+- **Transformation** (:mod:`ganpaint_core.review.transform`): for every pair of photos, whether the frames'
+  distance to B falls and to A rises at every step (``transform_monotone``: true when every pair is).
+- **From nothing** (:mod:`ganpaint_core.edit.scratch`): ``--n``·2 held-out starts (blank and sample by turns), each
+  painted with two colour ellipses far from the start's colours there: the colour error of the start and of
+  the made image under the strokes (``scratch_color_error_before`` / ``_after``, 0..255).
 
 Medians over photos; the per-photo rows are in the JSON.
 """
@@ -33,13 +39,17 @@ import torch
 from PIL import Image
 
 from ganpaint_core.bench.warp import bench_warp
+from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.photo import Photo, load_photo, to_uint8
 from ganpaint_core.edit.brush import BrushConfig, BrushSpec, brush_region, color_error, edge_error
-from ganpaint_core.edit.caches import EditCaches
+from ganpaint_core.edit.caches import EditCaches, SetupCache
 from ganpaint_core.edit.composite import paste_alpha
 from ganpaint_core.edit.engine import EditEngine, PhotoState
 from ganpaint_core.edit.pipeline import edit_photo
+from ganpaint_core.edit.scratch import paint_from_scratch, scratch_start
+from ganpaint_core.edit.setup_store import SetupStore
 from ganpaint_core.hub.loading import LoadedModel
+from ganpaint_core.review.transform import transform_frames
 
 log = logging.getLogger(__name__)
 
@@ -141,46 +151,139 @@ def bench_brushes(engine: EditEngine, photos: list[tuple[str, Photo]], *, seed: 
     }
 
 
-def bench_modes(model: LoadedModel, *, seed: int = 1, n: int = 4, images_dir: Path | None = None) -> dict[str, Any]:
-    """Every figure of the modes suite (see the module docstring)."""
-    from ganpaint_core.analysis.directions import direction_metrics
-    from ganpaint_core.bench.segments import segment_metrics
+def bench_transform(engine: EditEngine, photos: list[tuple[str, Photo]], *, frames: int = 8) -> dict[str, Any]:
+    """Every unordered pair of ``photos`` turned one into the other: monotone or not, and the smallest step."""
+    states = [(name, engine.prepare(photo)) for name, photo in photos]
+    if len(states) < 2:
+        return {"transform_monotone": None, "transform_pairs": 0, "transform_pairs_monotone": 0,
+                "transform_frames": frames, "transform_smallest_step": None, "transform_per_pair": []}
+    rows = []
+    for i, (name_a, a) in enumerate(states):
+        for name_b, b in states[i + 1:]:
+            seq = transform_frames(engine, a, b, frames=frames)
+            steps = [y - x for x, y in zip(seq.distance_to_a, seq.distance_to_a[1:])]
+            steps += [x - y for x, y in zip(seq.distance_to_b, seq.distance_to_b[1:])]
+            rows.append({"from": name_a, "to": name_b, "monotone": seq.monotone, "smallest_step": min(steps),
+                         "distance_to_a": seq.distance_to_a, "distance_to_b": seq.distance_to_b})
+    return {"transform_monotone": all(r["monotone"] for r in rows), "transform_pairs": len(rows),
+            "transform_pairs_monotone": sum(r["monotone"] for r in rows), "transform_frames": frames,
+            "transform_smallest_step": min(r["smallest_step"] for r in rows), "transform_per_pair": rows}
 
-    engine = EditEngine(model, caches=EditCaches(setup_store=None))
+
+def scratch_paint(base: np.ndarray, rng: np.random.Generator) -> BrushSpec:
+    """Two of :func:`brush_strokes`' colour ellipses on ``base`` (the later one on top where they meet)."""
+    (first, _), (second, _) = brush_strokes(base, rng), brush_strokes(base, rng)
+    mask = np.maximum(first.color_mask, second.color_mask)
+    color = np.where(second.color_mask[..., None] > 0, second.color, first.color).astype(np.float32)
+    return BrushSpec(color=color, color_mask=mask)
+
+
+def bench_scratch(engine: EditEngine, *, n: int, seed: int) -> dict[str, Any]:
+    """Images made from nothing (see the module docstring), seeds held out from every other part of the suite."""
+    rng = np.random.default_rng(20_000 + seed)
+    rows = []
+    for i in range(n):
+        start, start_seed = ("blank", "sample")[i % 2], 20_000 + seed * 100 + i
+        paint = scratch_paint(to_uint8(scratch_start(engine, start=start, seed=start_seed).base_render[0]), rng)
+        made = paint_from_scratch(engine, paint, start=start, seed=start_seed)
+        rows.append({"start": start, "seed": start_seed, **made.summary()})
+        log.info("from nothing %s %d: colour %.1f -> %.1f", start, start_seed, made.color_error_before,
+                 made.color_error_after)
+    med = lambda key: float(statistics.median(r[key] for r in rows))  # noqa: E731
+    return {"scratch_color_error_before": med("color_error_before"),
+            "scratch_color_error_after": med("color_error_after"),
+            "scratch_color_error_ratio": float(statistics.median(r["color_error_before"] / r["color_error_after"]
+                                                                 for r in rows)),
+            "scratch_s": med("seconds"), "scratch_per_start": rows}
+
+
+PARTS = ("brushes", "warp", "directions", "segments", "segment_edit", "transform", "scratch")  # --parts' names
+
+
+def parse_parts(text: str | None) -> tuple[str, ...]:
+    """``--parts``' comma-separated names (None: every part); an unknown one is refused."""
+    if not text:
+        return PARTS
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise GanpaintError(f"--parts: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(PARTS)}")
+    return parts
+
+
+def bench_modes(model: LoadedModel, *, seed: int = 1, n: int = 4, images_dir: Path | None = None,
+                parts: tuple[str, ...] = PARTS) -> dict[str, Any]:
+    """Every figure of the modes suite (see the module docstring), or those of ``parts``."""
+    from ganpaint_core.analysis.directions import direction_metrics
+    from ganpaint_core.bench.segments import segment_edit_leak, segment_metrics
+
+    # Every photo's setup is kept in memory; on disk too (the default store) unless a part that times its work
+    # runs: no figure here is a setup's time, and a second run, of other parts, needs not set the photos up again.
+    store = None if {"brushes", "warp", "segments"} & set(parts) else SetupStore.default()
+    engine = EditEngine(model, caches=EditCaches(setup_store=store, setups=SetupCache(64)))
     photos = bench_photos(model, images_dir=images_dir, n=n, seed=seed)
     if not photos:
         raise ValueError("no photos to measure: give --images DIR or --n above 0")
-    result: dict[str, Any] = {"suite": "modes", "model": model.manifest.name, "seed": seed,
+    result: dict[str, Any] = {"suite": "modes", "model": model.manifest.name, "seed": seed, "parts": list(parts),
                               "photos": [name for name, _ in photos], "threads": torch.get_num_threads()}
-    result |= bench_brushes(engine, photos, seed=seed)
-    result |= bench_warp(engine, n=2 * n, seed=seed)
-    t0 = time.monotonic()
-    directions = engine.directions()
-    result["directions_find_s"] = time.monotonic() - t0
-    result |= direction_metrics(model, directions, seed=seed)
+    if "brushes" in parts:
+        result |= bench_brushes(engine, photos, seed=seed)
+    if "warp" in parts:
+        result |= bench_warp(engine, n=2 * n, seed=seed)
+    if "directions" in parts or "segment_edit" in parts:  # one segment's edits are directions
+        t0 = time.monotonic()
+        directions = engine.directions()
+        result["directions_find_s"] = time.monotonic() - t0
+    if "directions" in parts:
+        result |= direction_metrics(model, directions, seed=seed)
     real = [(name, photo) for name, photo in photos if not name.startswith("render-")] or photos
-    segments = segment_metrics(engine, [p for _, p in real], names=[n for n, _ in real])
-    result |= {("segments_per_photo" if k == "per_photo" else k): v for k, v in segments.items()}
+    if "segments" in parts:
+        segments = segment_metrics(engine, [p for _, p in real], names=[n for n, _ in real])
+        result |= {("segments_per_photo" if k == "per_photo" else k): v for k, v in segments.items()}
+    if "segment_edit" in parts:
+        result |= segment_edit_leak(engine, [p for _, p in real], names=[n for n, _ in real])
+    if "transform" in parts:
+        result |= bench_transform(engine, photos)
+    if "scratch" in parts:
+        result |= bench_scratch(engine, n=max(2, 2 * n), seed=seed)
     return result
 
 
 def print_modes_table(r: dict[str, Any]) -> None:
     print(f"modes · {r['model']} · seed {r['seed']} · {len(r['photos'])} photos · {r['threads']} threads")
+    if "brush_color_error_before" in r:
+        _print_brushes(r)
+    _print_rest(r)
+
+
+def _print_brushes(r: dict[str, Any]) -> None:
     print(f"  brush colour error  {r['brush_color_error_before']:.1f} -> {r['brush_color_error_after']:.1f} "
           f"({r['brush_color_error_reduction']:.0%} less)")
     print(f"  brush edge error    {r['brush_edge_error_before']:.3f} -> {r['brush_edge_error_after']:.3f}")
     print(f"  candidates          first {r['brush_first_candidate_s']:.2f} s (cold {r['brush_first_candidate_s_cold']:.2f} s), "
           f"all {r['brush_all_candidates_s']:.2f} s; spread {r['brush_candidate_spread']:.1f}; outside exact: "
           f"{r['brush_outside_exact']}")
+
+
+def _print_rest(r: dict[str, Any]) -> None:
     if "warp_centroid_error" in r:
-        print(f"  warp centroid error {r['warp_centroid_error_before']:.2f} -> {r['warp_centroid_error']:.2f} px (median, "
-              f"max {r['warp_centroid_error_max']:.2f}); outside exact: {r['warp_outside_exact']}")
+        print(f"  warp centroid error {r['warp_centroid_error_before']:.2f} -> {r['warp_centroid_error']:.2f} px "
+              f"(median, max {r['warp_centroid_error_max']:.2f}); outside exact: {r['warp_outside_exact']}")
         print(f"  detail kept         flow {r['flow_detail_kept']:.2f} · delta {r['delta_detail_kept']:.2f}")
     for concept, rho in r.get("directions_spearman", {}).items():
         side = r.get("directions_max_side_effect", {}).get(concept, float("nan"))
         print(f"  direction {concept:<8} Spearman {rho:+.2f} · largest side effect {side:.3f}")
     if "pca_explained_variance_top10" in r:
         print(f"  PCA top 10 explain {sum(r['pca_explained_variance_top10']):.0%} of the variance")
+    if r.get("transform_pairs"):
+        print(f"  transformation      monotone on {r['transform_pairs_monotone']} of {r['transform_pairs']} pairs "
+              f"({r['transform_frames']} frames; smallest step {r['transform_smallest_step']:.1f})")
+    if "scratch_color_error_before" in r:
+        print(f"  from nothing        colour error {r['scratch_color_error_before']:.1f} -> "
+              f"{r['scratch_color_error_after']:.1f} ({r['scratch_color_error_ratio']:.1f}× less, median)")
+    if "segment_edit_leak" in r:
+        print(f"  one segment's edit  leak {r['segment_edit_leak']:.3f} (max {r['segment_edit_leak_max']:.3f}; "
+              f"the render's own, before paste-back: {r['segment_edit_leak_render']:.3f})")
     if "psnr_segments" in r:
         print(f"  inversion PSNR      one code {r['psnr_single_code']:.2f} dB, segments {r['psnr_segments']:.2f} dB "
               f"(+{r['segments_s']:.1f} s)")

@@ -16,7 +16,15 @@ from ganpaint_core.core.progress import tqdm_callback
 def add_edit_parser(sub: Any) -> None:
     p = sub.add_parser("edit", help="edit a photo (or a folder of photos): invert, edit, adapt, paste back")
     p.add_argument("--model", default="synth-church")
-    p.add_argument("--image", required=True, help="a photo, or a folder of photos (with --recipe)")
+    p.add_argument("--image", help="a photo, or a folder of photos (with --recipe); none with --from-scratch")
+    p.add_argument("--from-scratch", action="store_true",
+                   help="no photo: make an image that meets --color-strokes / --sketch (square images, any scale) "
+                        "from a blank or a random sample, then apply the other strokes to it")
+    p.add_argument("--start", choices=["blank", "sample"], default="sample",
+                   help="with --from-scratch: the generator's average image or sample --seed (default sample)")
+    p.add_argument("--seed", type=int, default=0, help="with --from-scratch: the sample to start from (default 0)")
+    p.add_argument("--segment", help="with --invert segments: apply the --direction(s) and the brush to this "
+                                     "segment's code only (its label, e.g. sky; the record lists a photo's segments)")
     p.add_argument("--mask", help="mask image: white (or opaque) where to edit; resized to the photo")
     p.add_argument("--concept")
     p.add_argument("--action", choices=["add", "remove"])
@@ -76,7 +84,7 @@ def _edit_recipes(args: argparse.Namespace) -> list[tuple[str, list[Any]]]:
             raise GanpaintError("two --recipe files have the same name; their outputs would overwrite each other")
         return [(Path(r).stem, load_recipe(Path(r))) for r in args.recipe]
     entries = _mode_entries(args)
-    if not (args.concept or args.action) and entries:
+    if not (args.concept or args.action) and (entries or args.from_scratch):
         return [("edit", [read_stroke(raw, local, raw["kind"]) for raw in entries])]
     missing = [f"--{k}" for k in ("mask", "concept", "action") if not getattr(args, k)]
     if missing:
@@ -98,7 +106,7 @@ def _edit_recipes(args: argparse.Namespace) -> list[tuple[str, list[Any]]]:
 def _mode_entries(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Recipe entries for the brush and direction flags."""
     entries: list[dict[str, Any]] = []
-    if args.color_strokes or args.sketch:
+    if (args.color_strokes or args.sketch) and not args.from_scratch:  # from scratch, the paint makes the image
         entries.append({"kind": "brush", "color": args.color_strokes and str(Path(args.color_strokes).resolve()),
                         "sketch": args.sketch and str(Path(args.sketch).resolve()), "candidates": args.candidates,
                         "pick": args.pick, "morph": args.morph, "seed": args.brush_seed})
@@ -114,6 +122,11 @@ def _mode_entries(args: argparse.Namespace) -> list[dict[str, Any]]:
         if args.mask and not args.concept:
             entry["mask"] = str(Path(args.mask).resolve())
         entries.append(entry)
+    if args.segment and not entries:
+        raise GanpaintError("--segment applies a --direction or a brush (--color-strokes / --sketch) to one segment: "
+                            "give one of them")
+    if args.segment:  # each direction and brush moves only that segment's code
+        entries = [{"kind": "segment", "segment": args.segment, "edit": e} for e in entries]
     return entries
 
 
@@ -193,6 +206,50 @@ def _save_candidates(engine: Any, image: Path, strokes: list[Any], outcome: Any,
         Image.fromarray(result.final).save(out.with_name(f"{out.stem}-candidate-{pick}.png"))
 
 
+def _from_scratch(args: argparse.Namespace, recipes: list[tuple[str, list[Any]]]) -> int:
+    """``edit --from-scratch``: the paint makes an image from nothing (:mod:`ganpaint_core.edit.scratch`), then the
+    other strokes edit it through the one edit path."""
+    from PIL import Image
+
+    from ganpaint_core.edit.engine import EditEngine
+    from ganpaint_core.edit.pipeline import edit_photo
+    from ganpaint_core.edit.recipe import read_stroke
+    from ganpaint_core.edit.recipe_rules import RecipeSource
+    from ganpaint_core.edit.scratch import paint_from_scratch, scratch_start
+    from ganpaint_core.hub.loading import load_model
+
+    if args.image:
+        raise GanpaintError("--from-scratch makes its own image: leave out --image")
+    if len(recipes) > 1:
+        raise GanpaintError("--from-scratch takes one --recipe at most")
+    if not (args.color_strokes or args.sketch):
+        raise GanpaintError("--from-scratch needs --color-strokes and / or --sketch: what the new image should show")
+    out = Path(args.out)
+    _check_output(out, folder=False)
+    engine = EditEngine(load_model(args.model, device=pick_device(args.device)))
+    start = scratch_start(engine, start=args.start, seed=args.seed)
+    raw = {"kind": "brush", "color": args.color_strokes and str(Path(args.color_strokes).resolve()),
+           "sketch": args.sketch and str(Path(args.sketch).resolve())}
+    paint, _ = read_stroke(raw, RecipeSource(base=Path(".")), "--color-strokes / --sketch").to_spec(
+        start.photo, engine, {})
+    made = paint_from_scratch(engine, paint, start=args.start, seed=args.seed,
+                              callback=tqdm_callback("from nothing"))
+    specs, notes = [], []
+    for entry in recipes[0][1]:
+        spec, entry_notes = entry.to_spec(made.state.photo, engine, {})
+        specs.append(spec)
+        notes += entry_notes
+    outcome = edit_photo(engine, made.state, specs, name="scratch", notes=notes)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(outcome.result.final).save(out)
+    record = outcome.record | {"scratch": made.summary(), "files": {"output": str(out)}}
+    if args.report:
+        write_json(args.report, record)
+    print(f"wrote {out}: made from nothing ({args.start} {args.seed}); colour error {made.color_error_before:.1f} -> "
+          f"{made.color_error_after:.1f} (0..255) in {made.seconds:.1f} s; {len(specs)} more strokes")
+    return 0
+
+
 def cmd_edit(args: argparse.Namespace) -> int:
     from ganpaint_core.core.photo import PhotoError
     from ganpaint_core.edit.engine import EditEngine
@@ -203,6 +260,11 @@ def cmd_edit(args: argparse.Namespace) -> int:
     EditOptions(invert=args.invert).check()  # before the model loads
     if not args.max_megapixels > 0:
         raise GanpaintError(f"--max-megapixels must be a positive number, got {args.max_megapixels}")
+    if args.from_scratch:
+        return _from_scratch(args, recipes)
+    if not args.image:
+        raise GanpaintError("give --image (a photo or a folder of photos), or --from-scratch with --color-strokes / "
+                            "--sketch to start from nothing")
     image, out = Path(args.image), Path(args.out)
     many = image.is_dir() or len(recipes) > 1  # then --out is a folder: <photo>[-<recipe>].png in it
     _check_output(out, folder=many)

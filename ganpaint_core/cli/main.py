@@ -135,7 +135,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         model = load_model(args.model or "synth-church", device=pick_device(args.device))
         result = bench_modes.bench_modes(model, seed=args.seed, n=4 if args.n is None else args.n,
-                                         images_dir=Path(args.images) if args.images else None)
+                                         images_dir=Path(args.images) if args.images else None,
+                                         parts=bench_modes.parse_parts(args.parts))
         bench_modes.print_modes_table(result)
         return _write_bench_json(args, result)
     if not args.model:
@@ -303,8 +304,11 @@ def _add_bench_parser(sub: Any) -> None:
                         "the model suite's add-test squares get (what a perfect insertion would); stylegan2: forward / edit / setup times of a random-weight StyleGAN2-256, no model; service: "
                         "python app.py on 127.0.0.1: memory over --n edits, latency at 1/4/8 clients, a request "
                         "after 30 cancelled, 27 kinds of bad input; peers: ours beside the paper's recipe, PTI, "
-                        "optimisation only and the encoder only; modes: colour / sketch brushes, latent directions and "
-                        "segment inversion (default model synth-church)")
+                        "optimisation only and the encoder only; modes: colour / sketch brushes, latent directions, "
+                        "segment inversion, one segment's edits, transformation, from nothing (default model "
+                        "synth-church)")
+    p.add_argument("--parts", help="modes: only these parts, comma-separated (default all): "
+                                   "brushes,warp,directions,segments,segment_edit,transform,scratch")
     p.add_argument("--images", help="chain, peers, modes: a folder of real photos to invert (peers: and edit) as well")
     p.add_argument("--paper-steps", type=int, default=100,
                    help="peers: adaptation steps run per edit for the paper's recipe (it publishes 1000; the time is "

@@ -1,5 +1,6 @@
-"""``python -m ganpaint_core compare``, ``report`` and ``directions``: a settings grid for one photo, an evaluation
-report over a folder of photos (both through the one edit path), and a model's latent directions."""
+"""``python -m ganpaint_core compare``, ``report``, ``transform`` and ``directions``: a settings grid for one photo,
+an evaluation report over a folder of photos (both through the one edit path), one photo turned into another
+(:mod:`ganpaint_core.review.transform`), and a model's latent directions."""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +35,22 @@ def add_tools_parsers(sub: Any) -> None:
     p.add_argument("--out", required=True, help="the report's folder (index.html, images/, report.json)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("transform", help="turn one photo into another along the latent path (iGAN): both photos set "
+                                         "up, N frames from A's reconstruction to B's, as an animation and a strip")
+    p.add_argument("--from", dest="source", required=True, help="photo A (the first frame is its reconstruction)")
+    p.add_argument("--to", dest="target", required=True, help="photo B (the last frame is its reconstruction)")
+    p.add_argument("--frames", type=int, default=8, help="frames from A to B, ends included (default 8)")
+    p.add_argument("--out", required=True, help="the animation, .gif or .webp; the strip goes beside it as "
+                                                "<name>-strip.png")
+    p.add_argument("--size", type=int, default=256, help="pixels per frame in the files (default 256)")
+    p.add_argument("--model", default="synth-church")
+    p.add_argument("--fit", choices=["crop", "pad"], default="crop")
+    p.add_argument("--no-adapt", action="store_true", help="skip each photo's adaptation")
+    p.add_argument("--invert", default="single", help="single or segments (as for edit)")
+    p.add_argument("--json", help="also write the frames' distances to A and B to this file")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_transform)
 
     p = sub.add_parser("directions", help="find a model's latent directions (one per concept, and the top principal "
                                           "components), once: they are cached by the generator's sha256")
@@ -126,6 +143,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"wrote {Path(args.out) / 'index.html'}")
     edited = sum(len(e["photos"]) for e in report["models"].values())
     return 0 if edited else 1
+
+
+def cmd_transform(args: argparse.Namespace) -> int:
+    from ganpaint_core.core.files import write_json
+    from ganpaint_core.core.photo import load_photo
+    from ganpaint_core.edit.spec import EditOptions
+    from ganpaint_core.review.transform import check_animation_path, check_frames, save_transformation, transform_frames
+
+    check_frames(args.frames)
+    out = check_animation_path(args.out)
+    if not 16 <= args.size <= 1024:
+        raise GanpaintError(f"--size must be from 16 to 1024 pixels, got {args.size}")
+    EditOptions(invert=args.invert).check()
+    engine = _Engines(pick_device(args.device))(args.model)
+    states = []
+    for label, path in (("A", args.source), ("B", args.target)):
+        photo = load_photo(path, size=engine.resolution, fit=args.fit)
+        states.append(engine.prepare(photo, adapt=not args.no_adapt, invert=args.invert,
+                                     callback=tqdm_callback(f"{label} {Path(path).name}: setup")))
+    seq = transform_frames(engine, states[0], states[1], frames=args.frames)
+    animation, strip = save_transformation(seq, out, size=args.size)
+    if args.json:
+        write_json(args.json, {"from": args.source, "to": args.target, "model": args.model, "frames": args.frames,
+                               "distance_to_a": seq.distance_to_a, "distance_to_b": seq.distance_to_b,
+                               "monotone": seq.monotone, "animation": str(animation), "strip": str(strip)})
+    print(f"wrote {animation} and {strip}: {args.frames} frames; distance to B "
+          f"{' '.join(f'{d:.0f}' for d in seq.distance_to_b)} (0..255){'' if seq.monotone else ' (not monotone)'}")
+    return 0
 
 
 def cmd_directions(args: argparse.Namespace) -> int:

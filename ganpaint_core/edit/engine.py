@@ -49,6 +49,7 @@ from ganpaint_core.edit.invert import invert as invert_photo  # ``invert`` names
 from ganpaint_core.edit.losses import get_lpips
 from ganpaint_core.edit.segments import (
     INVERT_MODES,
+    SegmentCodes,
     SegmentConfig,
     SegmentError,
     describe,
@@ -81,6 +82,7 @@ class PhotoState:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     notes: list[str] = field(default_factory=list)  # what the user should know
     invert: str = "single"  # how it was inverted: "single" (one code) or "segments" (one code per segment)
+    segments: SegmentCodes | None = None  # with invert="segments": each segment's code, mask and name
 
 
 @dataclass
@@ -223,12 +225,13 @@ class EditEngine:
         if inv.stopped:
             notes.append(inv.stopped)
         timings = {"invert_s": inv.seconds}
+        segments = None
         if invert == "segments":
             segment, label_names = model_segment(self.model)
             seg = invert_segments(self.model.generator, target, layer=self.layer, first=inv, segment=segment,
                                   label_names=label_names, encoder=self.model.encoder, cfg=self.segment_cfg,
                                   lpips_model=lpips_model, callback=callback)
-            inv = seg.inversion
+            inv, segments = seg.inversion, seg.kept()
             timings["segments_s"] = seg.seconds
             notes.append(describe(seg) + ("" if segment is not None else " (no segmenter: a fixed grid)"))
             if inv.stopped:
@@ -251,7 +254,7 @@ class EditEngine:
                 after = psnr(base, target)
         return PhotoState(photo=photo, latent=inv.latent, features=inv.features, adapter=adapter_state,
                           recon_psnr_before=inv.psnr, recon_psnr_after=after, base_render=base.cpu(),
-                          timings=timings, notes=notes, invert=invert)
+                          timings=timings, notes=notes, invert=invert, segments=segments)
 
     def adapter_for(self, state: PhotoState) -> FineLayerAdapter | None:
         if not state.adapter:

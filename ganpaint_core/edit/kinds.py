@@ -34,6 +34,7 @@ from ganpaint_core.edit.brush_recipe import RecipeBrush
 from ganpaint_core.edit.concept_recipe import RecipeStroke
 from ganpaint_core.edit.direction_edit import DirectionSpec, RecipeDirection
 from ganpaint_core.edit.recipe_rules import RecipeSource
+from ganpaint_core.edit.segment_edit import RecipeSegment, SegmentEdit
 from ganpaint_core.edit.spec import Reference, StrokeSpec
 from ganpaint_core.edit.strokes import StrokeError
 from ganpaint_core.edit.warp import WarpSpec
@@ -114,6 +115,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("brush", BrushSpec, RecipeBrush),
     Kind("direction", DirectionSpec, RecipeDirection),
     Kind("warp", WarpSpec, RecipeWarp),
+    Kind("segment", SegmentEdit, RecipeSegment),
 )}
 
 

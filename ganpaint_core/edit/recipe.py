@@ -2,8 +2,9 @@
 *Open a recipe* and share links, the ``/edit_recipe`` endpoint, ``edit --recipe``, ``compare`` and ``report``.
 
 A recipe is ``{"strokes": [...]}``: concept strokes (:mod:`~ganpaint_core.edit.concept_recipe`), brushes
-(``"kind": "brush"``, :mod:`~ganpaint_core.edit.brush_recipe`) and directions (``"kind": "direction"``,
-:mod:`~ganpaint_core.edit.direction_edit`), in order. A record (``edit_photo``'s, the CLI's ``--report``, the
+(``"kind": "brush"``, :mod:`~ganpaint_core.edit.brush_recipe`), directions (``"kind": "direction"``,
+:mod:`~ganpaint_core.edit.direction_edit`) and edits of one segment (``"kind": "segment"``, a direction or a brush
+inside: :mod:`~ganpaint_core.edit.segment_edit`), in order. A record (``edit_photo``'s, the CLI's ``--report``, the
 page's download) is one; a share bundle is a record with its photo and style references inside
 (``references_png_base64``), which any reader uses. The callers differ only in ``base``: a local recipe's
 folder, whose files it may name, or None for what arrives through the app (no path at all). Every default
@@ -17,6 +18,7 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -55,4 +57,6 @@ def read_stroke(raw: Any, source: RecipeSource, where: str) -> RecipeEntry:
     """One entry of a recipe, by its ``"kind"`` (default ``"concept"``)."""
     if not isinstance(raw, dict):
         raise StrokeError(f"{where}: must be an object")
+    if source.entry_reader is None:  # an edit of one segment reads its inner entry with this function
+        source = dataclasses.replace(source, entry_reader=read_stroke)
     return kind_named(raw.get("kind", "concept"), where=where).entry.read(raw, source, where)

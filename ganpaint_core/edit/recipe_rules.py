@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,9 @@ class RecipeSource:
 
     base: Path | None  # the folder relative paths are read from (a local recipe); None: no file may be named
     references: Mapping[str, Any] = field(default_factory=dict)  # reference sha256 -> base64 PNG (a share bundle's)
+    # How an entry nested in another (an edit of one segment) is read: ganpaint_core.edit.recipe.read_stroke,
+    # which sets it (passed in, so that kinds need not import the reader that imports them)
+    entry_reader: Callable[[Any, RecipeSource, str], Any] | None = None
 
     def file(self, value: str, what: str) -> Path:
         if self.base is None:

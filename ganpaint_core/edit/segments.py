@@ -84,6 +84,27 @@ class SegmentConfig:
             raise SegmentError("mask_lr, mask_smoothness and mask_entropy must be ≥ 0")
 
 
+@dataclass(frozen=True)
+class SegmentCodes:
+    """What a photo's setup keeps of its segment inversion, for edits of one segment (CPU tensors)."""
+
+    codes: torch.Tensor  # [K, L] or [K, n, L]: segment k's latent
+    masks: torch.Tensor  # [K, 1, h, w] soft masks at the edit grid, summing to 1 over K
+    names: tuple[str, ...]  # segment k's name: a label ("sky") or a grid cell ("row 1 col 2")
+
+    def index(self, name: str) -> int:
+        """Segment ``name``'s index; ``SegmentError`` lists the photo's segments."""
+        if name not in self.names:
+            raise SegmentError(f"this photo has no segment {name!r}; its segments are: {', '.join(self.names)}")
+        return self.names.index(name)
+
+    def label_map(self, side: int) -> torch.Tensor:
+        """int64 [side, side]: which segment weighs most at each pixel (the masks upsampled)."""
+        up = F.interpolate(self.masks.permute(1, 0, 2, 3), size=(side, side), mode="bilinear",
+                           align_corners=False)[0]  # [K, side, side]
+        return up.argmax(0)
+
+
 @dataclass
 class SegmentInversion:
     """A segment inversion: the composed inversion and the segments it found."""
@@ -95,6 +116,10 @@ class SegmentInversion:
     codes: torch.Tensor  # [K, L] or [K, n, L]: segment k's latent
     first_psnr: float  # the first inversion's PSNR, dB
     seconds: float  # wall time of the segment stage alone
+
+    def kept(self) -> SegmentCodes:
+        """What a photo's setup keeps: the codes, masks and names."""
+        return SegmentCodes(codes=self.codes.detach().cpu(), masks=self.masks.detach().cpu(), names=tuple(self.names))
 
 
 def _neighbour_merge(onehot: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -285,5 +310,6 @@ def describe(seg: SegmentInversion) -> str:
             f"{seg.first_psnr:.1f} → {seg.inversion.psnr:.1f} dB in {seg.seconds:.1f} s")
 
 
-__all__ = ["INVERT_MODES", "SegmentConfig", "SegmentError", "SegmentInversion", "describe", "invert_segments",
+__all__ = ["INVERT_MODES", "SegmentCodes", "SegmentConfig", "SegmentError", "SegmentInversion", "describe",
+           "invert_segments",
            "model_segment", "segment_masks"]

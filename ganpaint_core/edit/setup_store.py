@@ -25,11 +25,13 @@ from typing import Any
 
 from ganpaint_core.core.files import evict_least_recent, files_size
 from ganpaint_core.core.tensor_files import DamagedFileError, read_checked, write_checked
+from ganpaint_core.edit.segments import SegmentCodes
 from ganpaint_core.hub.fetch import cache_dir
 
 log = logging.getLogger(__name__)
 
-SETUP_FORMAT = "ganpaint-setup/2"  # 2: content sha256 in the metadata  # bump when PhotoState's fields or their meaning change
+# bump when PhotoState's fields or their meaning change. 2: content sha256 in the metadata; 3: segment codes kept
+SETUP_FORMAT = "ganpaint-setup/3"
 DEFAULT_CAP_MB = 512.0  # a 64-px setup is ~1.7 MB, a 256-px one a few MB: hundreds of photos
 
 
@@ -72,6 +74,9 @@ class SetupStore:
             meta = json.loads(metadata["state"])
             if metadata.get("format") != SETUP_FORMAT:
                 raise DamagedFileError(f"setup cache file {path.name}: format {metadata.get('format')!r}")
+            names = meta.pop("segment_names", None)
+            segments = None if names is None else SegmentCodes(codes=tensors["segment_codes"],
+                                                               masks=tensors["segment_masks"], names=tuple(names))
             os.utime(path)  # recently used: evicted last
         except FileNotFoundError:
             return None
@@ -81,13 +86,18 @@ class SetupStore:
             return None
         adapter = {k.removeprefix("adapter."): v for k, v in tensors.items() if k.startswith("adapter.")}
         return {"latent": tensors["latent"], "features": tensors["features"], "base_render": tensors["base_render"],
-                "adapter": adapter, **meta}
+                "adapter": adapter, "segments": segments, **meta}
 
     def put(self, key: str, fields: dict[str, Any]) -> None:
         """Store a setup (the PhotoState fields but the photo), then evict down to the cap."""
         tensors = {"latent": fields["latent"], "features": fields["features"], "base_render": fields["base_render"],
                    **{f"adapter.{k}": v for k, v in fields["adapter"].items()}}
-        state = json.dumps({k: fields[k] for k in ("recon_psnr_before", "recon_psnr_after", "timings", "notes")})
+        scalars = {k: fields[k] for k in ("recon_psnr_before", "recon_psnr_after", "timings", "notes")}
+        segments = fields.get("segments")
+        if segments is not None:  # a segment inversion's codes: what edits of one segment start from
+            tensors |= {"segment_codes": segments.codes, "segment_masks": segments.masks}
+            scalars["segment_names"] = list(segments.names)
+        state = json.dumps(scalars)
         try:
             write_checked(self._path(key), tensors, {"state": state, "format": SETUP_FORMAT})
         except OSError as exc:  # a full or read-only cache costs the next setup time, not this edit

@@ -43,6 +43,7 @@ from ganpaint_core.page.canvas import (  # noqa: F401 - SLIDER_SIDE: importable 
 from ganpaint_core.page.catalog import SAMPLE_SEED_BASE, NotDissected, sample_images
 from ganpaint_core.page.jobs import JobUpdate
 from ganpaint_core.page.modes import ModeActions
+from ganpaint_core.page.other_modes import OtherModeActions
 from ganpaint_core.page.session import (
     EditSession,
     add_stroke,
@@ -87,9 +88,10 @@ log = logging.getLogger(__name__)
 AVAILABILITY = "availability: bundled / local / cached / downloadable / missing"  # the Model list's help
 
 
-class EditPage(ShareCompareActions, ModeActions):
+class EditPage(ShareCompareActions, ModeActions, OtherModeActions):
     """The page's actions: photo, model, style and strokes here; sharing, comparing and inspecting units in
-    ``tools.py``, colour / sketch brushes and directions in ``modes.py``; what they share in ``base.py``."""
+    ``tools.py``, colour / sketch brushes and directions in ``modes.py``, transformation, painting from nothing and
+    edits of one segment in ``other_modes.py``; what they share in ``base.py``."""
 
     # -- what the page starts with ---------------------------------------------------------------------
     def model_choices(self) -> Choices:

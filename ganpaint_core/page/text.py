@@ -93,4 +93,7 @@ PANELS = {
     "compare": "Compare: the kept strokes at several strengths, with and without fitting, across models",
     "units": "Inside the model: which units a concept moves, and what the segmenter sees",
     "settings": "Settings: model, preparing a model, adding a concept by name",
+    "transform": "Photo to photo: turn your photo into another one, frame by frame along the model's path",
+    "scratch": "Start from nothing: paint colours on a blank or a random image; the model makes one that has them",
+    "segment": "One segment: with Inversion 'segments', apply a direction or a brush to one part's code only",
 }

@@ -107,6 +107,10 @@ class PageUpdate:
     photo: Any = UNCHANGED  # str path of the photo the photo box shows (a share link's, a recipe's) | None
     fit: Any = UNCHANGED  # str: "crop" | "pad", how the open photo was fitted to the model's square
     stroke_controls: Any = UNCHANGED  # dict like STROKE_DEFAULTS: the next stroke's strength and style strength
+    transform: Any = UNCHANGED  # str path of the transformation's animation (GIF) | None
+    transform_strip: Any = UNCHANGED  # str path of its frames side by side (PNG) | None
+    segment_map: Any = UNCHANGED  # uint8 [s, s, 3]: the photo's segments in colours, to click
+    segments: Any = UNCHANGED  # Choices: the photo's segments by name, and the one chosen (a click on the map)
 
     def changed(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not UNCHANGED}
