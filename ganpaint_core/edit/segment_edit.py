@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -116,6 +117,13 @@ class SegmentEdit:
 
     def with_strength(self, strength: float) -> SegmentEdit:
         return dataclasses.replace(self, edit=self.edit.with_strength(strength))
+
+    def settings(self) -> dict[str, float]:
+        return self.edit.settings()  # what the wrapped edit lets change in place
+
+    def with_settings(self, values: Mapping[str, float]) -> SegmentEdit:
+        changed = self.edit.with_settings(values)
+        return self if changed is self.edit else dataclasses.replace(self, edit=changed)
 
     def on_square(self, resolution: int) -> SegmentEdit:
         return self
