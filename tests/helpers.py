@@ -6,6 +6,7 @@ moved or deleted alone. Fixtures live in ``conftest.py``.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -403,12 +404,38 @@ def blue_brush(**kwargs) -> BrushSpec:
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1280, "height": 800}  # a laptop's window
 BROWSER_MARKS = [  # a browser module's pytestmark: slow, and skipped (saying why) where the browser is missing
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"no browser: {CHROMIUM} is missing (apt-get install -y chromium)"),
     pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
                        reason="the playwright package is missing (pip install playwright)"),
 ]
+
+
+@contextlib.contextmanager
+def browser_page(url: str, tmp_path: Path, photo: Path | None = None):
+    """A 1280×800 Chromium page at ``url`` (with ``photo`` uploaded and set up); ``page.context.browser`` opens
+    fresh contexts. On a failure it leaves a screenshot and the status lines for whoever reads the CI log."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(120_000)  # CI machines may be busy
+        try:
+            page.goto(url)
+            if photo is not None:
+                page.set_input_files("#photo input[type=file]", str(photo))
+                page.wait_for_function("document.querySelector('#status').innerText.includes('is ready on')")
+            yield page
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print("status:", page.inner_text("#status"), "| preview:", page.inner_text("#paint-info"),
+                  "| screenshot:", tmp_path / "failure.png")
+            raise
+        finally:
+            browser.close()
 
 
 # -- the page's values -------------------------------------------------------------------------------------

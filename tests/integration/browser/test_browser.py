@@ -8,7 +8,6 @@ Needs the system Chromium and the Python Playwright package (CI: ``apt-get insta
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -18,12 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, REPO, free_port, make_engine, scene_png
+from tests.helpers import BROWSER_MARKS, REPO, VIEWPORT, browser_page, free_port, make_engine, scene_png
 
 pytestmark = BROWSER_MARKS
 
 README_SCREENSHOT = REPO / "docs" / "screenshot.png"
-VIEWPORT = {"width": 1280, "height": 800}
 LANDING_MAX_PX = 1600  # the page at first load, at 1280 px wide: the simple path and closed panels, no more
 # The simple path, which must be visible without scrolling once a photo is open (issue 27).
 ABOVE_THE_FOLD = ("#photo", "#editor", "#concept", "#action", "#strength", "#preview", "#result", "#render",
@@ -58,31 +56,6 @@ def directions_url():
     engine = make_engine()
     engine.use_directions(find_directions(engine.model, samples=256, components=2))
     yield from serve(engine, examples=[])
-
-
-@contextlib.contextmanager
-def browser_page(url: str, tmp_path: Path, photo: Path | None = None):
-    """A 1280×800 Chromium page at ``url`` (a laptop's window; with ``photo`` uploaded and set up); on a failure
-    it leaves a screenshot and the status lines for whoever reads the CI log."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(120_000)  # CI machines may be busy
-        try:
-            page.goto(url)
-            if photo is not None:
-                page.set_input_files("#photo input[type=file]", str(photo))
-                page.wait_for_function("document.querySelector('#status').innerText.includes('is ready on')")
-            yield page
-        except Exception:
-            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-            print("status:", page.inner_text("#status"), "| preview:", page.inner_text("#paint-info"),
-                  "| screenshot:", tmp_path / "failure.png")
-            raise
-        finally:
-            browser.close()
 
 
 def screenshot_path(tmp_path: Path) -> Path:

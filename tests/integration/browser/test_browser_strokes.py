@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tests.helpers import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, free_port, make_engine, scene_png
+from tests.helpers import BROWSER_MARKS, VIEWPORT, browser_page, free_port, make_engine, scene_png
 
 pytestmark = BROWSER_MARKS
 
-VIEWPORT = {"width": 1280, "height": 800}
 TEXT = "document.querySelector('{}')?.innerText"
 IMAGES = "Array.from(document.querySelectorAll('#preview img')).map(img => img.complete ? img.src : 'loading').join()"
 
@@ -46,7 +45,6 @@ def download(page, selector: str) -> Path:
 
 def test_a_kept_strokes_strength_is_changed_in_place_and_the_record_and_share_link_carry_it(tmp_path, monkeypatch):
     import app
-    from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("GANPAINT_SHARE_DIR", str(tmp_path / "shares"))
     photo = tmp_path / "church.png"
@@ -55,12 +53,8 @@ def test_a_kept_strokes_strength_is_changed_in_place_and_the_record_and_share_li
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     url = f"http://127.0.0.1:{port}/"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(120_000)  # CI machines may be busy
-        try:
-            page.goto(url)
+    try:
+        with browser_page(url, tmp_path) as page:
             assert not page.is_visible("#stroke-strength")  # no stroke yet: nothing to change in place
             page.set_input_files("#photo input[type=file]", str(photo))
             page.wait_for_function(f"{TEXT.format('#status')}.includes('is ready on')")
@@ -94,7 +88,7 @@ def test_a_kept_strokes_strength_is_changed_in_place_and_the_record_and_share_li
             page.wait_for_function(f"{TEXT.format('#share-link')}.includes('?edit=')")
             link = page.locator("#share-link a").first.get_attribute("href")
 
-            fresh = browser.new_context(viewport=VIEWPORT).new_page()  # no storage shared with the first
+            fresh = page.context.browser.new_context(viewport=VIEWPORT).new_page()  # no storage shared with the first
             fresh.set_default_timeout(120_000)
             fresh.goto(link)
             fresh.wait_for_function(f"{TEXT.format('#status')}.includes('Opened the shared edit')")
@@ -102,10 +96,5 @@ def test_a_kept_strokes_strength_is_changed_in_place_and_the_record_and_share_li
             assert "1 · add" in strokes.split("strength 0.30")[0] and strokes.count("strength 0.75") == 1
             opened = np.asarray(Image.open(download(fresh, "#download-png")).convert("RGB"))
             assert np.array_equal(opened, rendered)
-        except Exception:
-            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-            print("status:", page.inner_text("#status"), "| screenshot:", tmp_path / "failure.png")
-            raise
-        finally:
-            browser.close()
-            demo.close()
+    finally:
+        demo.close()
