@@ -55,6 +55,7 @@ class ShareCompareActions(PageBase):
         try:
             if session.state is None or not session.strokes:
                 raise GanpaintError("add a stroke first: a shared edit is a photo with its strokes")
+            session = self.full_session(session)  # asked for before the full fit: it waits for it
             engine = self.engine(session)
             outcome = self.gpu.edit(render, engine, session, final=False)
             options = session_options(session)

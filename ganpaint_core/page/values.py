@@ -90,6 +90,8 @@ class PageUpdate:
     photo: Any = UNCHANGED  # str path of the photo the photo box shows (a share link's, a recipe's) | None
     fit: Any = UNCHANGED  # str: "crop" | "pad", how the open photo was fitted to the model's square
     stroke_controls: Any = UNCHANGED  # dict like STROKE_DEFAULTS: the next stroke's strength and style strength
+    fit_note: Any = UNCHANGED  # str (markdown): which fit the preview shows (quick, with the full's progress; full)
+    fit_poll: Any = UNCHANGED  # bool: whether the page's timer polls the photo's full fit (poll_fit)
 
     def changed(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not UNCHANGED}
