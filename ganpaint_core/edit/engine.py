@@ -200,7 +200,8 @@ class EditEngine:
         if cached is not None:
             return cached
         state = self._setup(photo, adapt=True, invert="single", callback=callback, seed=seed, plan=self.quick_plan)
-        return dataclasses.replace(state, notes=[*photo.notes, *state.notes], fit="quick")
+        # ``invert`` is the full fit's (what the page starts next); the quick fit itself is one code
+        return dataclasses.replace(state, notes=[*photo.notes, *state.notes], fit="quick", invert=invert)
 
     def setup_key(self, photo: Photo, *, adapt: bool, seed: int, invert: str) -> str:
         """The key of ``photo``'s setup, in memory and on disk: the sha256 of its model square, the weights'

@@ -49,6 +49,8 @@ def test_a_quick_fit_is_never_stored_and_never_served_as_the_full_one(photo, tmp
     assert store.size_bytes() > 0
     again = engine(store).quick_fit(photo)  # a new engine: the full setup, from the disk, instead of a quick one
     assert again.fit == "full" and torch.equal(again.features, full.features)
+    segments = e.quick_fit(photo, invert="segments")  # one code now; the full fit it stands for is by segments
+    assert segments.fit == "quick" and segments.invert == "segments"
 
 
 def test_another_plan_is_another_setup_key(photo):
