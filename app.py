@@ -214,7 +214,7 @@ def _wire_tools(demo: gr.Blocks, page: EditPage, c: Components) -> None:
         return c.show(page.share(session, public_url(getattr(demo, "share_url", None), request.headers)))
 
     opened = c("session", "model", "concept", "editor", "preview", "slider", "status", "png", "record", "photo", "fit",
-               *STROKE_VIEWS)
+               *STROKE_VIEWS, *FIT_VIEWS)
     setup = dict(api_visibility="private", concurrency_id="setup", show_progress_on=[c.editor])
     demo.load(on_load, [c.session], opened, **setup)
     c.recipe.upload(c.job_handler(page.open_recipe), c("recipe", "session"), opened, **setup)

@@ -103,9 +103,12 @@ def bench_setup_plans(model: LoadedModel, photos: list[Any], *, probe_steps: int
     preview's), from the same measured part costs, photo by photo: the two plans side by side in one run,
     on the same machine, under the same load. ``probe_steps`` steps of each kind are run and scaled to each
     plan's counts (a full setup of a 256-px model takes minutes to most of an hour on a CPU); with 0, each
-    plan's setup runs in full. The first preview is the quick fit, run in full, and one render."""
+    plan's setup runs in full. The first preview is the quick fit (scaled likewise, or run in full) and one
+    render."""
+    from ganpaint_core.edit.adapt import AdaptConfig
     from ganpaint_core.edit.caches import EditCaches
     from ganpaint_core.edit.engine import EditEngine
+    from ganpaint_core.edit.invert import InversionConfig
     from ganpaint_core.edit.plans import BEFORE_ISSUE_25, FULL_FIT, QUICK_FIT
 
     engine = EditEngine(model, use_lpips=False, caches=EditCaches(setup_store=None))
@@ -114,10 +117,14 @@ def bench_setup_plans(model: LoadedModel, photos: list[Any], *, probe_steps: int
     rows = []
     for photo in photos:
         t0 = time.perf_counter()
-        state = engine.quick_fit(photo)
+        # the quick fit, run in full, then one render; with probe steps, a one-step setup only gives the render
+        state = engine.quick_fit(photo) if not probe_steps else EditEngine(
+            model, use_lpips=False, caches=EditCaches(setup_store=None), inversion=InversionConfig(
+                latent_steps=0, joint_steps=1, candidates=1), adaptation=AdaptConfig(steps=1)).prepare(photo)
         quick = time.perf_counter() - t0
+        t0 = time.perf_counter()
         engine.render(state, [], final=False)
-        preview = time.perf_counter() - t0 - quick
+        preview = time.perf_counter() - t0
         if probe_steps:
             costs = _step_costs(engine, photo, probe_steps=probe_steps, candidates=candidates)
             rows.append({"setup_s_before": plan_seconds(costs, BEFORE_ISSUE_25),
