@@ -48,27 +48,34 @@ def random_weight_model(name: str, *, device: torch.device, seed: int = 1) -> Lo
 
 
 def _step_costs(engine: Any, photo: Any, *, probe_steps: int, candidates: tuple[int, ...]) -> dict[str, float]:
-    """Seconds of a setup's parts on ``photo``: the inversion's start (per candidate count), one latent step,
-    one joint step, the adaptation's fixed part and one adaptation step; each step cost from a run of
-    ``probe_steps`` steps less a run of none."""
+    """CPU seconds of a setup's parts on ``photo``: the inversion's start (per candidate count), one latent
+    step, one joint step, the adaptation's fixed part and one adaptation step; each step's cost from a run of
+    ``probe_steps`` steps less a run of none. CPU seconds of this process, not wall time: with one thread they
+    are what the wall time would be on an idle core, and a loaded machine does not blur the difference."""
     from ganpaint_core.edit.adapt import AdaptConfig, adapt_fine_layers
     from ganpaint_core.edit.invert import InversionConfig, invert
 
     G, target = engine.model.generator, photo.model_image.to(engine.device)
 
-    def inversion(latent: int, joint: int, c: int) -> Any:
-        return invert(G, target, layer=engine.layer, cfg=InversionConfig(latent_steps=latent, joint_steps=joint,
-                                                                         candidates=c))
+    def cpu(work: Any) -> tuple[float, Any]:
+        t0 = time.process_time()
+        out = work()
+        return time.process_time() - t0, out
 
-    costs = {f"start_{c}": inversion(0, 0, c).seconds for c in candidates}
+    def inversion(latent: int, joint: int, c: int) -> tuple[float, Any]:
+        cfg = InversionConfig(latent_steps=latent, joint_steps=joint, candidates=c)
+        return cpu(lambda: invert(G, target, layer=engine.layer, cfg=cfg))
+
+    costs = {f"start_{c}": inversion(0, 0, c)[0] for c in candidates}
     c = candidates[0]
-    costs["latent_step"] = (inversion(probe_steps, 0, c).seconds - costs[f"start_{c}"]) / probe_steps
-    inv = inversion(0, probe_steps, c)
-    costs["joint_step"] = (inv.seconds - costs[f"start_{c}"]) / probe_steps
+    costs["latent_step"] = (inversion(probe_steps, 0, c)[0] - costs[f"start_{c}"]) / probe_steps
+    seconds, inv = inversion(0, probe_steps, c)
+    costs["joint_step"] = (seconds - costs[f"start_{c}"]) / probe_steps
 
     def adaptation(steps: int) -> float:
-        return adapt_fine_layers(engine.tail, inv.features.to(engine.device), target, shapes=engine._shapes,
-                                 latent=inv.latent.to(engine.device), cfg=AdaptConfig(steps=steps))[1]["seconds"]
+        return cpu(lambda: adapt_fine_layers(engine.tail, inv.features.to(engine.device), target,
+                                             shapes=engine._shapes, latent=inv.latent.to(engine.device),
+                                             cfg=AdaptConfig(steps=steps)))[0]
 
     costs["adapt_start"] = adaptation(0)
     costs["adapt_step"] = (adaptation(probe_steps) - costs["adapt_start"]) / probe_steps
@@ -104,7 +111,7 @@ def bench_setup_plans(model: LoadedModel, photos: list[Any], *, probe_steps: int
     on the same machine, under the same load. ``probe_steps`` steps of each kind are run and scaled to each
     plan's counts (a full setup of a 256-px model takes minutes to most of an hour on a CPU); with 0, each
     plan's setup runs in full. The first preview is the quick fit (scaled likewise, or run in full) and one
-    render."""
+    render. All in CPU seconds of this process (run it with ``--threads 1``: the wall time on an idle core)."""
     from ganpaint_core.edit.adapt import AdaptConfig
     from ganpaint_core.edit.caches import EditCaches
     from ganpaint_core.edit.engine import EditEngine
@@ -116,15 +123,15 @@ def bench_setup_plans(model: LoadedModel, photos: list[Any], *, probe_steps: int
     candidates = tuple(dict.fromkeys(p.inversion.candidates for p in plans))
     rows = []
     for photo in photos:
-        t0 = time.perf_counter()
         # the quick fit, run in full, then one render; with probe steps, a one-step setup only gives the render
+        t0 = time.process_time()
         state = engine.quick_fit(photo) if not probe_steps else EditEngine(
             model, use_lpips=False, caches=EditCaches(setup_store=None), inversion=InversionConfig(
                 latent_steps=0, joint_steps=1, candidates=1), adaptation=AdaptConfig(steps=1)).prepare(photo)
-        quick = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        quick = time.process_time() - t0
+        t0 = time.process_time()
         engine.render(state, [], final=False)
-        preview = time.perf_counter() - t0
+        preview = time.process_time() - t0
         if probe_steps:
             costs = _step_costs(engine, photo, probe_steps=probe_steps, candidates=candidates)
             rows.append({"setup_s_before": plan_seconds(costs, BEFORE_ISSUE_25),
@@ -135,9 +142,9 @@ def bench_setup_plans(model: LoadedModel, photos: list[Any], *, probe_steps: int
         for key, plan in (("setup_s_before", BEFORE_ISSUE_25), ("setup_s", FULL_FIT)):
             planned = EditEngine(model, inversion=plan.inversion, adaptation=plan.adaptation, use_lpips=False,
                                  caches=EditCaches(setup_store=None))
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             planned.prepare(photo)
-            row[key] = time.perf_counter() - t0
+            row[key] = time.process_time() - t0
         rows.append(row)
     med = lambda key: float(np.median([r[key] for r in rows]))  # noqa: E731
     return {"model": model.manifest.name, "weights": "random, in the model's real layout (no encoder)",

@@ -13,12 +13,12 @@ Example::
     quick = engine.quick_fit(photo)        # state.fit == "quick": strokes preview on it at once
     full = engine.prepare(photo)           # state.fit == "full"
 
-Why the full fit costs a third of what it did (measured with the chain bench, see README): its rates fall
+Why the full fit costs about a third of what it did (README, *The setup three times cheaper*): its rates fall
 along a half cosine instead of staying constant. At a constant rate Adam keeps jittering around the optimum,
-so most of the old 200 + 240 steps bought little; with falling rates 60 inversion and 80 adaptation steps
-reach the same reconstruction. The residual keeps its penalty and its share of the inversion's steps, and
-the adaptation its δ penalty: a reconstruction that is better only because the residual or δ grew would
-absorb the edits (the add gain falls), so both are held near their old size.
+so most of the old 200 + 240 steps bought little; with falling rates 10 + 40 inversion and 60 adaptation steps
+reconstruct better than the old plan did. That jitter had also held the adaptation back: converged, its δ grew
+by a third and pulled an added concept's surroundings back to the photo (the add gain fell), so δ's penalty
+doubles (0.05 → 0.1), which brings δ back to its old size.
 """
 from __future__ import annotations
 

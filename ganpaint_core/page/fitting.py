@@ -107,8 +107,8 @@ class BackgroundFits:
         return session if full is None else dataclasses.replace(session, state=full)
 
     def full(self, engine: EditEngine, state: PhotoState, *, callback: Callback | None = None) -> PhotoState:
-        """``state``'s full fit: at once when it is ready, else once the running fit ends (its progress reported
-        to ``callback``), else set up here."""
+        """``state``'s full fit: at once when it is ready, else once the running fit ends (waiting polls it, and
+        reports its progress to ``callback``), else set up here."""
         while True:
             full = self.ready(engine, state)
             if full is not None:
