@@ -50,7 +50,8 @@ def bench_chain(model: LoadedModel, *, seed: int = 1, n: int = 8, images_dir: Pa
 
     ``setup_s`` is the full fit's seconds (what the CLI and ``/edit`` wait), ``first_preview_s`` the page's
     wait from the photo to its first editable preview (the quick fit and one render); ``setups`` lists both
-    per photo. With ``baseline`` the setup is the plan before issue 25 (``edit.plans.BEFORE_ISSUE_25``),
+    per photo, and ``*_cpu_s`` are the same in this process's CPU seconds (with ``--threads 1``, the wall time
+    on an idle core: comparable across a loaded machine's runs). With ``baseline`` the setup is the plan before issue 25 (``edit.plans.BEFORE_ISSUE_25``),
     which had no quick fit: its first preview came after the full setup.
 
     ``add_gain`` is the segmenter's share of the added concept inside the stroke after the edit, on the
@@ -112,18 +113,20 @@ def _edit_photo(engine: Any, photo: Photo, rng: np.random.Generator, *, seed: in
     from ganpaint_core.synth.scenes import LABELS
 
     res, seg, device = engine.resolution, engine.model.segmenter, engine.model.device
-    first_preview = 0.0
+    first_preview = first_cpu = 0.0  # wall and CPU seconds (with one thread: the wall time on an idle core)
     if quick:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         engine.render(engine.quick_fit(photo, seed=seed), [], final=False)
-        first_preview = time.perf_counter() - t0
-    t0 = time.perf_counter()
+        first_preview, first_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     state = engine.prepare(photo, seed=seed)
-    row = {"setup": time.perf_counter() - t0, "before": state.recon_psnr_before, "after": state.recon_psnr_after,
-           "photo": name}
-    t0 = time.perf_counter()
+    row = {"setup": time.perf_counter() - t0, "setup_cpu": time.process_time() - c0, "before": state.recon_psnr_before,
+           "after": state.recon_psnr_after, "photo": name}
+    t0, c0 = time.perf_counter(), time.process_time()
     base = engine.render(state, [], final=False).preview
-    row["first_preview"] = first_preview or row["setup"] + time.perf_counter() - t0  # no quick fit: after the setup
+    # no quick fit (the baseline): the first preview came after the setup
+    row["first_preview"] = first_preview or row["setup"] + time.perf_counter() - t0
+    row["first_preview_cpu"] = first_cpu or row["setup_cpu"] + time.process_time() - c0
     base_pred = segment_uint8(seg, base[None], device)[0] if seg is not None else None
     if present is None and base_pred is not None:
         present = [c for c in BENCH_CONCEPTS if (base_pred == LABELS.index(c)).mean() > 0.01]
@@ -259,6 +262,7 @@ def _tone_gap(final: np.ndarray, stroke: np.ndarray, *, side: int) -> float:
 
 def _setup_row(row: dict[str, Any]) -> dict[str, Any]:
     return {"photo": row["photo"], "setup_s": row["setup"], "first_preview_s": row["first_preview"],
+            "setup_cpu_s": row["setup_cpu"], "first_preview_cpu_s": row["first_preview_cpu"],
             "recon_psnr_after": row["after"]}
 
 
@@ -277,6 +281,7 @@ def _summary(rows: list[dict[str, float]], edits: list[dict[str, Any]], *, prefi
            "band_detail": med(each("band_detail")), "seam_ratio": med(each("seam_ratio")),
            "locality_final_psnr": med(each("locality_final_psnr")), "tone_gap": med(each("tone_gap")),
            "setup_s": med(col("setup")), "first_preview_s": med(col("first_preview")),
+           "setup_cpu_s": med(col("setup_cpu")), "first_preview_cpu_s": med(col("first_preview_cpu")),
            "edit_s": med(col("edit"))}
     for tone in TONE_SWEEP:
         swept = [e["by_tone"][str(tone)] for e in edits]
