@@ -36,8 +36,10 @@ class GatedEngine(EditEngine):
     def prepare(self, photo, *, callback=None, **kwargs):
         def held(step, total, info):
             while not self.gate.wait(0.01):
-                callback(step, total, info)  # raises JobCancelled once the fit is stopped
-            callback(step, total, info)
+                if callback is not None:
+                    callback(step, total, info)  # raises JobCancelled once the fit is stopped
+            if callback is not None:
+                callback(step, total, info)
         try:
             return super().prepare(photo, callback=held, **kwargs)
         except BaseException:
