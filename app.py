@@ -2,10 +2,9 @@
 
     python app.py [--model synth-church] [--device auto|cpu|cuda] [--host 127.0.0.1] [--port 7860] [--share]
 
-Only the layout and its wiring live here: which event calls which action of ``ganpaint_core.page.page.EditPage``
-(gradio-free, tested on its own; its actions return a ``PageUpdate``, mapped onto components by ``app_binding``;
-labels and ids: ``ganpaint_core.page.controls``). ``/edit``, ``/edit_recipe``, ``/brush_candidates`` (docs/api.md):
-``ganpaint_core.page.api.Endpoints``, registered with ``gr.api``."""
+Only the layout and its wiring live here: which event calls which action of ``page.page.EditPage`` (gradio-free,
+tested alone; its ``PageUpdate`` mapped onto components by ``app_binding``; labels and ids: ``page.controls``).
+The API (``/edit``, ``/edit_recipe``, ``/brush_candidates``; docs/api.md): ``page.api.Endpoints``, via ``gr.api``."""
 from __future__ import annotations
 
 # First, before anything can touch CUDA: on ZeroGPU this imports `spaces` (see ganpaint_core/page/hosting.py).
@@ -27,7 +26,8 @@ from typing import Any
 
 import gradio as gr
 
-from app_binding import FRESH, PAINT_IN, STROKE_VIEWS, Components, served, wire_other_modes
+from app_binding import (FIT_POLL_S, FIT_VIEWS, FRESH, MODEL_OUT, PAINT_IN, PHOTO_OUT, STROKE_VIEWS, Components,
+                         served, wire_other_modes)
 from app_panels import stroke_panel, tool_panels
 from ganpaint_core.core.device import DEVICE_CHOICES, pick_device
 from ganpaint_core.core.errors import GanpaintError
@@ -38,7 +38,7 @@ from ganpaint_core.page.hosting import port_problem, public_url, serving_address
 from ganpaint_core.page.page import EDITOR_BRUSHES, BrushChoice, EditPage, PageUpdate
 from ganpaint_core.page.server_log import quiet_client_disconnects
 from ganpaint_core.page.session import EditSession
-from ganpaint_core.page.text import EDITOR_EMPTY_LABEL, EDITOR_PLACEHOLDER, HOW_IT_WORKS, INTRO, problem
+from ganpaint_core.page.text import EDITOR_EMPTY_LABEL, EDITOR_PLACEHOLDER, HOW_IT_WORKS, INTRO
 from ganpaint_core.page.values import canvas_of
 
 log = logging.getLogger("ganpaint.app")
@@ -55,9 +55,9 @@ def _layout(page: EditPage, examples: Sequence[str]) -> Components:
     a closed panel below, its label a one-line explanation."""
     c: dict[str, Any] = dict(session=gr.State(EditSession(model=page.default_model)), style_seed=gr.State(None),
                              dissect_target=gr.State(None), canvas_reset=gr.State(None),
-                             # the choice as state: /load_photo's API callers keep their (photo, fit) arguments
-                             invert_choice=gr.State("single"),
-                             brush=gr.State(BrushChoice()))  # one State: the stroke endpoints keep their parameters
+                             invert_choice=gr.State("single"),  # a State: /load_photo keeps its (photo, fit) API
+                             brush=gr.State(BrushChoice()),  # one State: the stroke endpoints keep their parameters
+                             fit_timer=gr.Timer(FIT_POLL_S, active=False))  # polls a photo's full fit (poll_fit)
     concepts = page.catalog.engine(page.default_model).concepts.names()
     gr.Markdown(INTRO, elem_id="intro")
     with gr.Accordion("How it works", open=False, elem_id="how-it-works"):
@@ -88,7 +88,7 @@ def _layout(page: EditPage, examples: Sequence[str]) -> Components:
                 c.update(add=gr.Button(**K["add"]), clear=gr.Button(**K["clear"]))
         with gr.Column(scale=2, min_width=360):  # 3 · preview, result, strokes
             c.update(preview=gr.Image(**K["preview"]), paint_info=gr.Markdown(**K["paint_info"]),
-                     slider=gr.ImageSlider(**K["slider"]))
+                     fit_note=gr.Markdown(**K["fit_note"]), slider=gr.ImageSlider(**K["slider"]))
             with gr.Row(equal_height=True):
                 c.update(render=gr.Button(**K["render"]), png=gr.DownloadButton(**K["png"]),
                          share_button=gr.Button(**K["share_button"]))
@@ -108,9 +108,7 @@ def _wire_jobs(page: EditPage, c: Components) -> list[Any]:
         path, name = upload_path(payload) or (None, "reference")
         return c.show(page.reference(session, path, name=name))
 
-    photo_out = c("session", "editor", "preview", "slider", "status", "png", "record", *STROKE_VIEWS, "candidates")
-    model_out = c("session", "concept", "status", "editor", "preview", "slider", "gallery", "style_seed", "style_kind",
-                  "model", *STROKE_VIEWS, "dissect", "dissect_target", "candidates", "direction")
+    photo_out, model_out = c(*PHOTO_OUT), c(*MODEL_OUT)
     # A photo's setup shows its progress over the editor (nothing to paint yet); a model switch over the preview,
     # so that the editor keeps the photo (and any unsaved paint) while the new model sets it up.
     setup = dict(concurrency_id="setup", show_progress_on=[c.editor])
@@ -160,12 +158,14 @@ def _wire_strokes(demo: gr.Blocks, page: EditPage, c: Components) -> None:
                 show_progress="hidden").then(**then_reset)  # one tail pass: no queue timers flashing over the lines
     c.render.click(c.stroke_handler(page.render, reset_later=True), paint_in,
                    [*c("session", "canvas_reset", "preview", "slider", "status", "png", "record"), *views,
-                    *c("paint_info", "outline", "candidates", "brush", *FRESH)], api_name="render",
+                    *c("paint_info", "outline", "candidates", "brush", *FRESH, *FIT_VIEWS)], api_name="render",
                    api_visibility="undocumented", concurrency_id="edit",
                    show_progress_on=[c.slider]).then(**then_reset)  # the wait shows where the result will be
     c.outline.input(lambda on, s: c.show(page.outline(s, on)) or {c.slider: gr.skip()}, c("outline", "session"),
                     c("slider", "status"), api_visibility="private", concurrency_id="edit")
     c.clear.click(lambda s: c.show(PageUpdate(canvas=canvas_of(s))), [c.session], [c.editor], api_visibility="private")
+    c.fit_timer.tick(c.stroke_handler(page.poll_fit), paint_in, c("preview", "paint_info", "session", *FIT_VIEWS),
+                     api_visibility="private", show_progress="hidden", concurrency_id="edit")  # to the full fit
     list_out, quiet = [*c("session", "preview", "status"), *views], dict(api_visibility="private")
     c.strokes.input(c.page_handler(page.toggle), c("strokes", "delete_choice", "session"), list_out, **quiet)
     c.delete.click(c.page_handler(page.delete), c("delete_choice", "session"), list_out, api_visibility="private")
@@ -213,7 +213,7 @@ def _wire_tools(demo: gr.Blocks, page: EditPage, c: Components) -> None:
         return c.show(page.share(session, public_url(getattr(demo, "share_url", None), request.headers)))
 
     opened = c("session", "model", "concept", "editor", "preview", "slider", "status", "png", "record", "photo", "fit",
-               *STROKE_VIEWS)
+               *STROKE_VIEWS, *FIT_VIEWS)
     setup = dict(api_visibility="private", concurrency_id="setup", show_progress_on=[c.editor])
     demo.load(on_load, [c.session], opened, **setup)
     c.recipe.upload(c.job_handler(page.open_recipe), c("recipe", "session"), opened, **setup)
@@ -241,8 +241,8 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
         finding = _wire_modes(page, c)
         _wire_tools(demo, page, c)
         wire_other_modes(page, c)  # photo to photo, from nothing, one segment
-        c.cancel.click(lambda: problem("Cancelled. Whatever was loaded before stays loaded."), None, c.status,
-                       cancels=[*long_jobs, finding], queue=False, api_visibility="private")
+        c.cancel.click(page.cancel, c.session, c.status, cancels=[*long_jobs, finding], queue=False,
+                       api_visibility="private")  # the photo's full fit stops too
         if page.preparing():  # the start model's preparation, for every visitor: its stage and time left
             gr.Timer(5).tick(page.preparation_status, None, c.preparation, api_visibility="private",
                              show_progress="hidden")

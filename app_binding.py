@@ -33,6 +33,13 @@ from ganpaint_core.page.values import (
 PAINT_IN = ("editor", "concept", "action", "strength", "style_kind", "style_strength", "style_seed", "brush", "session")
 STROKE_VIEWS = ("strokes", "delete_choice", "undo", "stroke_strength", "stroke_style_strength")  # a StrokeList's
 FRESH = ("strength", "style_strength")  # what a kept stroke's ``stroke_controls`` resets for the next one
+FIT_VIEWS = ("fit_note", "fit_timer")  # what a photo's fit writes: which fit the preview shows, the poll timer
+FIT_POLL_S = 1.0  # how often the page asks whether the photo's full fit is ready
+# What opening a photo and switching the model write.
+PHOTO_OUT = ("session", "editor", "preview", "slider", "status", "png", "record", *STROKE_VIEWS, "candidates",
+             *FIT_VIEWS)
+MODEL_OUT = ("session", "concept", "status", "editor", "preview", "slider", "gallery", "style_seed", "style_kind",
+             "model", *STROKE_VIEWS, "dissect", "dissect_target", "candidates", "direction", *FIT_VIEWS)
 
 
 def _canvas_update(canvas: Any, _: Any) -> Any:
@@ -83,6 +90,7 @@ BINDING: dict[str, tuple[tuple[str, Callable[[Any, BrushChoice | None], Any]], .
     "brush_pick": (("brush", lambda pick, brush: dataclasses.replace(brush or BrushChoice(), pick=pick)),),
     **{name: ((name, _same),) for name in ("transform", "transform_strip", "segment_map")},
     "segments": (("segment", _choices),),
+    "fit_note": (("fit_note", _same),), "fit_poll": (("fit_timer", lambda v, _: gr.Timer(active=bool(v))),),
 }
 
 

@@ -45,8 +45,14 @@ TONE_SWEEP = (0.0, 0.25, 0.5, 0.75, 1.0)  # tone-matching strengths each edit is
 
 
 def bench_chain(model: LoadedModel, *, seed: int = 1, n: int = 8, images_dir: Path | None = None,
-                church: bool = True, callback: Any = None) -> dict[str, Any]:
+                church: bool = True, callback: Any = None, baseline: bool = False) -> dict[str, Any]:
     """Medians over ``n`` held-out renders (and the photos in ``images_dir``) with random strokes.
+
+    ``setup_s`` is the full fit's seconds (what the CLI and ``/edit`` wait), ``first_preview_s`` the page's
+    wait from the photo to its first editable preview (the quick fit and one render); ``setups`` lists both
+    per photo, and ``*_cpu_s`` are the same in this process's CPU seconds (with ``--threads 1``, the wall time
+    on an idle core: comparable across a loaded machine's runs). With ``baseline`` the setup is the plan before issue 25 (``edit.plans.BEFORE_ISSUE_25``),
+    which had no quick fit: its first preview came after the full setup.
 
     ``add_gain`` is the segmenter's share of the added concept inside the stroke after the edit, on the
     render; ``add_rise`` subtracts the share that was there before; ``remove_drop`` is the relative drop of
@@ -57,20 +63,26 @@ def bench_chain(model: LoadedModel, *, seed: int = 1, n: int = 8, images_dir: Pa
     from ganpaint_core.edit.engine import EditEngine
     from ganpaint_core.synth.scenes import LABELS, render_batch
 
-    engine = EditEngine(model, caches=EditCaches(setup_store=None))  # setups are what it measures: none from disk
+    from ganpaint_core.edit.plans import BEFORE_ISSUE_25, FULL_FIT
+
+    plan = BEFORE_ISSUE_25 if baseline else FULL_FIT
+    engine = EditEngine(model, inversion=plan.inversion, adaptation=plan.adaptation,
+                        caches=EditCaches(setup_store=None))  # setups are what it measures: none from disk
     rng = np.random.default_rng(seed)
     renders, labels = render_batch(held_out_seeds(seed, 900_000, n), resolution=engine.resolution)
     rows, edits, adds = [], [], []
     for i in range(n):
         photo = load_photo(Image.fromarray(renders[i]), size=engine.resolution)
         present = [c for c in BENCH_CONCEPTS if (labels[i] == LABELS.index(c)).mean() > 0.01]
-        row, measured, add = _edit_photo(engine, photo, rng, seed=seed, present=present, name=f"render {i}")
+        row, measured, add = _edit_photo(engine, photo, rng, seed=seed, present=present, name=f"render {i}",
+                                         quick=not baseline)
         rows.append(row)
         edits += measured
         adds.append(add)
         if callback:
             callback(i + 1, n, {"stage": "chain"})
     out = _summary(rows, edits, prefix="")
+    setups = [_setup_row(r) for r in rows]
     out.update(_relit_tone_errors(engine, renders[:RELIT_RENDERS], adds[:RELIT_RENDERS], seed=seed))
     out["forward_s"] = time_forward(model.generator, model.device)
     if images_dir is not None:
@@ -78,29 +90,43 @@ def bench_chain(model: LoadedModel, *, seed: int = 1, n: int = 8, images_dir: Pa
         rows, photo_edits = [], []
         for path in sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES):
             row, measured, _ = _edit_photo(engine, load_photo(path, size=engine.resolution), photo_rng, seed=seed,
-                                           present=None, name=path.name)
+                                           present=None, name=path.name, quick=not baseline)
             rows.append(row)
             photo_edits += measured
         out.update(_summary(rows, photo_edits, prefix="real_"))
+        setups += [_setup_row(r) for r in rows]
         edits += photo_edits
     if church:
         out.update(bench_church256(device=model.device, seed=seed))
     out["device"] = device_name(model.device)
+    out["plan"] = plan.name
+    out["setups"] = setups
     out["edits"] = edits
     return out
 
 
 def _edit_photo(engine: Any, photo: Photo, rng: np.random.Generator, *, seed: int, present: list[str] | None,
-                name: str) -> tuple[dict[str, float], list[dict[str, Any]], Any]:
-    """Prepare ``photo``, add a random concept in a random square, remove a present one (``present``: the
-    concepts its true labels hold, or None to ask the segmenter); the figures of each edit, and the add."""
+                name: str, quick: bool = True) -> tuple[dict[str, float], list[dict[str, Any]], Any]:
+    """Prepare ``photo`` (its quick fit first, timed to its first preview, when ``quick``), add a random
+    concept in a random square, remove a present one (``present``: the concepts its true labels hold, or None
+    to ask the segmenter); the figures of each edit, and the add."""
     from ganpaint_core.synth.scenes import LABELS
 
     res, seg, device = engine.resolution, engine.model.segmenter, engine.model.device
-    t0 = time.perf_counter()
+    first_preview = first_cpu = 0.0  # wall and CPU seconds (with one thread: the wall time on an idle core)
+    if quick:
+        t0, c0 = time.perf_counter(), time.process_time()
+        engine.render(engine.quick_fit(photo, seed=seed), [], final=False)
+        first_preview, first_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     state = engine.prepare(photo, seed=seed)
-    row = {"setup": time.perf_counter() - t0, "before": state.recon_psnr_before, "after": state.recon_psnr_after}
+    row = {"setup": time.perf_counter() - t0, "setup_cpu": time.process_time() - c0, "before": state.recon_psnr_before,
+           "after": state.recon_psnr_after, "photo": name}
+    t0, c0 = time.perf_counter(), time.process_time()
     base = engine.render(state, [], final=False).preview
+    # no quick fit (the baseline): the first preview came after the setup
+    row["first_preview"] = first_preview or row["setup"] + time.perf_counter() - t0
+    row["first_preview_cpu"] = first_cpu or row["setup_cpu"] + time.process_time() - c0
     base_pred = segment_uint8(seg, base[None], device)[0] if seg is not None else None
     if present is None and base_pred is not None:
         present = [c for c in BENCH_CONCEPTS if (base_pred == LABELS.index(c)).mean() > 0.01]
@@ -234,6 +260,12 @@ def _tone_gap(final: np.ndarray, stroke: np.ndarray, *, side: int) -> float:
     return float(np.linalg.norm(ycc[stroke].mean(0) - ycc[ring].mean(0)))
 
 
+def _setup_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {"photo": row["photo"], "setup_s": row["setup"], "first_preview_s": row["first_preview"],
+            "setup_cpu_s": row["setup_cpu"], "first_preview_cpu_s": row["first_preview_cpu"],
+            "recon_psnr_after": row["after"]}
+
+
 def _summary(rows: list[dict[str, float]], edits: list[dict[str, Any]], *, prefix: str) -> dict[str, float]:
     def med(values: list[float]) -> float:
         values = [v for v in values if v == v]  # NaN: a figure the edit had no pixels for
@@ -248,7 +280,8 @@ def _summary(rows: list[dict[str, float]], edits: list[dict[str, Any]], *, prefi
            "changed_margin_max": max(each("changed_margin"), default=float("nan")),
            "band_detail": med(each("band_detail")), "seam_ratio": med(each("seam_ratio")),
            "locality_final_psnr": med(each("locality_final_psnr")), "tone_gap": med(each("tone_gap")),
-           "setup_s": med(col("setup")),
+           "setup_s": med(col("setup")), "first_preview_s": med(col("first_preview")),
+           "setup_cpu_s": med(col("setup_cpu")), "first_preview_cpu_s": med(col("first_preview_cpu")),
            "edit_s": med(col("edit"))}
     for tone in TONE_SWEEP:
         swept = [e["by_tone"][str(tone)] for e in edits]

@@ -16,6 +16,145 @@ from ganpaint_core.bench.common import device_name, square_mask, time_forward
 from ganpaint_core.hub.loading import LoadedModel
 
 
+PROGAN_256 = (512, 512, 512, 512, 256, 128, 64, 32)  # GANPaint's church generator's channels per block
+
+
+def random_weight_model(name: str, *, device: torch.device, seed: int = 1) -> LoadedModel:
+    """The bundled manifest ``name`` (``progan-church`` or ``stylegan2-church``) over a generator of its real
+    layout with random weights, and a made-up one-concept dictionary: what setup time needs, no download.
+    No encoder (the random e4e would cost a 959 MB build for a start the inversion's steps dwarf) and no
+    segmenter (no concept figures)."""
+    from ganpaint_core.hub.concepts import ConceptDictionary, ConceptRanking
+    from ganpaint_core.hub.manifest import load_manifest
+    from ganpaint_core.hub.registry import bundled_weights_dir
+    from ganpaint_core.models.progan import ProGANGenerator
+    from ganpaint_core.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+
+    manifest = load_manifest(bundled_weights_dir() / name / "model.json", bundled=True)
+    torch.manual_seed(seed)
+    if manifest.family == "progan":
+        G = ProGANGenerator(PROGAN_256)
+    elif manifest.family == "stylegan2":
+        G = StyleGAN2Generator(StyleGAN2Config.config_f(manifest.resolution, channel_multiplier=2))
+        G.latent_avg.copy_(G.mean_latent(1024, seed=seed)[0])
+    else:
+        raise ValueError(f"--random-weights knows progan and stylegan2 layouts, not {manifest.family!r}")
+    G = G.to(device).requires_grad_(False).eval()
+    units = dict((n, c) for n, c, _ in G.layer_shapes())[manifest.edit_layer]
+    concepts = ConceptDictionary(layer=manifest.edit_layer, num_units=units, level_quantile=0.99,
+                                 levels=(2.0,) * units,
+                                 concepts={"tree": ConceptRanking("iou", tuple(range(40)), (1.0,) * 40)})
+    return LoadedModel(manifest=manifest, generator=G, concepts=concepts, device=device)
+
+
+def _step_costs(engine: Any, photo: Any, *, probe_steps: int, candidates: tuple[int, ...]) -> dict[str, float]:
+    """CPU seconds of a setup's parts on ``photo``: the inversion's start (per candidate count), one latent
+    step, one joint step, the adaptation's fixed part and one adaptation step; each step's cost from a run of
+    ``probe_steps`` steps less a run of none. CPU seconds of this process, not wall time: with one thread they
+    are what the wall time would be on an idle core, and a loaded machine does not blur the difference."""
+    from ganpaint_core.edit.adapt import AdaptConfig, adapt_fine_layers
+    from ganpaint_core.edit.invert import InversionConfig, invert
+
+    G, target = engine.model.generator, photo.model_image.to(engine.device)
+
+    def cpu(work: Any) -> tuple[float, Any]:
+        t0 = time.process_time()
+        out = work()
+        return time.process_time() - t0, out
+
+    def inversion(latent: int, joint: int, c: int) -> tuple[float, Any]:
+        cfg = InversionConfig(latent_steps=latent, joint_steps=joint, candidates=c)
+        return cpu(lambda: invert(G, target, layer=engine.layer, cfg=cfg))
+
+    costs = {f"start_{c}": inversion(0, 0, c)[0] for c in candidates}
+    c = candidates[0]
+    costs["latent_step"] = (inversion(probe_steps, 0, c)[0] - costs[f"start_{c}"]) / probe_steps
+    seconds, inv = inversion(0, probe_steps, c)
+    costs["joint_step"] = (seconds - costs[f"start_{c}"]) / probe_steps
+
+    def adaptation(steps: int) -> float:
+        return cpu(lambda: adapt_fine_layers(engine.tail, inv.features.to(engine.device), target,
+                                             shapes=engine._shapes, latent=inv.latent.to(engine.device),
+                                             cfg=AdaptConfig(steps=steps)))[0]
+
+    costs["adapt_start"] = adaptation(0)
+    costs["adapt_step"] = (adaptation(probe_steps) - costs["adapt_start"]) / probe_steps
+    return costs
+
+
+def plan_seconds(costs: dict[str, float], plan: Any) -> float:
+    """A setup plan's seconds from measured part costs (:func:`_step_costs`)."""
+    inv, ad = plan.inversion, plan.adaptation
+    return (costs[f"start_{inv.candidates}"] + inv.latent_steps * costs["latent_step"]
+            + inv.joint_steps * costs["joint_step"] + costs["adapt_start"] + ad.steps * costs["adapt_step"])
+
+
+def bench_photos(resolution: int, *, n: int, seed: int, images_dir: Path | None = None) -> list[Any]:
+    """``n`` photos at ``resolution``: the first of ``images_dir`` by name, else held-out renders."""
+    from PIL import Image
+
+    from ganpaint_core.bench.common import held_out_seeds
+    from ganpaint_core.core.photo import load_photo
+    from ganpaint_core.synth.scenes import render_batch
+
+    if images_dir is not None:
+        suffixes = (".jpg", ".jpeg", ".png", ".webp")
+        paths = sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in suffixes)
+        return [load_photo(p, size=resolution) for p in paths[:n]]
+    renders, _ = render_batch(held_out_seeds(seed, 900_000, n), resolution=resolution)
+    return [load_photo(Image.fromarray(r), size=resolution) for r in renders]
+
+
+def bench_setup_plans(model: LoadedModel, photos: list[Any], *, probe_steps: int = 3) -> dict[str, Any]:
+    """Setup seconds per photo under the plan before issue 25 and the full fit (and the quick fit, the first
+    preview's), from the same measured part costs, photo by photo: the two plans side by side in one run,
+    on the same machine, under the same load. ``probe_steps`` steps of each kind are run and scaled to each
+    plan's counts (a full setup of a 256-px model takes minutes to most of an hour on a CPU); with 0, each
+    plan's setup runs in full. The first preview is the quick fit (scaled likewise, or run in full) and one
+    render. All in CPU seconds of this process (run it with ``--threads 1``: the wall time on an idle core)."""
+    from ganpaint_core.edit.adapt import AdaptConfig
+    from ganpaint_core.edit.caches import EditCaches
+    from ganpaint_core.edit.engine import EditEngine
+    from ganpaint_core.edit.invert import InversionConfig
+    from ganpaint_core.edit.plans import BEFORE_ISSUE_25, FULL_FIT, QUICK_FIT
+
+    engine = EditEngine(model, use_lpips=False, caches=EditCaches(setup_store=None))
+    plans = (BEFORE_ISSUE_25, FULL_FIT, QUICK_FIT)
+    candidates = tuple(dict.fromkeys(p.inversion.candidates for p in plans))
+    rows = []
+    for photo in photos:
+        # the quick fit, run in full, then one render; with probe steps, a one-step setup only gives the render
+        t0 = time.process_time()
+        state = engine.quick_fit(photo) if not probe_steps else EditEngine(
+            model, use_lpips=False, caches=EditCaches(setup_store=None), inversion=InversionConfig(
+                latent_steps=0, joint_steps=1, candidates=1), adaptation=AdaptConfig(steps=1)).prepare(photo)
+        quick = time.process_time() - t0
+        t0 = time.process_time()
+        engine.render(state, [], final=False)
+        preview = time.process_time() - t0
+        if probe_steps:
+            costs = _step_costs(engine, photo, probe_steps=probe_steps, candidates=candidates)
+            rows.append({"setup_s_before": plan_seconds(costs, BEFORE_ISSUE_25),
+                         "setup_s": plan_seconds(costs, FULL_FIT),
+                         "first_preview_s": plan_seconds(costs, QUICK_FIT) + preview, "parts_s": costs})
+            continue
+        row = {"first_preview_s": quick + preview}  # 0 probe steps: both plans run in full, one after the other
+        for key, plan in (("setup_s_before", BEFORE_ISSUE_25), ("setup_s", FULL_FIT)):
+            planned = EditEngine(model, inversion=plan.inversion, adaptation=plan.adaptation, use_lpips=False,
+                                 caches=EditCaches(setup_store=None))
+            t0 = time.process_time()
+            planned.prepare(photo)
+            row[key] = time.process_time() - t0
+        rows.append(row)
+    med = lambda key: float(np.median([r[key] for r in rows]))  # noqa: E731
+    return {"model": model.manifest.name, "weights": "random, in the model's real layout (no encoder)",
+            "photos": len(rows), "probe_steps": probe_steps, "setup_s_before": med("setup_s_before"),
+            "setup_s": med("setup_s"), "speedup": med("setup_s_before") / med("setup_s"),
+            "first_preview_s": med("first_preview_s"), "per_photo": rows, "device": device_name(model.device),
+            "plans": {p.name: f"{p.inversion.latent_steps}+{p.inversion.joint_steps} inversion "
+                              f"({p.inversion.schedule}), {p.adaptation.steps} adaptation" for p in plans}}
+
+
 def bench_church256(*, device: torch.device, seed: int = 1, probe_steps: int = 5) -> dict[str, float]:
     """GANPaint's church-size generator (256², random weights in its layout): forward, per-edit and
     per-photo setup time. Setup is measured over ``probe_steps`` inversion and adaptation steps and

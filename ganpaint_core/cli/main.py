@@ -141,6 +141,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return _write_bench_json(args, result)
     if not args.model:
         raise GanpaintError(f"--suite {args.suite} needs --model NAME (see `python -m ganpaint_core models`)")
+    if args.random_weights:
+        if args.suite != "chain":
+            raise GanpaintError("--random-weights is for --suite chain (setup times of a layout)")
+        model = speed256.random_weight_model(args.model, device=pick_device(args.device), seed=args.seed)
+        photos = speed256.bench_photos(model.manifest.resolution, n=args.n or 2, seed=args.seed,
+                                       images_dir=Path(args.images) if args.images else None)
+        result = speed256.bench_setup_plans(model, photos, probe_steps=args.probe_steps)
+        bench_chain.print_chain_table(result)
+        return _write_bench_json(args, result)
     model = load_model(args.model, device=pick_device(args.device))
     if args.suite == "model":
         result = bench.bench_model(model, seed=args.seed, n=args.n or 1000)
@@ -158,7 +167,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     elif args.suite == "chain":
         result = bench_chain.bench_chain(model, seed=args.seed, n=args.n or 8,
                                          images_dir=Path(args.images) if args.images else None,
-                                         church=not args.no_church)
+                                         church=not args.no_church, baseline=args.baseline)
         bench_chain.print_chain_table(result)
     else:
         raise GanpaintError(f"unknown suite {args.suite!r}")
@@ -316,6 +325,14 @@ def _add_bench_parser(sub: Any) -> None:
     p.add_argument("--pti-steps", type=int, default=350,
                    help="peers: generator-tuning steps run for pivotal tuning (published 350; time scaled likewise)")
     p.add_argument("--no-church", action="store_true", help="chain: skip the church-size (256²) timings")
+    p.add_argument("--baseline", action="store_true",
+                   help="chain: set photos up as before issue 25 (edit.plans.BEFORE_ISSUE_25), to compare")
+    p.add_argument("--random-weights", action="store_true",
+                   help="chain: --model progan-church or stylegan2-church with random weights in its real layout: "
+                        "setup and first-preview seconds, the plan before issue 25 beside the full fit (--n photos, "
+                        "default 2, from --images or held-out renders)")
+    p.add_argument("--probe-steps", type=int, default=3,
+                   help="chain --random-weights: steps of each kind timed and scaled to each plan (0: run in full)")
     p.add_argument("--seed", type=int, default=1, help="held-out renders and squares (never a training seed)")
     p.add_argument("--n", type=int, default=None, help="samples / renders per set (default 1000)")
     p.add_argument("--json", help="write the figures to this file")

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from ganpaint_core.core.metrics import psnr
 from ganpaint_core.core.progress import Callback
+from ganpaint_core.edit.invert import lr_share, set_lr
 from ganpaint_core.edit.losses import reconstruction_loss
 from ganpaint_core.models.layers import run_tail
 
@@ -33,11 +34,14 @@ log = logging.getLogger(__name__)
 class AdaptConfig:
     """Fitting the per-photo multiplicative corrections."""
 
-    steps: int = 240  # Adam steps (the paper refits ~1000 per edit; here once per photo)
+    steps: int = 60  # Adam steps (the paper refits ~1000 per edit; here once per photo; 240 before issue 25)
     lr: float = 0.01  # Adam learning rate
-    delta_penalty: float = 0.05  # weight of mean(δ²) per layer, keeps the adapted generator near the original
+    delta_penalty: float = 0.1  # weight of mean(δ²) per layer, keeps the adapted generator near the original (0.05
+    # before issue 25, when a constant rate's jitter also kept δ from fitting closely: edit.plans)
     refit_steps: int = 60  # warm-started refit after an edit (outside the edit region only)
     refit_dilate: float = 1 / 16  # dilation of the edit region excluded from the refit, share of the side
+    schedule: str = "cosine"  # "cosine": the rate falls along a half cosine (edit.invert.lr_share); or "constant"
+    final_lr_share: float = 0.1  # with "cosine": the share of the rate left at the last step
 
 
 def _key(layer: str) -> str:
@@ -102,6 +106,7 @@ def _fit(
     good = copy.deepcopy(adapter.state_dict())
     stopped = None
     for step in range(1, steps + 1):
+        set_lr(opt, cfg.lr, lr_share(step, steps, schedule=cfg.schedule, final=cfg.final_lr_share))
         outputs: dict[str, torch.Tensor] = {}
 
         def modify(name: str, out: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -47,9 +46,9 @@ from ganpaint_core.edit.flow import estimate_motion, flow_composite
 from ganpaint_core.edit.invert import InversionConfig
 from ganpaint_core.edit.invert import invert as invert_photo  # ``invert`` names prepare's option
 from ganpaint_core.edit.losses import get_lpips
+from ganpaint_core.edit.plans import QUICK_FIT, SetupPlan
 from ganpaint_core.edit.segments import (
     INVERT_MODES,
-    SegmentCodes,
     SegmentConfig,
     SegmentError,
     describe,
@@ -58,6 +57,7 @@ from ganpaint_core.edit.segments import (
 )
 from ganpaint_core.edit.setup_store import setup_key
 from ganpaint_core.edit.spec import Reference, StyleSpec
+from ganpaint_core.edit.state import PhotoState, RenderResult
 from ganpaint_core.edit.strokes import EditStroke, FeatureEdit, apply_strokes
 from ganpaint_core.edit.style import blend_levels, concept_region, style_levels
 from ganpaint_core.hub.loading import LoadedModel
@@ -66,40 +66,6 @@ from ganpaint_core.models.layers import run_tail, tail_layer_shapes
 log = logging.getLogger(__name__)
 
 MOTION_FRAMES = 4  # the flow transfer estimates an edit's motion along this many frames (iGAN: frame by frame)
-
-
-@dataclass
-class PhotoState:
-    """Everything one user's photo needs between requests: CPU tensors and arrays only."""
-
-    photo: Photo  # original pixels, the model square and the paste-back box
-    latent: torch.Tensor  # from inversion: z [1, L] (ProGAN) or W+ [1, n_latent, L] (StyleGAN2)
-    features: torch.Tensor  # [1, C, h, w] edit-layer features (head(latent) + residual)
-    adapter: dict[str, torch.Tensor]  # FineLayerAdapter state dict (empty when adaptation is off)
-    recon_psnr_before: float  # tail(features) vs the photo's square, dB
-    recon_psnr_after: float  # adapted render vs the photo's square, dB
-    base_render: torch.Tensor  # [1, 3, S, S] the adapted render without edits (computed once)
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
-    notes: list[str] = field(default_factory=list)  # what the user should know
-    invert: str = "single"  # how it was inverted: "single" (one code) or "segments" (one code per segment)
-    segments: SegmentCodes | None = None  # with invert="segments": each segment's code, mask and name
-
-
-@dataclass
-class RenderResult:
-    """A rendered edit: the model-resolution preview and the full-resolution paste-back."""
-
-    preview: np.ndarray  # uint8 [S, S, 3] adapted render with the edits
-    final: np.ndarray | None  # uint8 [H, W, 3] the original with the edit composited (None for preview only)
-    region: np.ndarray  # float [S, S] in [0, 1]: how much of the render's change the photo takes; 0 = photo's pixel
-    timings: dict[str, float]  # seconds per stage
-    notes: list[str]  # what was adjusted or skipped
-    changed: np.ndarray | None = None  # bool [H, W] over the photo: pixels of ``final`` that differ from it
-    base: np.ndarray | None = None  # uint8 [S, S, 3] the adapted render without edits (what ``preview`` changed)
-    painted: np.ndarray | None = None  # float [S, S] in [0, 1]: the active strokes' masks, joined
-    added: np.ndarray | None = None  # float [S, S] in [0, 1]: the active add strokes' masks, joined (tone matching)
-    latent_render: np.ndarray | None = None  # uint8 [S, S, 3] the inverted latent alone, no residual nor adaptation:
-    # the generator's own light, which tone matching maps to the photo's (None when tone is 0 or nothing is added)
 
 
 class CandidateSearch(Protocol):
@@ -128,7 +94,7 @@ class EditEngine:
 
     def __init__(self, model: LoadedModel, *, inversion: InversionConfig = InversionConfig(),
                  adaptation: AdaptConfig = AdaptConfig(), segments: SegmentConfig = SegmentConfig(),
-                 use_lpips: bool = True, caches: EditCaches | None = None) -> None:
+                 use_lpips: bool = True, caches: EditCaches | None = None, quick: SetupPlan = QUICK_FIT) -> None:
         if model.concepts is None:
             raise ValueError(f"{model.manifest.name} has no concept dictionary; run dissection first")
         self.model = model
@@ -139,6 +105,7 @@ class EditEngine:
         self.resolution = model.manifest.resolution
         self.inversion_cfg = inversion
         self.adapt_cfg = adaptation
+        self.quick_plan = quick  # the quick fit's settings (quick_fit)
         self.segment_cfg = segments
         self.use_lpips = use_lpips
         self._shapes = adapter_shapes(tail_layer_shapes(model.generator, self.layer), model.manifest.fine_layers)
@@ -162,6 +129,21 @@ class EditEngine:
         another request: the API called again, a page reload, another crop of the same square) reuses that
         setup, from ``caches.setups`` or ``caches.setup_store``: it is deterministic, so the result is the
         same, minus seconds of inversion."""
+        cached = self.cached_setup(photo, adapt=adapt, invert=invert, seed=seed)
+        if cached is not None:
+            return cached
+        state = self._setup(photo, adapt=adapt, invert=invert, callback=callback, seed=seed)
+        fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "photo"}
+        key = self.setup_key(photo, adapt=adapt, seed=seed, invert=invert)
+        self.caches.setups.put(key, fields)
+        if self.caches.setup_store is not None:
+            self.caches.setup_store.put(key, fields)
+        return dataclasses.replace(state, notes=[*photo.notes, *state.notes])
+
+    def cached_setup(self, photo: Photo, *, adapt: bool = True, invert: str = "single",
+                     seed: int = 0) -> PhotoState | None:
+        """``photo``'s full setup when it was made before (in ``caches.setups`` or ``caches.setup_store``), else
+        None; nothing is computed."""
         if invert not in INVERT_MODES:
             raise SegmentError(f"invert must be one of {', '.join(INVERT_MODES)}, got {invert!r}")
         key = self.setup_key(photo, adapt=adapt, seed=seed, invert=invert)
@@ -171,16 +153,24 @@ class EditEngine:
             cached = store.get(key)
             if cached is not None:
                 setups.put(key, cached)
+        if cached is None:
+            return None
+        notes = [*photo.notes, *cached["notes"], "set up before: the inversion and adaptation were reused"]
+        return PhotoState(photo=photo, **(cached | {"notes": notes, "timings": dict(cached["timings"]),
+                                                    "invert": invert, "fit": "full"}))
+
+    def quick_fit(self, photo: Photo, *, invert: str = "single", callback: Callback | None = None,
+                  seed: int = 0) -> PhotoState:
+        """A first, cheap setup of ``photo`` (``quick_plan``: the encoder's guess, a few joint steps, a short
+        adaptation; one code even for ``invert="segments"``) that strokes can preview on while the full
+        setup (:meth:`prepare`) runs. Its state says ``fit="quick"`` and is never cached or stored; a photo
+        whose full setup is at hand gets that instead."""
+        cached = self.cached_setup(photo, invert=invert, seed=seed)
         if cached is not None:
-            notes = [*photo.notes, *cached["notes"], "set up before: the inversion and adaptation were reused"]
-            return PhotoState(photo=photo, **(cached | {"notes": notes, "timings": dict(cached["timings"]),
-                                                        "invert": invert}))
-        state = self._setup(photo, adapt=adapt, invert=invert, callback=callback, seed=seed)
-        fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "photo"}
-        setups.put(key, fields)
-        if store is not None:
-            store.put(key, fields)
-        return dataclasses.replace(state, notes=[*photo.notes, *state.notes])
+            return cached
+        state = self._setup(photo, adapt=True, invert="single", callback=callback, seed=seed, plan=self.quick_plan)
+        # ``invert`` is the full fit's (what the page starts next); the quick fit itself is one code
+        return dataclasses.replace(state, notes=[*photo.notes, *state.notes], fit="quick", invert=invert)
 
     def setup_key(self, photo: Photo, *, adapt: bool, seed: int, invert: str) -> str:
         """The key of ``photo``'s setup, in memory and on disk: the sha256 of its model square, the weights'
@@ -213,12 +203,16 @@ class EditEngine:
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def _setup(self, photo: Photo, *, adapt: bool, invert: str, callback: Callback | None, seed: int) -> PhotoState:
-        """Inversion and adaptation of ``photo``'s square; the state's notes are the setup's own."""
+    def _setup(self, photo: Photo, *, adapt: bool, invert: str, callback: Callback | None, seed: int,
+               plan: SetupPlan | None = None) -> PhotoState:
+        """Inversion and adaptation of ``photo``'s square (by ``plan``; None: the engine's full fit); the
+        state's notes are the setup's own."""
+        inversion_cfg = plan.inversion if plan is not None else self.inversion_cfg
+        adapt_cfg = plan.adaptation if plan is not None else self.adapt_cfg
         target = photo.model_image.to(self.device)
         lpips_model = self._lpips()
         inv = invert_photo(self.model.generator, target, layer=self.layer, encoder=self.model.encoder,
-                           cfg=self.inversion_cfg, lpips_model=lpips_model, seed=seed, callback=callback)
+                           cfg=inversion_cfg, lpips_model=lpips_model, seed=seed, callback=callback)
         notes: list[str] = []
         if lpips_model is None:
             notes.append("LPIPS unavailable: reconstruction used L1 + image gradients")
@@ -243,7 +237,7 @@ class EditEngine:
             base = run_tail(self.tail, inv.features.to(self.device), latent=latent)
         if adapt:
             adapter, info = adapt_fine_layers(self.tail, inv.features.to(self.device), target, shapes=self._shapes,
-                                              latent=latent, cfg=self.adapt_cfg, lpips_model=lpips_model,
+                                              latent=latent, cfg=adapt_cfg, lpips_model=lpips_model,
                                               callback=callback)
             timings["adapt_s"] = info["seconds"]
             if info["stopped"]:

@@ -31,13 +31,31 @@ log = logging.getLogger(__name__)
 class InversionConfig:
     """Steps, rates and weights of the optimisation."""
 
-    latent_steps: int = 80  # steps optimising the latent only
-    joint_steps: int = 120  # then steps optimising the latent and the feature residual together
+    latent_steps: int = 10  # steps optimising the latent only (80 before issue 25: edit.plans.BEFORE_ISSUE_25)
+    joint_steps: int = 40  # then steps optimising the latent and the feature residual together (120 before)
     latent_lr: float = 0.05  # Adam rate for the latent, in units of its spread (generator.latent_std(); 1 for z)
     residual_lr: float = 0.02  # Adam rate for the residual
     residual_penalty: float = 0.02  # weight of mean(residual²) relative to the features' mean square
     encoder_weight: float = 0.1  # weight of ||E(G(z)) - z||² / L in units of the spread (only with an encoder)
     candidates: int = 16  # random starting latents tried when there is no encoder (families that draw them)
+    schedule: str = "cosine"  # "cosine": each rate falls along a half cosine over its phase; or "constant" (before)
+    final_lr_share: float = 0.1  # with "cosine": the share of each rate left at the last step
+
+
+def lr_share(step: int, steps: int, *, schedule: str, final: float) -> float:
+    """The share of the base rate at ``step`` (1-based) of ``steps``: 1 for a constant schedule, else a half
+    cosine from 1 down to ``final``. Large early steps, small late ones: Adam settles in fewer steps than at
+    a constant rate, which keeps jittering around the optimum."""
+    if schedule == "constant" or steps <= 1:
+        return 1.0
+    if schedule != "cosine":
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * (step - 1) / (steps - 1)))
+
+
+def set_lr(opt: torch.optim.Optimizer, base: float, share: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = base * share
 
 
 @dataclass
@@ -85,14 +103,19 @@ def invert(
     with torch.no_grad():
         scale = head(z0).pow(2).mean().item() + 1e-8
     residual = torch.zeros_like(head(z0).detach()).requires_grad_(True)
-    opt_z = torch.optim.Adam([z], lr=cfg.latent_lr * spread)
-    opt_r = torch.optim.Adam([residual], lr=cfg.residual_lr * math.sqrt(scale))
+    z_lr, r_lr = cfg.latent_lr * spread, cfg.residual_lr * math.sqrt(scale)
+    opt_z = torch.optim.Adam([z], lr=z_lr)
+    opt_r = torch.optim.Adam([residual], lr=r_lr)
     total = cfg.latent_steps + cfg.joint_steps
     good = (z.detach().clone(), residual.detach().clone())
     stopped = None
     last_psnr = float("nan")
     for step in range(1, total + 1):
         joint = step > cfg.latent_steps
+        set_lr(opt_z, z_lr, lr_share(step, total, schedule=cfg.schedule, final=cfg.final_lr_share))
+        if joint:
+            set_lr(opt_r, r_lr, lr_share(step - cfg.latent_steps, cfg.joint_steps, schedule=cfg.schedule,
+                                         final=cfg.final_lr_share))
         features = head(z) + (residual if joint else residual.detach())
         output = run_tail(tail, features, latent=z)
         loss = reconstruction_loss(output, image, lpips_model=lpips_model)

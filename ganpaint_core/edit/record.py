@@ -23,6 +23,7 @@ def edit_record(engine: EditEngine, state: PhotoState, specs: Sequence[StrokeKin
                 notes: Sequence[str] = ()) -> dict[str, Any]:
     """A JSON-ready record: model, weights, photo geometry, options, strokes, parameters, timings, notes."""
     manifest = engine.model.manifest
+    quick = engine.quick_plan if state.fit == "quick" else None
     return {
         "format": RECORD_FORMAT,
         "model": manifest.name,
@@ -34,8 +35,11 @@ def edit_record(engine: EditEngine, state: PhotoState, specs: Sequence[StrokeKin
         "options": dataclasses.asdict(options),
         "reconstruction_psnr_db": {"inverted": round(state.recon_psnr_before, 3),
                                    "adapted": round(state.recon_psnr_after, 3)},
-        "parameters": {"inversion": dataclasses.asdict(engine.inversion_cfg),
-                       "adaptation": dataclasses.asdict(engine.adapt_cfg), "lpips": _lpips_used(state),
+        # Which setup the render used: "full", or "quick" (the page's first fit, before the full one was ready)
+        "setup_fit": state.fit,
+        "parameters": {"inversion": dataclasses.asdict(quick.inversion if quick else engine.inversion_cfg),
+                       "adaptation": dataclasses.asdict(quick.adaptation if quick else engine.adapt_cfg),
+                       "lpips": _lpips_used(state),
                        **({"segments": dataclasses.asdict(engine.segment_cfg)} if state.invert == "segments" else {})},
         "strokes": [spec.to_record(st) for spec, st in zip(specs, strokes)],  # each kind its own form
         # How much of the render's change the photo takes ([S, S] over the square); the photo's pixels are

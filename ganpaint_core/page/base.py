@@ -11,6 +11,7 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -27,6 +28,7 @@ from ganpaint_core.edit.engine import EditEngine
 from ganpaint_core.edit.pipeline import EditOutcome
 from ganpaint_core.page.canvas import preview_image
 from ganpaint_core.page.catalog import EngineCatalog
+from ganpaint_core.page.fitting import BackgroundFits
 from ganpaint_core.page.hosting import GpuWork
 from ganpaint_core.page.jobs import HeavySlots, JobBoard, JobUpdate, job_result
 from ganpaint_core.page.preparation import Preparation
@@ -55,11 +57,25 @@ class PageBase:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.jobs = JobBoard()  # setups, downloads and dissections running now
         self.heavy = HeavySlots()  # requests on large photos, one at a time (their memory: README's service rows)
+        self.fits = BackgroundFits(self.jobs)  # photos' full fits, made while they are edited on their quick fit
         self.gpu = GpuWork()  # the GPU work's entry points (spaces.GPU calls on a ZeroGPU Space)
         self.directions_found: set[str] = set()  # models whose directions were found (or read): no wait
 
     def engine(self, session: EditSession) -> EditEngine:
         return self.catalog.engine(session.model or self.default_model)
+
+    def current(self, session: EditSession) -> EditSession:
+        """``session`` on its photo's full fit once that is ready (else as it is): every action edits on the
+        best fit there is."""
+        return self.fits.upgrade(self.engine(session), session)
+
+    def full_session(self, session: EditSession, callback: Any = None) -> EditSession:
+        """``session`` on its photo's full fit, waiting for it when it is still being made (a render, a share:
+        what leaves the page is never the quick fit)."""
+        if session.state is None or session.state.fit == "full":
+            return session
+        full = self.fits.full(self.engine(session), session.state, callback=callback)
+        return dataclasses.replace(session, state=full)
 
     def preparation_status(self) -> str:
         """The background preparation's line, the same for every visitor ("" when nothing is prepared)."""

@@ -43,6 +43,7 @@ class EngineCatalog:
         self._device = torch.device(device) if device is not None else default.device
         self._inversion = default.inversion_cfg
         self._adaptation = default.adapt_cfg
+        self._quick = default.quick_plan
         self._lpips = default.use_lpips
         self._lock = threading.Lock()  # one model load at a time; lookups do not wait on it
         self._samples: dict[tuple[str, str, int], list[tuple[int, np.ndarray]]] = {}
@@ -108,7 +109,8 @@ class EngineCatalog:
             return self._add(replace(engine.model, concepts=concepts))
 
     def _add(self, model: Any) -> EditEngine:
-        engine = EditEngine(model, inversion=self._inversion, adaptation=self._adaptation, use_lpips=self._lpips)
+        engine = EditEngine(model, inversion=self._inversion, adaptation=self._adaptation, use_lpips=self._lpips,
+                            quick=self._quick)
         self._engines[model.manifest.name] = engine
         return engine
 

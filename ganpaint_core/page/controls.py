@@ -71,6 +71,7 @@ CONTROLS: dict[str, dict[str, Any]] = {
     "preview": {"label": "3 · Preview (follows your paint)", "interactive": False, "buttons": [],
                 "elem_id": "preview", "height": 210},
     "paint_info": {"value": "", "elem_id": "paint-info"},
+    "fit_note": {"value": "", "elem_id": "fit-note"},
     "strokes": {"choices": [], "label": "Strokes kept, each with its own strength and look (untick to switch one "
                                       "off)", "elem_id": "strokes"},
     "delete_choice": {"choices": [], "label": "Selected stroke", "scale": 3, "elem_id": "delete-choice",

@@ -22,6 +22,7 @@ from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.progress import Callback, JobCancelled
 
 JOB_THREAD_NAME = "ganpaint-job"
+_START_LOCK = threading.Lock()  # two callers starting one job start it once
 
 
 @dataclass
@@ -86,10 +87,27 @@ class Job:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
+    def start(self) -> Job:
+        """Start the work (once)."""
+        with _START_LOCK:
+            if self.thread.ident is None:
+                self.thread.start()
+        return self
+
+    def poll(self) -> JobUpdate:
+        """Its progress now, or its result (``done``; an error is raised here). Polling keeps it from being
+        an orphan: a job watched this way stops once nobody polled it for ``orphan_s``."""
+        self._polled = time.monotonic()
+        if not self.finished.is_set():
+            return self._snapshot()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._snapshot(done=True, result=self._box["result"])
+
     def updates(self, *, poll_s: float = 0.25) -> Iterator[JobUpdate]:
         """Start the job; yield its progress every ``poll_s``, then its result (errors are raised here).
         Closing this iterator (a web app does when the user cancels) cancels the job."""
-        self.thread.start()
+        self.start()
         try:
             while not self.finished.wait(poll_s):
                 self._polled = time.monotonic()

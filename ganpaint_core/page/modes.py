@@ -139,6 +139,7 @@ class ModeActions(PageBase):
         this paint; before that the kept strokes, and what to press (nothing without a photo)."""
         if session.state is None:
             return PageUpdate()
+        session = self.current(session)  # candidates are found on the full fit
         pending = self._pending_brush(session, layers, settings)
         ready = pending is not None and self.engine(session).has_brush_candidates(session.state, pending)
         kind = f"{settings.brush} brush"
@@ -156,6 +157,7 @@ class ModeActions(PageBase):
         if session.state is None:
             raise GanpaintError("no photo yet: upload a photo (or pick an example) first")
         settings = dataclasses.replace(settings, pick=0)
+        session = self.full_session(session)  # candidates are searched once, on the full fit (it waits for it)
         spec = self._pending_brush(session, layers, settings)
         if spec is None:
             raise GanpaintError(f"the canvas is empty: paint {EMPTY[settings.brush]} over the photo first")
@@ -234,6 +236,7 @@ class ModeActions(PageBase):
                           settings: DirectionSettings) -> PageUpdate:
         """The live preview of the kept strokes plus the direction at its amount (not added yet), the area it
         changes outlined and its share of the photo said: its extent is seen before it is kept."""
+        session = self.current(session)
         spec = self._pending_direction(session, layers, settings)
         outcome = self.gpu.edit(render, self.engine(session), session, pending=spec, final=False)
         shown = preview_composite(session.photo, outcome.result)
@@ -246,6 +249,7 @@ class ModeActions(PageBase):
     def add_direction(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
                       settings: DirectionSettings) -> PageUpdate:
         """Keep the direction in the stroke list (under the mask: the canvas is cleared for the next one)."""
+        session = self.current(session)
         spec = self._pending_direction(session, layers, settings)
         session = add_stroke(session, spec)
         outcome = self.gpu.edit(render, self.engine(session), session, final=False)

@@ -61,7 +61,7 @@ from ganpaint_core.page.session import (
     tune_stroke,
     undo,
 )
-from ganpaint_core.page.text import HOW_TO, problem, progress_line, ready_text
+from ganpaint_core.page.text import HOW_TO, fit_line, problem, progress_line, ready_text
 from ganpaint_core.page.tools import ShareCompareActions
 from ganpaint_core.page.values import (  # noqa: F401 - the page's value types, importable from here
     BRUSH_MODES,
@@ -104,7 +104,8 @@ class EditPage(ShareCompareActions, ModeActions, OtherModeActions):
             name, manifest = item
             mark = " · host's start" if self.start is not None and name == self.start.name else ""
             try:
-                return f"{name} · {manifest.resolution}px · {model_status(manifest, probe=True)['status']}{mark}", name
+                status = model_status(manifest, probe=True)["status"]
+                return f"{name} · {manifest.resolution}px · {status}{mark}", name
             except GanpaintError as exc:  # a file failing its checksum, say: listed; loading says why
                 log.warning("%s: %s", name, exc)
                 return f"{name} · {manifest.resolution}px · unusable", name
@@ -137,27 +138,65 @@ class EditPage(ShareCompareActions, ModeActions, OtherModeActions):
         """Progress while the photo is inverted (``invert``: "single" code or "segments") and adapted, then
         the page with it (or the problem)."""
         if path is None:  # the photo was removed
+            self.fits.cancel(self.engine(session), session.state)
             new = close_photo(session)
             yield PageUpdate(session=new, canvas=Canvas(None), preview=None, slider=None, status=HOW_TO, png=None,
-                             sidecar=None, strokes=stroke_list(new))
+                             sidecar=None, strokes=stroke_list(new), fit_note="", fit_poll=False)
             return
         if _already_open(session, path, fit, invert):  # the photo box filled by a share link or a recipe: no redo
             return
         engine = self.engine(session)
+        self.fits.cancel(engine, session.state)  # a new photo: the last one's full fit is of no use now
+        quick = not self.gpu.hosted  # a ZeroGPU Space fits in full inside its GPU call (seconds there)
         t0 = time.monotonic()
         try:
             def work(cb: Any) -> EditSession:  # a large photo waits for the heavy slot (memory: base.heavy)
                 with self.heavy.held(header_pixels(path), callback=cb):
                     return self.gpu.setup(open_photo, engine, path, name=name, fit=fit, invert=invert, callback=cb,
-                                          previous=session)
+                                          previous=session, quick=quick)
             new = yield from self._run(work, stage="open")
         except GanpaintError as exc:
             keep = " The previous photo stays loaded." if session.state is not None else ""
             yield PageUpdate(status=problem(f"{exc}.{keep}"))
             return
+        self.fits.start(engine, new.state)
         yield PageUpdate(session=new, canvas=canvas_of(new), preview=display_image(new.photo), slider=None,
                          status=ready_text(new.photo_name, new.model, new.state, time.monotonic() - t0), png=None,
-                         sidecar=None, strokes=stroke_list(new), candidates=[])
+                         sidecar=None, strokes=stroke_list(new), candidates=[], **self._fit_fields(engine, new))
+
+    def _fit_fields(self, engine: EditEngine, session: EditSession) -> dict[str, Any]:
+        """The line saying which fit the preview shows, and whether the page polls the full fit."""
+        quick = session.state is not None and session.state.fit == "quick"
+        update = self.fits.poll(engine, session.state) if quick else None
+        return {"fit_note": fit_line(session.state, update), "fit_poll": quick}
+
+    def poll_fit(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
+                 settings: PaintSettings) -> PageUpdate:
+        """The page's timer while the photo shows its quick fit: the full fit's progress under the preview;
+        once it is ready, the preview again on it (the kept strokes and the paint on the canvas) and the
+        timer off. The session is not written here (an action running now may be writing it): each action
+        takes the full fit itself (``current``)."""
+        if session.state is None or session.state.fit == "full":
+            return PageUpdate(fit_poll=False)
+        engine = self.engine(session)
+        update = self.fits.poll(engine, session.state)
+        if update is None or not update.done:
+            return PageUpdate(fit_note=fit_line(session.state, update), fit_poll=update is not None)
+        new = self.current(session)
+        try:
+            pending = self._pending(new, layers, settings) if settings.brush == "concept" else None
+        except GanpaintError:
+            pending = None
+        live = self._live(new, pending, "the full fit is ready")
+        return PageUpdate(preview=live.preview, paint_info=live.paint_info, fit_note=fit_line(new.state),
+                          fit_poll=False)
+
+    def cancel(self, session: EditSession) -> str:
+        """The Cancel button: the long jobs of the page stop (gradio cancels their events), and so does the
+        photo's full fit."""
+        stopped = self.fits.cancel(self.engine(session), session.state)
+        return problem("Cancelled. Whatever was loaded before stays loaded." + (
+            " The photo stays on its quick fit; a render or share sets up the full fit first." if stopped else ""))
 
     def switch_model(self, session: EditSession, name: str) -> Iterator[JobUpdate | PageUpdate]:
         """Load (download) another model, set the photo up on it again; on failure stay where we are."""
@@ -196,12 +235,14 @@ class EditPage(ShareCompareActions, ModeActions, OtherModeActions):
     def _switch(self, session: EditSession, name: str,
                 load: Callable[[Any], EditEngine]) -> Iterator[JobUpdate | PageUpdate]:
         current = session.model or self.default_model
+        self.fits.cancel(self.engine(session), session.state)  # the photo's full fit on the model being left
         try:
             engine = yield from self._run(load, stage="load")
             new = EditSession(model=name)
             if session.state is not None:
-                new = yield from self._run(lambda cb: self.gpu.setup(reprepare, engine, session, callback=cb),
-                                            stage="open")
+                new = yield from self._run(lambda cb: self.gpu.setup(reprepare, engine, session, callback=cb,
+                                                                     quick=not self.gpu.hosted), stage="open")
+                self.fits.start(engine, new.state)
         except NotDissected as exc:
             yield PageUpdate(status=(f"{exc}\n\nPress **Dissect {name}** to run it here (a few minutes on a CPU "
                                      f"for a small model, much longer for a 256-px one; Cancel stops it and a later "
@@ -219,7 +260,8 @@ class EditPage(ShareCompareActions, ModeActions, OtherModeActions):
                          preview=display_image(new.photo) if new.state is not None else None, slider=None,
                          gallery=self.gallery(new, names[0]), style_seed=None, style_kind="Default look",
                          strokes=stroke_list(new), model=name, dissect=None, candidates=[],
-                         directions=Choices((), None))  # the other model's directions are found on request
+                         directions=Choices((), None),  # the other model's directions are found on request
+                         **self._fit_fields(engine, new))
 
     # -- style -----------------------------------------------------------------------------------------
     def gallery(self, session: EditSession, concept: str | None) -> list[tuple[np.ndarray, str]]:
@@ -263,6 +305,7 @@ class EditPage(ShareCompareActions, ModeActions, OtherModeActions):
         """The live preview of the kept strokes plus what is painted on the canvas now."""
         if session.state is None:
             return PageUpdate()
+        session = self.current(session)
         if settings.brush != "concept":
             return self._paint_brush(session, layers, settings)
         pending = self._pending(session, layers, settings)
@@ -273,6 +316,7 @@ class EditPage(ShareCompareActions, ModeActions, OtherModeActions):
     def add(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
             settings: PaintSettings) -> PageUpdate:
         """Keep the painted stroke and clear the canvas for the next one."""
+        session = self.current(session)
         pending = self._pending(session, layers, settings)
         if pending is None:
             raise GanpaintError("the canvas is empty: paint over the part of the photo to change first"
@@ -290,8 +334,12 @@ class EditPage(ShareCompareActions, ModeActions, OtherModeActions):
     @reports_problems
     def render(self, session: EditSession, layers: Sequence[np.ndarray | None] | None,
                settings: PaintSettings) -> PageUpdate:
-        """Keep any painted stroke, render at full resolution, write the PNG and its JSON record."""
+        """Keep any painted stroke, render at full resolution (on the full fit: asked for before it is ready,
+        the render waits for it), write the PNG and its JSON record."""
         fields: dict[str, Any] = {}
+        if session.state is not None and session.state.fit == "quick":
+            session = self.full_session(session)
+            fields.update(fit_note=fit_line(session.state), fit_poll=False)
         pending = self._pending(session, layers, settings)
         if pending is not None:
             session = add_stroke(session, pending)
@@ -317,6 +365,7 @@ class EditPage(ShareCompareActions, ModeActions, OtherModeActions):
         rendered again from the kept setup (one tail pass and the composite), so it is the same image."""
         if session.state is None or not session.strokes:
             return PageUpdate()
+        session = self.full_session(session)
         result = self.gpu.edit(render, self.engine(session), session, final=True).result
         after = outline_changed(result.final, result.changed) if on else result.final
         return PageUpdate(slider=(shrink_for_slider(session.photo.original), shrink_for_slider(after)))
@@ -326,7 +375,7 @@ class EditPage(ShareCompareActions, ModeActions, OtherModeActions):
                        selected: int | None = None) -> PageUpdate:
         """A stroke-list change (switch, delete, undo, clear, a stroke changed in place), then a fresh preview;
         stroke ``selected`` (None: the last) in the "selected stroke" controls."""
-        new = op(session)
+        new = op(self.current(session))
         outcome = self.gpu.edit(render, self.engine(new), new, final=False)
         return PageUpdate(session=new, preview=self._preview(new, outcome), strokes=stroke_list(new, selected))
 

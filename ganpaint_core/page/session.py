@@ -62,13 +62,14 @@ class EditSession:
 def open_photo(engine: EditEngine, source: str | Path | bytes | Image.Image, *, name: str = "photo",
                fit: Literal["crop", "pad"] = "crop", invert: Literal["single", "segments"] = "single",
                max_pixels: int = DEFAULT_MAX_PIXELS, callback: Callback | None = None,
-               previous: EditSession | None = None) -> EditSession:
+               previous: EditSession | None = None, quick: bool = False) -> EditSession:
     """A new session on ``source``: the photo is read (``PhotoError`` if unusable), inverted (one code, or
-    ``invert="segments"``: one per segment) and adapted. A style reference of ``previous`` on the same model
-    is kept."""
+    ``invert="segments"``: one per segment) and adapted; with ``quick``, only its quick fit
+    (``EditEngine.quick_fit``: its full fit is the caller's to start). A style reference of ``previous`` on
+    the same model is kept."""
     EditOptions(fit=fit, invert=invert).check()  # a bad value is refused before the photo is read
     photo = load_photo(source, size=engine.resolution, fit=fit, max_pixels=max_pixels)
-    state = engine.prepare(photo, adapt=True, invert=invert, callback=callback)
+    state = _fit(engine, photo, invert=invert, callback=callback, quick=quick)
     model = engine.model.manifest.name
     keep = previous.reference if previous is not None and previous.model == model else None
     return EditSession(model=model, state=state, photo_name=file_stem(name), reference=keep)
@@ -79,13 +80,20 @@ def close_photo(session: EditSession) -> EditSession:
     return dataclasses.replace(session, state=None, photo_name="photo", strokes=(), undo_stack=())
 
 
-def reprepare(engine: EditEngine, session: EditSession, *, callback: Callback | None = None) -> EditSession:
-    """The same photo on another model: inverted again (the same way); strokes and the style reference are
-    dropped (they are in the other model's units)."""
+def reprepare(engine: EditEngine, session: EditSession, *, callback: Callback | None = None,
+              quick: bool = False) -> EditSession:
+    """The same photo on another model: inverted again (the same way; with ``quick`` its quick fit only);
+    strokes and the style reference are dropped (they are in the other model's units)."""
     original = session.photo
     photo = load_photo(Image.fromarray(original.original), size=engine.resolution, fit=original.fit)
-    state = engine.prepare(photo, adapt=True, invert=session.state.invert, callback=callback)
+    state = _fit(engine, photo, invert=session.state.invert, callback=callback, quick=quick)
     return EditSession(model=engine.model.manifest.name, state=state, photo_name=session.photo_name)
+
+
+def _fit(engine: EditEngine, photo: Photo, *, invert: str, callback: Callback | None, quick: bool) -> PhotoState:
+    if quick:
+        return engine.quick_fit(photo, invert=invert, callback=callback)
+    return engine.prepare(photo, adapt=True, invert=invert, callback=callback)
 
 
 def file_stem(name: str) -> str:

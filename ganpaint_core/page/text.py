@@ -13,12 +13,14 @@ Paint over part of your photo, pick what should **appear** there or **go** (tree
 result redraws just that part, in the style of the photo. **Render** for the full-size PNG; **Share** for a link."""
 # The method, for whoever asks: in the page's closed "How it works" panel (and the README).
 HOW_IT_WORKS = """When a photo is opened, the page finds the picture in a generative model (a GAN) that comes closest
-to it, then fine-tunes a copy of that model until it redraws your photo faithfully (15–30 s on a small CPU; a photo
-opened before is reused). Each concept is a set of the model's internal units that draw it (found once per model by
-*dissection*); a stroke switches those units on (add) or off (remove) under the paint and the model redraws the
-photo in one pass. Only the painted area, slightly grown, is pasted back into your full-size photo: the rest stays
-pixel for pixel. The colour and sketch brushes search for versions of the photo that match your paint; directions
-move the whole photo (or the painted part) along a change the model learned (more sky, older stone…)."""
+to it, then fine-tunes a copy of that model until it redraws your photo faithfully. A quick fit comes first (about a
+second on a small CPU; you can paint at once), the full fit follows in the background (about 5 s) and the preview
+switches to it by itself; a photo opened before is reused. Each concept is a set of the model's internal units
+that draw it (found once per model by *dissection*); a stroke switches those units on (add) or off (remove) under
+the paint and the model redraws the photo in one pass. Only the painted area, slightly grown, is pasted back into
+your full-size photo: the rest stays pixel for pixel. The colour and sketch brushes search for versions of the
+photo that match your paint; directions move the whole photo (or the painted part) along a change the model
+learned (more sky, older stone…)."""
 # The editor has no upload area of its own (photos come in on the left): its label and placeholder say what to do
 # while it is empty, instead of gradio's "select the draw tool to start".
 EDITOR_LABEL = "2 · Paint over what to change"
@@ -75,12 +77,30 @@ def progress_line(update: JobUpdate) -> str:
 
 
 def ready_text(name: str, model: str, state: PhotoState, seconds: float) -> str:
-    """The status line once a photo is set up."""
+    """The status line once a photo is set up (on its quick fit: the full fit follows)."""
     w, h = state.photo.size
     notes = "".join(f"<br>· {n}" for n in state.notes)
+    fit = ("on a quick fit; the full fit is being made in the background and the preview switches to it by "
+           "itself" if state.fit == "quick" else "once fitted")
     return (f"**{name}** ({w}×{h}) is ready on {model} ({seconds:.1f} s). "
-            f"The model redraws it at **{state.recon_psnr_after:.1f} dB PSNR** once fitted "
+            f"The model redraws it at **{state.recon_psnr_after:.1f} dB PSNR** {fit} "
             f"({state.recon_psnr_before:.1f} dB before). Now paint over what to change.{notes}")
+
+
+def fit_line(state: PhotoState | None, update: JobUpdate | None = None) -> str:
+    """The line under the preview that says which fit it shows: the quick fit (with the full fit's progress,
+    ``update``; None: it is not being made) or the full fit."""
+    if state is None:
+        return ""
+    if state.fit == "full":
+        return f"Full fit ({state.recon_psnr_after:.1f} dB)"
+    if update is None:
+        return (f"Quick fit ({state.recon_psnr_after:.1f} dB): the full fit was stopped; a render or share sets "
+                f"it up first")
+    done = f" {update.step}/{update.total}" if update.total else ""
+    stage = STAGE_NAMES.get(update.info.get("stage"), "starting").lower()
+    return (f"Quick fit ({state.recon_psnr_after:.1f} dB) · full fit in the background: {stage}{done}, "
+            f"{update.seconds:.0f} s; the preview switches to it by itself")
 
 
 # The closed panels under the simple path: each label is the one line that says what is inside.

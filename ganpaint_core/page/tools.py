@@ -29,7 +29,7 @@ from ganpaint_core.page.canvas import canvas_image, display_box, display_image, 
 from ganpaint_core.page.jobs import JobUpdate
 from ganpaint_core.page.session import EditSession, file_stem, render, session_options
 from ganpaint_core.page.share import ShareStore, check_bundle, check_model, restore, share_bundle
-from ganpaint_core.page.text import problem
+from ganpaint_core.page.text import fit_line, problem
 from ganpaint_core.page.values import UNCHANGED, Canvas, Choices, PageUpdate, canvas_of, stroke_list
 from ganpaint_core.review.compare import compare_grid, parse_vary
 from ganpaint_core.review.units import concept_mask, heatmap_overlay, segment, segmentation_image, unit_heatmap
@@ -55,6 +55,7 @@ class ShareCompareActions(PageBase):
         try:
             if session.state is None or not session.strokes:
                 raise GanpaintError("add a stroke first: a shared edit is a photo with its strokes")
+            session = self.full_session(session)  # asked for before the full fit: it waits for it
             engine = self.engine(session)
             outcome = self.gpu.edit(render, engine, session, final=False)
             options = session_options(session)
@@ -130,7 +131,8 @@ class ShareCompareActions(PageBase):
         concept = next((c for s in specs for c in s.concepts), names[0])
         yield PageUpdate(session=new, model=name, concepts=Choices(tuple(names), concept), canvas=canvas_of(new),
                       preview=self._preview(new, outcome), strokes=stroke_list(new), png=str(png),
-                      sidecar=str(sidecar), photo=shown, fit=new.photo.fit,
+                      sidecar=str(sidecar), photo=shown, fit=new.photo.fit, fit_note=fit_line(new.state),
+                      fit_poll=False,
                       slider=(shrink_for_slider(new.photo.original), shrink_for_slider(outcome.result.final)),
                       status=f"Opened the {what}: **{new.photo_name}** on {name} with {len(specs)} stroke(s), rendered "
                              f"in {time.monotonic() - t0:.1f} s" + (" (its setup was reused)." if reused else "."))

@@ -111,6 +111,8 @@ class PageUpdate:
     transform_strip: Any = UNCHANGED  # str path of its frames side by side (PNG) | None
     segment_map: Any = UNCHANGED  # uint8 [s, s, 3]: the photo's segments in colours, to click
     segments: Any = UNCHANGED  # Choices: the photo's segments by name, and the one chosen (a click on the map)
+    fit_note: Any = UNCHANGED  # str (markdown): which fit the preview shows (quick, with the full's progress; full)
+    fit_poll: Any = UNCHANGED  # bool: whether the page's timer polls the photo's full fit (poll_fit)
 
     def changed(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not UNCHANGED}

@@ -316,9 +316,11 @@ def test_cancel_stops_a_running_setup_and_the_server_stays_up(served):
     from ganpaint_core.edit.adapt import AdaptConfig
     from ganpaint_core.edit.engine import EditEngine
     from ganpaint_core.edit.invert import InversionConfig
+    from ganpaint_core.edit.plans import SetupPlan
 
-    slow = EditEngine(served.engine.model, inversion=InversionConfig(latent_steps=1_000_000, joint_steps=0),
-                      adaptation=AdaptConfig(steps=2), use_lpips=False)
+    endless = InversionConfig(latent_steps=1_000_000, joint_steps=0)  # the quick fit too: the upload's own job
+    slow = EditEngine(served.engine.model, inversion=endless, adaptation=AdaptConfig(steps=2), use_lpips=False,
+                      quick=SetupPlan("quick", endless, AdaptConfig(steps=2)))
     page = EditPage(slow)
     demo = app.build_demo(slow, examples=[], page=page)
     port = free_port()

@@ -51,3 +51,6 @@ def test_the_chain_suite_reports_the_issue_keys_on_a_held_out_render():
     # stroke, a remove takes most of the concept away (1: gone; 0 or below: the stroke did nothing).
     assert r["add_rise"] > 0.4 and r["remove_drop"] > 0.5 and r["remove_drop_final"] > 0.5
     assert r["device"].startswith("cpu")
+    # The page's wait (quick fit, one render) is a fraction of the full fit's, per photo and as medians.
+    assert r["plan"] == "full" and [row["photo"] for row in r["setups"]] == ["render 0"]
+    assert 0 < r["first_preview_s"] < r["setup_s"] and r["setups"][0]["setup_s"] == r["setup_s"]
