@@ -46,8 +46,10 @@ class OtherModeActions(PageBase):
 
     # -- photo to photo --------------------------------------------------------------------------------
     def transform(self, session: EditSession, path: str | None, frames: int) -> Iterator[JobUpdate | PageUpdate]:
-        """The open photo turned into ``path``'s: B set up (progress), then the frames as an animation and a strip."""
+        """The open photo turned into ``path``'s: B set up (progress), then the frames as an animation and a strip
+        (from the open photo's full fit, waited for: the first frame is its reconstruction)."""
         try:
+            session = self.full_session(session)
             if session.state is None:
                 raise GanpaintError(NO_PHOTO)
             if not path:
@@ -114,6 +116,7 @@ class OtherModeActions(PageBase):
     def show_segments(self, session: EditSession) -> PageUpdate:
         """The photo's segments (segment inversion) as a map to click, and as choices."""
         try:
+            session = self.full_session(session)  # segments are the full fit's (the quick fit has one code)
             if session.state is None:
                 raise GanpaintError(NO_PHOTO)
             segments = photo_segments(session.state)
@@ -130,6 +133,7 @@ class OtherModeActions(PageBase):
     def segment_clicked(self, session: EditSession, x: float, y: float) -> PageUpdate:
         """The segment under a click on the map (``x``, ``y`` in its pixels)."""
         try:
+            session = self.full_session(session)  # segments are the full fit's (the quick fit has one code)
             if session.state is None:
                 raise GanpaintError(NO_PHOTO)
             name = segment_at(session.state, x / MAP_SIDE, y / MAP_SIDE)
@@ -143,6 +147,7 @@ class OtherModeActions(PageBase):
         """Keep, on ``segment``'s code only, the canvas's paint as a brush when ``mode`` (a key of BRUSH_MODES) is a
         colour or sketch brush and something is painted; else the directions panel's direction (whole photo)."""
         try:
+            session = self.full_session(session)  # segments are the full fit's (the quick fit has one code)
             if session.state is None:
                 raise GanpaintError(NO_PHOTO)
             if not segment:

@@ -107,6 +107,8 @@ def test_the_page_opens_a_photo_with_segments_and_renders_with_them(engine, tmp_
     items = list(page.open_photo(EditSession(model=page.default_model), str(path), name="c.png", invert="segments"))
     assert isinstance(items[-1], PageUpdate) and all(isinstance(i, JobUpdate) for i in items[:-1])
     session = items[-1].session
-    assert session.state.invert == "segments" and "segments_s" in session.state.timings
+    assert session.state.invert == "segments"  # the quick fit first (one code), then the full fit, with segments
+    full = page.full_session(session)
+    assert full.state.fit == "full" and full.state.segments is not None and "segments_s" in full.state.timings
     bad = list(page.open_photo(session, str(path), name="c.png", invert="chunks"))
     assert "invert must be" in bad[-1].status and bad[-1].session is UNCHANGED  # the loaded photo stays

@@ -66,8 +66,9 @@ def test_the_page_adds_a_direction_to_one_clicked_segment(page, tmp_path):
     path.write_bytes(scene_png(9_400_003, (96, 80)))
     single = _open(page, path)
     assert "set up with one code" in page.show_segments(single).status
-    session = _open(page, path, invert="segments")
-    shown = page.show_segments(session)
+    quick = _open(page, path, invert="segments")  # opens on the quick fit (one code); segments wait for the full
+    shown = page.show_segments(quick)
+    session = page.full_session(quick)
     assert shown.segment_map.shape == (256, 256, 3) and len(shown.segments.options) >= 2
     name = shown.segments.options[-1]
     labels = session.state.segments.label_map(256).numpy()
