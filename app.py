@@ -43,16 +43,13 @@ from ganpaint_core.page.values import canvas_of
 
 log = logging.getLogger("ganpaint.app")
 
-# Uploads above this are refused while they stream in (gradio stops reading and says so), so a huge file
-# never fills the temp folder. A 40-megapixel JPEG (the photo loader's own limit) is 10-25 MB.
-MAX_UPLOAD = "50mb"
+MAX_UPLOAD = "50mb"  # refused while streaming in (never fills the temp folder); a 40-MP JPEG is 10-25 MB
 EXAMPLES_DIR = Path(__file__).resolve().parent / "docs" / "examples"
 
 
 def _layout(page: EditPage, examples: Sequence[str]) -> Components:
-    """Every component of the page, by name (their labels, choices and ids: ``CONTROLS``). In front, the simple
-    path (photo, canvas, concept, add / remove, strength, result, Render / Download / Share); every other tool in
-    a closed panel below, its label a one-line explanation."""
+    """Every component of the page, by name (labels, choices, ids: ``CONTROLS``). In front, the simple path (photo,
+    canvas, concept, add / remove, strength, result, Render / Download / Share); every other tool closed below."""
     c: dict[str, Any] = dict(session=gr.State(EditSession(model=page.default_model)), style_seed=gr.State(None),
                              dissect_target=gr.State(None), canvas_reset=gr.State(None),
                              invert_choice=gr.State("single"),  # a State: /load_photo keeps its (photo, fit) API

@@ -28,8 +28,20 @@ def stroke_panel(c: dict[str, Any]) -> None:
                  stroke_style_strength=gr.Slider(**K["stroke_style_strength"]))
 
 
+# The closed panels' labels are the page's table of contents: set close together (a compact label row, a small
+# gap), so the whole list stays on a laptop's screen below the simple path (issue 27: landing page ≤ 1,600 px).
+COMPACT_PANELS = ("#tools {gap: 6px !important}"
+                  " #tools > .gr-accordion.padded {padding: 6px 12px !important}")
+
+
 def tool_panels(c: dict[str, Any], page: EditPage) -> None:
-    """Lay out the closed panels, adding their components to ``c`` by name."""
+    """Lay out the closed panels, close together, adding their components to ``c`` by name."""
+    with gr.Column(elem_id="tools"):
+        gr.HTML(f"<style>{COMPACT_PANELS}</style>", padding=False)
+        _panels(c, page)
+
+
+def _panels(c: dict[str, Any], page: EditPage) -> None:
     models = page.model_choices()
     with gr.Accordion(PANELS["brushes"], open=False, elem_id="brushes"):
         c["mode"] = gr.Radio(**K["mode"])

@@ -79,12 +79,12 @@ def progress_line(update: JobUpdate) -> str:
 def ready_text(name: str, model: str, state: PhotoState, seconds: float) -> str:
     """The status line once a photo is set up (on its quick fit: the full fit follows)."""
     w, h = state.photo.size
-    notes = "".join(f"<br>· {n}" for n in state.notes)
-    fit = ("on a quick fit; the full fit is being made in the background and the preview switches to it by "
-           "itself" if state.fit == "quick" else "once fitted")
-    return (f"**{name}** ({w}×{h}) is ready on {model} ({seconds:.1f} s). "
-            f"The model redraws it at **{state.recon_psnr_after:.1f} dB PSNR** {fit} "
-            f"({state.recon_psnr_before:.1f} dB before). Now paint over what to change.{notes}")
+    # the method's own notes (LPIPS offline) are for records and the CLI, not for someone editing a photo
+    notes = "".join(f"<br>· {n}" for n in state.notes if not n.startswith("LPIPS unavailable"))
+    fit = ("on a quick fit", "; the full fit follows by itself") if state.fit == "quick" else ("once fitted", "")
+    return (f"**{name}** ({w}×{h}) is ready on {model} ({seconds:.1f} s): the model redraws it at "
+            f"**{state.recon_psnr_after:.1f} dB PSNR** {fit[0]} ({state.recon_psnr_before:.1f} dB before{fit[1]}). "
+            f"Now paint over what to change.{notes}")
 
 
 def fit_line(state: PhotoState | None, update: JobUpdate | None = None) -> str:
@@ -99,8 +99,7 @@ def fit_line(state: PhotoState | None, update: JobUpdate | None = None) -> str:
                 f"it up first")
     done = f" {update.step}/{update.total}" if update.total else ""
     stage = STAGE_NAMES.get(update.info.get("stage"), "starting").lower()
-    return (f"Quick fit ({state.recon_psnr_after:.1f} dB) · full fit in the background: {stage}{done}, "
-            f"{update.seconds:.0f} s; the preview switches to it by itself")
+    return f"Quick fit ({state.recon_psnr_after:.1f} dB) · full fit in the background: {stage}{done}"
 
 
 # The closed panels under the simple path: each label is the one line that says what is inside.

@@ -117,8 +117,9 @@ class ShareCompareActions(PageBase):
                 state = yield from self._run(lambda cb: engine.prepare(
                     photo, adapt=options.adapt, invert=options.invert, callback=cb), stage="open")
                 photo_name = file_stem(str((bundle.get("photo") or {}).get("name", "photo")))
-            else:
-                state, photo_name = session.state, session.photo_name
+            else:  # onto the open photo, on its full fit (waited for: what is rendered is never the quick fit)
+                state = yield from self._run(lambda cb: self.full_session(session, callback=cb).state, stage="open")
+                photo_name = session.photo_name
             new = EditSession(model=name, state=state, photo_name=photo_name, strokes=tuple(specs))
             outcome = self.gpu.edit(render, engine, new, final=True)
         except GanpaintError as exc:
@@ -151,6 +152,7 @@ class ShareCompareActions(PageBase):
         """A grid of the current strokes rendered at several strengths, with and without adaptation, and on
         the other loaded models that have their concepts."""
         try:
+            session = self.full_session(session)  # a comparison, like a render, is of the full fit
             if session.state is None or not session.strokes:
                 raise GanpaintError("add a stroke first: the comparison renders the kept strokes")
             vary = parse_vary([f"strength={strengths}"])
