@@ -31,7 +31,7 @@ def stroke_panel(c: dict[str, Any]) -> None:
 # The closed panels' labels are the page's table of contents: set close together (a compact label row, a small
 # gap), so the whole list stays on a laptop's screen below the simple path (issue 27: landing page ≤ 1,600 px).
 COMPACT_PANELS = ("#tools {gap: 6px !important}"
-                  " #tools > .gr-accordion.padded {padding: 6px 12px !important}")
+                  " #tools > .gr-accordion.padded, #how-it-works.padded {padding: 6px 12px !important}")
 
 
 def tool_panels(c: dict[str, Any], page: EditPage) -> None:

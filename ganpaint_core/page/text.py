@@ -95,11 +95,9 @@ def fit_line(state: PhotoState | None, update: JobUpdate | None = None) -> str:
     if state.fit == "full":
         return f"Full fit ({state.recon_psnr_after:.1f} dB)"
     if update is None:
-        return (f"Quick fit ({state.recon_psnr_after:.1f} dB): the full fit was stopped; a render or share sets "
-                f"it up first")
+        return f"Quick fit ({state.recon_psnr_after:.1f} dB) · full fit stopped: Render or Share makes it first"
     done = f" {update.step}/{update.total}" if update.total else ""
-    stage = STAGE_NAMES.get(update.info.get("stage"), "starting").lower()
-    return f"Quick fit ({state.recon_psnr_after:.1f} dB) · full fit in the background: {stage}{done}"
+    return f"Quick fit ({state.recon_psnr_after:.1f} dB) · full fit in the background{done}"  # one short line
 
 
 # The closed panels under the simple path: each label is the one line that says what is inside.
