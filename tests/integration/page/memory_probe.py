@@ -4,7 +4,6 @@ holds afterwards, in MB. Used by test_memory.py."""
 from __future__ import annotations
 
 import gc
-import io
 import json
 import resource
 import sys
