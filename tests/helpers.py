@@ -438,6 +438,19 @@ def browser_page(url: str, tmp_path: Path, photo: Path | None = None):
             browser.close()
 
 
+def canvas_stroke(page, dx0: float, dy0: float, dx1: float, dy1: float, *, moves: int = 16) -> None:
+    """A mouse stroke on the page's canvas from (dx0, dy0) to (dx1, dy1) pixels off its centre, in ``moves``
+    steps."""
+    page.locator("#editor").scroll_into_view_if_needed()
+    box = page.locator("#editor canvas").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx + dx0, cy + dy0)
+    page.mouse.down()
+    for k in range(1, moves + 1):
+        page.mouse.move(cx + dx0 + (dx1 - dx0) * k / moves, cy + dy0 + (dy1 - dy0) * k / moves, steps=2)
+    page.mouse.up()
+
+
 # -- the page's values -------------------------------------------------------------------------------------
 def last_update(items):
     """A page action's last item (its PageUpdate), after checking every earlier one is progress."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tests.helpers import BROWSER_MARKS, VIEWPORT, browser_page, free_port, make_engine, scene_png
+from tests.helpers import BROWSER_MARKS, VIEWPORT, browser_page, canvas_stroke, free_port, make_engine, scene_png
 
 pytestmark = BROWSER_MARKS
 
@@ -18,20 +18,8 @@ TEXT = "document.querySelector('{}')?.innerText"
 IMAGES = "Array.from(document.querySelectorAll('#preview img')).map(img => img.complete ? img.src : 'loading').join()"
 
 
-def paint(page, dx0: float, dy0: float, dx1: float, dy1: float) -> None:
-    """A mouse stroke on the canvas from (dx0, dy0) to (dx1, dy1) pixels off its centre."""
-    page.locator("#editor").scroll_into_view_if_needed()
-    box = page.locator("#editor canvas").first.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx + dx0, cy + dy0)
-    page.mouse.down()
-    for k in range(1, 17):
-        page.mouse.move(cx + dx0 + (dx1 - dx0) * k / 16, cy + dy0 + (dy1 - dy0) * k / 16, steps=2)
-    page.mouse.up()
-
-
 def keep_stroke(page, n: int, dx0: float, dy0: float, dx1: float, dy1: float) -> None:
-    paint(page, dx0, dy0, dx1, dy1)
+    canvas_stroke(page, dx0, dy0, dx1, dy1)
     page.wait_for_function(f"{TEXT.format('#paint-info')}.includes('not added yet')")
     page.click("#add-stroke")
     page.wait_for_function(f"{TEXT.format('#status')}.includes('Stroke {n} added')")

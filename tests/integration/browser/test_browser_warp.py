@@ -6,19 +6,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from tests.helpers import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, free_port, make_engine, scene_png
+from tests.helpers import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, canvas_stroke, free_port, make_engine, scene_png
 
 pytestmark = BROWSER_MARKS
-
-
-def _stroke(page, dx0: float, dy0: float, dx1: float, dy1: float) -> None:
-    box = page.locator("#editor canvas").first.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx + dx0, cy + dy0)
-    page.mouse.down()
-    for k in range(1, 13):
-        page.mouse.move(cx + dx0 + (dx1 - dx0) * k / 12, cy + dy0 + (dy1 - dy0) * k / 12, steps=2)
-    page.mouse.up()
 
 
 def test_warp_brush_drag_candidates_and_render_in_a_real_browser(tmp_path):
@@ -44,11 +34,11 @@ def test_warp_brush_drag_candidates_and_render_in_a_real_browser(tmp_path):
                 page.click("#brush-mode label:has-text('Warp brush')")
                 page.wait_for_selector("#candidate-count", state="visible")
                 page.locator("#editor").scroll_into_view_if_needed()
-                _stroke(page, -40, 70, -28, 70)  # what moves: a short cyan stroke, low left of the centre
+                canvas_stroke(page, -40, 70, -28, 70, moves=12)  # what moves: a short cyan stroke, low left of the centre
                 page.click("#editor button[aria-label='Color']")
                 page.click("#editor button.color[style*='255, 32, 32']")
                 page.click("#editor button[aria-label='Brush']")  # the palette closes
-                _stroke(page, 20, 70, 22, 70)  # a red dot to its right
+                canvas_stroke(page, 20, 70, 22, 70, moves=12)  # a red dot to its right
                 page.wait_for_function("document.querySelector('#paint-info').innerText.includes('Find candidates')")
                 page.click("#find-candidates")
                 page.wait_for_function("document.querySelector('#status').innerText.includes('candidates in')")
