@@ -34,7 +34,7 @@ def test_warp_brush_drag_candidates_and_render_in_a_real_browser(tmp_path):
                 page.click("#brush-mode label:has-text('Warp brush')")
                 page.wait_for_selector("#candidate-count", state="visible")
                 page.locator("#editor").scroll_into_view_if_needed()
-                canvas_stroke(page, -40, 70, -28, 70, moves=12)  # what moves: a short cyan stroke, low left of the centre
+                canvas_stroke(page, -40, 70, -28, 70, moves=12)  # what moves: short, cyan, low left
                 page.click("#editor button[aria-label='Color']")
                 page.click("#editor button.color[style*='255, 32, 32']")
                 page.click("#editor button[aria-label='Brush']")  # the palette closes
