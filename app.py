@@ -27,7 +27,7 @@ from typing import Any
 import gradio as gr
 
 from app_binding import (FIT_POLL_S, FIT_VIEWS, FRESH, MODEL_OUT, PAINT_IN, PHOTO_OUT, STROKE_VIEWS, Components,
-                         served, wire_other_modes)
+                         refuse_server_paths, served, wire_other_modes)
 from app_panels import stroke_panel, tool_panels
 from ganpaint_core.core.device import DEVICE_CHOICES, pick_device
 from ganpaint_core.core.errors import GanpaintError
@@ -246,6 +246,7 @@ def build_demo(engine: EditEngine, *, examples: Sequence[str | Path] | None = No
         for name, endpoint in Endpoints(page).named().items():
             gr.api(served(endpoint), api_name=name, concurrency_id="setup")
     demo.queue(default_concurrency_limit=2, max_size=32)
+    refuse_server_paths(demo)
     return demo
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import logging
 import typing
 from collections.abc import Callable, Iterator
 from types import NoneType, SimpleNamespace
@@ -15,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 from gradio.data_classes import FileData
+from gradio.exceptions import InvalidPathError
 
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.page.api import File
@@ -40,6 +42,8 @@ PHOTO_OUT = ("session", "editor", "preview", "slider", "status", "png", "record"
              *FIT_VIEWS)
 MODEL_OUT = ("session", "concept", "status", "editor", "preview", "slider", "gallery", "style_seed", "style_kind",
              "model", *STROKE_VIEWS, "dissect", "dissect_target", "candidates", "direction", *FIT_VIEWS)
+
+log = logging.getLogger("ganpaint.app")
 
 
 def _canvas_update(canvas: Any, _: Any) -> Any:
@@ -256,3 +260,24 @@ def served(endpoint: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any
     call.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
     call.__annotations__ = {p.name: p.annotation for p in params}
     return call
+
+
+SERVER_PATH_REFUSED = ("a file in this request was not uploaded to this app (a path on the server was named): "
+                       "upload the file itself")
+
+
+def refuse_server_paths(demo: gr.Blocks) -> None:
+    """Gradio refuses a request that names a file on the server instead of uploading it (``/etc/passwd``) before
+    any code of ours runs, and prints a traceback for it. Through this wrapper of the demo's ``process_api`` the
+    client gets one sentence and the server log one line."""
+    process_api = demo.process_api
+
+    @functools.wraps(process_api)
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await process_api(*args, **kwargs)
+        except InvalidPathError as exc:
+            log.info("refused a request naming a server file: %s", str(exc).split(" because ")[0])
+            raise gr.Error(SERVER_PATH_REFUSED, print_exception=False) from None
+
+    demo.process_api = guarded  # type: ignore[method-assign]

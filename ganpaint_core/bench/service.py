@@ -7,8 +7,8 @@ server's CPU use while idle, every kind of bad input tried (its message, its tim
 RSS, and whether it still served afterwards: uploads and arguments of ``/edit``, and every base64 image field and
 structured argument of ``/edit_recipe``), the largest photo accepted (40 MP: time, peak and held RSS, alone and
 two at once), a setup damaged on disk between two identical ``/edit`` calls (a restart between them, so that the
-second reads it: the same pixels after the recompute), and the tracebacks in the servers' logs by exception (gradio
-prints one of its own, ``InvalidPathError``, when it refuses a payload naming a server path; no other is expected).
+second reads it: the same pixels after the recompute), and the tracebacks in the servers' logs by exception (none is
+expected: a payload naming a server path, which gradio refuses, is answered with a sentence, ``app_binding``).
 Every loop is bounded; nothing leaves the machine.
 
 Example::
