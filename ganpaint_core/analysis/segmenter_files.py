@@ -73,11 +73,11 @@ def _hub_files(kind: str, repo_id: str, revision: str, *, what: str, files: Sequ
         RevisionNotFoundError,
     )
 
-    from ganpaint_core.hub.fetch import _hub_cache_dir, _hub_endpoint, is_offline
+    from ganpaint_core.hub.fetch import hub_cache_dir, hub_endpoint, is_offline
 
     where = f"{repo_id}@{revision}"
     offline = is_offline()
-    kwargs = {"revision": revision, "cache_dir": _hub_cache_dir(), "endpoint": _hub_endpoint(),
+    kwargs = {"revision": revision, "cache_dir": hub_cache_dir(), "endpoint": hub_endpoint(),
               "local_files_only": offline}
     folder: Path | None = None
     try:

@@ -83,7 +83,7 @@ def extras_info() -> dict[str, Any]:
     """Optional packages: the app's and the dissection segmenter's."""
     from ganpaint_core.analysis.clipseg import CLIPSEG_REPO, CLIPSEG_REVISION
     from ganpaint_core.analysis.segmenters import SEGFORMER_ADE20K_REPO, SEGFORMER_ADE20K_REVISION
-    from ganpaint_core.hub.fetch import _hub_cache_dir
+    from ganpaint_core.hub.fetch import hub_cache_dir
 
     out: dict[str, Any] = {
         "gradio": {"version": _version("gradio"), "fix": None if _version("gradio") else "pip install .[app]"},
@@ -95,10 +95,10 @@ def extras_info() -> dict[str, Any]:
     from huggingface_hub import try_to_load_from_cache
 
     hit = try_to_load_from_cache(SEGFORMER_ADE20K_REPO, "config.json", revision=SEGFORMER_ADE20K_REVISION,
-                                 cache_dir=_hub_cache_dir())
+                                 cache_dir=hub_cache_dir())
     out["segformer_ade20k"] = {"repo": f"{SEGFORMER_ADE20K_REPO}@{SEGFORMER_ADE20K_REVISION}",
                                "in_hub_cache": isinstance(hit, str)}
-    hit = try_to_load_from_cache(CLIPSEG_REPO, "config.json", revision=CLIPSEG_REVISION, cache_dir=_hub_cache_dir())
+    hit = try_to_load_from_cache(CLIPSEG_REPO, "config.json", revision=CLIPSEG_REVISION, cache_dir=hub_cache_dir())
     out["clipseg"] = {"repo": f"{CLIPSEG_REPO}@{CLIPSEG_REVISION}", "in_hub_cache": isinstance(hit, str),
                       "for": "concepts by name (dissect --concepts NAME)"}
     return out

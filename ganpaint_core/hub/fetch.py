@@ -138,11 +138,12 @@ def _url_cache_path(source: FileSource, mf: ModelFile) -> Path:
     return cache_dir() / "downloads" / key / mf.filename
 
 
-def _hub_endpoint() -> str | None:
+def hub_endpoint() -> str | None:
+    """The Hub's address when ``HF_ENDPOINT`` names one (a mirror, the tests' stand-in), else None."""
     return os.environ.get("HF_ENDPOINT") or None
 
 
-def _hub_cache_dir() -> str | None:
+def hub_cache_dir() -> str | None:
     """The Hub cache, read from the environment at call time (huggingface_hub reads it at import)."""
     if os.environ.get("HF_HUB_CACHE"):
         return os.environ["HF_HUB_CACHE"]
@@ -163,7 +164,7 @@ def cached_candidate(source: FileSource, mf: ModelFile) -> Path | None:
             return None
         from huggingface_hub import try_to_load_from_cache
 
-        hit = try_to_load_from_cache(repo_id, source.filename, revision=source.revision, cache_dir=_hub_cache_dir())
+        hit = try_to_load_from_cache(repo_id, source.filename, revision=source.revision, cache_dir=hub_cache_dir())
         return Path(hit) if isinstance(hit, str) else None
     return None
 
@@ -239,17 +240,18 @@ def _probe(source: FileSource, *, timeout: float) -> str | None:
                 return None
         from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
-        url = hf_hub_url(source.resolved_repo_id(), source.filename, revision=source.revision, endpoint=_hub_endpoint())
+        url = hf_hub_url(source.resolved_repo_id(), source.filename, revision=source.revision, endpoint=hub_endpoint())
         get_hf_file_metadata(url, timeout=timeout)
         return None
     except Exception as exc:  # noqa: BLE001 - any failure to reach it is the answer we report
-        return _short_reason(exc)
+        return short_reason(exc)
 
 
 REACH_TIMEOUT_S = 5.0  # how long a download source's host may take to accept a connection
 
 
-def _short_reason(exc: BaseException) -> str:
+def short_reason(exc: BaseException) -> str:
+    """Why a download or an upload failed, in a few words for a one-line message."""
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}"
     if isinstance(exc, urllib.error.URLError):
@@ -327,7 +329,7 @@ def fetch(
         for source in mf.sources:
             if source.kind == "path" or (source.kind == "hub" and not source.resolved_repo_id()):
                 continue
-            down = _unreachable(source.url if source.kind == "url" else _hub_endpoint() or "https://huggingface.co",
+            down = _unreachable(source.url if source.kind == "url" else hub_endpoint() or "https://huggingface.co",
                                 timeout=min(timeout, REACH_TIMEOUT_S))
             if down is not None:
                 tried.append(f"{source.describe()}: {down}")
@@ -337,7 +339,7 @@ def fetch(
             except ChecksumMismatch:
                 raise
             except Exception as exc:  # noqa: BLE001 - each failure is reported, the next source tried
-                tried.append(f"{source.describe()}: {_short_reason(exc)}")
+                tried.append(f"{source.describe()}: {short_reason(exc)}")
                 log.info("%s: %s failed: %r (cause %r)", manifest.name, source.describe(), exc, exc.__cause__)
                 continue
             try:
@@ -360,8 +362,8 @@ def _fetch_remote(source: FileSource, mf: ModelFile, *, progress: Callback | Non
 
     kwargs: dict[str, Any] = {
         "revision": source.revision,
-        "endpoint": _hub_endpoint(),
-        "cache_dir": _hub_cache_dir(),
+        "endpoint": hub_endpoint(),
+        "cache_dir": hub_cache_dir(),
         "etag_timeout": timeout,
     }
     if progress is not None:
@@ -386,14 +388,14 @@ def download_hub_file(repo_id: str, filename: str, *, revision: str = "main", pr
     checked by the caller (the files it lists carry their own sha256)."""
     from huggingface_hub import try_to_load_from_cache
 
-    hit = try_to_load_from_cache(repo_id, filename, revision=revision, cache_dir=_hub_cache_dir())
+    hit = try_to_load_from_cache(repo_id, filename, revision=revision, cache_dir=hub_cache_dir())
     where = f"Hugging Face Hub {repo_id} / {filename} @ {revision}"
     if isinstance(hit, str) and (is_offline() or len(revision) == 40):  # a commit's file never changes
         return Path(hit)
     if is_offline():
         raise FileUnavailable(f"{where}: not in the cache, and offline mode is on (unset HF_HUB_OFFLINE / "
                               "GANPAINT_OFFLINE to download it)")
-    down = _unreachable(_hub_endpoint() or "https://huggingface.co", timeout=min(timeout, REACH_TIMEOUT_S))
+    down = _unreachable(hub_endpoint() or "https://huggingface.co", timeout=min(timeout, REACH_TIMEOUT_S))
     if down is not None:
         raise FileUnavailable(f"{where}: {down}")
     source = FileSource(kind="hub", repo_id=repo_id, filename=filename, revision=revision)
@@ -401,4 +403,4 @@ def download_hub_file(repo_id: str, filename: str, *, revision: str = "main", pr
     try:
         return _fetch_remote(source, mf, progress=progress, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - any failure to get it is the answer, in one sentence
-        raise FileUnavailable(f"{where}: {_short_reason(exc)}") from None
+        raise FileUnavailable(f"{where}: {short_reason(exc)}") from None

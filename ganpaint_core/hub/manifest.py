@@ -30,7 +30,7 @@ FILE_FORMATS = ("safetensors", "torch", "json")
 FILE_KINDS = {"encoder": ("ganpaint", "e4e")}
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-_REPO_RE = re.compile(r"^[\w.-]+/[\w.-]+$")
+REPO_RE = re.compile(r"^[\w.-]+/[\w.-]+$")  # a Hub repository id: owner/name
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def _parse_source(raw: Any, where: str) -> FileSource:
         repo_id, repo_env = value.get("repo_id"), value.get("repo_id_env")
         if bool(repo_id) == bool(repo_env):
             raise ManifestError(f"{where}: 'hub' needs exactly one of 'repo_id' or 'repo_id_env'")
-        if repo_id is not None and (not isinstance(repo_id, str) or not _REPO_RE.match(repo_id)):
+        if repo_id is not None and (not isinstance(repo_id, str) or not REPO_RE.match(repo_id)):
             raise ManifestError(f"{where}: 'repo_id' must look like 'owner/name', got {repo_id!r}")
         filename = value.get("filename")
         if not isinstance(filename, str) or not filename:
@@ -165,7 +165,7 @@ def _parse_prepared(raw: Any, where: str) -> PreparedRepo | None:
     if not isinstance(raw, dict) or set(raw) - {"repo_id", "revision", "sha256"}:
         raise ManifestError(f"{where} must be an object with repo_id, revision and optionally sha256, got {raw!r}")
     repo_id, revision, sha = raw.get("repo_id"), raw.get("revision", "main"), raw.get("sha256")
-    if not isinstance(repo_id, str) or not _REPO_RE.match(repo_id):
+    if not isinstance(repo_id, str) or not REPO_RE.match(repo_id):
         raise ManifestError(f"{where}: 'repo_id' must look like 'owner/name', got {repo_id!r}")
     if not isinstance(revision, str) or not revision:
         raise ManifestError(f"{where}: 'revision' must be a branch, tag or commit")

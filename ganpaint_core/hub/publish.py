@@ -22,8 +22,8 @@ from typing import Any
 from ganpaint_core.core.errors import GanpaintError
 from ganpaint_core.core.files import atomic_path, atomic_write_text, write_json
 from ganpaint_core.core.progress import Callback, report
-from ganpaint_core.hub.fetch import _hub_endpoint, _short_reason, is_offline, sha256_file
-from ganpaint_core.hub.manifest import _REPO_RE, MANIFEST_NAME, ModelManifest, file_to_json, parse_manifest
+from ganpaint_core.hub.fetch import hub_endpoint, is_offline, sha256_file, short_reason
+from ganpaint_core.hub.manifest import MANIFEST_NAME, REPO_RE, ModelManifest, file_to_json, parse_manifest
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def hub_token() -> str:
 
 def check_can_push(repo_id: str) -> str:
     """The token, once it is known that an upload to ``repo_id`` can be tried (asked before any long work)."""
-    if not isinstance(repo_id, str) or not _REPO_RE.match(repo_id):
+    if not isinstance(repo_id, str) or not REPO_RE.match(repo_id):
         raise GanpaintError(f"the repo to push to must look like 'owner/name', got {repo_id!r}")
     if is_offline():
         raise GanpaintError("cannot push while offline (HF_HUB_OFFLINE or GANPAINT_OFFLINE is set): unset it, "
@@ -143,7 +143,7 @@ def push_prepared_folder(folder: Path, repo_id: str, *, token: str, private: boo
     Returns the commit id, the revision a manifest's ``prepared`` entry should name."""
     from huggingface_hub import HfApi
 
-    api = HfApi(endpoint=_hub_endpoint(), token=token)
+    api = HfApi(endpoint=hub_endpoint(), token=token)
     report(callback, 0, 2, stage="push", repo_id=repo_id)
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
@@ -151,7 +151,7 @@ def push_prepared_folder(folder: Path, repo_id: str, *, token: str, private: boo
         info = api.upload_folder(repo_id=repo_id, folder_path=str(folder),
                                  commit_message=f"ganpaint prepare: {Path(folder).name}")
     except Exception as exc:  # noqa: BLE001 - any Hub failure is reported as one sentence
-        raise GanpaintError(f"pushing {folder} to {repo_id} failed: {_short_reason(exc)}") from None
+        raise GanpaintError(f"pushing {folder} to {repo_id} failed: {short_reason(exc)}") from None
     report(callback, 2, 2, stage="push", repo_id=repo_id)
     log.info("pushed %s to %s at %s", folder, repo_id, info.oid)
     return info.oid

@@ -61,10 +61,10 @@ def test_church_model_is_missing_offline_with_reasons_and_concepts(monkeypatch):
 
 
 def test_a_long_failure_reason_is_cut_at_a_sentence():
-    from ganpaint_core.hub.fetch import REASON_CHARS, _short_reason
+    from ganpaint_core.hub.fetch import REASON_CHARS, short_reason
 
     exc = OSError("We cannot find the file. " + "Please check your connection and try again or make sure " * 5)
-    reason = _short_reason(exc)
+    reason = short_reason(exc)
     assert reason == "OSError: We cannot find the file." and len(reason) < REASON_CHARS + 20
 
 
