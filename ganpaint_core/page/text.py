@@ -87,6 +87,9 @@ def ready_text(name: str, model: str, state: PhotoState, seconds: float) -> str:
             f"Now paint over what to change.{notes}")
 
 
+FIT_STAGES = {"invert": "finding the photo", "adapt": "fitting its details"}  # a setup's stages, as the fit line says
+
+
 def fit_line(state: PhotoState | None, update: JobUpdate | None = None) -> str:
     """The line under the preview that says which fit it shows: the quick fit (with the full fit's progress,
     ``update``; None: it is not being made) or the full fit."""
@@ -96,7 +99,8 @@ def fit_line(state: PhotoState | None, update: JobUpdate | None = None) -> str:
         return f"Full fit ({state.recon_psnr_after:.1f} dB)"
     if update is None:
         return f"Quick fit ({state.recon_psnr_after:.1f} dB) · full fit stopped: Render or Share makes it first"
-    done = f" {update.step}/{update.total}" if update.total else ""
+    stage = FIT_STAGES.get(update.info.get("stage", ""), "")  # steps are counted per stage: name the stage
+    done = f": {stage} {update.step}/{update.total}".replace(":  ", ": ") if update.total else ""
     return f"Quick fit ({state.recon_psnr_after:.1f} dB) · full fit in the background{done}"  # one short line
 
 
