@@ -49,8 +49,9 @@ def random_weight_model(name: str, *, device: torch.device, seed: int = 1) -> Lo
 
 def _step_costs(engine: Any, photo: Any, *, probe_steps: int, candidates: tuple[int, ...]) -> dict[str, float]:
     """CPU seconds of a setup's parts on ``photo``: the inversion's start (per candidate count), one latent
-    step, one joint step, the adaptation's fixed part and one adaptation step; each step's cost from a run of
-    ``probe_steps`` steps less a run of none. CPU seconds of this process, not wall time: with one thread they
+    step, one joint step, the adaptation's fixed part and one adaptation step without and with the contraction
+    penalty (``adapt_step`` / ``adapt_step_contracted``: the plan before issue 25 has none); each step's cost
+    from a run of ``probe_steps`` steps less a run of none. CPU seconds of this process, not wall time: with one thread they
     are what the wall time would be on an idle core, and a loaded machine does not blur the difference."""
     from ganpaint_core.edit.adapt import AdaptConfig, adapt_fine_layers
     from ganpaint_core.edit.invert import InversionConfig, invert
@@ -72,21 +73,23 @@ def _step_costs(engine: Any, photo: Any, *, probe_steps: int, candidates: tuple[
     seconds, inv = inversion(0, probe_steps, c)
     costs["joint_step"] = (seconds - costs[f"start_{c}"]) / probe_steps
 
-    def adaptation(steps: int) -> float:
+    def adaptation(steps: int, contraction: float) -> float:
         return cpu(lambda: adapt_fine_layers(engine.tail, inv.features.to(engine.device), target,
                                              shapes=engine._shapes, latent=inv.latent.to(engine.device),
-                                             cfg=AdaptConfig(steps=steps)))[0]
+                                             cfg=AdaptConfig(steps=steps, contraction=contraction)))[0]
 
-    costs["adapt_start"] = adaptation(0)
-    costs["adapt_step"] = (adaptation(probe_steps) - costs["adapt_start"]) / probe_steps
+    costs["adapt_start"] = adaptation(0, 0.0)
+    costs["adapt_step"] = (adaptation(probe_steps, 0.0) - costs["adapt_start"]) / probe_steps
+    costs["adapt_step_contracted"] = (adaptation(probe_steps, 1.0) - costs["adapt_start"]) / probe_steps
     return costs
 
 
 def plan_seconds(costs: dict[str, float], plan: Any) -> float:
     """A setup plan's seconds from measured part costs (:func:`_step_costs`)."""
     inv, ad = plan.inversion, plan.adaptation
+    step = costs["adapt_step_contracted"] if ad.contraction > 0 else costs["adapt_step"]
     return (costs[f"start_{inv.candidates}"] + inv.latent_steps * costs["latent_step"]
-            + inv.joint_steps * costs["joint_step"] + costs["adapt_start"] + ad.steps * costs["adapt_step"])
+            + inv.joint_steps * costs["joint_step"] + costs["adapt_start"] + ad.steps * step)
 
 
 def bench_photos(resolution: int, *, n: int, seed: int, images_dir: Path | None = None) -> list[Any]:

@@ -77,5 +77,6 @@ def test_the_plans_say_what_they_cost():
     assert (BEFORE_ISSUE_25.inversion.latent_steps, BEFORE_ISSUE_25.inversion.joint_steps,
             BEFORE_ISSUE_25.adaptation.steps) == (80, 120, 240)  # the setup as it was, for the bench's baseline
     assert BEFORE_ISSUE_25.inversion.schedule == BEFORE_ISSUE_25.adaptation.schedule == "constant"
+    assert BEFORE_ISSUE_25.adaptation.contraction == 0 < FULL_FIT.adaptation.contraction  # the old fit had none
     assert steps(BEFORE_ISSUE_25) >= 3 * steps(FULL_FIT) and steps(FULL_FIT) > 3 * steps(QUICK_FIT)
     assert FULL_FIT.inversion == InversionConfig() and FULL_FIT.adaptation == AdaptConfig()
