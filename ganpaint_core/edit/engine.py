@@ -36,6 +36,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from ganpaint_core.analysis.directions import Directions, load_directions
+from ganpaint_core.core.memory import returns_free_memory
 from ganpaint_core.core.metrics import psnr
 from ganpaint_core.core.photo import Photo, mask_to_square, to_uint8
 from ganpaint_core.core.progress import Callback
@@ -203,6 +204,7 @@ class EditEngine:
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
+    @returns_free_memory  # a setup frees hundreds of MB: handed back, also when it is cancelled
     def _setup(self, photo: Photo, *, adapt: bool, invert: str, callback: Callback | None, seed: int,
                plan: SetupPlan | None = None) -> PhotoState:
         """Inversion and adaptation of ``photo``'s square (by ``plan``; None: the engine's full fit); the
