@@ -12,7 +12,7 @@ so nothing in it says how the corrected layers should answer a *change* of that 
 edit brings around the stroke. Each step therefore also penalises the size of each corrected layer's
 Jacobian, ``v·(1 + δ) + output·(W v)`` for a random direction ``v`` (``W``: the 1×1 mix's weights): a
 correction that does not amplify what it has not seen, so the change an edit spreads beyond its stroke is
-damped as the long constant-rate fit before issue 25 damped it, in a fifth of its steps (README, *The setup
+damped as the long constant-rate fit before issue 25 damped it, in a quarter of its steps (README, *The setup
 three times cheaper*).
 """
 from __future__ import annotations
