@@ -110,8 +110,11 @@ def test_upload_paint_pick_a_concept_render_and_download_in_a_real_browser(page_
         paint(page, -50, -10, 50, 10)  # across the middle of the photo
         page.wait_for_function("document.querySelector('#paint-info').innerText.includes('add tree')",
                                timeout=120_000)
-        # Preview latency as a user sees it: mouse up -> the new preview image is shown (printed, not asserted).
+        # Preview latency as a user sees it: mouse up -> the new preview image is shown (printed, not asserted),
+        # on the full fit (the quick fit's previews share the CPU with the full fit being made).
         # Not the preview line: while any event is pending it holds Gradio's timer, which changes every 0.1 s.
+        page.wait_for_function("document.querySelector('#fit-note').innerText.startsWith('Full fit')",
+                               timeout=120_000)
         shown = ("Array.from(document.querySelectorAll('#preview img'))"
                  ".map(img => img.complete ? img.src : 'loading').join(' ')")
         seconds = []
