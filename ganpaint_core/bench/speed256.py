@@ -49,10 +49,11 @@ def random_weight_model(name: str, *, device: torch.device, seed: int = 1) -> Lo
 
 def _step_costs(engine: Any, photo: Any, *, probe_steps: int, candidates: tuple[int, ...]) -> dict[str, float]:
     """CPU seconds of a setup's parts on ``photo``: the inversion's start (per candidate count), one latent
-    step, one joint step, the adaptation's fixed part and one adaptation step without and with the contraction
-    penalty (``adapt_step`` / ``adapt_step_contracted``: the plan before issue 25 has none); each step's cost
-    from a run of ``probe_steps`` steps less a run of none. CPU seconds of this process, not wall time: with one thread they
-    are what the wall time would be on an idle core, and a loaded machine does not blur the difference."""
+    step, one joint step, the adaptation's fixed part and one adaptation step without and with the full fit's
+    contraction penalty (``adapt_step`` / ``adapt_step_contracted``: the plan before issue 25 has none); each
+    step's cost from a run of ``probe_steps`` steps less a run of none. CPU seconds of this process, not wall
+    time: with one thread they are what the wall time would be on an idle core, and a loaded machine does not
+    blur the difference."""
     from ganpaint_core.edit.adapt import AdaptConfig, adapt_fine_layers
     from ganpaint_core.edit.invert import InversionConfig, invert
 
@@ -80,7 +81,8 @@ def _step_costs(engine: Any, photo: Any, *, probe_steps: int, candidates: tuple[
 
     costs["adapt_start"] = adaptation(0, 0.0)
     costs["adapt_step"] = (adaptation(probe_steps, 0.0) - costs["adapt_start"]) / probe_steps
-    costs["adapt_step_contracted"] = (adaptation(probe_steps, 1.0) - costs["adapt_start"]) / probe_steps
+    contracted = adaptation(probe_steps, AdaptConfig().contraction)  # the full fit's (AdaptConfig's default)
+    costs["adapt_step_contracted"] = (contracted - costs["adapt_start"]) / probe_steps
     return costs
 
 
