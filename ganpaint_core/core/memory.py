@@ -20,17 +20,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
-_TRIM: list[Callable[[int], int] | None] = []  # libc's malloc_trim once looked up (None: not available)
 
 
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    if not _TRIM:
-        name = ctypes.util.find_library("c")
-        try:
-            _TRIM.append(getattr(ctypes.CDLL(name), "malloc_trim") if name else None)
-        except (OSError, AttributeError):  # not glibc (musl, macOS, Windows): nothing to hand back this way
-            _TRIM.append(None)
-    return _TRIM[0]
+    """libc's ``malloc_trim``, looked up once; None where there is none."""
+    name = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(name), "malloc_trim") if name else None
+    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows): nothing to hand back this way
+        return None
 
 
 def release_free_memory() -> bool:

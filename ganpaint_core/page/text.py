@@ -99,8 +99,8 @@ def fit_line(state: PhotoState | None, update: JobUpdate | None = None) -> str:
         return f"Full fit ({state.recon_psnr_after:.1f} dB)"
     if update is None:
         return f"Quick fit ({state.recon_psnr_after:.1f} dB) · full fit stopped: Render or Share makes it first"
-    stage = FIT_STAGES.get(update.info.get("stage", ""), "")  # steps are counted per stage: name the stage
-    done = f": {stage} {update.step}/{update.total}".replace(":  ", ": ") if update.total else ""
+    stage = FIT_STAGES.get(update.info.get("stage", ""))  # steps are counted per stage: name the stage
+    done = f": {' '.join(filter(None, (stage, f'{update.step}/{update.total}')))}" if update.total else ""
     return f"Quick fit ({state.recon_psnr_after:.1f} dB) · full fit in the background{done}"  # one short line
 
 
