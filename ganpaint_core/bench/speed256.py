@@ -261,7 +261,8 @@ def bench_stylegan2_256(*, device: torch.device, seed: int = 1, probe_steps: int
             forwards_cpu.append(time.process_time() - c0)
     adapter_values = sum(v.numel() for v in state.adapter.values())
     return {"stylegan2_256_forward_s": float(np.median(forwards)),
-            "stylegan2_256_edit_s": float(np.median(edits)),
+            "stylegan2_256_edit_s": float(np.median(edits)),  # a photo's later edits (its latent render kept)
+            "stylegan2_256_first_edit_s": edits[0],  # its first add also renders its latent (tone matching's light)
             "stylegan2_256_setup_s": setup,
             "stylegan2_256_invert_step_s": per_inv,
             "stylegan2_256_adapt_step_s": per_adapt,

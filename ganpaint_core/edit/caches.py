@@ -10,9 +10,10 @@ Example::
     len(engine.caches.styles)                               # style analyses held
 
 Every key names content, never a session: a photo setup by the setup store's key (the model's weights, the
-model square's sha256, the settings), a style analysis, brush candidates and directions by the model's
-weights and what they were computed from. So engines of different models may share one :class:`EditCaches`
-without meeting each other's entries. Each cache is a bounded :class:`~ganpaint_core.core.lru.LRUCache`.
+model square's sha256, the settings), a style analysis, brush candidates, directions and a latent's render by
+the model's weights and what they were computed from. So engines of different models may share one
+:class:`EditCaches` without meeting each other's entries. Each cache is a bounded
+:class:`~ganpaint_core.core.lru.LRUCache`.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ SETUP_CACHE_SIZE = 8  # photo setups kept in memory (a few MB each at 256 px), o
 STYLE_CACHE_SIZE = 256  # style analyses: a tuple of C floats each
 BRUSH_CACHE_SIZE = 32  # brush candidate lists: K latents and feature offsets each (a few MB at 256 px)
 DIRECTIONS_CACHE_SIZE = 4  # models whose directions are held (one per model an engine edits)
+LATENT_RENDER_CACHE_SIZE = 8  # photos' latent renders ([1, 3, S, S] floats: 0.8 MB each at 256 px)
 
 
 class SetupCache(LRUCache[str, dict[str, Any]]):
@@ -60,6 +62,14 @@ class ModelDirections(LRUCache[tuple, Directions]):
         super().__init__(capacity)
 
 
+class LatentRenders(LRUCache[tuple, Any]):
+    """A photo's inverted latent rendered alone (no residual, no adaptation: the light tone matching maps to
+    the photo's), by (model, the latent's sha256): one generator pass per photo, not one per edit."""
+
+    def __init__(self, capacity: int = LATENT_RENDER_CACHE_SIZE) -> None:
+        super().__init__(capacity)
+
+
 @dataclass(frozen=True)
 class EditCaches:
     """The caches and the store an :class:`~ganpaint_core.edit.engine.EditEngine` uses; each field defaults
@@ -70,3 +80,4 @@ class EditCaches:
     styles: StyleAnalyses = field(default_factory=StyleAnalyses)  # style levels at strength 1
     brushes: BrushCandidates = field(default_factory=BrushCandidates)  # brush candidates
     directions: ModelDirections = field(default_factory=ModelDirections)  # latent directions per model
+    latent_renders: LatentRenders = field(default_factory=LatentRenders)  # tone matching's light per photo

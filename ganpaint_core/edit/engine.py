@@ -358,8 +358,10 @@ class EditEngine:
         region = np.maximum.reduce([change_region(painted, reach=composite_cfg.reach)]
                                    + [s.region for s in active if s.region is not None])
         out = changed = latent_render = None
-        if composite_cfg.tone > 0 and added.any():
-            latent_render = run_tail(self.tail, self.head(latent), latent=latent)
+        if composite_cfg.tone > 0 and added.any():  # the latent's own light: one pass per photo (caches)
+            key = (self.model_key(), hashlib.sha256(state.latent.detach().cpu().numpy().tobytes()).hexdigest())
+            latent_render = self.caches.latent_renders.get_or_compute(
+                key, lambda: run_tail(self.tail, self.head(latent), latent=latent)).to(self.device)
         if final:
             t1 = time.monotonic()
             as_float = lambda x: ((x[0].float().clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).cpu().numpy()  # noqa: E731

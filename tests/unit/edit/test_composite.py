@@ -174,6 +174,14 @@ def test_the_engine_reports_the_changed_area_and_keeps_it_near_the_stroke():
     assert plain.latent_render is None  # tone off: no extra tail pass
     removed = engine.render(state, [engine.stroke(mask, concept="tree", action="remove", strength=1.0, photo=photo)])
     assert removed.latent_render is None and not removed.added.any()  # tone matching moves added content only
+    # The latent's own render is a function of the photo's latent: one generator pass per photo, not per edit.
+    heads = []
+    engine.head = lambda z, _head=engine.head: heads.append(z) or _head(z)
+    again = engine.render(state, [engine.stroke(mask * 0.5, concept="tree", action="add", strength=1.0, photo=photo)])
+    assert heads == [] and np.array_equal(again.latent_render, result.latent_render)
+    other = engine.prepare(_photo(width=128, height=128, seed=1, size=64))
+    engine.render(other, [engine.stroke(mask[:, :128], concept="tree", action="add", strength=1.0, photo=other.photo)])
+    assert len(heads) == 1  # another photo: its own
 
 
 def test_the_paste_back_in_bands_gives_the_pixels_of_one_pass(monkeypatch):
