@@ -428,16 +428,17 @@ class EditEngine:
         self.caches.directions.put((self.model_key(),), directions)
 
     def release_mask(self, strokes: Sequence[EditStroke | FeatureEdit], *, grid: int) -> torch.Tensor:
-        """[1, 1, S, S]: the strokes' edit-grid alpha (what the edit layer actually changes), cell by cell. Not
-        bilinear: that let go half a cell beyond the changed cells, and what the released correction changed
-        there spread past the stroke (locality +1 dB on training scenes). A whole-photo edit releases nothing:
-        its change is mild and everywhere, and the photo's adaptation keeps the photo's own detail under it."""
-        alpha = torch.zeros(1, 1, grid, grid)
-        for s in strokes:
-            released = s.release_alpha(grid)
-            if released is not None:
-                alpha = torch.maximum(alpha, released)
-        return F.interpolate(alpha, size=(self.resolution, self.resolution), mode="nearest").to(self.device)
+        """[1, 1, S, S]: the strokes' edit-grid alpha (what the edit layer changes), upsampled as each kind says
+        (``release_mode``: a concept stroke's cell by cell, a feature edit's bilinear). A whole-photo edit
+        releases nothing: its change is mild and everywhere, and the adaptation keeps the photo's detail."""
+        alpha = torch.zeros(1, 1, self.resolution, self.resolution)
+        for mode in sorted({s.release_mode for s in strokes}):
+            released = [a for s in strokes if s.release_mode == mode and (a := s.release_alpha(grid)) is not None]
+            if released:
+                up = F.interpolate(torch.stack(released).amax(0), size=alpha.shape[-2:], mode=mode,
+                                   **({} if mode == "nearest" else {"align_corners": False}))
+                alpha = torch.maximum(alpha, up)
+        return alpha.to(self.device)
 
     def copy_state(self, state: PhotoState) -> PhotoState:
         return copy.deepcopy(state)

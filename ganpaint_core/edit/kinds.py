@@ -60,6 +60,7 @@ class AppliedStroke(Protocol):
     action: str  # "add" strokes get tone matching
     enabled: bool
     notes: tuple[str, ...]
+    release_mode: str  # how its release alpha is upsampled to the render: "nearest" (cell by cell) or "bilinear"
 
     def validate(self, concepts: ConceptDictionary) -> None: ...
     def is_noop(self) -> bool: ...

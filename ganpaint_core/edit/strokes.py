@@ -82,6 +82,9 @@ class EditStroke:
     # What every applied stroke answers (FeatureEdit too), so the engine needs no case per kind.
     region = None  # a concept stroke's paste region is its mask's (the engine grows it), none of its own
     motion = None  # no known displacement: the flow transfer estimates it
+    # The adaptation lets go on exactly the cells the stroke writes: released half a cell further (bilinear), the
+    # photo's correction changed there too and that spread past the stroke (locality +1 dB on training scenes).
+    release_mode = "nearest"
 
     def release_alpha(self, grid: int) -> torch.Tensor:
         """[1, 1, g, g]: how much the photo's adaptation lets go on the edit grid (what the stroke changes)."""
@@ -142,6 +145,10 @@ class FeatureEdit:
 
     def is_noop(self) -> bool:
         return not self.enabled or not bool(self.delta.abs().max() > 0)
+
+    # Released softly, half a cell beyond its cells: a brush's or a warp's change is optimised through the tail and
+    # reaches past the cells it writes (cell by cell, the warp's centroid error doubled: 2.2 → 4.1 px).
+    release_mode = "bilinear"
 
     def release_alpha(self, grid: int) -> torch.Tensor | None:
         """What the adaptation lets go: under what was painted; a whole-photo edit releases nothing (its change
