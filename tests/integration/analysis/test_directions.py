@@ -78,6 +78,7 @@ def test_metrics_on_the_found_directions(church, church_dirs):
     assert m["pca_explained_variance_top10"] == [round(v, 4) for v in church_dirs.explained_variance_top10]
 
 
+@pytest.mark.slow  # over 4 s: the full suite runs it, the fast lane does not
 def test_load_writes_the_cache_file_and_reuses_it(church, isolated_env):
     model, _ = church
     calls = []
@@ -134,6 +135,7 @@ def test_stylegan2_directions_live_in_w_and_stay_in_memory(church, isolated_env)
     assert torch.allclose(moved - wplus, dirs.get("pc1").vector.expand_as(wplus), atol=1e-6)
 
 
+@pytest.mark.slow  # over 5 s: the full suite runs it, the fast lane does not
 def test_cli_finds_then_reads_back(tmp_path):
     out = tmp_path / "dirs.json"
     args = ("directions", "--model", "synth-church", "--samples", "32", "--components", "1", "--device", "cpu")

@@ -28,6 +28,7 @@ def _tiny_model_folder(isolated_env: Path) -> Path:
     return write_model_folder(Path(os.environ["GANPAINT_MODELS_DIR"]) / "tiny", generator=tiny_generator())
 
 
+@pytest.mark.slow  # over 4 s: the full suite runs it, the fast lane does not
 def test_dissect_cli_writes_a_dictionary_that_load_model_then_uses(isolated_env):
     manifest_path = _tiny_model_folder(isolated_env)
     assert load_model("tiny").concepts is None
@@ -58,6 +59,7 @@ def test_dissect_cli_writes_a_dictionary_that_load_model_then_uses(isolated_env)
     assert model.paths["concepts"] == path and model.sha256["concepts"] == sha256_file(path)
 
 
+@pytest.mark.slow  # over 5 s: the full suite runs it, the fast lane does not
 def test_an_interrupted_dissection_resumes_without_measuring_finished_concepts_again():
     model, seg = tiny_loaded_model(), ColourSegmenter()
 
@@ -101,6 +103,7 @@ def test_an_interrupted_dissection_resumes_without_measuring_finished_concepts_a
     assert ConceptDictionary.load(path) == resumed
 
 
+@pytest.mark.slow  # over 4 s: the full suite runs it, the fast lane does not
 def test_the_cli_turns_a_missing_model_or_segmenter_into_one_line():
     result = run_cli("dissect", "--model", "nope", "--segmenter", "synth-church")
     assert result.returncode == 2 and "unknown model 'nope'" in result.stderr and "Traceback" not in result.stderr

@@ -276,6 +276,7 @@ def test_four_clients_at_once_each_get_their_own_result(served, tmp_path):
                 assert np.abs(job.result.astype(int) - other.result).mean() > 5, "two clients got the same image"
 
 
+@pytest.mark.slow  # over 4 s: the full suite runs it, the fast lane does not
 def test_a_painted_stroke_previews_through_the_client(served, tmp_path):
     """The live preview of a painted (not yet kept) stroke; prints its round-trip time (upload of the
     canvas layer, tail pass, paste into the display copy, download), the figure the README reports."""
@@ -430,6 +431,7 @@ def test_a_model_without_a_dictionary_offers_the_dissect_button(served, tmp_path
     assert model == "synth-church"
 
 
+@pytest.mark.slow  # over 5 s: the full suite runs it, the fast lane does not
 def test_a_downloadable_model_is_fetched_on_demand_and_the_photo_moves_to_it(served, tmp_path, monkeypatch):
     monkeypatch.setenv("GANPAINT_MODELS_DIR", str(served.models))
     monkeypatch.setenv("GANPAINT_CACHE", str(served.cache))

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 import torch
 
 from tests.helpers import church_state_dict, run_cli, tiny_generator
@@ -20,6 +21,7 @@ def test_inspect_reports_a_church_layout_checkpoint(tmp_path):
     assert len(info["sha256"]) == 64
 
 
+@pytest.mark.slow  # over 4 s: the full suite runs it, the fast lane does not
 def test_inspect_of_a_wrapped_safetensors_free_file_and_of_garbage(tmp_path):
     wrapped = tmp_path / "wrapped.pt"
     torch.save({"state_dict": tiny_generator().state_dict()}, wrapped)

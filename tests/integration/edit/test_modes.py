@@ -72,6 +72,7 @@ def test_brush_candidates_meet_the_colour_and_stay_outside(engine, state):
     assert edit_photo(engine, state, [dataclasses.replace(spec, morph=0.0)]).result.final.tolist() == photo.tolist()
 
 
+@pytest.mark.slow  # over 5 s: the full suite runs it, the fast lane does not
 def test_brush_record_is_a_recipe_that_gives_the_same_pixels(engine, state):
     sketch = np.zeros((S, S), np.float32)
     sketch[44, 10:40] = 1
@@ -109,6 +110,7 @@ def test_directions_change_the_whole_photo_or_only_under_a_mask(engine, state, d
             edit_photo(engine, state, [bad])
 
 
+@pytest.mark.slow  # over 5 s: the full suite runs it, the fast lane does not
 def test_cli_brush_and_direction_flags(tmp_path, directions, capsys):
     photo = tmp_path / "church.png"
     photo.write_bytes(scene_png(9_000_702, (320, 240)))

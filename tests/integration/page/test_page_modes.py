@@ -84,6 +84,7 @@ def test_a_colour_brush_finds_candidates_picks_morphs_adds_and_renders(page, pho
     assert record["strokes"][0]["kind"] == "brush" and record["strokes"][0]["pick"] == 2
 
 
+@pytest.mark.slow  # over 4 s: the full suite runs it, the fast lane does not
 def test_a_shared_brush_and_direction_reopen_to_the_same_pixels(page, photo, monkeypatch, tmp_path):
     monkeypatch.setenv("GANPAINT_SHARE_DIR", str(tmp_path / "shares"))
     page._shares = None

@@ -61,6 +61,7 @@ def test_the_page_starts_from_nothing_and_makes_an_image_from_the_paint(page):
     assert "the canvas is empty" in page.make_from_paint(started.session, [], "sample", 5).status
 
 
+@pytest.mark.slow  # over 5 s: the full suite runs it, the fast lane does not
 def test_the_page_adds_a_direction_to_one_clicked_segment(page, tmp_path):
     path = tmp_path / "c.png"
     path.write_bytes(scene_png(9_400_003, (96, 80)))

@@ -230,6 +230,7 @@ def test_a_concept_typed_by_name_is_measured_as_a_job_then_offered_or_refused_in
     assert last(page.add_concepts(session, " , ")).status.startswith("**Problem:** no concept named")
 
 
+@pytest.mark.slow  # over 5 s: the full suite runs it, the fast lane does not
 def test_a_directions_extent_is_outlined_and_said_before_it_is_kept(page, opened):
     import re
 
