@@ -359,7 +359,7 @@ class EditEngine:
                                    + [s.region for s in active if s.region is not None])
         out = changed = latent_render = None
         if composite_cfg.tone > 0 and added.any():  # the latent's own light: one pass per photo (caches)
-            key = (self.model_key(), hashlib.sha256(state.latent.detach().cpu().numpy().tobytes()).hexdigest())
+            key = (self.model_key(), _content_sha256(state.latent))
             latent_render = self.caches.latent_renders.get_or_compute(
                 key, lambda: run_tail(self.tail, self.head(latent), latent=latent)).to(self.device)
         if final:
@@ -411,10 +411,7 @@ class EditEngine:
         return self._brush_key(state, spec) in self.caches.brushes
 
     def _brush_key(self, state: PhotoState, spec: CandidateSearch) -> tuple[str, str, str]:
-        h = hashlib.sha256()
-        for t in (state.latent, state.features, *state.adapter.values()):
-            h.update(t.numpy().tobytes())
-        return self.model_key(), h.hexdigest(), spec.key()
+        return self.model_key(), _content_sha256(state.latent, state.features, *state.adapter.values()), spec.key()
 
     def directions(self, *, callback: Callback | None = None) -> Directions:
         """The model's latent directions (:func:`ganpaint_core.analysis.directions.load_directions`: found once per
@@ -443,3 +440,10 @@ class EditEngine:
     def copy_state(self, state: PhotoState) -> PhotoState:
         return copy.deepcopy(state)
 
+
+def _content_sha256(*tensors: torch.Tensor) -> str:
+    """The tensors' bytes, in order, as one sha256: what the engine's caches key a photo's own values by."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().cpu().numpy().tobytes())
+    return h.hexdigest()
