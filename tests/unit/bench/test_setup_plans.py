@@ -17,7 +17,7 @@ def test_a_plan_costs_its_steps_times_their_measured_cost():
     costs = {"start_16": 1.0, "latent_step": 0.1, "joint_step": 0.2, "adapt_start": 0.5, "adapt_step": 0.05,
              "adapt_step_contracted": 0.07}  # the plan before issue 25 has no contraction: its cheaper step
     assert math.isclose(plan_seconds(costs, BEFORE_ISSUE_25), 1 + 80 * 0.1 + 120 * 0.2 + 0.5 + 240 * 0.05)
-    assert math.isclose(plan_seconds(costs, FULL_FIT), 1 + 10 * 0.1 + 40 * 0.2 + 0.5 + 60 * 0.07)
+    assert math.isclose(plan_seconds(costs, FULL_FIT), 1 + 50 * 0.1 + 0.5 + 60 * 0.07)  # the latent alone
 
 
 def test_both_plans_are_timed_per_photo_probed_or_in_full():
