@@ -293,7 +293,8 @@ def _summary(rows: dict[str, dict[str, list[float]]], methods: tuple[str, ...], 
 
 def _settings(method: str, cfg: PeersConfig, engine: Any) -> dict[str, Any]:
     inv, ad = engine.inversion_cfg, engine.adapt_cfg
-    inversion = f"{inv.latent_steps}+{inv.joint_steps} steps (latent, then latent + edit-layer residual)"
+    inversion = (f"{inv.latent_steps}+{inv.joint_steps} steps (latent, then latent + edit-layer residual)"
+                 if inv.joint_steps else f"{inv.latent_steps} steps on the latent alone (no edit-layer residual)")
     if method == "ours":
         return {"inversion": inversion + ", encoder start", "adaptation": f"once per photo, {ad.steps} Adam steps, "
                 f"lr {ad.lr}", "edit": "one tail pass + paste-back (recon measured before the paste-back)"}

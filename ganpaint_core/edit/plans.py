@@ -16,14 +16,15 @@ Example::
 Why the full fit costs about a third of what it did (README, *The setup three times cheaper*): its rates fall
 along a half cosine instead of staying constant. At a constant rate Adam keeps jittering around the optimum,
 so most of the old 200 + 240 steps bought little; with falling rates 50 inversion and 60 adaptation steps
-reconstruct better than the old plan did. The inversion fits the latent only: the edit layer's residual, which
-the old plan grew to a third of the features, spread the photo's content over every unit, where a concept
-stroke neither removes nor releases it (:mod:`ganpaint_core.edit.invert`). That jitter had also held the adaptation back: converged, its δ grew
+reconstruct better than the old plan did. That jitter had also held the adaptation back: converged, its δ grew
 by a third and pulled an added concept's surroundings back to the photo (the add gain fell), so δ's penalty
 doubles (0.05 → 0.1), which brings δ back to its old size. Converged that fast, the adaptation no longer damped
 the change an edit spreads around its stroke as the long jittering fit had (locality 2–4 dB lower); the
 contraction penalty (``AdaptConfig.contraction``, :mod:`ganpaint_core.edit.adapt`) asks for that damping
 directly, for about a fifth more time per photo at 64 px (the 256-px layers sample it on a grid: no more).
+The inversion fits the latent only: the edit layer's residual, which the old plan grew to a third of the
+features, spread the photo's content over every unit, where a concept stroke neither removes nor releases it
+(:mod:`ganpaint_core.edit.invert`).
 """
 from __future__ import annotations
 
